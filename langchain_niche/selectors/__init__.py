@@ -1,0 +1,11 @@
+"""Example selectors: drop-in ``BaseExampleSelector`` implementations."""
+
+from langchain_niche.selectors.base import LexicalExampleSelector, ScoredExample, jaccard
+from langchain_niche.selectors.jaccard import JaccardExampleSelector
+
+__all__ = [
+    "JaccardExampleSelector",
+    "LexicalExampleSelector",
+    "ScoredExample",
+    "jaccard",
+]

@@ -1,0 +1,425 @@
+"""What every lexical example selector of this package shares.
+
+:class:`LexicalExampleSelector` fixes the public conventions (parameters, their
+checks, which fields are compared, the order of results, ``threshold``,
+``diversity``, the token budget, ``example_keys``) and leaves one thing to its
+subclasses: producing the scored candidates for a set of shingles.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from langchain_core.example_selectors import BaseExampleSelector
+from langchain_core.messages import get_buffer_string
+from langchain_core.prompts import BasePromptTemplate, StringPromptTemplate
+from langchain_core.runnables.config import run_in_executor
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from langchain_niche.errors import (
+    InvalidExampleError,
+    InvalidParameterError,
+    KeyMismatchError,
+    MissingKeyError,
+    preview,
+)
+from langchain_niche.text import AnalyzerKind, TextAnalyzer, TokenizerFn, example_fields
+from langchain_niche.tokens import TokenCounter, approximate_token_count
+
+__all__ = ["LexicalExampleSelector", "ScoredExample", "jaccard"]
+
+DEFAULT_FETCH_K = 20
+"""Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
+
+_INDEX_FIELDS = ("input_keys", "tokenizer", "ngram_range", "analyzer")
+
+
+def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
+    """Exact Jaccard similarity ``|a & b| / |a | b|`` (0.0 when both are empty).
+
+    Args:
+        a: A set.
+        b: Another set.
+
+    Returns:
+        The similarity in [0, 1].
+    """
+    if not a and not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+@dataclass(frozen=True)
+class ScoredExample:
+    """One selected example with its id and its similarity to the input."""
+
+    id: str
+    """The example's id (as returned by ``add_example``)."""
+    example: dict[str, Any]
+    """A copy of the example, limited to ``example_keys`` when set."""
+    score: float
+    """Similarity to the input (Jaccard of the token sets for exact selectors)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored candidate as produced by a subclass (internal)."""
+
+    id: str
+    example: Mapping[str, Any]
+    score: float
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        msg = f"{name} must be an integer >= {minimum}, got {preview(value)}"
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _check_unit(name: str, value: Any) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+    if not ok:
+        msg = f"{name} must be a number in [0, 1], got {preview(value)}"
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _check_keys(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, str)
+        or not isinstance(value, Sequence)
+        or not value
+        or not all(isinstance(key, str) for key in value)
+    ):
+        msg = f"{name} must be None or a non-empty list of field names, got {preview(value)}"
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        msg = f"{name} must be None or a callable, got {preview(value)}"
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
+_CHECKS: dict[str, Any] = {
+    "k": lambda v: _check_int("k", v, 1),
+    "threshold": lambda v: _check_unit("threshold", v),
+    "diversity": lambda v: _check_unit("diversity", v),
+    "fetch_k": lambda v: _check_int("fetch_k", v, 1),
+    "max_tokens": lambda v: None if v is None else _check_int("max_tokens", v, 1),
+    "input_keys": lambda v: _check_keys("input_keys", v),
+    "example_keys": lambda v: _check_keys("example_keys", v),
+    "token_counter": lambda v: _check_callable("token_counter", v),
+}
+
+
+class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
+    """Base class of the package's lexical example selectors (not used directly).
+
+    Subclasses implement :meth:`_candidates` (and storage); this class turns
+    inputs into shingles and candidates into the final, ordered selection.
+    """
+
+    k: int = 4
+    """Number of examples to select (fewer come back when fewer pass ``threshold``)."""
+
+    input_keys: list[str] | None = Field(default=None, frozen=True)
+    """Fields compared between input and examples. ``None``: the input's own
+    fields that examples have (so an ``answer`` field is compared only when the
+    input has it; extra input variables are ignored)."""
+
+    example_keys: list[str] | None = None
+    """Fields of the returned examples (``None``: all fields)."""
+
+    tokenizer: TokenizerFn | None = Field(default=None, frozen=True)
+    """``None``: lower-cased Unicode words (see ``default_tokenizer``); or any
+    ``Callable[[str], Iterable[str]]``, e.g. ``str.split``."""
+
+    ngram_range: tuple[int, int] = Field(default=(1, 1), frozen=True)
+    """``(min_n, max_n)`` of word (or character) n-grams; ``(1, 2)`` adds bigrams."""
+
+    analyzer: AnalyzerKind = Field(default="word", frozen=True)
+    """``"word"`` (tokens and word n-grams) or ``"char"`` (character n-grams,
+    for languages without spaces between words)."""
+
+    threshold: float = 0.0
+    """Minimum similarity in [0, 1]; examples below it are never returned.
+    Examples sharing no token with the input are never returned either."""
+
+    diversity: float = 0.0
+    """In [0, 1]: 0 ranks by similarity only; higher values re-rank the top
+    ``fetch_k`` candidates by maximal marginal relevance, penalising examples
+    similar (Jaccard) to those already chosen."""
+
+    fetch_k: int = DEFAULT_FETCH_K
+    """Candidates considered by the diversity re-ranking (at least ``k``)."""
+
+    max_tokens: int | None = None
+    """Token budget for the selected examples' formatted text: examples are
+    taken in rank order while the total still fits; the first that does not fit
+    ends the selection."""
+
+    token_counter: TokenCounter | None = None
+    """Counts tokens for ``max_tokens`` (default: ``approximate_token_count``;
+    e.g. ``chat_model.get_num_tokens`` for exact counts)."""
+
+    example_prompt: BasePromptTemplate[Any] | None = None
+    """Formats an example for the token budget (the same prompt you give the
+    few-shot template). Default: one ``key: value`` line per field."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, extra="forbid", validate_assignment=True
+    )
+
+    _analyzer: TextAnalyzer = PrivateAttr()
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+
+    _index_fields: ClassVar[tuple[str, ...]] = _INDEX_FIELDS
+
+    def __init__(self, **data: Any) -> None:
+        for name, value in data.items():
+            check = _CHECKS.get(name)
+            if check is not None:
+                check(value)
+        analyzer = TextAnalyzer(
+            tokenizer=data.get("tokenizer"),
+            ngram_range=data.get("ngram_range", (1, 1)),
+            analyzer=data.get("analyzer", "word"),
+        )
+        if "ngram_range" in data:
+            data["ngram_range"] = analyzer.ngram_range
+        super().__init__(**data)
+        self._analyzer = analyzer
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = _CHECKS.get(name)
+        if check is not None:
+            check(value)
+        super().__setattr__(name, value)
+
+    # -- abstract storage hooks -----------------------------------------------
+    @abstractmethod
+    def _known_keys(self) -> Iterable[str]:
+        """Every field name seen in the stored examples."""
+
+    @abstractmethod
+    def _candidates(self, keys: tuple[str, ...], shingles: set[str], limit: int) -> list[Candidate]:
+        """Return up to ``limit`` candidates sorted by score (desc), then insertion order.
+
+        Only candidates with a score > 0 and >= ``threshold`` may be returned.
+        """
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of stored examples."""
+
+    # -- which text is compared -----------------------------------------------
+    def _compared_keys(self, input_variables: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """Resolve the compared fields for this input (``None``: nothing stored)."""
+        if not isinstance(input_variables, Mapping):
+            msg = f"input_variables must be a dict, got {type(input_variables).__name__} {preview(input_variables)}"
+            raise InvalidExampleError(msg)
+        if self.input_keys:
+            for key in self.input_keys:
+                if key not in input_variables:
+                    msg = f"the input has no field {key!r} (input_keys={self.input_keys}); it has {sorted(input_variables)}"
+                    raise MissingKeyError(msg, key=key)
+            return tuple(sorted(self.input_keys))
+        known = set(self._known_keys())
+        if not known:
+            return None
+        keys = tuple(sorted(key for key in input_variables if key in known))
+        if not keys:
+            msg = (
+                f"none of the input's fields {sorted(input_variables)} appear in the examples "
+                f"(their fields: {sorted(known)}); pass input_keys=[...] to choose the compared fields"
+            )
+            raise KeyMismatchError(
+                msg, input_keys=sorted(input_variables), example_keys=sorted(known)
+            )
+        return keys
+
+    def _input_shingles(self, input_variables: Mapping[str, Any], keys: Sequence[str]) -> set[str]:
+        return self._analyzer.field_shingles(example_fields(input_variables, keys, index=None))
+
+    # -- selection --------------------------------------------------------------
+    def search(self, input_variables: dict[str, Any]) -> list[ScoredExample]:
+        """Select examples and return them with their ids and similarity scores.
+
+        Args:
+            input_variables: The prompt's input variables.
+
+        Returns:
+            Up to ``k`` examples, best first (ties broken by insertion order; with
+            ``diversity > 0``, in re-ranked order).
+        """
+        keys = self._compared_keys(input_variables)
+        if keys is None:
+            return []
+        shingles = self._input_shingles(input_variables, keys)
+        if not shingles:
+            return []
+        limit = max(self.k, self.fetch_k) if self.diversity > 0 else self.k
+        candidates = self._candidates(keys, shingles, limit)
+        if self.diversity > 0 and len(candidates) > 1:
+            candidates = self._rerank_diverse(candidates, keys)
+        candidates = candidates[: self.k]
+        selected = [ScoredExample(c.id, self._project(c), c.score) for c in candidates]
+        if self.max_tokens is not None:
+            selected = self._fit_budget(selected)
+        return selected
+
+    def select_examples_with_scores(
+        self, input_variables: dict[str, Any]
+    ) -> list[tuple[dict[str, Any], float]]:
+        """Select examples with their similarity to the input.
+
+        Args:
+            input_variables: The prompt's input variables.
+
+        Returns:
+            ``(example, score)`` pairs, best first; ties broken by insertion order.
+        """
+        return [(s.example, s.score) for s in self.search(input_variables)]
+
+    def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """Select the examples most similar to the input.
+
+        Args:
+            input_variables: The prompt's input variables (extra variables, such
+                as chat history passed by ``FewShotChatMessagePromptTemplate``,
+                are ignored unless they are example fields).
+
+        Returns:
+            Up to ``k`` examples (copies), best first.
+        """
+        return [s.example for s in self.search(input_variables)]
+
+    async def aselect_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """Async twin of :meth:`select_examples`.
+
+        Args:
+            input_variables: The prompt's input variables.
+
+        Returns:
+            Up to ``k`` examples (copies), best first.
+        """
+        return [s.example for s in await self.asearch(input_variables)]
+
+    async def aselect_examples_with_scores(
+        self, input_variables: dict[str, Any]
+    ) -> list[tuple[dict[str, Any], float]]:
+        """Async twin of :meth:`select_examples_with_scores`.
+
+        Args:
+            input_variables: The prompt's input variables.
+
+        Returns:
+            ``(example, score)`` pairs, best first.
+        """
+        return [(s.example, s.score) for s in await self.asearch(input_variables)]
+
+    async def asearch(self, input_variables: dict[str, Any]) -> list[ScoredExample]:
+        """Async twin of :meth:`search`.
+
+        Selection over a built index takes well under a millisecond and runs in
+        the event loop; when an index must first be built (first query of a new
+        set of compared fields) the work runs in the default executor.
+
+        Args:
+            input_variables: The prompt's input variables.
+
+        Returns:
+            Up to ``k`` examples with ids and scores.
+        """
+        if self._search_is_cheap(input_variables):
+            return self.search(input_variables)
+        return await run_in_executor(None, self.search, input_variables)
+
+    def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
+        return True
+
+    # -- post-processing --------------------------------------------------------
+    def _project(self, candidate: Candidate) -> dict[str, Any]:
+        example = candidate.example
+        if not self.example_keys:
+            return dict(example)
+        out = {}
+        for key in self.example_keys:
+            if key not in example:
+                msg = f"example {candidate.id!r} has no field {key!r} listed in example_keys"
+                raise MissingKeyError(msg, key=key)
+            out[key] = example[key]
+        return out
+
+    def _rerank_diverse(
+        self, candidates: list[Candidate], keys: tuple[str, ...]
+    ) -> list[Candidate]:
+        """Greedy maximal marginal relevance with Jaccard between examples."""
+        weight = self.diversity
+        sets = [self._analyzer.example_shingles(c.example, keys) for c in candidates]
+        remaining = list(range(len(candidates)))
+        chosen: list[int] = []
+        max_sim = [0.0] * len(candidates)
+        while remaining and len(chosen) < self.k:
+            best = max(
+                remaining,
+                key=lambda i: ((1.0 - weight) * candidates[i].score - weight * max_sim[i], -i),
+            )
+            chosen.append(best)
+            remaining.remove(best)
+            for i in remaining:
+                max_sim[i] = max(max_sim[i], jaccard(sets[i], sets[best]))
+        return [candidates[i] for i in chosen]
+
+    def format_example(self, example: Mapping[str, Any]) -> str:
+        """Format an example the way the token budget counts it.
+
+        Args:
+            example: A (projected) example.
+
+        Returns:
+            Its text: ``example_prompt`` applied to it, or one ``key: value`` line
+            per field.
+        """
+        prompt = self.example_prompt
+        if prompt is None:
+            return "\n".join(f"{key}: {value}" for key, value in example.items())
+        if isinstance(prompt, StringPromptTemplate):
+            return prompt.format(**example)
+        return get_buffer_string(prompt.format_messages(**example))  # type: ignore[attr-defined]
+
+    def _fit_budget(self, selected: list[ScoredExample]) -> list[ScoredExample]:
+        counter = self.token_counter or approximate_token_count
+        budget = self.max_tokens or 0
+        used = 0
+        kept = []
+        for item in selected:
+            cost = counter(self.format_example(item.example))
+            if used + cost > budget:
+                break
+            used += cost
+            kept.append(item)
+        return kept
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _settings(self) -> dict[str, Any]:
+        """JSON-able settings (callables and prompts excluded)."""
+        return {
+            "k": self.k,
+            "input_keys": self.input_keys,
+            "example_keys": self.example_keys,
+            "ngram_range": list(self.ngram_range),
+            "analyzer": self.analyzer,
+            "threshold": self.threshold,
+            "diversity": self.diversity,
+            "fetch_k": self.fetch_k,
+            "max_tokens": self.max_tokens,
+            "tokenizer": self._analyzer.tokenizer_name,
+        }

@@ -1,0 +1,360 @@
+"""Examples to text to tokens: the one text pipeline every selector and scorer uses.
+
+The steps, in order:
+
+1. :func:`field_text` turns one field value of an example into text (numbers are
+   converted with ``str``; ``None`` and other objects are rejected).
+2. :class:`TextAnalyzer` turns text into a *set* of shingles: word tokens (the
+   default tokenizer, or any callable), optionally word n-grams, or character
+   n-grams for languages written without spaces.
+3. :func:`stable_token_hashes` maps shingles to stable 64-bit ids, identical in
+   every process and on every machine, so indexes can be saved and shared.
+
+When several fields are compared they are taken in sorted key order (as
+langchain-core's ``sorted_values`` does) and each field is analyzed separately:
+no n-gram ever spans two fields, so the token set does not depend on the order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from langchain_niche.errors import (
+    InvalidExampleError,
+    InvalidParameterError,
+    MissingKeyError,
+    TokenizerError,
+    preview,
+)
+
+__all__ = [
+    "AnalyzerKind",
+    "TextAnalyzer",
+    "TokenizerFn",
+    "default_tokenizer",
+    "example_text",
+    "field_text",
+    "stable_token_hashes",
+]
+
+TokenizerFn = Callable[[str], Iterable[str]]
+"""A tokenizer: any callable from text to an iterable of string tokens."""
+
+AnalyzerKind = Literal["word", "char"]
+"""``"word"``: tokenizer tokens (and word n-grams); ``"char"``: character n-grams."""
+
+# Scripts written without spaces between words: every character is a token.
+_CJK = (
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf"  # CJK Extension A
+    "\u4e00-\u9fff"  # CJK Unified Ideographs
+    "\uf900-\ufaff"  # CJK Compatibility Ideographs
+    "\U00020000-\U0002fa1f"  # CJK Extensions B-F and supplement
+)
+# Pictographs are not word characters; keep each one as a token of its own.
+_PICTOGRAPHS = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff"
+_WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[{_PICTOGRAPHS}]")
+_SPACE_RE = re.compile(r"\s+")
+_NGRAM_JOINER = " "
+
+
+def default_tokenizer(text: str) -> list[str]:
+    """Split text into lower-cased Unicode word tokens.
+
+    Runs of letters, digits and underscores form one token; each CJK ideograph or
+    kana is a token of its own (those scripts have no spaces between words), and
+    so is each emoji or pictograph. Punctuation and white space are dropped.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The tokens in order of appearance (duplicates kept).
+
+    Example:
+        ```python
+        default_tokenizer("Don't panic! 42 东京 🚀")
+        # ['don', 't', 'panic', '42', '东', '京', '🚀']
+        ```
+    """
+    return _WORD_RE.findall(text.lower())
+
+
+def field_text(value: Any, *, key: str, index: int | None = None) -> str:
+    """Return the text of one example (or input) field.
+
+    Args:
+        value: The field value. Strings are used as they are, numbers are
+            converted with ``str`` (``bool`` is not a number here).
+        key: The field name, for the error message.
+        index: The example's position in its batch, for the error message
+            (``None`` for a selection input).
+
+    Returns:
+        The text.
+
+    Raises:
+        InvalidExampleError: When the value is ``None``, a ``bool`` or any other
+            non-string, non-number object.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return str(value)
+    where = "input" if index is None else f"example {index}"
+    msg = (
+        f"{where}: field {key!r} must be a string or a number, got "
+        f"{type(value).__name__} {preview(value)}"
+    )
+    raise InvalidExampleError(msg, index=index, key=key)
+
+
+def _check_mapping(example: Any, index: int | None) -> Mapping[str, Any]:
+    if isinstance(example, Mapping):
+        return example
+    where = "input" if index is None else f"example {index}"
+    msg = f"{where} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
+    raise InvalidExampleError(msg, index=index)
+
+
+def example_fields(example: Any, keys: Sequence[str], *, index: int | None = None) -> list[str]:
+    """Return the texts of ``keys`` in ``example``, in the order of ``keys``.
+
+    Args:
+        example: A mapping of field name to value.
+        keys: The fields to read.
+        index: The example's position in its batch, for error messages.
+
+    Returns:
+        One text per key.
+
+    Raises:
+        InvalidExampleError: ``example`` is not a mapping, or a value is not text.
+        MissingKeyError: A key is absent.
+    """
+    mapping = _check_mapping(example, index)
+    texts = []
+    for key in keys:
+        if key not in mapping:
+            where = "input" if index is None else f"example {index}"
+            msg = (
+                f"{where} has no field {key!r} (it has {sorted(map(str, mapping))}); "
+                "every example needs the fields the selector compares"
+            )
+            raise MissingKeyError(msg, index=index, key=key)
+        texts.append(field_text(mapping[key], key=key, index=index))
+    return texts
+
+
+def example_text(example: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """Join the compared fields of an example into one text (sorted key order).
+
+    Args:
+        example: A mapping of field name to value.
+        keys: The fields to join.
+
+    Returns:
+        The field texts joined by newlines, keys taken in sorted order.
+    """
+    return "\n".join(example_fields(example, sorted(keys)))
+
+
+def _tokenizer_name(tokenizer: TokenizerFn) -> str:
+    module = getattr(tokenizer, "__module__", None) or ""
+    name = getattr(tokenizer, "__qualname__", None) or type(tokenizer).__name__
+    return f"{module}.{name}" if module else name
+
+
+@dataclass(frozen=True)
+class TextAnalyzer:
+    """Turns text into the set of shingles that similarity is computed on.
+
+    Attributes:
+        tokenizer: ``None`` for :func:`default_tokenizer`, or any callable from a
+            string to an iterable of string tokens (``str.split`` reproduces plain
+            whitespace tokens). Only used with ``analyzer="word"``.
+        ngram_range: ``(min_n, max_n)``: with ``"word"``, word n-grams of these
+            lengths (``(1, 2)`` adds bigrams); with ``"char"``, character n-grams.
+        analyzer: ``"word"`` or ``"char"``. Character n-grams are computed on the
+            lower-cased text with runs of white space folded to one space; they
+            suit languages written without spaces and noisy text.
+
+    Example:
+        ```python
+        TextAnalyzer(ngram_range=(1, 2)).shingles("New York New")
+        # {'new', 'york', 'new york', 'york new'}
+        TextAnalyzer(analyzer="char", ngram_range=(2, 2)).shingles("东京都")
+        # {'东京', '京都'}
+        ```
+    """
+
+    tokenizer: TokenizerFn | None = None
+    ngram_range: tuple[int, int] = (1, 1)
+    analyzer: AnalyzerKind = "word"
+    _name: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lo_hi = self.ngram_range
+        if (
+            not isinstance(lo_hi, tuple | list)
+            or len(lo_hi) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in lo_hi)
+            or not 1 <= lo_hi[0] <= lo_hi[1]
+        ):
+            msg = (
+                f"ngram_range must be a pair (min_n, max_n) with 1 <= min_n <= max_n, got {lo_hi!r}"
+            )
+            raise InvalidParameterError(msg, name="ngram_range", value=lo_hi)
+        object.__setattr__(self, "ngram_range", (lo_hi[0], lo_hi[1]))
+        if self.analyzer not in ("word", "char"):
+            msg = f"analyzer must be 'word' or 'char', got {self.analyzer!r}"
+            raise InvalidParameterError(msg, name="analyzer", value=self.analyzer)
+        if self.tokenizer is not None:
+            if not callable(self.tokenizer):
+                msg = f"tokenizer must be a callable str -> Iterable[str], got {preview(self.tokenizer)}"
+                raise InvalidParameterError(msg, name="tokenizer", value=self.tokenizer)
+            if self.analyzer == "char":
+                msg = "tokenizer cannot be combined with analyzer='char' (character n-grams need no tokenizer)"
+                raise InvalidParameterError(msg, name="tokenizer", value=self.tokenizer)
+        name = "default" if self.tokenizer is None else _tokenizer_name(self.tokenizer)
+        object.__setattr__(self, "_name", name)
+
+    @property
+    def tokenizer_name(self) -> str:
+        """``"default"`` or the qualified name of the custom tokenizer."""
+        return self._name
+
+    def tokens(self, text: str) -> list[str]:
+        """Tokenize ``text`` with the configured tokenizer (word analyzer only).
+
+        Args:
+            text: The text.
+
+        Returns:
+            Tokens in order, empty strings removed.
+
+        Raises:
+            TokenizerError: The custom tokenizer raised, returned a single string,
+                or yielded something that is not a string.
+        """
+        if self.tokenizer is None:
+            return default_tokenizer(text)
+        try:
+            result = self.tokenizer(text)
+            if isinstance(result, str | bytes):
+                msg = (
+                    f"tokenizer {self._name} must return an iterable of tokens, "
+                    f"got a single {type(result).__name__} for text {preview(text)}"
+                )
+                raise TokenizerError(msg)
+            tokens = list(result)
+        except TokenizerError:
+            raise
+        except Exception as exc:
+            msg = f"tokenizer {self._name} failed on text {preview(text)}: {type(exc).__name__}: {exc}"
+            raise TokenizerError(msg) from exc
+        for token in tokens:
+            if not isinstance(token, str):
+                msg = (
+                    f"tokenizer {self._name} returned a non-string token {preview(token)} "
+                    f"({type(token).__name__}) for text {preview(text)}"
+                )
+                raise TokenizerError(msg)
+        return [token for token in tokens if token]
+
+    def shingles(self, text: str) -> set[str]:
+        """Return the set of shingles (tokens or n-grams) of ``text``.
+
+        Args:
+            text: The text.
+
+        Returns:
+            The distinct shingles; empty for text without any token.
+        """
+        lo, hi = self.ngram_range
+        if self.analyzer == "char":
+            folded = _SPACE_RE.sub(" ", text.lower()).strip()
+            return {
+                folded[i : i + n] for n in range(lo, hi + 1) for i in range(len(folded) - n + 1)
+            }
+        tokens = self.tokens(text)
+        if lo == hi == 1:
+            return set(tokens)
+        out: set[str] = set()
+        for n in range(lo, hi + 1):
+            if n == 1:
+                out.update(tokens)
+            else:
+                out.update(
+                    _NGRAM_JOINER.join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)
+                )
+        return out
+
+    def field_shingles(self, texts: Iterable[str]) -> set[str]:
+        """Union of the shingles of several field texts (no n-gram spans two fields).
+
+        Args:
+            texts: The field texts.
+
+        Returns:
+            The distinct shingles over all fields.
+        """
+        out: set[str] = set()
+        for text in texts:
+            out |= self.shingles(text)
+        return out
+
+    def example_shingles(
+        self, example: Any, keys: Sequence[str], *, index: int | None = None
+    ) -> set[str]:
+        """Validate an example and return the shingles of its compared fields.
+
+        Args:
+            example: A mapping of field name to value.
+            keys: The compared fields.
+            index: Position of the example in its batch, for error messages.
+
+        Returns:
+            The distinct shingles over the compared fields.
+        """
+        return self.field_shingles(example_fields(example, keys, index=index))
+
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-able description (used to check saved indexes).
+
+        Returns:
+            ``{"tokenizer": ..., "ngram_range": [lo, hi], "analyzer": ...}``.
+        """
+        return {
+            "tokenizer": self._name,
+            "ngram_range": list(self.ngram_range),
+            "analyzer": self.analyzer,
+        }
+
+
+def stable_token_hashes(tokens: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """Map tokens to stable 64-bit ids (the first 8 bytes of SHA-1, little-endian).
+
+    The low 32 bits equal ``datasketch.hashfunc.sha1_hash32`` of the UTF-8 bytes,
+    so the same ids feed MinHash signatures that match datasketch's.
+
+    Args:
+        tokens: Tokens (hashed once each, in order).
+
+    Returns:
+        An array of ``uint64``, one id per token.
+    """
+    buf = bytearray(8 * len(tokens))
+    for i, token in enumerate(tokens):
+        buf[8 * i : 8 * i + 8] = hashlib.sha1(  # noqa: S324 - a fingerprint, not security
+            token.encode("utf-8", "surrogatepass")
+        ).digest()[:8]
+    return np.frombuffer(bytes(buf), dtype="<u8").astype(np.uint64, copy=False)
