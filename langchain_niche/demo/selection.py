@@ -89,14 +89,14 @@ def run(out: Console) -> None:
     diverse = JaccardExampleSelector(
         examples=examples, k=4, input_keys=["description"], diversity=0.5
     )
-    query = {"description": "Return True if the path is a directory"}
-    out.print(f"input: {query['description']!r}")
+    path_query = {"description": "Return True if the path is a directory"}
+    out.print(f"input: {path_query['description']!r}")
     out.table(
         ["diversity=0 (similarity only)", "diversity=0.5 (MMR re-ranking)"],
         [
             (a["function"], b["function"])
             for a, b in zip(
-                plain.select_examples(query), diverse.select_examples(query), strict=False
+                plain.select_examples(path_query), diverse.select_examples(path_query), strict=False
             )
         ],
     )
