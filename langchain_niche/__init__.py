@@ -3,6 +3,7 @@
 Drop-in LangChain parts:
 
 * :class:`JaccardExampleSelector`: exact, fast few-shot example selection.
+* :class:`PEARL`: plan-and-execute over long documents (``langchain_niche.pearl``).
 """
 
 from langchain_niche._version import __version__
@@ -16,6 +17,26 @@ from langchain_niche.errors import (
     MissingKeyError,
     NicheError,
     TokenizerError,
+)
+from langchain_niche.pearl import (
+    DEFAULT_ACTIONS,
+    PEARL,
+    SEED_ACTIONS,
+    Action,
+    ActionSet,
+    ContextBudgetError,
+    Demonstration,
+    PEARLBatchError,
+    PEARLEvent,
+    PEARLResult,
+    Plan,
+    PlanParseError,
+    PlanStep,
+    RetryPolicy,
+    StepExecutionError,
+    load_demonstrations,
+    parse_plan,
+    save_demonstrations,
 )
 from langchain_niche.selectors import (
     JaccardExampleSelector,
@@ -44,4 +65,26 @@ __all__ = [
     "approximate_token_count",
     "default_tokenizer",
     "jaccard",
+]
+
+# PEARL (issue 4): kept as its own block so capabilities merge independently.
+__all__ += [
+    "DEFAULT_ACTIONS",
+    "PEARL",
+    "SEED_ACTIONS",
+    "Action",
+    "ActionSet",
+    "ContextBudgetError",
+    "Demonstration",
+    "PEARLBatchError",
+    "PEARLEvent",
+    "PEARLResult",
+    "Plan",
+    "PlanParseError",
+    "PlanStep",
+    "RetryPolicy",
+    "StepExecutionError",
+    "load_demonstrations",
+    "parse_plan",
+    "save_demonstrations",
 ]

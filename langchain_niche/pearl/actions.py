@@ -145,7 +145,9 @@ class Action(BaseModel):
         """Human-readable arity (``"exactly 2 arguments"``)."""
         n = self.min_arguments
         plural = "" if n == 1 else "s"
-        return f"at least {n} argument{plural}" if self.variadic else f"exactly {n} argument{plural}"
+        return (
+            f"at least {n} argument{plural}" if self.variadic else f"exactly {n} argument{plural}"
+        )
 
     def parameter_for(self, position: int) -> str:
         """The parameter name an argument at ``position`` (0-based) binds to."""
@@ -200,7 +202,11 @@ def parse_action(text: str) -> Action:
     if not description:
         msg = f"action {match.group('name')} has no description after ':' in {preview(text)}"
         raise ActionFormatError(msg, text=text)
-    params = [p.strip() for p in match.group("params").split(",")] if match.group("params").strip() else []
+    params = (
+        [p.strip() for p in match.group("params").split(",")]
+        if match.group("params").strip()
+        else []
+    )
     variadic = bool(params) and params[-1] in {"...", "…"}
     if variadic:
         params = params[:-1]
@@ -243,7 +249,9 @@ class ActionSet:
         for entry in actions:
             action = parse_action(entry) if isinstance(entry, str) else entry
             if not isinstance(action, Action):
-                msg = f"an ActionSet holds Action objects or definition strings, got {preview(entry)}"
+                msg = (
+                    f"an ActionSet holds Action objects or definition strings, got {preview(entry)}"
+                )
                 raise InvalidParameterError(msg, name="actions", value=entry)
             if action.name in table:
                 msg = f"two actions are named {action.name}: {table[action.name].signature} and {action.signature}"

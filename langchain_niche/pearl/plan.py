@@ -275,7 +275,9 @@ def _parse_argument(cur: _Line, action: str, position: int) -> Argument:
     if char in _QUOTES:
         return Argument(kind="string", value=cur.string())
     if char == "'":
-        cur.fail(f"argument {position} of {action} uses single quotes; write strings in double quotes")
+        cur.fail(
+            f"argument {position} of {action} uses single quotes; write strings in double quotes"
+        )
     name = cur.identifier()
     if name is None:
         cur.fail(
@@ -351,7 +353,9 @@ def _parse_step(cur: _Line, number: int) -> PlanStep:
 
 
 def _later_definition(lines: list[str], start: int, variable: str) -> int | None:
-    pattern = re.compile(rf"\s*(?:[-*]\s*)?(?:step\s*)?\d{{1,9}}\s*[.):]\s*{re.escape(variable)}\s*=", re.I)
+    pattern = re.compile(
+        rf"\s*(?:[-*]\s*)?(?:step\s*)?\d{{1,9}}\s*[.):]\s*{re.escape(variable)}\s*=", re.I
+    )
     for offset, text in enumerate(lines[start:], start + 1):
         if pattern.match(text):
             return offset
@@ -408,9 +412,7 @@ class _Validator:
                 "or declare it under 'New actions:'"
             )
         if not action.accepts(len(step.arguments)):
-            cur.fail(
-                f"{action.signature} takes {action.arity_text()}, got {len(step.arguments)}"
-            )
+            cur.fail(f"{action.signature} takes {action.arity_text()}, got {len(step.arguments)}")
         for position, arg in enumerate(step.arguments):
             self._check_argument(cur, step, action, position, arg)
         self.defined[step.variable] = cur.number

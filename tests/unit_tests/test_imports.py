@@ -1,6 +1,7 @@
 """The public names of langchain_niche are a contract: this pins them."""
 
 import langchain_niche
+import langchain_niche.pearl as pearl
 
 EXPECTED_ALL = [
     "DuplicateIdError",
@@ -22,6 +23,59 @@ EXPECTED_ALL = [
     "jaccard",
 ]
 
+# PEARL (issue 4)
+EXPECTED_ALL += [
+    "DEFAULT_ACTIONS",
+    "PEARL",
+    "SEED_ACTIONS",
+    "Action",
+    "ActionSet",
+    "ContextBudgetError",
+    "Demonstration",
+    "PEARLBatchError",
+    "PEARLEvent",
+    "PEARLResult",
+    "Plan",
+    "PlanParseError",
+    "PlanStep",
+    "RetryPolicy",
+    "StepExecutionError",
+    "load_demonstrations",
+    "parse_plan",
+    "save_demonstrations",
+]
+
+PEARL_ALL = [
+    "DEFAULT_ACTIONS",
+    "DEFAULT_DEMONSTRATIONS",
+    "PEARL",
+    "SEED_ACTIONS",
+    "Action",
+    "ActionFormatError",
+    "ActionSet",
+    "Argument",
+    "ContextBudgetError",
+    "Demonstration",
+    "PEARLBatchError",
+    "PEARLEvent",
+    "PEARLInput",
+    "PEARLResult",
+    "Plan",
+    "PlanAttempt",
+    "PlanParseError",
+    "PlanStep",
+    "RetryPolicy",
+    "SavedFileError",
+    "StepExecutionError",
+    "StepRecord",
+    "Usage",
+    "load_demonstrations",
+    "parse_action",
+    "parse_plan",
+    "save_demonstrations",
+    "split_text",
+]
+
 
 def test_all_is_pinned() -> None:
     assert sorted(langchain_niche.__all__) == sorted(EXPECTED_ALL)
@@ -30,3 +84,9 @@ def test_all_is_pinned() -> None:
 def test_every_public_name_resolves() -> None:
     for name in langchain_niche.__all__:
         assert getattr(langchain_niche, name) is not None, name
+
+
+def test_pearl_all_is_pinned() -> None:
+    assert sorted(pearl.__all__) == sorted(PEARL_ALL)
+    for name in pearl.__all__:
+        assert getattr(pearl, name) is not None, name

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from langchain_niche import NicheError
+from langchain_niche.errors import InvalidParameterError
 from langchain_niche.pearl import (
     DEFAULT_ACTIONS,
     SEED_ACTIONS,
@@ -17,7 +18,6 @@ from langchain_niche.pearl import (
     SavedFileError,
     parse_action,
 )
-from langchain_niche.errors import InvalidParameterError
 
 PAPER_SEEDS = {
     "CONCAT": (("S1", "S2"), True),
@@ -93,7 +93,10 @@ def test_action_set_lookup_merge_and_without() -> None:
     replaced = DEFAULT_ACTIONS.merge(["FIND_X(CTX) : replaced"], replace=True)
     assert replaced["FIND_X"].parameters == ("CTX",)
     assert "FIND_MORAL" not in DEFAULT_ACTIONS.without("find_moral")
-    assert merged.render().splitlines()[0] == "- CONCAT(S1, S2, ...) : Join the given texts, in the given order, into one text."
+    assert (
+        merged.render().splitlines()[0]
+        == "- CONCAT(S1, S2, ...) : Join the given texts, in the given order, into one text."
+    )
 
 
 def test_json_round_trip_in_memory_and_on_disk(tmp_path: Path) -> None:

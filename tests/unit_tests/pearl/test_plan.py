@@ -48,7 +48,9 @@ def test_strings_keep_colons_escaped_quotes_and_parentheses() -> None:
 
 
 def test_curly_quotes_are_strings_too() -> None:
-    step = parse_plan('1. a = FIND_X(CTX, \u201cthe "space" cafard, a: b\u201d)', DEFAULT_ACTIONS).steps[0]
+    step = parse_plan(
+        '1. a = FIND_X(CTX, \u201cthe "space" cafard, a: b\u201d)', DEFAULT_ACTIONS
+    ).steps[0]
     assert step.arguments[1].value == 'the "space" cafard, a: b'
 
 
@@ -84,26 +86,30 @@ Step 2: b = SUMMARIZE(CTX)
     ("text", "line", "reason"),
     [
         ('1. a = FIND_ZZ(CTX, "x")', 1, "unknown action FIND_ZZ"),
-        ('1. a = FIND_X(CTX)', 1, "takes exactly 2 arguments, got 1"),
+        ("1. a = FIND_X(CTX)", 1, "takes exactly 2 arguments, got 1"),
         ('1. a = FIND_X("x", CTX)', 1, "must be CTX"),
-        ('1. a = FIND_X(CTX, b)\n2. b = SUMMARIZE(CTX)', 1, "used before it is defined (line 2"),
-        ('1. a = FIND_X(CTX, zz)', 1, "'zz' of FIND_X is not defined"),
-        ('1. a = FIND_X(CTX, a)', 1, "uses its own output"),
-        ('1. a = SUMMARIZE(CTX)\n\n2. a = FIND_MORAL(CTX)', 3, "already used on line 1"),
+        ("1. a = FIND_X(CTX, b)\n2. b = SUMMARIZE(CTX)", 1, "used before it is defined (line 2"),
+        ("1. a = FIND_X(CTX, zz)", 1, "'zz' of FIND_X is not defined"),
+        ("1. a = FIND_X(CTX, a)", 1, "uses its own output"),
+        ("1. a = SUMMARIZE(CTX)\n\n2. a = FIND_MORAL(CTX)", 3, "already used on line 1"),
         ('1. a = FIND_X(CTX, "x)', 1, "no closing quote"),
         ('1. a = FIND_X(CTX, "x"', 1, "no closing ')'"),
-        ('1. a = FIND_X(CTX, the mayor)', 1, "expected ',' or ')'"),
+        ("1. a = FIND_X(CTX, the mayor)", 1, "expected ',' or ')'"),
         ("1. a = FIND_X(CTX, 'x')", 1, "single quotes"),
-        ('1. a = FIND_X(CTX, SUMMARIZE(CTX))', 1, "nested call"),
-        ('1. a = CONCAT(CTX)', 1, "CONCAT joins step outputs"),
+        ("1. a = FIND_X(CTX, SUMMARIZE(CTX))", 1, "nested call"),
+        ("1. a = CONCAT(CTX)", 1, "CONCAT joins step outputs"),
         ('1. a = COMPARE(CTX, "x")', 1, "does not take the document"),
-        ('1. CTX = SUMMARIZE(CTX)', 1, "CTX is the document"),
-        ('1. a SUMMARIZE(CTX)', 1, "expected '='"),
-        ('1. a = SUMMARIZE CTX', 1, "expected '('"),
-        ('1. a = SUMMARIZE(CTX) and more', 1, "unexpected text after"),
-        ('1. a = SUMMARIZE(CTX)\nThis plan is great.', 2, "expected a numbered step"),
-        ('1. a = SUMMARIZE(CTX)\nNew actions:\n- X(CTX) : y', 2, "must come before"),
-        ("New actions:\n- FIND_X(CTX) : other\n1. a = SUMMARIZE(CTX)", 2, "already exists as FIND_X(CTX, X)"),
+        ("1. CTX = SUMMARIZE(CTX)", 1, "CTX is the document"),
+        ("1. a SUMMARIZE(CTX)", 1, "expected '='"),
+        ("1. a = SUMMARIZE CTX", 1, "expected '('"),
+        ("1. a = SUMMARIZE(CTX) and more", 1, "unexpected text after"),
+        ("1. a = SUMMARIZE(CTX)\nThis plan is great.", 2, "expected a numbered step"),
+        ("1. a = SUMMARIZE(CTX)\nNew actions:\n- X(CTX) : y", 2, "must come before"),
+        (
+            "New actions:\n- FIND_X(CTX) : other\n1. a = SUMMARIZE(CTX)",
+            2,
+            "already exists as FIND_X(CTX, X)",
+        ),
         ("New actions:\n- A(CTX) : x\n- A(CTX) : y\n1. a = A(CTX)", 3, "declared twice"),
         ("New actions:\n- broken\n1. a = SUMMARIZE(CTX)", 2, "invalid new action"),
     ],
@@ -174,9 +180,37 @@ def test_plans_serialize_to_json() -> None:
 
 PLANISH = st.sampled_from(
     [
-        "1.", "2)", " = ", "CTX", "CONCAT", "FIND_X", "SUMMARIZE", "(", ")", ",", '"', "\\", ":",
-        "\n", "New actions:", "- None", "- FOO(CTX, X) : d", "a", "b", "...", "“", "”", "'",
-        "Step 3:", "```", " ", "#", "\t", "=", "CTX)", '"x, y"',
+        "1.",
+        "2)",
+        " = ",
+        "CTX",
+        "CONCAT",
+        "FIND_X",
+        "SUMMARIZE",
+        "(",
+        ")",
+        ",",
+        '"',
+        "\\",
+        ":",
+        "\n",
+        "New actions:",
+        "- None",
+        "- FOO(CTX, X) : d",
+        "a",
+        "b",
+        "...",
+        "“",
+        "”",
+        "'",
+        "Step 3:",
+        "```",
+        " ",
+        "#",
+        "\t",
+        "=",
+        "CTX)",
+        '"x, y"',
     ]
 )
 
@@ -198,9 +232,11 @@ def test_fuzz_plan_like_text_only_plans_or_parse_errors(text: str) -> None:
     try:
         plan = parse_plan(text, DEFAULT_ACTIONS)
     except PlanParseError as error:
-        assert error.reason
+        reason = error.reason
+    else:
+        assert isinstance(plan, Plan)
         return
-    assert isinstance(plan, Plan)
+    assert reason
 
 
 _names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n.upper() != "CTX")
@@ -226,7 +262,10 @@ def valid_plans(draw: st.DrawFn) -> list[PlanStep]:
                     number=i + 1,
                     variable=name,
                     action="FIND_X",
-                    arguments=(Argument(kind="context", value="CTX"), Argument(kind="string", value=literal)),
+                    arguments=(
+                        Argument(kind="context", value="CTX"),
+                        Argument(kind="string", value=literal),
+                    ),
                     description=draw(st.from_regex(r"[a-z ,:()\"]{0,20}", fullmatch=True)).strip(),
                 )
             )
