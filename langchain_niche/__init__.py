@@ -34,9 +34,14 @@ from langchain_niche.pearl import (
     PlanStep,
     RetryPolicy,
     StepExecutionError,
+    evaluate,
     load_demonstrations,
+    load_quality_jsonl,
+    mine_actions,
     parse_plan,
+    refine_demonstrations,
     save_demonstrations,
+    simplify_actions,
 )
 from langchain_niche.selectors import (
     JaccardExampleSelector,
@@ -84,7 +89,12 @@ __all__ += [
     "PlanStep",
     "RetryPolicy",
     "StepExecutionError",
+    "evaluate",
     "load_demonstrations",
+    "load_quality_jsonl",
+    "mine_actions",
     "parse_plan",
+    "refine_demonstrations",
     "save_demonstrations",
+    "simplify_actions",
 ]

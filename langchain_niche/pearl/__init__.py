@@ -47,6 +47,7 @@ from langchain_niche.pearl.mining import (
     simplify_actions,
 )
 from langchain_niche.pearl.plan import Argument, Plan, PlanStep, parse_plan
+from langchain_niche.pearl.refine import arefine_demonstrations, refine_demonstrations
 from langchain_niche.pearl.retry import RetryPolicy
 from langchain_niche.pearl.runnable import PEARL, PEARLInput
 from langchain_niche.pearl.trace import PEARLEvent, PEARLResult, PlanAttempt, StepRecord, Usage
@@ -62,6 +63,8 @@ __all__ = [
     "Argument",
     "ContextBudgetError",
     "Demonstration",
+    "EvaluationItem",
+    "EvaluationReport",
     "PEARLBatchError",
     "PEARLEvent",
     "PEARLInput",
@@ -75,9 +78,21 @@ __all__ = [
     "StepExecutionError",
     "StepRecord",
     "Usage",
+    "aevaluate",
+    "agrade",
+    "amine_actions",
+    "arefine_demonstrations",
+    "asimplify_actions",
+    "evaluate",
+    "grade",
+    "llm_judge",
     "load_demonstrations",
+    "load_quality_jsonl",
+    "mine_actions",
     "parse_action",
     "parse_plan",
+    "refine_demonstrations",
     "save_demonstrations",
+    "simplify_actions",
     "split_text",
 ]
