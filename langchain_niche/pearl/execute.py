@@ -102,7 +102,7 @@ class DagState:
 
 
 def _scope_name(plan: Plan, step: PlanStep) -> str:
-    return f"step {plan.steps.index(step) + 1}: {step.variable} = {step.action}"
+    return f"step {plan.variables.index(step.variable) + 1}: {step.variable} = {step.action}"
 
 
 class _Runner:

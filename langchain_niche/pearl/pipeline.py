@@ -335,7 +335,7 @@ class QuestionRun:
     ) -> StepRecord:
         """The record of a finished step."""
         return StepRecord(
-            index=plan.steps.index(step),
+            index=plan.variables.index(step.variable),
             variable=step.variable,
             action=step.action,
             call=step.call_text(),
