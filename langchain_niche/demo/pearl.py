@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from langchain_niche.demo.console import Console, format_seconds
-from langchain_niche.pearl import PEARL, PEARLEvent, PEARLResult
+from langchain_niche.pearl import PEARL, Argument, PEARLEvent, PEARLResult
 from langchain_niche.pearl.prompts import PLANNER_SYSTEM, STEP_SYSTEM
 from langchain_niche.testing import ScriptedCall, ScriptedChatModel
 from langchain_niche.text import default_tokenizer
@@ -57,7 +57,10 @@ _STOP = frozenset(
         "which with who why does do make sure runs two",
     )
 )
-_BLOCK = re.compile(r"<(document|notes|input)-[0-9a-f]+[^>]*>\n(.*?)\n</\1-[0-9a-f]+>", re.DOTALL)
+_BLOCK = re.compile(
+    r"<(document|notes|input|findings)-[0-9a-f]+[^>]*>\n(.*?)\n</\1-[0-9a-f]+>", re.DOTALL
+)
+_OPTION = re.compile(r"^([A-Z])\. (.+)$", re.MULTILINE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 _NOTHING = "Nothing relevant in this part."
 
@@ -99,6 +102,17 @@ def _arguments(text: str) -> str:
     return " ".join(line.split(" = ", 1)[-1] for line in section.splitlines() if " = " in line)
 
 
+def _choose(prompt: str) -> str:
+    """The scripted option choice: the letter of the option sharing most words with the findings."""
+    section = prompt.split("[Answer options]\n", 1)[-1].split("\n\n", 1)[0]
+    options = _OPTION.findall(section)
+    findings = _keywords(" ".join(body for _, body in _BLOCK.findall(prompt)))
+    scores = [
+        (len(findings & _keywords(text)), -i, letter) for i, (letter, text) in enumerate(options)
+    ]
+    return max(scores)[2] if scores else "A"
+
+
 def _execute(prompt: str) -> str:
     """The scripted step: extract the sentences closest to the step's arguments."""
     words = _keywords(
@@ -124,16 +138,32 @@ def _execute(prompt: str) -> str:
     return "\n".join(f"({i}) {line}" for i, line in enumerate(firsts, 1)) or _NOTHING
 
 
+def _plan(question: str, attempt: int) -> str:
+    """The scripted planner: a fixed plan for :data:`QUESTION` (invalid at first), else a generic one."""
+    if question == QUESTION:
+        return FIRST_PLAN if attempt == 1 else PLAN
+    topic = Argument(kind="string", value=question).render()
+    return f"""New actions:
+- None
+
+1. facts = FIND_X(CTX, {topic}) : what the document says about the question
+2. reasons = FIND_REASON(CTX, {topic}) : the reasons the document gives
+3. ans = CONCAT(facts, reasons) : both together"""
+
+
 def extractive_model(latency: float = 0.05) -> ScriptedChatModel:
     """A clearly scripted model: fixed plans, extractive step outputs. Not an LLM."""
-    state = {"plans": 0}
+    attempts: dict[str, int] = {}
 
     def respond(messages: list[BaseMessage], call: ScriptedCall) -> Any:
         system = str(messages[0].text)
         if system == PLANNER_SYSTEM:
-            state["plans"] += 1
-            return FIRST_PLAN if state["plans"] == 1 else PLAN
+            question = str(messages[1].text).split("[Question]\n", 1)[-1].split("\n\n", 1)[0]
+            attempts[question] = attempts.get(question, 0) + 1
+            return _plan(question, attempts[question])
         prompt = call.text if system == STEP_SYSTEM else str(messages[-1].text)
+        if "choose the best answer option" in prompt:
+            return AIMessage(content=_choose(prompt))
         return AIMessage(content=_execute(prompt))
 
     return ScriptedChatModel(responder=respond, latency=latency, model_name="scripted-extractive")
