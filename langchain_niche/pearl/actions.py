@@ -162,25 +162,15 @@ class Action(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> Action:
-        """Read an action from ``NAME(P1, P2, ...) : description``.
-
-        A leading ``-`` or ``*`` (list item) is ignored and ``#`` may replace ``:``.
-        The name is upper-cased.
-
-        Args:
-            text: The definition.
-
-        Returns:
-            The action.
-
-        Raises:
-            ActionFormatError: The text is not such a definition.
-        """
+        """Read an action from its definition (see :func:`parse_action`)."""
         return parse_action(text)
 
 
 def parse_action(text: str) -> Action:
-    """Read an action from ``NAME(P1, P2, ...) : description`` (see :meth:`Action.parse`).
+    """Read an action from ``NAME(P1, P2, ...) : description``.
+
+    A leading ``-`` or ``*`` (list item) is ignored, ``#`` may replace ``:`` and the
+    name is upper-cased.
 
     Args:
         text: The definition.

@@ -20,9 +20,8 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_niche.errors import InvalidExampleError, MissingKeyError, preview
 from langchain_niche.pearl.errors import SavedFileError
-from langchain_niche.pearl.grading import agrade, grade
+from langchain_niche.pearl.grading import agrade, check_rows, grade, row_input
 from langchain_niche.pearl.runnable import PEARL
 from langchain_niche.pearl.trace import PEARLResult
 
@@ -68,46 +67,28 @@ class EvaluationReport(BaseModel):
     items: list[EvaluationItem] = Field(default_factory=list)
 
 
-def _inputs(dataset: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
-    inputs, expected = [], []
-    for index, row in enumerate(dataset):
-        if not isinstance(row, Mapping):
-            msg = f"dataset[{index}] must be a dict, got {preview(row)}"
-            raise InvalidExampleError(msg, index=index)
-        for key in ("question", "document", "answer"):
-            if key not in row:
-                msg = f"dataset[{index}] has no {key!r}; it has {sorted(map(str, row))}"
-                raise MissingKeyError(msg, index=index, key=key)
-        item = {"question": row["question"], "document": row["document"]}
-        if row.get("options"):
-            item["options"] = list(row["options"])
-        inputs.append(item)
-        expected.append(row["answer"])
-    return inputs, expected
-
-
-def _item(
-    index: int, data: Mapping[str, Any], expected: Any, outcome: Any, correct: bool
-) -> EvaluationItem:
-    if isinstance(outcome, PEARLResult):
-        return EvaluationItem(
-            index=index,
-            question=data["question"],
-            expected=str(expected),
-            answer=outcome.answer,
-            correct=correct,
-            fallback_used=outcome.fallback_used,
-            model_calls=outcome.usage.model_calls,
-            input_tokens=outcome.usage.input_tokens,
-            output_tokens=outcome.usage.output_tokens,
-            seconds=outcome.seconds,
-        )
-    return EvaluationItem(
-        index=index,
-        question=data["question"],
-        expected=str(expected),
-        error=f"{type(outcome).__name__}: {outcome}",
-    )
+def _items(
+    rows: list[Mapping[str, Any]], outcomes: list[Any], verdicts: list[bool]
+) -> list[EvaluationItem]:
+    items = []
+    for index, (row, outcome, correct) in enumerate(zip(rows, outcomes, verdicts, strict=True)):
+        base = {"index": index, "question": row["question"], "expected": str(row["answer"])}
+        if isinstance(outcome, PEARLResult):
+            items.append(
+                EvaluationItem(
+                    **base,
+                    answer=outcome.answer,
+                    correct=correct,
+                    fallback_used=outcome.fallback_used,
+                    model_calls=outcome.usage.model_calls,
+                    input_tokens=outcome.usage.input_tokens,
+                    output_tokens=outcome.usage.output_tokens,
+                    seconds=outcome.seconds,
+                )
+            )
+        else:
+            items.append(EvaluationItem(**base, error=f"{type(outcome).__name__}: {outcome}"))
+    return items
 
 
 def _report(items: list[EvaluationItem]) -> EvaluationReport:
@@ -153,16 +134,15 @@ def evaluate(
     Returns:
         The report; a question that raised counts as wrong and its error is kept.
     """
-    inputs, expected = _inputs(dataset)
+    rows = check_rows(dataset, "dataset")
     batch_config: RunnableConfig = {**(config or {}), "max_concurrency": max_concurrency}
-    outcomes = pearl.batch(inputs, batch_config, return_exceptions=True)
-    items = []
-    for index, (data, want, outcome) in enumerate(zip(inputs, expected, outcomes, strict=True)):
-        correct = isinstance(outcome, PEARLResult) and grade(
-            outcome, want, options=data.get("options"), judge=judge, config=config
-        )
-        items.append(_item(index, data, want, outcome, correct))
-    return _report(items)
+    outcomes = pearl.batch([row_input(r) for r in rows], batch_config, return_exceptions=True)
+    verdicts = [
+        isinstance(outcome, PEARLResult)
+        and grade(outcome, row["answer"], options=row.get("options"), judge=judge, config=config)
+        for row, outcome in zip(rows, outcomes, strict=True)
+    ]
+    return _report(_items(rows, outcomes, verdicts))
 
 
 async def aevaluate(
@@ -174,16 +154,19 @@ async def aevaluate(
     config: RunnableConfig | None = None,
 ) -> EvaluationReport:
     """Async twin of :func:`evaluate`."""
-    inputs, expected = _inputs(dataset)
+    rows = check_rows(dataset, "dataset")
     batch_config: RunnableConfig = {**(config or {}), "max_concurrency": max_concurrency}
-    outcomes = await pearl.abatch(inputs, batch_config, return_exceptions=True)
-    items = []
-    for index, (data, want, outcome) in enumerate(zip(inputs, expected, outcomes, strict=True)):
-        correct = isinstance(outcome, PEARLResult) and await agrade(
-            outcome, want, options=data.get("options"), judge=judge, config=config
+    outcomes = await pearl.abatch(
+        [row_input(r) for r in rows], batch_config, return_exceptions=True
+    )
+    verdicts = [
+        isinstance(outcome, PEARLResult)
+        and await agrade(
+            outcome, row["answer"], options=row.get("options"), judge=judge, config=config
         )
-        items.append(_item(index, data, want, outcome, correct))
-    return _report(items)
+        for row, outcome in zip(rows, outcomes, strict=True)
+    ]
+    return _report(_items(rows, outcomes, verdicts))
 
 
 def load_quality_jsonl(

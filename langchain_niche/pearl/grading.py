@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche.errors import (
+    InvalidExampleError,
+    InvalidParameterError,
+    MissingKeyError,
+    preview,
+)
 from langchain_niche.pearl.trace import PEARLResult
 
 __all__ = ["agrade", "expected_option", "grade", "llm_judge", "normalize_answer"]
@@ -19,6 +24,33 @@ __all__ = ["agrade", "expected_option", "grade", "llm_judge", "normalize_answer"
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _YES = re.compile(r"\s*(?:\**)?\s*(yes|correct|true|right)\b", re.IGNORECASE)
 _NO = re.compile(r"\s*(?:\**)?\s*(no|incorrect|false|wrong)\b", re.IGNORECASE)
+
+
+def check_rows(rows: Iterable[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    """Check labelled rows: dicts with ``question``, ``document`` and ``answer``.
+
+    Raises:
+        InvalidExampleError: A row is not a dict (the message names its index).
+        MissingKeyError: A row lacks a field.
+    """
+    items = list(rows)
+    for index, row in enumerate(items):
+        if not isinstance(row, Mapping):
+            msg = f"{name}[{index}] must be a dict with 'question', 'document' and 'answer', got {preview(row)}"
+            raise InvalidExampleError(msg, index=index)
+        for key in ("question", "document", "answer"):
+            if key not in row:
+                msg = f"{name}[{index}] has no {key!r}; it has {sorted(map(str, row))}"
+                raise MissingKeyError(msg, index=index, key=key)
+    return items
+
+
+def row_input(row: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """The PEARL input of a labelled row (question, document, options if any)."""
+    data = {"question": row["question"], "document": row["document"], **extra}
+    if row.get("options"):
+        data["options"] = list(row["options"])
+    return data
 
 
 def normalize_answer(text: str) -> str:

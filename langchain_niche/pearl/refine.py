@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
 from langchain_niche.errors import (
-    InvalidExampleError,
     InvalidParameterError,
-    MissingKeyError,
     preview,
 )
 from langchain_niche.pearl.demonstrations import Demonstration
-from langchain_niche.pearl.grading import agrade, grade
+from langchain_niche.pearl.grading import agrade, check_rows, grade, row_input
 from langchain_niche.pearl.runnable import PEARL
 from langchain_niche.pearl.trace import PEARLResult
 
@@ -33,41 +31,32 @@ __all__ = ["arefine_demonstrations", "refine_demonstrations"]
 logger = logging.getLogger(__name__)
 
 
-def _check_examples(examples: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    items = list(examples)
-    for index, example in enumerate(items):
-        if not isinstance(example, Mapping):
-            msg = f"examples[{index}] must be a dict with 'question', 'document' and 'answer', got {preview(example)}"
-            raise InvalidExampleError(msg, index=index)
-        for key in ("question", "document", "answer"):
-            if key not in example:
-                msg = f"examples[{index}] has no {key!r}; it has {sorted(map(str, example))}"
-                raise MissingKeyError(msg, index=index, key=key)
-    return items
-
-
 def _check_tries(max_tries: Any) -> None:
     if not isinstance(max_tries, int) or isinstance(max_tries, bool) or max_tries < 1:
         msg = f"max_tries must be an integer >= 1, got {preview(max_tries)}"
         raise InvalidParameterError(msg, name="max_tries", value=max_tries)
 
 
-def _input(example: Mapping[str, Any], failed: list[str]) -> dict[str, Any]:
-    data = {
-        "question": example["question"],
-        "document": example["document"],
-        "avoid_plans": list(failed),
-    }
-    if example.get("options"):
-        data["options"] = list(example["options"])
-    return data
+def _refinement(
+    example: Mapping[str, Any], max_tries: int
+) -> Generator[tuple[str, Any], Any, Demonstration | None]:
+    """The refinement of one example, sans I/O.
 
-
-def _keep(example: Mapping[str, Any], result: PEARLResult) -> Demonstration:
-    assert result.plan is not None
-    return Demonstration(
-        question=str(example["question"]), plan=result.plan.render(), answer=result.answer
-    )
+    Yields ``("invoke", input)`` (reply: a result, or ``None`` after an error) and
+    ``("grade", result)`` (reply: whether it is right); returns the demonstration.
+    """
+    failed: list[str] = []
+    for _ in range(max_tries):
+        result: PEARLResult | None = yield ("invoke", row_input(example, avoid_plans=list(failed)))
+        if result is None:
+            return None
+        if result.plan is None:  # a zero-shot fallback has no plan to keep
+            continue
+        if (yield ("grade", result)):
+            plan = result.plan.render()
+            return Demonstration(question=str(example["question"]), plan=plan, answer=result.answer)
+        failed.append(result.plan.render())
+    return None
 
 
 def _refine_one(
@@ -77,23 +66,26 @@ def _refine_one(
     max_tries: int,
     config: RunnableConfig | None,
 ) -> Demonstration | None:
-    failed: list[str] = []
-    for _ in range(max_tries):
+    task = _refinement(example, max_tries)
+    reply: Any = None
+    while True:
         try:
-            result = pearl.invoke(_input(example, failed), config)
+            kind, value = task.send(reply)
+        except StopIteration as stop:
+            found: Demonstration | None = stop.value
+            return found
+        if kind == "grade":
+            reply = grade(
+                value, example["answer"], options=example.get("options"), judge=judge, config=config
+            )
+            continue
+        try:
+            reply = pearl.invoke(value, config)
         except Exception:
             logger.warning(
                 "refinement of %r stopped by an error", example["question"], exc_info=True
             )
-            return None
-        if result.plan is None:
-            continue
-        if grade(
-            result, example["answer"], options=example.get("options"), judge=judge, config=config
-        ):
-            return _keep(example, result)
-        failed.append(result.plan.render())
-    return None
+            reply = None
 
 
 async def _arefine_one(
@@ -103,23 +95,26 @@ async def _arefine_one(
     max_tries: int,
     config: RunnableConfig | None,
 ) -> Demonstration | None:
-    failed: list[str] = []
-    for _ in range(max_tries):
+    task = _refinement(example, max_tries)
+    reply: Any = None
+    while True:
         try:
-            result = await pearl.ainvoke(_input(example, failed), config)
+            kind, value = task.send(reply)
+        except StopIteration as stop:
+            found: Demonstration | None = stop.value
+            return found
+        if kind == "grade":
+            reply = await agrade(
+                value, example["answer"], options=example.get("options"), judge=judge, config=config
+            )
+            continue
+        try:
+            reply = await pearl.ainvoke(value, config)
         except Exception:
             logger.warning(
                 "refinement of %r stopped by an error", example["question"], exc_info=True
             )
-            return None
-        if result.plan is None:
-            continue
-        if await agrade(
-            result, example["answer"], options=example.get("options"), judge=judge, config=config
-        ):
-            return _keep(example, result)
-        failed.append(result.plan.render())
-    return None
+            reply = None
 
 
 def refine_demonstrations(
@@ -148,7 +143,7 @@ def refine_demonstrations(
         canonical form). Use ``PEARL(..., demonstrations=old + new)`` and
         :func:`~langchain_niche.pearl.save_demonstrations` to keep them.
     """
-    items = _check_examples(examples)
+    items = check_rows(examples, "examples")
     _check_tries(max_tries)
     with ContextThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
         found = list(pool.map(lambda e: _refine_one(pearl, e, judge, max_tries, config), items))
@@ -165,7 +160,7 @@ async def arefine_demonstrations(
     config: RunnableConfig | None = None,
 ) -> list[Demonstration]:
     """Async twin of :func:`refine_demonstrations`."""
-    items = _check_examples(examples)
+    items = check_rows(examples, "examples")
     _check_tries(max_tries)
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
