@@ -19,11 +19,12 @@ its requests (model calls, plan execution) and forwards its progress events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
@@ -367,8 +368,8 @@ class SyncRunner(_Runner):
                         state.start(step)
                         scope = self._open(plan, step, state)
                         started = self.run.elapsed()
-                        yield self._start_event(plan, step, state)
                         if local:
+                            yield self._start_event(plan, step, state)
                             outcome = self._step(plan, step, state.values, scope)
                             record = self._record(step, outcome, started)
                             scope.on_chain_end({"output": record.output})
@@ -378,6 +379,7 @@ class SyncRunner(_Runner):
                             break
                         future = pool.submit(self._step, plan, step, state.values, scope)
                         running[future] = (step, scope, started)
+                        yield self._start_event(plan, step, state)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -396,6 +398,8 @@ class SyncRunner(_Runner):
             if running:
                 self._stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            for _, scope, _ in running.values():  # close the traces of abandoned steps
+                scope.on_chain_error(_Stopped("the run stopped before this step finished"))
         return state.ordered()
 
 
@@ -427,11 +431,13 @@ class AsyncRunner(_Runner):
                     elif isinstance(request, Calls):
                         reply = await self.calls(request, self.root)
                     elif isinstance(request, RunPlan):
-                        async for item in self.run_plan(request.plan):
-                            if isinstance(item, PEARLEvent):
-                                yield item
-                            else:
-                                reply = item
+                        # aclosing: a consumer that stops early must cancel the running steps now
+                        async with contextlib.aclosing(self.run_plan(request.plan)) as steps:
+                            async for item in steps:
+                                if isinstance(item, PEARLEvent):
+                                    yield item
+                                else:
+                                    reply = item
                 except Exception as exc:
                     error = exc
         finally:
@@ -512,7 +518,7 @@ class AsyncRunner(_Runner):
             name=_scope_name(plan, step),
         )
 
-    async def run_plan(self, plan: Plan) -> AsyncIterator[PEARLEvent | list[StepRecord]]:
+    async def run_plan(self, plan: Plan) -> AsyncGenerator[PEARLEvent | list[StepRecord], None]:
         """Execute the plan over its dependency graph; yield step events, then the records."""
         state = DagState(plan)
         running: dict[
@@ -530,8 +536,8 @@ class AsyncRunner(_Runner):
                         state.start(step)
                         scope = await self._open(plan, step, state)
                         started = self.run.elapsed()
-                        yield self._start_event(plan, step, state)
                         if local:
+                            yield self._start_event(plan, step, state)
                             outcome = await self._step(plan, step, state.values, scope)
                             record = self._record(step, outcome, started)
                             await scope.on_chain_end({"output": record.output})
@@ -541,6 +547,7 @@ class AsyncRunner(_Runner):
                             break
                         task = asyncio.ensure_future(self._step(plan, step, state.values, scope))
                         running[task] = (step, scope, started)
+                        yield self._start_event(plan, step, state)
                 if not running:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -556,6 +563,8 @@ class AsyncRunner(_Runner):
                     yield self._end_event(plan, step, record, state)
         finally:
             await _cancel(list(running))
+            for _, scope, _ in running.values():  # close the traces of abandoned steps
+                await scope.on_chain_error(_Stopped("the run stopped before this step finished"))
         yield state.ordered()
 
 

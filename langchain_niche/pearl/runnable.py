@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import Any, cast
 
@@ -397,8 +398,10 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
     ) -> AsyncGenerator[PEARLEvent, None]:
         data = self._read_input(input)
         run = self._question_run(data, await self.aselect_demonstrations(data.question))
-        async for event in AsyncRunner(run, root=root, **self._runner_kwargs(config)).events():
-            yield event
+        runner = AsyncRunner(run, root=root, **self._runner_kwargs(config))
+        async with contextlib.aclosing(runner.events()) as events:
+            async for event in events:
+                yield event
 
     # -- Runnable API ------------------------------------------------------------------------
     def _invoke(

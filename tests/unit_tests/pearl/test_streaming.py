@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from uuid import UUID
 
@@ -220,13 +222,17 @@ def test_errors_end_the_run_with_an_error_callback() -> None:
     assert any(isinstance(e, StepExecutionError) for e in errors)
 
 
-def test_closing_a_stream_early_stops_the_run() -> None:
-    model = scripted(PLAN, latency=0.01)
+def test_closing_a_stream_early_starts_no_further_steps() -> None:
+    model = scripted(PLAN, latency=0.05)
     stream = PEARL(model).stream(DATA)
-    first = next(stream)
-    assert first.type == "plan_attempt"
+    starts = 0
+    for event in stream:
+        starts += event.type == "step_start"
+        if starts == 1:  # step a is running, b is not submitted yet
+            break
     stream.close()
-    assert len(model.calls) <= 3
+    time.sleep(0.1)
+    assert len(model.calls) == 2  # the plan and step a; b and c never started
 
 
 # -- composition --------------------------------------------------------------------------------
@@ -306,3 +312,23 @@ async def test_abatch_keeps_the_others_results() -> None:
 def test_batch_all_good_returns_results() -> None:
     results = PEARL(scripted(PLAN)).batch(QUESTIONS)
     assert [r.answer for r in results] == ["<c>"] * 4
+
+
+async def test_closing_an_async_stream_early_cancels_running_steps() -> None:
+    finished: list[str] = []
+
+    class Ends(BaseCallbackHandler):
+        def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+            finished.append("end")
+
+    model = scripted(PLAN, latency=0.2)
+    stream = PEARL(model).astream(DATA, {"callbacks": [Ends()]})
+    starts = 0
+    async for event in stream:
+        starts += event.type == "step_start"
+        if starts == 1:  # step a is running by now
+            break
+    await stream.aclose()
+    ended_at_close = len(finished)
+    await asyncio.sleep(0.35)
+    assert len(finished) == ended_at_close == 1  # only the planning call ever finished
