@@ -383,17 +383,21 @@ class SyncRunner(_Runner):
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                failure: tuple[BaseException, PlanStep] | None = None
                 for future in sorted(done, key=lambda f: state.position[running[f][0].variable]):
                     step, scope, started = running.pop(future)
                     error = future.exception()
                     if error is not None:
                         scope.on_chain_error(error)
-                        self._stop.set()
-                        raise state.failed(error, step)
+                        failure = failure or (error, step)
+                        continue
                     record = self._record(step, future.result(), started)
                     scope.on_chain_end({"output": record.output})
                     state.finish(record)
                     yield self._end_event(plan, step, record, state)
+                if failure is not None:  # steps that finished alongside it are kept first
+                    self._stop.set()
+                    raise state.failed(*failure)
         finally:
             if running:
                 self._stop.set()
@@ -551,16 +555,20 @@ class AsyncRunner(_Runner):
                 if not running:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                failure: tuple[BaseException, PlanStep] | None = None
                 for task in sorted(done, key=lambda t: state.position[running[t][0].variable]):
                     step, scope, started = running.pop(task)
                     error = task.exception()
                     if error is not None:
                         await scope.on_chain_error(error)
-                        raise state.failed(error, step)
+                        failure = failure or (error, step)
+                        continue
                     record = self._record(step, task.result(), started)
                     await scope.on_chain_end({"output": record.output})
                     state.finish(record)
                     yield self._end_event(plan, step, record, state)
+                if failure is not None:  # steps that finished alongside it are kept first
+                    raise state.failed(*failure)
         finally:
             await _cancel(list(running))
             for _, scope, _ in running.values():  # close the traces of abandoned steps
