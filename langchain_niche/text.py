@@ -62,6 +62,10 @@ _CJK = (
 # Pictographs are not word characters; keep each one as a token of its own.
 _PICTOGRAPHS = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff"
 _WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[{_PICTOGRAPHS}]")
+# For ASCII text, bytes.translate + split is twice as fast as the regex and
+# yields exactly the same tokens: every byte that is not [a-z0-9_] becomes a space.
+_ASCII_KEEP = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
+_ASCII_TABLE = bytes(c if c in _ASCII_KEEP else 0x20 for c in range(256))
 _SPACE_RE = re.compile(r"\s+")
 _NGRAM_JOINER = " "
 
@@ -85,7 +89,10 @@ def default_tokenizer(text: str) -> list[str]:
         # ['don', 't', 'panic', '42', '东', '京', '🚀']
         ```
     """
-    return _WORD_RE.findall(text.lower())
+    lowered = text.lower()
+    if lowered.isascii():  # fast path: no CJK or pictographs possible
+        return lowered.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split()
+    return _WORD_RE.findall(lowered)
 
 
 def field_text(value: Any, *, key: str, index: int | None = None) -> str:
@@ -285,9 +292,11 @@ class TextAnalyzer:
             return {
                 folded[i : i + n] for n in range(lo, hi + 1) for i in range(len(folded) - n + 1)
             }
-        tokens = self.tokens(text)
         if lo == hi == 1:
-            return set(tokens)
+            if self.tokenizer is None:
+                return set(default_tokenizer(text))
+            return set(self.tokens(text))
+        tokens = self.tokens(text)
         out: set[str] = set()
         for n in range(lo, hi + 1):
             if n == 1:
@@ -297,6 +306,25 @@ class TextAnalyzer:
                     _NGRAM_JOINER.join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)
                 )
         return out
+
+    def shingler(self) -> Callable[[str], set[str]]:
+        """Return a function equivalent to :meth:`shingles`, specialised for speed.
+
+        Returns:
+            A callable from text to its set of shingles.
+        """
+        if self.analyzer == "word" and self.tokenizer is None and self.ngram_range == (1, 1):
+            table = _ASCII_TABLE
+            words = _WORD_RE.findall
+
+            def word_set(text: str) -> set[str]:
+                lowered = text.lower()
+                if lowered.isascii():
+                    return set(lowered.encode("ascii").translate(table).decode("ascii").split())
+                return set(words(lowered))
+
+            return word_set
+        return self.shingles
 
     def field_shingles(self, texts: Iterable[str]) -> set[str]:
         """Union of the shingles of several field texts (no n-gram spans two fields).

@@ -169,7 +169,7 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     """Counts tokens for ``max_tokens`` (default: ``approximate_token_count``;
     e.g. ``chat_model.get_num_tokens`` for exact counts)."""
 
-    example_prompt: BasePromptTemplate[Any] | None = None
+    example_prompt: BasePromptTemplate | None = None  # type: ignore[type-arg]
     """Formats an example for the token budget (the same prompt you give the
     few-shot template). Default: one ``key: value`` line per field."""
 
