@@ -34,6 +34,7 @@ from langchain_niche.errors import (
     TokenizerError,
     preview,
 )
+from langchain_niche.stopwords import StopwordsSpec, resolve_stopwords
 
 __all__ = [
     "AnalyzerKind",
@@ -193,6 +194,10 @@ class TextAnalyzer:
         analyzer: ``"word"`` or ``"char"``. Character n-grams are computed on the
             lower-cased text with runs of white space folded to one space; they
             suit languages written without spaces and noisy text.
+        stopwords: ``None``, ``"english"`` (this package's list, see
+            :mod:`langchain_niche.stopwords`) or a collection of words. Tokens whose
+            lower-case form is a stop word are dropped before n-grams are formed.
+            Only used with ``analyzer="word"``.
 
     Example:
         ```python
@@ -206,7 +211,9 @@ class TextAnalyzer:
     tokenizer: TokenizerFn | None = None
     ngram_range: tuple[int, int] = (1, 1)
     analyzer: AnalyzerKind = "word"
+    stopwords: StopwordsSpec = None
     _name: str = field(init=False, repr=False, compare=False)
+    _stop: frozenset[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lo_hi = self.ngram_range
@@ -233,6 +240,11 @@ class TextAnalyzer:
                 raise InvalidParameterError(msg, name="tokenizer", value=self.tokenizer)
         name = "default" if self.tokenizer is None else _tokenizer_name(self.tokenizer)
         object.__setattr__(self, "_name", name)
+        stop = resolve_stopwords(self.stopwords)
+        if stop is not None and self.analyzer == "char":
+            msg = "stopwords cannot be combined with analyzer='char' (character n-grams have no words)"
+            raise InvalidParameterError(msg, name="stopwords", value=self.stopwords)
+        object.__setattr__(self, "_stop", stop)
 
     @property
     def tokenizer_name(self) -> str:
@@ -292,11 +304,15 @@ class TextAnalyzer:
             return {
                 folded[i : i + n] for n in range(lo, hi + 1) for i in range(len(folded) - n + 1)
             }
+        stop = self._stop
         if lo == hi == 1:
-            if self.tokenizer is None:
-                return set(default_tokenizer(text))
-            return set(self.tokens(text))
+            words = set(default_tokenizer(text) if self.tokenizer is None else self.tokens(text))
+            if stop:
+                words = {word for word in words if word.lower() not in stop}
+            return words
         tokens = self.tokens(text)
+        if stop:
+            tokens = [token for token in tokens if token.lower() not in stop]
         out: set[str] = set()
         for n in range(lo, hi + 1):
             if n == 1:
@@ -316,12 +332,15 @@ class TextAnalyzer:
         if self.analyzer == "word" and self.tokenizer is None and self.ngram_range == (1, 1):
             table = _ASCII_TABLE
             words = _WORD_RE.findall
+            stop = self._stop or frozenset()
 
             def word_set(text: str) -> set[str]:
                 lowered = text.lower()
                 if lowered.isascii():
-                    return set(lowered.encode("ascii").translate(table).decode("ascii").split())
-                return set(words(lowered))
+                    found = set(lowered.encode("ascii").translate(table).decode("ascii").split())
+                else:
+                    found = set(words(lowered))
+                return found - stop if stop else found
 
             return word_set
         return self.shingles
@@ -356,16 +375,31 @@ class TextAnalyzer:
         return self.field_shingles(example_fields(example, keys, index=index))
 
     def describe(self) -> dict[str, Any]:
-        """Return a JSON-able description (used to check saved indexes).
+        """Return a JSON-able description (used to save and check indexes).
 
         Returns:
-            ``{"tokenizer": ..., "ngram_range": [lo, hi], "analyzer": ...}``.
+            ``{"tokenizer": ..., "ngram_range": [lo, hi], "analyzer": ..., "stopwords": ...}``.
         """
         return {
             "tokenizer": self._name,
             "ngram_range": list(self.ngram_range),
             "analyzer": self.analyzer,
+            "stopwords": stopwords_spec(self.stopwords),
         }
+
+
+def stopwords_spec(spec: StopwordsSpec) -> str | list[str] | None:
+    """A JSON-able form of a ``stopwords`` argument (``"english"``, a sorted list, or ``None``).
+
+    Args:
+        spec: The argument.
+
+    Returns:
+        Its JSON-able form.
+    """
+    if spec is None or isinstance(spec, str):
+        return spec
+    return sorted(resolve_stopwords(spec) or ())
 
 
 def stable_token_hashes(tokens: Sequence[str]) -> npt.NDArray[np.uint64]:

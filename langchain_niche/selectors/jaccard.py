@@ -22,7 +22,7 @@ from langchain_niche.errors import (
     preview,
 )
 from langchain_niche.persistence import read_index_file, write_index_file
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector
+from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, jaccard
 from langchain_niche.selectors.example_store import ExampleStore
 from langchain_niche.selectors.token_index import TokenSetIndex
 from langchain_niche.text import stable_token_hashes
@@ -366,10 +366,69 @@ class JaccardExampleSelector(LexicalExampleSelector):
         with self._lock:
             store = self._store
             alive = store.alive if store.n_dead else None
-            rows, scores = index.top_k(query, limit, threshold=self.threshold, alive=alive)
+            if self.similarity == "bm25":
+                rows, scores = index.top_k_bm25(
+                    query,
+                    limit,
+                    k1=self.bm25_k1,
+                    b=self.bm25_b,
+                    threshold=self.threshold,
+                    alive=alive,
+                )
+            else:
+                rows, scores = index.top_k(query, limit, threshold=self.threshold, alive=alive)
             return [
                 Candidate(store.id_of(row), store.get(row), score)
                 for row, score in zip(rows.tolist(), scores.tolist(), strict=True)
+            ]
+
+    def scores_for(
+        self, input_variables: dict[str, Any], example_ids: Sequence[str]
+    ) -> list[float | None]:
+        """Score given examples against an input with the configured similarity.
+
+        The scores are exactly those :meth:`search` would report (Jaccard, or BM25
+        with the current corpus statistics), whether or not the examples would
+        make the top ``k``; used to re-rank candidates found elsewhere (e.g. by a
+        vector store).
+
+        Args:
+            input_variables: The prompt's input variables.
+            example_ids: Ids of stored examples.
+
+        Returns:
+            One score per id; ``None`` for an id that is not stored.
+        """
+        keys = self._compared_keys(input_variables)
+        if keys is None:
+            return [None] * len(example_ids)
+        query = self._input_shingles(input_variables, keys)
+        index = self._index_for(keys)
+        with self._lock:
+            rows = [self._store.row_of(example_id) for example_id in example_ids]
+            if not query:
+                return [None if row is None else 0.0 for row in rows]
+            sets = [
+                None if row is None else self._analyzer.example_shingles(self._store.get(row), keys)
+                for row in rows
+            ]
+            if self.similarity == "jaccard":
+                return [None if tokens is None else jaccard(query, tokens) for tokens in sets]
+            ordered = list(query)
+            idf_of = dict(
+                zip(ordered, index.idf(stable_token_hashes(ordered)).tolist(), strict=True)
+            )
+            gain = index.bm25_gain(k1=self.bm25_k1, b=self.bm25_b)
+            upper = sum(idf_of.values()) * gain(0)
+            return [
+                None
+                if tokens is None
+                else (
+                    sum(idf_of[t] for t in query & tokens) * gain(len(tokens)) / upper
+                    if upper
+                    else 0.0
+                )
+                for tokens in sets
             ]
 
     # -- persistence -------------------------------------------------------------------

@@ -27,7 +27,7 @@ and readers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -69,18 +69,35 @@ class _Csr(NamedTuple):
 
     def lists(self, query: U64Array) -> list[RowArray]:
         """Posting lists (views) of the query tokens present here."""
+        return self.lists_with_positions(query)[0]
+
+    def lists_with_positions(self, query: U64Array) -> tuple[list[RowArray], IntArray]:
+        """Posting lists of the query tokens present here, and those tokens' query positions."""
         size = self.vocab.shape[0]
         if size == 0 or query.shape[0] == 0:
-            return []
+            return [], np.empty(0, dtype=np.int64)
         pos = np.minimum(np.searchsorted(self.vocab, query), size - 1)
-        pos = pos[self.vocab[pos] == query]
+        found = np.flatnonzero(self.vocab[pos] == query)
+        pos = pos[found]
         postings = self.postings
-        return [
+        lists = [
             postings[start:end]
             for start, end in zip(
                 self.offsets[pos].tolist(), self.offsets[pos + 1].tolist(), strict=True
             )
         ]
+        return lists, found.astype(np.int64)
+
+    def frequencies(self, query: U64Array) -> IntArray:
+        """Number of rows containing each query token (0 when absent)."""
+        out = np.zeros(query.shape[0], dtype=np.int64)
+        size = self.vocab.shape[0]
+        if size == 0 or query.shape[0] == 0:
+            return out
+        pos = np.minimum(np.searchsorted(self.vocab, query), size - 1)
+        found = self.vocab[pos] == query
+        out[found] = self.offsets[pos[found] + 1] - self.offsets[pos[found]]
+        return out
 
 
 def _empty_csr() -> _Csr:
@@ -136,6 +153,38 @@ class _Main(NamedTuple):
     dense_vocab: U64Array  # sorted ids of the frequent tokens
     bits: npt.NDArray[np.uint8]  # (len(dense_vocab), ceil(rows / 8)), little bit order
     rows: int
+    dense_df: IntArray  # rows containing each frequent token
+
+    def dense_lookup(self, query: U64Array) -> tuple[IntArray, IntArray]:
+        """Bitset rows of the frequent query tokens, and those tokens' query positions."""
+        size = self.dense_vocab.shape[0]
+        if size == 0 or query.shape[0] == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        pos = np.minimum(np.searchsorted(self.dense_vocab, query), size - 1)
+        found = np.flatnonzero(self.dense_vocab[pos] == query)
+        return pos[found].astype(np.int64), found.astype(np.int64)
+
+    def dense_weights_at(
+        self, positions: IntArray, weights: FloatArray, rows: IntArray
+    ) -> FloatArray:
+        """Weighted count of the given frequent tokens in each row (< self.rows)."""
+        out = np.zeros(rows.shape[0], dtype=np.float64)
+        inside = rows < self.rows
+        sel = rows[inside]
+        byte, shift = sel >> 3, (sel & 7).astype(np.uint8)
+        total = np.zeros(sel.shape[0], dtype=np.float64)
+        for p, weight in zip(positions.tolist(), weights.tolist(), strict=True):
+            total += ((self.bits[p, byte] >> shift) & 1) * weight
+        out[inside] = total
+        return out
+
+    def dense_weights(self, positions: IntArray, weights: FloatArray) -> FloatArray:
+        """Weighted count of the given frequent tokens in every row."""
+        total = np.zeros(self.rows, dtype=np.float64)
+        for p, weight in zip(positions.tolist(), weights.tolist(), strict=True):
+            total += np.unpackbits(self.bits[p], count=self.rows, bitorder="little") * weight
+        return total
 
     def dense_positions(self, query: U64Array) -> IntArray:
         """Bitset rows of the query tokens that are frequent."""
@@ -182,14 +231,14 @@ def _split(full: _Csr, rows: int) -> _Main:
         column[full.postings[full.offsets[token] : full.offsets[token + 1]]] = True
         bits[i] = np.packbits(column, bitorder="little")
     if dense_idx.shape[0] == 0:
-        return _Main(full, np.empty(0, dtype=np.uint64), bits, rows)
+        return _Main(full, np.empty(0, dtype=np.uint64), bits, rows, np.empty(0, dtype=np.int64))
     keep = ~dense
     kept_counts = counts[keep]
     pair_keep = np.repeat(keep, counts)
     offsets = np.zeros(kept_counts.shape[0] + 1, dtype=np.int64)
     np.cumsum(kept_counts, out=offsets[1:])
     sparse = _Csr(full.vocab[keep], offsets, full.postings[pair_keep])
-    return _Main(sparse, full.vocab[dense], bits, rows)
+    return _Main(sparse, full.vocab[dense], bits, rows, counts[dense].astype(np.int64))
 
 
 def _join(main: _Main) -> _Csr:
@@ -222,7 +271,13 @@ def _join(main: _Main) -> _Csr:
 
 
 def _empty_main() -> _Main:
-    return _Main(_empty_csr(), np.empty(0, dtype=np.uint64), np.zeros((0, 0), dtype=np.uint8), 0)
+    return _Main(
+        _empty_csr(),
+        np.empty(0, dtype=np.uint64),
+        np.zeros((0, 0), dtype=np.uint8),
+        0,
+        np.empty(0, dtype=np.int64),
+    )
 
 
 class TokenSetIndex:
@@ -245,6 +300,7 @@ class TokenSetIndex:
         self._delta_csr: _Csr | None = None
         self._lens = np.zeros(0, dtype=np.int32)
         self._n_rows = 0
+        self._lens_total = 0
 
     # -- size -----------------------------------------------------------------
     @property
@@ -315,6 +371,7 @@ class TokenSetIndex:
         self._grow_lens(count)
         self._lens[self._n_rows : self._n_rows + count] = lens
         self._n_rows += count
+        self._lens_total += int(lens.sum())
         self._delta_tokens.append(tokens)
         self._delta_rows.append(rows)
         self._delta_pairs += tokens.shape[0]
@@ -378,6 +435,7 @@ class TokenSetIndex:
         np.cumsum(new_counts[present], out=offsets[1:])
         lens = self._lens[: self._n_rows][keep]
         self._n_rows = int(lens.shape[0])
+        self._lens_total = int(lens.sum())
         self._lens = np.array(lens, dtype=np.int32)
         self._main = _split(_Csr(full.vocab[present], offsets, postings), self._n_rows)
 
@@ -530,3 +588,168 @@ class TokenSetIndex:
         order = np.lexsort((rows, -scores))[:limit]
         ranked: tuple[IntArray, FloatArray] = (rows[order], scores[order])
         return ranked
+
+    # -- BM25 -------------------------------------------------------------------
+    def frequencies(self, query: U64Array) -> IntArray:
+        """Number of rows containing each query token (removed rows included)."""
+        query = np.asarray(query, dtype=np.uint64)
+        df = self._main.sparse.frequencies(query)
+        dense_pos, dense_q = self._main.dense_lookup(query)
+        df[dense_q] += self._main.dense_df[dense_pos]
+        if self._delta_tokens:
+            df += self._delta().frequencies(query)
+        return df
+
+    def idf(self, query: U64Array) -> FloatArray:
+        """BM25 inverse document frequency of each query token (current statistics).
+
+        Args:
+            query: Token ids.
+
+        Returns:
+            ``ln(1 + (N - df + 0.5) / (df + 0.5))`` per token.
+        """
+        df = self.frequencies(query).astype(np.float64)
+        idf: FloatArray = np.log1p((self._n_rows - df + 0.5) / (df + 0.5))
+        return idf
+
+    def bm25_gain(self, *, k1: float, b: float) -> Callable[[float], float]:
+        """The BM25 factor of a row of a given length (current average length).
+
+        Args:
+            k1: BM25 ``k1``.
+            b: BM25 ``b``.
+
+        Returns:
+            ``length -> (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))``.
+        """
+        avg_len = self._lens_total / self._n_rows if self._n_rows and self._lens_total else 1.0
+
+        def gain(length: float) -> float:
+            return (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))
+
+        return gain
+
+    def top_k_bm25(
+        self,
+        query: U64Array,
+        limit: int,
+        *,
+        k1: float = 1.2,
+        b: float = 0.75,
+        threshold: float = 0.0,
+        alive: npt.NDArray[np.bool_] | None = None,
+    ) -> tuple[IntArray, FloatArray]:
+        """The ``limit`` rows with the best BM25 score over token *sets*, exactly.
+
+        ``score = sum(idf(t) for t in query & row) * (k1 + 1) / (1 + k1 * (1 - b + b *
+        len(row) / avg_len))`` with ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))``,
+        divided by the score of an ideal (empty-length) row containing every query
+        token, so scores lie in [0, 1]. Statistics count removed rows until
+        :meth:`compact`. Ties are broken by row number.
+
+        Args:
+            query: The query's *distinct* token ids.
+            limit: How many rows to return at most.
+            k1: BM25 saturation parameter (only the length normalisation matters for sets).
+            b: BM25 length normalisation in [0, 1].
+            threshold: Minimum normalised score.
+            alive: Optional mask of the rows that may be returned.
+
+        Returns:
+            ``(rows, scores)``, best first.
+        """
+        query = np.asarray(query, dtype=np.uint64)
+        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+        n = self._n_rows
+        if query.shape[0] == 0 or limit < 1 or n == 0:
+            return empty
+        idf = self.idf(query)
+        best_gain = (k1 + 1) / (1 + k1 * (1 - b))
+        upper = float(idf.sum()) * best_gain
+        if upper <= 0:
+            return empty
+        avg_len = self._lens_total / n if self._lens_total else 1.0
+        main = self._main
+        dense_pos, dense_q = main.dense_lookup(query)
+        lists, list_q = main.sparse.lists_with_positions(query)
+        if self._delta_tokens:
+            delta_lists, delta_q = self._delta().lists_with_positions(query)
+            lists.extend(delta_lists)
+            list_q = np.concatenate([list_q, delta_q])
+        rows, sums = self._weighted_hits(lists, idf[list_q])
+        if dense_pos.shape[0] and rows.shape[0]:
+            sums += main.dense_weights_at(dense_pos, idf[dense_q], rows)
+        if alive is not None and rows.shape[0]:
+            keep = alive[rows]
+            rows, sums = rows[keep], sums[keep]
+
+        def scores_of(rows: IntArray, sums: FloatArray) -> FloatArray:
+            lens = self._lens[rows].astype(np.float64)
+            gain = (k1 + 1) / (1 + k1 * (1 - b + b * lens / avg_len))
+            scored: FloatArray = sums * gain / upper
+            return scored
+
+        best_rows, best_scores = _best(rows, scores_of(rows, sums), limit, threshold)
+        if dense_pos.shape[0] == 0:
+            return best_rows, best_scores
+        # Rows holding only frequent query tokens score at most (sum of their idf)
+        # * best_gain / upper: scan them only when that bound can still compete.
+        floor = threshold
+        if best_rows.shape[0] == limit:
+            floor = max(floor, float(best_scores[-1]))
+        dense_idf = idf[dense_q]
+        if float(dense_idf.sum()) * best_gain / upper < floor * (1 - _EPS):
+            return best_rows, best_scores
+        only_dense = main.dense_weights(dense_pos, dense_idf)
+        only_dense[rows[rows < main.rows]] = 0.0
+        if alive is not None:
+            only_dense[~alive[: main.rows]] = 0.0
+        extra = np.flatnonzero(only_dense * best_gain / upper >= floor * (1 - _EPS)).astype(
+            np.int64
+        )
+        extra = extra[only_dense[extra] > 0]
+        if extra.shape[0] == 0:
+            return best_rows, best_scores
+        extra_rows, extra_scores = _best(
+            extra, scores_of(extra, only_dense[extra]), limit, threshold
+        )
+        return _best(
+            np.concatenate([best_rows, extra_rows]),
+            np.concatenate([best_scores, extra_scores]),
+            limit,
+            threshold,
+        )
+
+    def _weighted_hits(
+        self, lists: list[RowArray], weights: FloatArray
+    ) -> tuple[IntArray, FloatArray]:
+        """Rows hit by the posting lists, with the summed weight of the lists hitting them."""
+        total = sum(p.shape[0] for p in lists)
+        if total == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        hits = np.concatenate(lists)
+        hit_weights = np.repeat(weights, [p.shape[0] for p in lists])
+        if total * _UNIQUE_PATH_FACTOR < self._n_rows:
+            unique_rows, inverse = np.unique(hits, return_inverse=True)
+            sums = np.bincount(inverse, weights=hit_weights, minlength=unique_rows.shape[0])
+            return unique_rows.astype(np.int64), sums.astype(np.float64, copy=False)
+        full = np.bincount(hits, weights=hit_weights, minlength=self._n_rows).astype(np.float64)
+        counts = np.bincount(hits, minlength=self._n_rows)
+        rows = np.flatnonzero(counts).astype(np.int64)
+        return rows, full[rows]
+
+
+def _best(
+    rows: IntArray, scores: FloatArray, limit: int, threshold: float
+) -> tuple[IntArray, FloatArray]:
+    """The best ``limit`` (row, score) pairs with score >= threshold (ties: lower row first)."""
+    if threshold > 0:
+        keep = scores >= threshold
+        rows, scores = rows[keep], scores[keep]
+    if rows.shape[0] > limit:
+        cutoff = -np.partition(-scores, limit - 1)[limit - 1]
+        keep = scores >= cutoff
+        rows, scores = rows[keep], scores[keep]
+    order = np.lexsort((rows, -scores))[:limit]
+    return rows[order], scores[order]

@@ -3,8 +3,11 @@
 import langchain_niche
 
 EXPECTED_ALL = [
+    "ENGLISH_STOPWORDS",
     "DuplicateIdError",
     "ExampleNotFoundError",
+    "FallbackWarning",
+    "HybridExampleSelector",
     "IndexFormatError",
     "InvalidExampleError",
     "InvalidParameterError",
@@ -16,6 +19,7 @@ EXPECTED_ALL = [
     "ScoredExample",
     "TextAnalyzer",
     "TokenizerError",
+    "VectorStoreError",
     "__version__",
     "approximate_token_count",
     "default_tokenizer",

@@ -147,3 +147,17 @@ def test_object_arrays_are_never_loaded(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(FileNotFoundError):
         JaccardExampleSelector.load("/nonexistent/index.zip")
+
+
+def test_text_options_round_trip(tmp_path: Path) -> None:
+    selector = JaccardExampleSelector(
+        examples=EXAMPLES,
+        stopwords={"day", "A"},
+        similarity="bm25",
+        bm25_b=0.3,
+        input_keys=["input"],
+    )
+    loaded = JaccardExampleSelector.load(selector.save(tmp_path / "i.zip"))
+    assert (loaded.similarity, loaded.bm25_b) == ("bm25", 0.3)
+    assert loaded._analyzer.shingles("A windy DAY") == {"windy"}
+    assert selections(loaded) == selections(selector)

@@ -527,3 +527,41 @@ async def test_async_selection_builds_a_lazy_index_off_the_event_loop() -> None:
         *(selector.aselect_examples({"input": "tall"}) for _ in range(5))
     )
     assert results == [[ANTONYMS[1]]] * 5
+
+
+# -- stop words and BM25 --------------------------------------------------------------------
+
+
+def test_stopwords_stop_function_words_from_driving_the_match() -> None:
+    examples = [{"q": "the list of the data"}, {"q": "median data value"}]
+    query = {"q": "the median of the data"}
+    plain = JaccardExampleSelector(examples=examples, k=1)
+    # {the, of, data} shared: 3/5 beats {median, data}: 2/5.
+    assert plain.select_examples_with_scores(query) == [(examples[0], pytest.approx(3 / 5))]
+    filtered = JaccardExampleSelector(examples=examples, k=1, stopwords="english")
+    # {median, data} vs {list, data}: 1/3, vs {median, data, value}: 2/3.
+    assert filtered.select_examples_with_scores(query) == [(examples[1], pytest.approx(2 / 3))]
+
+
+def test_stopword_only_input_selects_nothing() -> None:
+    selector = JaccardExampleSelector(examples=ANTONYMS, stopwords="english")
+    assert selector.select_examples({"input": "the of a"}) == []
+
+
+def test_bm25_prefers_rare_shared_words() -> None:
+    examples = [{"q": f"common words {i}"} for i in range(20)] + [{"q": "rare zebra"}]
+    selector = JaccardExampleSelector(examples=examples, k=1, similarity="bm25")
+    scored = selector.select_examples_with_scores({"q": "common zebra"})
+    assert scored[0][0] == {"q": "rare zebra"}
+    assert 0 < scored[0][1] < 1
+    selector.similarity = "jaccard"  # a query-time setting
+    assert selector.select_examples({"q": "common zebra words"})[0] == {"q": "common words 0"}
+
+
+def test_bm25_parameters_are_checked() -> None:
+    with pytest.raises(InvalidParameterError, match="similarity must be one of"):
+        JaccardExampleSelector(similarity="cosine")
+    with pytest.raises(InvalidParameterError, match=r"bm25_b must be a number in \[0, 1\]"):
+        JaccardExampleSelector(bm25_b=2)
+    with pytest.raises(InvalidParameterError, match="bm25_k1 must be a number >= 0"):
+        JaccardExampleSelector(bm25_k1=-1)

@@ -178,3 +178,44 @@ def test_stable_hashes_are_deterministic_and_distinct() -> None:
     assert first.tolist() == stable_token_hashes(["alpha", "beta"]).tolist()
     assert first[0] != first[1]
     assert stable_token_hashes([]).shape == (0,)
+
+
+def test_english_stopwords_are_dropped_before_ngrams() -> None:
+    analyzer = TextAnalyzer(stopwords="english", ngram_range=(1, 2))
+    assert analyzer.shingles("The cat is on the mat") == {"cat", "mat", "cat mat"}
+
+
+def test_custom_stopwords_are_case_insensitive() -> None:
+    assert TextAnalyzer(stopwords=["Cat"]).shingles("the CAT sat") == {"the", "sat"}
+    assert TextAnalyzer(stopwords={"sat"}, tokenizer=str.split).shingles("The Sat cat") == {
+        "The",
+        "cat",
+    }
+
+
+def test_negations_and_question_words_are_not_english_stopwords() -> None:
+    assert TextAnalyzer(stopwords="english").shingles("why not never how") == {
+        "why",
+        "not",
+        "never",
+        "how",
+    }
+
+
+@given(st.text(), st.sampled_from([None, "english", ("day", "the")]))
+def test_specialised_shingler_equals_shingles_with_stopwords(text: str, stopwords: object) -> None:
+    analyzer = TextAnalyzer(stopwords=stopwords)  # type: ignore[arg-type]
+    assert analyzer.shingler()(text) == analyzer.shingles(text)
+
+
+@pytest.mark.parametrize("bad", ["french", [1, 2], 3])
+def test_bad_stopwords(bad: object) -> None:
+    with pytest.raises(
+        InvalidParameterError, match="stopwords must be None, 'english' or a collection"
+    ):
+        TextAnalyzer(stopwords=bad)  # type: ignore[arg-type]
+
+
+def test_stopwords_need_the_word_analyzer() -> None:
+    with pytest.raises(InvalidParameterError, match="analyzer='char'"):
+        TextAnalyzer(stopwords="english", analyzer="char")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,3 +184,84 @@ def test_frequent_tokens_take_less_memory_than_posting_lists() -> None:
     # Per row: its own token (8 vocabulary + 8 offset + 4 posting bytes) and its size (4);
     # tokens 0 and 1 cost two bits per row instead of two 4-byte postings.
     assert index.nbytes <= rows * (8 + 8 + 4 + 4) + 2 * (rows // 8) + 64
+
+
+def brute_bm25(
+    sets: list[set[int]],
+    query: set[int],
+    k: int,
+    threshold: float,
+    alive: list[bool] | None,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> list[tuple[int, float]]:
+    n = len(sets)
+    avg = sum(map(len, sets)) / n
+    idf = {t: math.log1p((n - (df := sum(t in s for s in sets)) + 0.5) / (df + 0.5)) for t in query}
+    upper = sum(idf.values()) * (k1 + 1) / (1 + k1 * (1 - b))
+    scored = []
+    for row, tokens in enumerate(sets):
+        if (alive is not None and not alive[row]) or not query & tokens:
+            continue
+        score = (
+            sum(idf[t] for t in query & tokens)
+            * (k1 + 1)
+            / (1 + k1 * (1 - b + b * len(tokens) / avg))
+            / upper
+        )
+        if score >= threshold:
+            scored.append((-score, row))
+    scored.sort()
+    return [(row, -neg) for neg, row in scored[:k]]
+
+
+def assert_same_ranking(
+    got: tuple[np.ndarray, np.ndarray], expected: list[tuple[int, float]]
+) -> None:
+    rows, scores = got
+    assert np.allclose(scores, [s for _, s in expected], rtol=1e-12, atol=1e-12)
+    for (row, score), got_row in zip(expected, rows.tolist(), strict=True):
+        # Float sums in another order may swap exact ties; anything else must match.
+        assert row == got_row or any(
+            abs(score - other) < 1e-12 for _, other in expected if _ != row
+        )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sets=st.lists(st.sets(st.integers(0, 12), max_size=8), min_size=1, max_size=40),
+    chunks=st.lists(st.integers(1, 15), max_size=5),
+    query=st.sets(st.integers(0, 14), max_size=10),
+    k=st.integers(1, 6),
+    threshold=st.sampled_from([0.0, 0.2, 0.5]),
+    dead=st.sets(st.integers(0, 39)),
+)
+def test_bm25_top_k_equals_brute_force(
+    sets: list[set[int]],
+    chunks: list[int],
+    query: set[int],
+    k: int,
+    threshold: float,
+    dead: set[int],
+) -> None:
+    alive = [row not in dead for row in range(len(sets))]
+    with tiny_segments():
+        index = build(sets, chunks)
+        got = index.top_k_bm25(
+            np.array(sorted(query), dtype=np.uint64),
+            k,
+            threshold=threshold,
+            alive=np.array(alive) if dead else None,
+        )
+    assert_same_ranking(got, brute_bm25(sets, query, k, threshold, alive if dead else None))
+
+
+def test_bm25_at_realistic_sizes() -> None:
+    rng = random.Random(5)
+    weights = [1 / (i + 1) ** 1.1 for i in range(2000)]
+    sets = [set(rng.choices(range(2000), weights, k=rng.randint(3, 20))) for _ in range(8000)]
+    index = build(sets, [6000, 1, 500])
+    for _ in range(20):
+        query = set(rng.choices(range(2000), weights, k=rng.randint(1, 15)))
+        got = index.top_k_bm25(np.array(sorted(query), dtype=np.uint64), 5, b=0.5)
+        assert_same_ranking(got, brute_bm25(sets, query, 5, 0.0, None, b=0.5))
