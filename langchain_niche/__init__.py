@@ -2,7 +2,9 @@
 
 Drop-in LangChain parts:
 
-* :class:`JaccardExampleSelector`: exact, fast few-shot example selection.
+* :class:`JaccardExampleSelector`: exact, fast lexical few-shot example selection
+  (Jaccard or BM25 over token sets, optional stop words).
+* :class:`HybridExampleSelector`: embedding candidates fused with lexical scores.
 * :class:`PEARL`: plan-and-execute over long documents (``langchain_niche.pearl``).
 """
 
@@ -17,6 +19,7 @@ from langchain_niche.errors import (
     MissingKeyError,
     NicheError,
     TokenizerError,
+    VectorStoreError,
 )
 from langchain_niche.pearl import (
     DEFAULT_ACTIONS,
@@ -44,17 +47,23 @@ from langchain_niche.pearl import (
     simplify_actions,
 )
 from langchain_niche.selectors import (
+    FallbackWarning,
+    HybridExampleSelector,
     JaccardExampleSelector,
     LexicalExampleSelector,
     ScoredExample,
     jaccard,
 )
+from langchain_niche.stopwords import ENGLISH_STOPWORDS
 from langchain_niche.text import TextAnalyzer, default_tokenizer
 from langchain_niche.tokens import approximate_token_count
 
 __all__ = [
+    "ENGLISH_STOPWORDS",
     "DuplicateIdError",
     "ExampleNotFoundError",
+    "FallbackWarning",
+    "HybridExampleSelector",
     "IndexFormatError",
     "InvalidExampleError",
     "InvalidParameterError",
@@ -66,6 +75,7 @@ __all__ = [
     "ScoredExample",
     "TextAnalyzer",
     "TokenizerError",
+    "VectorStoreError",
     "__version__",
     "approximate_token_count",
     "default_tokenizer",

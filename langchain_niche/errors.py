@@ -21,6 +21,7 @@ __all__ = [
     "MissingKeyError",
     "NicheError",
     "TokenizerError",
+    "VectorStoreError",
 ]
 
 _PREVIEW_CHARS = 60
@@ -135,3 +136,7 @@ class ExampleNotFoundError(NicheError, KeyError):
 
 class IndexFormatError(NicheError, ValueError):
     """A saved index is malformed, from another version, or built with other settings."""
+
+
+class VectorStoreError(NicheError, RuntimeError):
+    """The vector store (or its embedding model) failed; the cause is chained."""

@@ -4,8 +4,11 @@ import langchain_niche
 import langchain_niche.pearl as pearl
 
 EXPECTED_ALL = [
+    "ENGLISH_STOPWORDS",
     "DuplicateIdError",
     "ExampleNotFoundError",
+    "FallbackWarning",
+    "HybridExampleSelector",
     "IndexFormatError",
     "InvalidExampleError",
     "InvalidParameterError",
@@ -17,6 +20,7 @@ EXPECTED_ALL = [
     "ScoredExample",
     "TextAnalyzer",
     "TokenizerError",
+    "VectorStoreError",
     "__version__",
     "approximate_token_count",
     "default_tokenizer",
