@@ -28,8 +28,8 @@ class SynonymBagEmbeddings(Embeddings):
         if self.fail:
             raise ConnectionError("embedding service unreachable")
         vector = [0.0] * self.size
-        for word in default_tokenizer(text):
-            word = SYNONYMS.get(word, word)
+        for token in default_tokenizer(text):
+            word = SYNONYMS.get(token, token)
             vector[int(hashlib.sha1(word.encode()).hexdigest(), 16) % self.size] += 1.0
         norm = math.sqrt(sum(v * v for v in vector)) or 1.0
         return [v / norm for v in vector]
