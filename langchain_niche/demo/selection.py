@@ -14,7 +14,7 @@ from langchain_niche.selectors import JaccardExampleSelector
 
 __all__ = ["TITLE", "run"]
 
-TITLE = "Few-shot example selection: exact Jaccard over the standard library's docstrings"
+TITLE = "Few-shot example selection: exact lexical similarity over the stdlib's docstrings"
 
 QUERIES = [
     "Delete a directory and all the files inside it",
@@ -57,10 +57,19 @@ def run(out: Console) -> None:
     out.print('Task: given a description, name the function ({"description", "function"}).')
 
     start = time.perf_counter()
-    selector = JaccardExampleSelector(examples=examples, k=3, input_keys=["description"])
+    plain = JaccardExampleSelector(examples=examples, k=3, input_keys=["description"])
     out.print(f"Index built in {format_seconds(time.perf_counter() - start)}.")
 
-    out.subheading("Most similar examples, with exact Jaccard scores")
+    out.subheading("Plain word overlap lets function words decide")
+    median_query = {"description": QUERIES[1]}
+    out.print(f"input: {QUERIES[1]!r}")
+    for example, score in plain.select_examples_with_scores(median_query):
+        out.print(f"   {score:.3f}  {example['function']:<34} {example['description'][:60]}")
+
+    selector = JaccardExampleSelector(
+        examples=examples, k=3, input_keys=["description"], stopwords="english", similarity="bm25"
+    )
+    out.subheading('With stopwords="english", similarity="bm25": rare words count most')
     for query in QUERIES:
         out.print(f"input: {query!r}")
         for example, score in selector.select_examples_with_scores({"description": query}):
@@ -88,7 +97,7 @@ def run(out: Console) -> None:
     plain = JaccardExampleSelector(examples=examples, k=4, input_keys=["description"])
     diverse = JaccardExampleSelector(
         examples=examples, k=4, input_keys=["description"], diversity=0.5
-    )
+    )  # same settings, plus maximal marginal relevance
     path_query = {"description": "Return True if the path is a directory"}
     out.print(f"input: {path_query['description']!r}")
     out.table(

@@ -27,8 +27,8 @@ __all__ = ["FallbackWarning", "HybridExampleSelector"]
 
 logger = logging.getLogger(__name__)
 
-Fusion = Literal["rerank", "rrf"]
-"""``"rerank"``: vector candidates ordered by lexical score; ``"rrf"``: reciprocal-rank fusion."""
+Fusion = Literal["weighted", "rerank", "rrf"]
+"""How vector and lexical evidence are combined (see :class:`HybridExampleSelector`)."""
 
 ID_KEY = "niche_id"
 """Metadata key holding the example id in vector-store documents."""
@@ -60,12 +60,12 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
     Behaviour at the edges (never a silent random pick):
 
     * empty input (no text in the compared fields): ``[]``;
-    * no example shares a token with the input: ``rerank`` keeps the vector order
-      (scores 0.0); ``rrf`` ranks by the vector side alone;
+    * no example shares a token with the input: ``weighted`` and ``rerank`` keep
+      the vector order; ``rrf`` ranks by the vector side alone;
     * examples known to only one index (e.g. an external vector store without
-      them): ``rrf`` can still select them through the other index; ``rerank``
-      fills up from the lexical ranking only when the vector store returns fewer
-      than ``k`` usable candidates;
+      them): ``rrf`` can still select them through the other index; ``weighted``
+      and ``rerank`` fill up from the lexical ranking only when the vector store
+      returns fewer than ``k`` usable candidates;
     * the vector store (or embedding model) raises: with
       ``on_vector_error="fallback"`` (default) the lexical ranking is used and a
       :class:`FallbackWarning` is emitted and logged; with ``"raise"`` a
@@ -98,14 +98,14 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
     """Number of examples to select."""
     example_keys: list[str] | None = None
     """Fields of the returned examples (``None``: all)."""
-    fusion: Fusion = "rerank"
+    fusion: Fusion = "weighted"
     """How the two signals are combined (see the class docstring)."""
     fetch_k: int = 50
     """Candidates taken from each source before fusion."""
-    vector_weight: float = 1.0
-    """Weight of the vector ranking in ``rrf``."""
-    lexical_weight: float = 1.0
-    """Weight of the lexical ranking in ``rrf``."""
+    vector_weight: float = 0.5
+    """Weight of the vector score (``weighted``) or ranking (``rrf``)."""
+    lexical_weight: float = 0.5
+    """Weight of the lexical score (``weighted``) or ranking (``rrf``)."""
     rrf_k: int = 60
     """Rank offset of reciprocal-rank fusion (larger: flatter)."""
     on_vector_error: Literal["fallback", "raise"] = "fallback"
@@ -118,6 +118,7 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
     )
 
     _last_fallback: str | None = PrivateAttr(default=None)
+    _relevance: bool | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         _check_settings(data)
@@ -139,10 +140,10 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         k: int = 4,
         example_keys: list[str] | None = None,
         ids: Sequence[str] | None = None,
-        fusion: Fusion = "rerank",
+        fusion: Fusion = "weighted",
         fetch_k: int = 50,
-        vector_weight: float = 1.0,
-        lexical_weight: float = 1.0,
+        vector_weight: float = 0.5,
+        lexical_weight: float = 0.5,
         rrf_k: int = 60,
         on_vector_error: Literal["fallback", "raise"] = "fallback",
         vectorstore_kwargs: dict[str, Any] | None = None,
@@ -159,10 +160,10 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
             k: Number of examples to select.
             example_keys: Fields of the returned examples.
             ids: Optional example ids.
-            fusion: ``"rerank"`` or ``"rrf"``.
+            fusion: ``"weighted"``, ``"rerank"`` or ``"rrf"``.
             fetch_k: Candidates per source.
-            vector_weight: Weight of the vector ranking (``rrf``).
-            lexical_weight: Weight of the lexical ranking (``rrf``).
+            vector_weight: Weight of the vector score or ranking.
+            lexical_weight: Weight of the lexical score or ranking.
             rrf_k: Reciprocal-rank-fusion offset.
             on_vector_error: ``"fallback"`` or ``"raise"``.
             vectorstore_kwargs: Extra arguments for similarity searches.
@@ -370,9 +371,14 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         if text is None:
             return []
         try:
-            hits = self.vectorstore.similarity_search_with_score(
-                text, k=self.fetch_k, **self.vectorstore_kwargs
-            )
+            if self._relevance_available():
+                hits = self.vectorstore.similarity_search_with_relevance_scores(
+                    text, k=self.fetch_k, **self.vectorstore_kwargs
+                )
+            else:
+                hits = self.vectorstore.similarity_search_with_score(
+                    text, k=self.fetch_k, **self.vectorstore_kwargs
+                )
         except Exception as exc:
             return self._fallback(exc, input_variables)
         return self._fuse(input_variables, hits)
@@ -390,9 +396,14 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         if text is None:
             return []
         try:
-            hits = await self.vectorstore.asimilarity_search_with_score(
-                text, k=self.fetch_k, **self.vectorstore_kwargs
-            )
+            if self._relevance_available():
+                hits = await self.vectorstore.asimilarity_search_with_relevance_scores(
+                    text, k=self.fetch_k, **self.vectorstore_kwargs
+                )
+            else:
+                hits = await self.vectorstore.asimilarity_search_with_score(
+                    text, k=self.fetch_k, **self.vectorstore_kwargs
+                )
         except Exception as exc:
             return self._fallback(exc, input_variables)
         return self._fuse(input_variables, hits)
@@ -446,6 +457,17 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         return [(s.example, s.score) for s in await self.asearch(input_variables)]
 
     # -- fusion ------------------------------------------------------------------------------
+    def _relevance_available(self) -> bool:
+        """Whether the store maps its scores to [0, 1] relevance (checked once)."""
+        if self._relevance is None:
+            try:
+                self.vectorstore._select_relevance_score_fn()  # langchain-core hook
+            except NotImplementedError:
+                self._relevance = False
+            else:
+                self._relevance = True
+        return self._relevance
+
     def _prepare(self, input_variables: Mapping[str, Any]) -> str | None:
         for key in self.input_keys:
             if key not in input_variables:
@@ -469,35 +491,48 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         ranked = self.lexical.search(dict(input_variables), k=self.k)
         return [self._project(s) for s in ranked]
 
-    def _vector_ids(self, hits: Sequence[tuple[Document, float]]) -> list[str]:
+    def _vector_candidates(
+        self, hits: Sequence[tuple[Document, float]]
+    ) -> tuple[list[str], list[float]]:
+        """Example ids in vector order, with scores oriented so that higher is better."""
         ids: list[str] = []
+        scores: list[float] = []
         seen: set[str] = set()
-        for document, _ in hits:
+        for document, score in hits:
             example_id = document.metadata.get(ID_KEY, document.id)
             if isinstance(example_id, str) and example_id not in seen:
                 seen.add(example_id)
                 ids.append(example_id)
-        return ids
+                scores.append(float(score))
+        if not self._relevance and len(scores) > 1 and scores[-1] > scores[0]:
+            # Distances (growing down the ranking): rescale to [0, 1], best = 1.
+            lo, hi = scores[0], scores[-1]
+            scores = [(hi - s) / (hi - lo) for s in scores]
+        return ids, scores
 
     def _fuse(
         self, input_variables: dict[str, Any], hits: Sequence[tuple[Document, float]]
     ) -> list[ScoredExample]:
-        vector_ids = self._vector_ids(hits)
+        vector_ids, vector_scores = self._vector_candidates(hits)
         examples = self._lookup(vector_ids)
         stale = [i for i in vector_ids if i not in examples]
         if stale:
             logger.warning("vector store returned ids unknown to the lexical index: %s", stale[:5])
-        vector_ids = [i for i in vector_ids if i in examples]
+            known = [n for n, i in enumerate(vector_ids) if i in examples]
+            vector_ids = [vector_ids[n] for n in known]
+            vector_scores = [vector_scores[n] for n in known]
         if self.fusion == "rrf":
             return self._rrf(vector_ids, examples, self._lexical_ranking(input_variables))
-        scores = self.lexical.scores_for(input_variables, vector_ids)
-        order = sorted(
-            range(len(vector_ids)), key=lambda i: (-(scores[i] or 0.0), i)
-        )  # lexical score, then vector rank
-        chosen = [
-            ScoredExample(vector_ids[i], examples[vector_ids[i]], float(scores[i] or 0.0))
-            for i in order
-        ]
+        lexical = [score or 0.0 for score in self.lexical.scores_for(input_variables, vector_ids)]
+        if self.fusion == "weighted":
+            fused = [
+                self.vector_weight * v + self.lexical_weight * lex
+                for v, lex in zip(vector_scores, lexical, strict=True)
+            ]
+        else:  # rerank
+            fused = lexical
+        order = sorted(range(len(vector_ids)), key=lambda i: (-fused[i], i))  # ties: vector rank
+        chosen = [ScoredExample(vector_ids[i], examples[vector_ids[i]], fused[i]) for i in order]
         if len(chosen) < self.k:  # vector store short of candidates: fill from the lexical side
             have = {s.id for s in chosen}
             chosen.extend(s for s in self._lexical_ranking(input_variables) if s.id not in have)
@@ -567,7 +602,7 @@ _SETTINGS: dict[str, tuple[Any, str]] = {
     "rrf_k": (lambda v: _is_int(v, 0), "an integer >= 0"),
     "vector_weight": (_is_weight, "a number >= 0"),
     "lexical_weight": (_is_weight, "a number >= 0"),
-    "fusion": (lambda v: v in ("rerank", "rrf"), "'rerank' or 'rrf'"),
+    "fusion": (lambda v: v in ("weighted", "rerank", "rrf"), "'weighted', 'rerank' or 'rrf'"),
     "on_vector_error": (lambda v: v in ("fallback", "raise"), "'fallback' or 'raise'"),
     "input_keys": (
         lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v),

@@ -62,7 +62,7 @@ def test_examples_reach_both_indexes() -> None:
 
 
 def test_rerank_orders_vector_candidates_by_lexical_score() -> None:
-    selector = hybrid(k=3, fetch_k=3)
+    selector = hybrid(k=3, fetch_k=3, fusion="rerank")
     query = {"q": "vehicle will not start"}
     # The embedding knows vehicle == car == automobile: candidates are examples 0, 1 and 3.
     scored = selector.select_examples_with_scores(query)
@@ -73,8 +73,9 @@ def test_rerank_orders_vector_candidates_by_lexical_score() -> None:
     assert expected[0] > expected[1] > expected[2] == 0.0
 
 
-def test_rerank_without_any_shared_token_keeps_the_vector_order() -> None:
-    selector = hybrid(k=2, fetch_k=5)
+@pytest.mark.parametrize("fusion", ["rerank", "weighted"])
+def test_no_shared_token_keeps_the_vector_order(fusion: str) -> None:
+    selector = hybrid(k=2, fetch_k=5, fusion=fusion)
     scored = selector.select_examples_with_scores({"q": "medic"})
     vector_order = [
         d.metadata["niche_id"]
@@ -82,11 +83,69 @@ def test_rerank_without_any_shared_token_keeps_the_vector_order() -> None:
     ]
     assert [e["a"] for e, _ in scored] == [EXAMPLES[int(i)]["a"] for i in vector_order]
     assert {e["a"] for e, _ in scored} == {"calendar", "wait"}  # the doctor synonyms
-    assert [s for _, s in scored] == [0.0, 0.0]
+    if fusion == "rerank":
+        assert [s for _, s in scored] == [0.0, 0.0]
+
+
+def test_weighted_fusion_adds_weighted_cosine_and_lexical_scores() -> None:
+    selector = hybrid(k=5, fetch_k=5, vector_weight=0.3, lexical_weight=0.7)
+    query = {"q": "vehicle will not start"}
+    hits = selector.vectorstore.similarity_search_with_score(query["q"], k=5)
+    cosine = {d.metadata["niche_id"]: score for d, score in hits}
+    lexical = dict(zip(cosine, selector.lexical.scores_for(query, list(cosine)), strict=True))
+    expected = sorted(cosine, key=lambda i: -(0.3 * cosine[i] + 0.7 * (lexical[i] or 0.0)))
+    scored = selector.search(query)
+    assert [s.id for s in scored] == expected
+    assert [s.score for s in scored] == [
+        pytest.approx(0.3 * cosine[i] + 0.7 * (lexical[i] or 0.0)) for i in expected
+    ]
+
+
+class RelevanceStore(InMemoryVectorStore):
+    """A store with a relevance function: scores are mapped to (cos + 1) / 2."""
+
+    def _select_relevance_score_fn(self) -> Any:
+        return lambda score: (score + 1) / 2
+
+
+class DistanceStore(InMemoryVectorStore):
+    """A store that reports distances (1 - cosine), smaller is better."""
+
+    def similarity_search_with_score(
+        self, *args: Any, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        return [(d, 1 - s) for d, s in super().similarity_search_with_score(*args, **kwargs)]
+
+
+def test_vector_scores_are_oriented_whatever_the_store_reports() -> None:
+    lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"])
+    reference = hybrid(k=5, fetch_k=5, vector_weight=1.0, lexical_weight=0.0)
+    query = {"q": "automobile will not start"}
+    expected = [s.id for s in reference.search(query)]
+    for store_cls in (RelevanceStore, DistanceStore):
+        store = store_cls(embedding=SynonymBagEmbeddings())
+        store.add_texts(
+            [e["q"] for e in EXAMPLES],
+            metadatas=[{"niche_id": str(i)} for i in range(5)],
+            ids=[str(i) for i in range(5)],
+        )
+        selector = HybridExampleSelector(
+            vectorstore=store,
+            lexical=lexical,
+            input_keys=["q"],
+            k=5,
+            fetch_k=5,
+            vector_weight=1.0,
+            lexical_weight=0.0,
+        )
+        scored = selector.search(query)
+        assert [s.id for s in scored] == expected, store_cls.__name__
+        assert scored[0].score >= scored[-1].score
+        assert all(0.0 <= s.score <= 1.0 for s in scored)
 
 
 def test_rrf_fuses_both_rankings() -> None:
-    selector = hybrid(fusion="rrf", k=2, fetch_k=5)
+    selector = hybrid(fusion="rrf", k=2, fetch_k=5, vector_weight=1.0, lexical_weight=1.0)
     scored = selector.select_examples_with_scores({"q": "automobile will not start"})
     assert [e["a"] for e, _ in scored] == ["battery", "fuel"]
     assert scored[0][1] > scored[1][1] > 0
@@ -206,7 +265,7 @@ def test_example_keys_and_text_options() -> None:
     [
         ({"k": 0}, "k must be an integer >= 1, got 0"),
         ({"fetch_k": -1}, "fetch_k must be an integer >= 1"),
-        ({"fusion": "max"}, "fusion must be 'rerank' or 'rrf'"),
+        ({"fusion": "max"}, "fusion must be 'weighted', 'rerank' or 'rrf'"),
         ({"vector_weight": -1.0}, "vector_weight must be a number >= 0"),
         ({"on_vector_error": "ignore"}, "on_vector_error must be 'fallback' or 'raise'"),
         ({"input_keys": []}, "input_keys must be"),
