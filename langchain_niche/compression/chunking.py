@@ -115,8 +115,10 @@ def split_spans(
         spans.append((segments[i][0], segments[j - 1][1]))
         if j >= n:
             break
-        k, overlap = j, 0
-        while k - 1 > i and overlap + segments[k - 1][2] <= chunk_overlap:
+        # Step back over whole segments for the overlap, leaving room for segment j so that
+        # every chunk ends further than the previous one.
+        k, overlap, room = j, 0, chunk_tokens - segments[j][2]
+        while k - 1 > i and overlap + segments[k - 1][2] <= min(chunk_overlap, room):
             k -= 1
             overlap += segments[k][2]
         i = k

@@ -224,6 +224,9 @@ class _Reader:
         text, end = self.text, self.end
         start = self.pos
         while self.pos < end and text[self.pos] not in _BARE_STOP:
+            # A quote after a space starts the next string (a missing comma): stop here.
+            if text[self.pos] in "\"'" and self.pos > start and text[self.pos - 1].isspace():
+                break
             self.pos += 1
         word = text[start : self.pos].strip()
         if self.pos >= end:

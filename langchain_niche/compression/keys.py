@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from langchain_niche.compression.grounding import normalize_text
 from langchain_niche.text import default_tokenizer
@@ -60,6 +61,7 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
     """Reduce a name to its matching key.
 
@@ -90,6 +92,7 @@ def name_key(name: str) -> str:
     return " ".join(tokens[start:end])
 
 
+@lru_cache(maxsize=1 << 12)
 def type_key(entity_type: str) -> str:
     """Reduce an entity type to its matching key (``"Organisation"`` -> ``"organization"``).
 

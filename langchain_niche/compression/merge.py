@@ -13,9 +13,11 @@ Mentions are merged in passes, each cheaper than comparing all pairs:
    in ``Mira Okafor``) joins it; ambiguous ones (``Smith`` with ``John Smith``
    and ``Jane Smith``) stay apart.
 4. **Fuzzy matching**, blocked: only entities of the same type that share a
-   word or a 4-letter prefix are compared (blocks larger than ``max_block``
-   are skipped), with a character similarity of at least ``fuzzy_threshold``
-   and identical digits (``Model X1`` never merges with ``Model X2``).
+   word or a 4-letter prefix (blocks larger than ``max_block`` are skipped), or
+   that sort next to each other by name or by reversed name (sorted
+   neighbourhood), are compared: a character similarity of at least
+   ``fuzzy_threshold`` and identical digits (``Model X1`` never merges with
+   ``Model X2``) make them one entity.
 5. **Untyped mentions** (type empty, "entity", "unknown", ...) join the single
    typed entity sharing one of their keys, when there is exactly one.
 
@@ -30,6 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from langchain_niche.compression.graph import (
     Entity,
@@ -57,6 +60,7 @@ PARTIAL_NAME_TYPES = ("person", "organization")
 
 _DIGITS_RE = re.compile(r"\d+")
 _MIN_FUZZY_CHARS = 5
+_WINDOW = 4  # sorted-neighbourhood window
 _MIN_PARTIAL_CHARS = 3
 
 
@@ -85,7 +89,12 @@ class _UnionFind:
 class _Cluster:
     type: str
     keys: set[str] = field(default_factory=set)
-    surfaces: list[str] = field(default_factory=list)
+    surfaces: set[str] = field(default_factory=set)
+
+
+@lru_cache(maxsize=1 << 16)
+def _digits(key: str) -> tuple[str, ...]:
+    return tuple(_DIGITS_RE.findall(key))
 
 
 def _fuzzy_equal(a: str, b: str, threshold: float) -> bool:
@@ -93,7 +102,7 @@ def _fuzzy_equal(a: str, b: str, threshold: float) -> bool:
         return False
     if 2 * min(len(a), len(b)) / (len(a) + len(b)) < threshold:
         return False
-    if _DIGITS_RE.findall(a) != _DIGITS_RE.findall(b):
+    if _digits(a) != _digits(b):
         return False
     matcher = SequenceMatcher(None, a, b, autojunk=False)
     return matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
@@ -113,11 +122,17 @@ class _Merger:
         self.partial_types = partial_types
         self.uf = _UnionFind(len(mentions))
         self.types = [type_key(m.type) for m in mentions]
+        self.name_keys = [name_key(m.name) for m in mentions]
         self.keys = [
-            [key for key in (name_key(s) for s in (m.name, *m.aliases)) if key] for m in mentions
+            [key for key in (name, *map(name_key, m.aliases)) if key]
+            for name, m in zip(self.name_keys, mentions, strict=True)
         ]
+        self._clusters: dict[int, _Cluster] | None = None
 
     def clusters(self) -> dict[int, _Cluster]:
+        """The clusters formed by the exact pass (the later passes join whole clusters)."""
+        if self._clusters is not None:
+            return self._clusters
         out: dict[int, _Cluster] = {}
         for i, mention in enumerate(self.mentions):
             root = self.uf.find(i)
@@ -125,8 +140,9 @@ class _Merger:
             if cluster is None:
                 cluster = out[root] = _Cluster(type=self.types[root])
             cluster.keys.update(self.keys[i])
-            cluster.surfaces.append(mention.name)
-            cluster.surfaces.extend(mention.aliases)
+            cluster.surfaces.add(mention.name)
+            cluster.surfaces.update(mention.aliases)
+        self._clusters = out
         return out
 
     def exact(self) -> None:
@@ -142,21 +158,30 @@ class _Merger:
         if len(roots) == 1:
             self.uf.union(root, roots.pop())
 
-    def acronyms(self) -> None:
-        clusters = self.clusters()
-        index: dict[tuple[str, str], set[int]] = defaultdict(set)
+    def _acronym_queries(self, clusters: dict[int, _Cluster]) -> dict[tuple[str, str], list[int]]:
+        """(type, letters) of every all-caps name, with the clusters using it."""
+        queries: dict[tuple[str, str], list[int]] = defaultdict(list)
         for root, cluster in clusters.items():
             if cluster.type:
-                for key in cluster.keys:
-                    for acronym in acronyms(key):
-                        index[cluster.type, acronym].add(root)
+                for query in filter(None, map(acronym_query, cluster.surfaces)):
+                    queries[cluster.type, query].append(root)
+        return queries
+
+    def acronyms(self) -> None:
+        clusters = self.clusters()
+        queries = self._acronym_queries(clusters)
+        if not queries:
+            return
+        index: dict[tuple[str, str], set[int]] = defaultdict(set)
         for root, cluster in clusters.items():
-            if not cluster.type:
-                continue
-            for surface in cluster.surfaces:
-                query = acronym_query(surface)
-                if query and (cluster.type, query) in index:
-                    self._union_unique(root, index[cluster.type, query])
+            for key in cluster.keys if cluster.type else ():
+                for acronym in acronyms(key):
+                    if (cluster.type, acronym) in queries:
+                        index[cluster.type, acronym].add(root)
+        for slot, roots in queries.items():
+            for root in roots:
+                if slot in index:
+                    self._union_unique(root, index[slot])
 
     def partial_names(self) -> None:
         clusters = self.clusters()
@@ -191,36 +216,44 @@ class _Merger:
                 if supersets:
                     self._union_unique(root, supersets)
 
-    def fuzzy(self) -> None:
-        if self.fuzzy_threshold >= 1.0:
-            return
-        clusters = self.clusters()
-        blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+    def _fuzzy_candidates(self, clusters: dict[int, _Cluster]) -> set[tuple[str, int, str, int]]:
+        """Pairs of names worth comparing: shared blocks, and sorted neighbours."""
+        blocks: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+        by_type: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for root, cluster in clusters.items():
             if not cluster.type:
                 continue
-            block_keys = {f"p:{key[:4]}" for key in cluster.keys}
-            block_keys.update(t for key in cluster.keys for t in key.split() if len(t) >= 3)
-            for block in block_keys:
-                blocks[cluster.type, block].append(root)
-        compared: set[tuple[int, int]] = set()
+            for key in cluster.keys:
+                entry = (key, root)
+                by_type[cluster.type].append(entry)
+                blocks[cluster.type, f"p:{key[:4]}"].append(entry)
+                for token in set(key.split()):
+                    if len(token) >= 3:
+                        blocks[cluster.type, token].append(entry)
+        pairs: set[tuple[str, int, str, int]] = set()
         for members in blocks.values():
-            if len(members) < 2 or len(members) > self.max_block:
-                continue
-            for x, a in enumerate(members):
-                for b in members[x + 1 :]:
-                    pair = (a, b) if a < b else (b, a)
-                    if pair in compared:
-                        continue
-                    compared.add(pair)
-                    if self.uf.find(a) == self.uf.find(b):
-                        continue
-                    if any(
-                        _fuzzy_equal(ka, kb, self.fuzzy_threshold)
-                        for ka in clusters[a].keys
-                        for kb in clusters[b].keys
-                    ):
-                        self.uf.union(a, b)
+            if 2 <= len(members) <= self.max_block:
+                pairs.update(
+                    (*a, *b)
+                    for x, a in enumerate(members)
+                    for b in members[x + 1 :]
+                    if a[1] != b[1]
+                )
+        # Sorted neighbourhood, on names and on reversed names: a typo anywhere in a name
+        # leaves it next to the right name in one of the two orders, even in large blocks.
+        for items in by_type.values():
+            for order in (sorted(items), sorted(items, key=lambda item: item[0][::-1])):
+                for x, a in enumerate(order):
+                    pairs.update((*a, *b) for b in order[x + 1 : x + 1 + _WINDOW] if a[1] != b[1])
+        return pairs
+
+    def fuzzy(self) -> None:
+        if self.fuzzy_threshold >= 1.0:
+            return
+        find = self.uf.find
+        for key_a, a, key_b, b in sorted(self._fuzzy_candidates(self.clusters())):
+            if find(a) != find(b) and _fuzzy_equal(key_a, key_b, self.fuzzy_threshold):
+                self.uf.union(a, b)
 
     def untyped(self) -> None:
         clusters = self.clusters()
@@ -248,22 +281,27 @@ def _dedupe(items: Iterable[Evidence]) -> list[Evidence]:
     return list(dict.fromkeys(items))
 
 
+@lru_cache(maxsize=1 << 16)
 def _value_key(value: str) -> str:
     return normalize_text(value).strip(" .,;:")
 
 
 def _canonical_name(mentions: list[EntityMention]) -> str:
-    counts = Counter(normalize_text(m.name) for m in mentions)
-    best = min(
-        range(len(mentions)),
-        key=lambda i: (
-            -len(name_key(mentions[i].name).split()),
-            -counts[normalize_text(mentions[i].name)],
-            -len(mentions[i].name),
-            i,
+    spellings = Counter(m.name.strip() for m in mentions)
+    normalized = Counter()  # type: Counter[str]
+    for spelling, count in spellings.items():
+        normalized[normalize_text(spelling)] += count
+    order = {spelling: i for i, spelling in enumerate(spellings)}
+    return min(
+        spellings,
+        key=lambda n: (
+            -len(name_key(n).split()),
+            n.isupper(),  # "ACME ROBOTICS" only when no other spelling exists
+            -normalized[normalize_text(n)],
+            -len(n),
+            order[n],
         ),
     )
-    return mentions[best].name.strip()
 
 
 def _entity_type(mentions: list[EntityMention]) -> str:
@@ -271,7 +309,7 @@ def _entity_type(mentions: list[EntityMention]) -> str:
     if not typed:
         return mentions[0].type.strip()
     counts = Counter(typed)
-    return max(typed, key=lambda t: (counts[t], -typed.index(t)))
+    return max(counts, key=lambda t: (counts[t], -typed.index(t)))
 
 
 def _merge_properties(mentions: list[EntityMention]) -> dict[str, list[PropertyValue]]:
@@ -283,7 +321,8 @@ def _merge_properties(mentions: list[EntityMention]) -> dict[str, list[PropertyV
                 vkey = _value_key(item.value)
                 existing = slot.get(vkey)
                 if existing is None:
-                    slot[vkey] = PropertyValue(
+                    # Built from checked data: no need to validate again (10,000s of values).
+                    slot[vkey] = PropertyValue.model_construct(
                         value=item.value, grounded=item.grounded, evidence=[item.evidence]
                     )
                     continue
@@ -300,20 +339,19 @@ def _build_entity(mentions: list[EntityMention], taken: set[str]) -> Entity:
     entity_type = _entity_type(mentions)
     seen = {normalize_text(name)}
     aliases = []
-    for mention in mentions:
-        for raw in (mention.name, *mention.aliases):
-            surface = raw.strip()
-            norm = normalize_text(surface)
-            if norm and norm not in seen:
-                seen.add(norm)
-                aliases.append(surface)
+    surfaces = dict.fromkeys(raw.strip() for m in mentions for raw in (m.name, *m.aliases))
+    for surface in surfaces:
+        norm = normalize_text(surface)
+        if norm and norm not in seen:
+            seen.add(norm)
+            aliases.append(surface)
     base = f"{slug(entity_type or 'entity')}:{slug(name)}"
     entity_id, n = base, 1
     while entity_id in taken:
         n += 1
         entity_id = f"{base}-{n}"
     taken.add(entity_id)
-    return Entity(
+    return Entity.model_construct(
         id=entity_id,
         name=name,
         type=entity_type,
@@ -324,20 +362,30 @@ def _build_entity(mentions: list[EntityMention], taken: set[str]) -> Entity:
 
 
 class _Resolver:
-    """Resolves relation endpoint names to entity ids (same chunk first, then globally)."""
+    """Resolves relation endpoint names to entity ids.
+
+    In order: a name used by an entity of the same chunk; a name, alias or
+    acronym of exactly one entity; a partial name of exactly one entity.
+    """
 
     def __init__(self, entities: list[Entity], groups: list[list[int]], merger: _Merger) -> None:
         self.local: dict[tuple[int, int, str], str] = {}
         self.anywhere: dict[str, set[str]] = defaultdict(set)
         self.acronym: dict[str, set[str]] = defaultdict(set)
+        self.tokens: dict[str, set[str]] = defaultdict(set)
         for entity, group in zip(entities, groups, strict=True):
+            keys: set[str] = set()
             for i in group:
                 ev = merger.mentions[i].evidence
                 for key in merger.keys[i]:
                     self.local.setdefault((ev.document, ev.chunk, key), entity.id)
-                    self.anywhere[key].add(entity.id)
-                    for acronym in acronyms(key):
-                        self.acronym[acronym].add(entity.id)
+                keys.update(merger.keys[i])
+            for key in keys:
+                self.anywhere[key].add(entity.id)
+                for acronym in acronyms(key):
+                    self.acronym[acronym].add(entity.id)
+                for token in key.split():
+                    self.tokens[token].add(entity.id)
 
     def resolve(self, name: str, evidence: Evidence) -> str | None:
         key = name_key(name)
@@ -350,6 +398,9 @@ class _Resolver:
         if not candidates:
             query = acronym_query(name.strip())
             candidates = self.acronym.get(query, set()) if query else set()
+        if not candidates:
+            postings = [self.tokens.get(token, set()) for token in key.split()]
+            candidates = set.intersection(*postings) if postings else set()
         return next(iter(candidates)) if len(candidates) == 1 else None
 
 
@@ -391,9 +442,11 @@ def merge_mentions(
     taken: set[str] = set()
     entities = [_build_entity([mentions[i] for i in group], taken) for group in groups]
 
-    resolver = _Resolver(entities, groups, merger)
     merged: dict[tuple[str, str, str], Relation] = {}
-    unresolved = []
+    unresolved: list[RelationMention] = []
+    if not relations:
+        return EntityGraph(entities=entities), unresolved
+    resolver = _Resolver(entities, groups, merger)
     for mention in relations:
         source = resolver.resolve(mention.source, mention.evidence)
         target = resolver.resolve(mention.target, mention.evidence)
