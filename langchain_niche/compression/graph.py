@@ -207,41 +207,42 @@ class EntityGraph(BaseModel):
     def for_document(self, document: int) -> EntityGraph:
         """What one document of the batch says: its entities, values and relations.
 
+        An entity the document only names as the end of a relation is included
+        without properties (the relation is a fact of this document).
+
         Args:
             document: Position of the document in the batch.
 
         Returns:
             A new graph limited to evidence from that document.
         """
+
+        def here(evidence: list[Evidence]) -> list[Evidence]:
+            return [ev for ev in evidence if ev.document == document]
+
+        relations = [
+            relation.model_copy(update={"evidence": here(relation.evidence)})
+            for relation in self.relations
+            if here(relation.evidence)
+        ]
+        endpoints = {r.source for r in relations} | {r.target for r in relations}
         entities = []
         for entity in self.entities:
-            evidence = [ev for ev in entity.evidence if ev.document == document]
-            if not evidence:
+            evidence = here(entity.evidence)
+            if not evidence and entity.id not in endpoints:
                 continue
             properties: dict[str, list[PropertyValue]] = {}
             for key, items in entity.properties.items():
                 kept = [
-                    item.model_copy(
-                        update={"evidence": [ev for ev in item.evidence if ev.document == document]}
-                    )
+                    item.model_copy(update={"evidence": here(item.evidence)})
                     for item in items
-                    if any(ev.document == document for ev in item.evidence)
+                    if here(item.evidence)
                 ]
                 if kept:
                     properties[key] = kept
             entities.append(
                 entity.model_copy(update={"properties": properties, "evidence": evidence})
             )
-        ids = {entity.id for entity in entities}
-        relations = [
-            relation.model_copy(
-                update={"evidence": [ev for ev in relation.evidence if ev.document == document]}
-            )
-            for relation in self.relations
-            if relation.source in ids
-            and relation.target in ids
-            and any(ev.document == document for ev in relation.evidence)
-        ]
         return EntityGraph(entities=entities, relations=relations)
 
     def to_records(self, kind: RecordKind = "entities") -> list[dict[str, Any]]:

@@ -71,21 +71,24 @@ def parse_json_loosely(text: str) -> Any:
     if not isinstance(text, str):
         msg = f"expected the reply text, got {type(text).__name__} {preview(text)}"
         raise ExtractionParseError(msg)
-    candidates = [match.group(1) for match in _FENCE_RE.finditer(text)]
-    candidates.append(text)
-    for candidate in candidates:
+    fenced = [match.group(1) for match in _FENCE_RE.finditer(text)]
+    # Valid JSON first (the whole reply, then fenced blocks), then repairs (fenced first:
+    # the prose around a fence may contain brackets).
+    for candidate in (text, *fenced):
         start = _first_container(candidate)
         if start < 0:
             continue
         try:
             value, _ = json.JSONDecoder().raw_decode(candidate, start)
         except (ValueError, RecursionError):
-            pass
-        else:
-            return value
-        value = _Reader(candidate, start).read()
-        if value is not None:
-            return value
+            continue
+        return value
+    for candidate in (*fenced, text):
+        start = _first_container(candidate)
+        if start >= 0:
+            value = _Reader(candidate, start).read()
+            if value is not None:
+                return value
     msg = f"no JSON object or array found in the reply {preview(text)}"
     raise ExtractionParseError(msg)
 

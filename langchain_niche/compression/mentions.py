@@ -15,7 +15,7 @@ from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.graph import Evidence
 from langchain_niche.compression.grounding import GroundingMode, SourceText
 from langchain_niche.compression.keys import property_key, type_key
-from langchain_niche.compression.schema import Extraction
+from langchain_niche.compression.schema import ExtractedEntity, ExtractedRelation, Extraction
 
 __all__ = [
     "ChunkMentions",
@@ -137,6 +137,108 @@ class Vocabulary:
         return self.relations.get(key)
 
 
+class _Grounder:
+    """Checks one chunk's extraction (see :func:`chunk_mentions`)."""
+
+    def __init__(
+        self,
+        chunk: Chunk,
+        grounding: GroundingMode,
+        vocabulary: Vocabulary,
+        source: str | None,
+        text: SourceText | None,
+    ) -> None:
+        self.chunk = chunk
+        self.grounding = grounding
+        self.vocabulary = vocabulary
+        self.source = source
+        self.text = text
+        self.stats = GroundingStats()
+
+    def evidence(self, span: tuple[int, int] | None) -> Evidence:
+        chunk = self.chunk
+        if span is None:
+            return Evidence(document=chunk.document, chunk=chunk.index, source=self.source)
+        return Evidence(
+            document=chunk.document,
+            chunk=chunk.index,
+            start=chunk.start + span[0],
+            end=chunk.start + span[1],
+            source=self.source,
+        )
+
+    def find(self, value: str) -> tuple[int, int] | None:
+        return None if self.text is None else self.text.find(value)
+
+    def value(self, raw: str) -> ValueMention | None:
+        """The value as a mention (verbatim when grounded), or ``None`` when it is dropped."""
+        value = raw.strip()
+        if not value:
+            return None
+        if self.text is None:
+            return ValueMention(value=value, grounded=None, evidence=self.evidence(None))
+        span = self.text.find(value)
+        if span is not None:
+            verbatim = self.chunk.text[span[0] : span[1]]
+            return ValueMention(value=verbatim, grounded=True, evidence=self.evidence(span))
+        self.stats.ungrounded += 1
+        if self.grounding == "drop":
+            return None
+        return ValueMention(value=value, grounded=False, evidence=self.evidence(None))
+
+    def properties(self, item: ExtractedEntity) -> dict[str, list[ValueMention]]:
+        out: dict[str, list[ValueMention]] = {}
+        for raw_key, raw_value in item.properties.items():
+            key = self.vocabulary.property(raw_key)
+            if key is None:
+                self.stats.off_vocabulary += 1
+                continue
+            for value in [raw_value] if isinstance(raw_value, str) else raw_value:
+                self.stats.values += 1
+                mention = self.value(value)
+                if mention is not None:
+                    out.setdefault(key, []).append(mention)
+        return out
+
+    def entity(self, item: ExtractedEntity) -> EntityMention | None:
+        entity_type = self.vocabulary.entity_type(item.type)
+        if entity_type is None:
+            self.stats.off_vocabulary += 1
+            return None
+        name_span = self.find(item.name)
+        aliases = []
+        for alias in item.aliases:
+            span = self.find(alias)
+            if span is None and self.text is not None and self.grounding == "drop":
+                continue
+            name_span = name_span or span
+            aliases.append(alias.strip())
+        properties = self.properties(item)
+        grounded = name_span is not None or any(
+            v.grounded for values in properties.values() for v in values
+        )
+        if self.text is not None and not grounded:
+            self.stats.hallucinated_entities += 1
+            if self.grounding == "drop":
+                return None
+        return EntityMention(
+            name=item.name.strip(),
+            type=entity_type,
+            aliases=aliases,
+            properties=properties,
+            evidence=self.evidence(name_span),
+        )
+
+    def relation(self, item: ExtractedRelation) -> RelationMention | None:
+        name = self.vocabulary.relation(item.relation)
+        if name is None:
+            self.stats.off_vocabulary += 1
+            return None
+        return RelationMention(
+            source=item.source, relation=name, target=item.target, evidence=self.evidence(None)
+        )
+
+
 def chunk_mentions(
     extraction: Extraction,
     chunk: Chunk,
@@ -154,95 +256,16 @@ def chunk_mentions(
         grounding: ``"drop"``, ``"flag"`` or ``"off"``.
         vocabulary: Declared types, properties and relations.
         source: The document's id or source, recorded in the evidence.
-        source_text: The chunk indexed for search (built when omitted).
+        source_text: The chunk indexed for search (built when needed and omitted).
 
     Returns:
         The mentions and the counts of what was left out or flagged.
     """
-    out = ChunkMentions()
-    stats = out.stats
-    text = source_text if source_text is not None or grounding == "off" else SourceText(chunk.text)
-
-    def evidence(span: tuple[int, int] | None) -> Evidence:
-        if span is None:
-            return Evidence(document=chunk.document, chunk=chunk.index, source=source)
-        return Evidence(
-            document=chunk.document,
-            chunk=chunk.index,
-            start=chunk.start + span[0],
-            end=chunk.start + span[1],
-            source=source,
-        )
-
-    def check(value: str) -> tuple[str, bool | None, tuple[int, int] | None] | None:
-        """(value, grounded, span), or None when the value is dropped."""
-        value = value.strip()
-        if not value:
-            return None
-        if text is None:
-            return value, None, None
-        span = text.find(value)
-        if span is not None:
-            return chunk.text[span[0] : span[1]], True, span
-        stats.ungrounded += 1
-        if grounding == "drop":
-            return None
-        return value, False, None
-
-    for item in extraction.entities:
-        entity_type = vocabulary.entity_type(item.type)
-        if entity_type is None:
-            stats.off_vocabulary += 1
-            continue
-        name_span = None if text is None else text.find(item.name)
-        aliases = []
-        for alias in item.aliases:
-            span = None if text is None else text.find(alias)
-            if span is None and grounding == "drop":
-                continue
-            name_span = name_span or span
-            aliases.append(alias.strip())
-        properties: dict[str, list[ValueMention]] = {}
-        any_grounded = False
-        for raw_key, raw_value in item.properties.items():
-            key = vocabulary.property(raw_key)
-            if key is None:
-                stats.off_vocabulary += 1
-                continue
-            for value in [raw_value] if isinstance(raw_value, str) else raw_value:
-                stats.values += 1
-                checked = check(value)
-                if checked is None:
-                    continue
-                verbatim, grounded, span = checked
-                any_grounded = any_grounded or bool(grounded)
-                properties.setdefault(key, []).append(
-                    ValueMention(value=verbatim, grounded=grounded, evidence=evidence(span))
-                )
-        if text is not None and name_span is None and not any_grounded:
-            stats.hallucinated_entities += 1
-            if grounding == "drop":
-                continue
-        out.entities.append(
-            EntityMention(
-                name=item.name.strip(),
-                type=entity_type,
-                aliases=aliases,
-                properties=properties,
-                evidence=evidence(name_span),
-            )
-        )
-    for relation in extraction.relations:
-        name = vocabulary.relation(relation.relation)
-        if name is None:
-            stats.off_vocabulary += 1
-            continue
-        out.relations.append(
-            RelationMention(
-                source=relation.source,
-                relation=name,
-                target=relation.target,
-                evidence=evidence(None),
-            )
-        )
-    return out
+    if not extraction.entities and not extraction.relations:
+        return ChunkMentions()
+    if grounding != "off" and source_text is None:
+        source_text = SourceText(chunk.text)
+    grounder = _Grounder(chunk, grounding, vocabulary, source, source_text)
+    entities = [m for m in map(grounder.entity, extraction.entities) if m is not None]
+    relations = [m for m in map(grounder.relation, extraction.relations) if m is not None]
+    return ChunkMentions(entities=entities, relations=relations, stats=grounder.stats)

@@ -62,7 +62,7 @@ _ANALYZER = TextAnalyzer(tokenizer=content_tokens)
 
 
 def entity_texts(graph: EntityGraph) -> dict[str, str]:
-    """The text each entity is scored on: its card plus its relations in words.
+    """The text each entity is scored on: its card, including its outgoing relations.
 
     Args:
         graph: The graph.
@@ -75,7 +75,6 @@ def entity_texts(graph: EntityGraph) -> dict[str, str]:
     for relation in graph.relations:
         phrase = relation.relation.replace("_", " ")
         texts[relation.source].append(f"{phrase} {names[relation.target]}")
-        texts[relation.target].append(f"{names[relation.source]} {phrase}")
     return {entity_id: "\n".join(parts) for entity_id, parts in texts.items()}
 
 
