@@ -300,8 +300,8 @@ class EntityCompressor(
 
     def _extractor_for(self, query: str | None) -> ChunkExtractor:
         if query == self.query:
-            return self._extractor
-        return self._extractor.with_spec(self._spec(query))
+            return self._extractor.fresh()
+        return self._extractor.with_spec(self._spec(query)).fresh()
 
     def _query(self, query: str | None) -> str | None:
         if query is not None and not isinstance(query, str):

@@ -8,7 +8,9 @@ again tolerantly instead of being thrown away. Models without tool calling
 are asked for JSON in their text reply, read by
 :func:`~langchain_niche.compression.jsonrepair.parse_json_loosely`. A failed
 attempt is retried (``max_retries``) with the JSON prompt, which any chat model
-can answer.
+can answer; when the API refuses the structured request itself (HTTP 400, e.g.
+a strict JSON schema that does not allow the free-form ``properties`` object),
+the rest of the run asks for JSON in text directly.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ _RELATION_NAME_KEYS = ("relation", "predicate", "type", "label", "relationship")
 _TARGET_KEYS = ("target", "object", "tail", "to", "target_entity")
 _ENTITY_FIELDS = frozenset({"name", "type", "aliases", "properties", "attributes", "id"})
 _ERROR_CHARS = 300
+# Exceptions meaning "this request shape is refused", not "try again later".
+_REJECTIONS = frozenset({"BadRequestError", "UnprocessableEntityError", "NotImplementedError"})
 
 
 # -- the prompt --------------------------------------------------------------------------
@@ -411,6 +415,7 @@ class ChunkExtractor:
         self.llm = llm
         self.spec = spec
         self.max_retries = max_retries
+        self.structured_rejected = False
         self.structured: Runnable[Any, Any] | None = None
         if method == "json":
             return
@@ -443,10 +448,27 @@ class ChunkExtractor:
         """The method of the first attempt."""
         return "json" if self.structured is None else "structured"
 
+    def fresh(self) -> ChunkExtractor:
+        """A copy for one run (forgets that the API rejected structured output).
+
+        Returns:
+            The copy.
+        """
+        clone = copy.copy(self)
+        clone.structured_rejected = False
+        return clone
+
     def _plan(self, attempt: int) -> tuple[bool, Runnable[Any, Any]]:
-        if attempt == 0 and self.structured is not None:
+        if attempt == 0 and self.structured is not None and not self.structured_rejected:
             return False, self.structured
         return True, self.llm
+
+    def _failed(self, result: ChunkResult, attempt: int, json_mode: bool, exc: Exception) -> None:
+        result.errors.append(f"attempt {attempt + 1}: {_short(exc)}")
+        if not json_mode and type(exc).__name__ in _REJECTIONS:
+            # The API refuses the schema or the request shape (e.g. a strict JSON schema
+            # without free-form objects): the rest of the run asks for JSON in text.
+            self.structured_rejected = True
 
     @staticmethod
     def _read(output: Any, *, json_mode: bool) -> tuple[Extraction, list[str]]:
@@ -480,7 +502,7 @@ class ChunkExtractor:
                 )
                 result.extraction, result.issues = self._read(output, json_mode=json_mode)
             except Exception as exc:  # recorded per chunk: never lose the others
-                result.errors.append(f"attempt {attempt + 1}: {_short(exc)}")
+                self._failed(result, attempt, json_mode, exc)
                 continue
             return result
         return result
@@ -504,7 +526,7 @@ class ChunkExtractor:
                 )
                 result.extraction, result.issues = self._read(output, json_mode=json_mode)
             except Exception as exc:  # recorded per chunk: never lose the others
-                result.errors.append(f"attempt {attempt + 1}: {_short(exc)}")
+                self._failed(result, attempt, json_mode, exc)
                 continue
             return result
         return result

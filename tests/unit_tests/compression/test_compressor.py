@@ -17,7 +17,7 @@ from langchain_niche import EntityCompressor, EntityGraph
 from langchain_niche.compression import ExtractedEntity, ExtractedRelation, Extraction
 from langchain_niche.errors import InvalidParameterError, NicheError
 from langchain_niche.testing import ScriptedCall, ScriptedChatModel
-from tests.unit_tests.compression.helpers import (
+from tests.support.compression import (
     ACME,
     OKAFOR,
     RULES,

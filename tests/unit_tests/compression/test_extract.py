@@ -197,3 +197,23 @@ async def test_async_path_is_native() -> None:
     result = await ChunkExtractor(model, ExtractionSpec()).ainvoke(CHUNK)
     assert result.extraction is not None
     assert result.extraction.entities[0].name == "Ada Lovelace"
+
+
+class BadRequestError(Exception):
+    """Named like the OpenAI client's HTTP 400 error."""
+
+
+def test_a_rejected_structured_request_switches_the_run_to_json() -> None:
+    calls: list[bool] = []
+
+    def respond(messages: list[Any], call: Any) -> Any:
+        calls.append(bool(call.tools))
+        if call.tools:
+            return BadRequestError("Invalid schema for response_format 'Extraction'")
+        return json.dumps(ADA)
+
+    extractor = ChunkExtractor(ScriptedChatModel(responder=respond), ExtractionSpec()).fresh()
+    for _ in range(3):
+        assert extractor.invoke(CHUNK).ok
+    assert calls == [True, False, False, False], "one rejected structured call, then JSON only"
+    assert extractor.fresh().structured_rejected is False

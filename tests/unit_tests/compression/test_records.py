@@ -12,7 +12,7 @@ from langchain_niche import EntityCompressor, EntityGraph
 from langchain_niche.compression import ExtractedEntity, render_graph
 from langchain_niche.compression.records import records_dataframe
 from langchain_niche.errors import InvalidParameterError
-from tests.unit_tests.compression.helpers import ACME, OKAFOR, RULES, long_text, rule_model
+from tests.support.compression import ACME, OKAFOR, RULES, long_text, rule_model
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_niche import CompressionError, EntityCompressor, InvalidDocumentError
 from langchain_niche.compression import ExtractedEntity, Extraction
 from langchain_niche.testing import ScriptedCall, ScriptedChatModel
-from tests.unit_tests.compression.helpers import (
+from tests.support.compression import (
     ACME,
     FILLER,
     OKAFOR,
