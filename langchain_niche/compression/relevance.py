@@ -1,7 +1,7 @@
 """Task conditioning: keep the entities a query needs, and their direct neighbours.
 
 By default relevance is the package's exact Jaccard similarity between the
-query's content words and each entity's card (names, type, properties and
+query's words (without English stop words) and each entity's card (names, type, properties and
 relation phrases), the same scoring the example selectors use. Optionally a
 model picks the entities (``relevance="model"``), with Jaccard as the fallback
 when its reply is unusable.
@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from langchain_niche.compression.graph import EntityGraph
 from langchain_niche.compression.jsonrepair import parse_json_loosely
 from langchain_niche.selectors.base import jaccard
-from langchain_niche.text import TextAnalyzer, default_tokenizer
+from langchain_niche.text import TextAnalyzer
 
 __all__ = [
     "RelevanceMethod",
@@ -35,30 +35,7 @@ RelevanceMethod = Literal["jaccard", "model"]
 """How the entities a query needs are chosen."""
 
 # Function words carry no topic: a query sharing only "the" or "of" with a card is not about it.
-STOPWORDS = frozenset(
-    """
-    a an and are as at be been being but by can could did do does doing for from had has have
-    how i if in into is it its me my of on or our should so than that the their them then there
-    these they this those to was we were what when where which while who whom whose why will
-    with would you your about all any also each more most other some such only own same too very
-    just over under again further once here both few nor not no please tell give find list show
-    """.split()  # noqa: SIM905 - a word list reads better than a literal of 120 strings
-)
-
-
-def content_tokens(text: str) -> list[str]:
-    """Lower-cased word tokens without English function words.
-
-    Args:
-        text: Any text.
-
-    Returns:
-        The tokens.
-    """
-    return [token for token in default_tokenizer(text) if token not in STOPWORDS]
-
-
-_ANALYZER = TextAnalyzer(tokenizer=content_tokens)
+_ANALYZER = TextAnalyzer(stopwords="english")
 
 
 def entity_texts(graph: EntityGraph) -> dict[str, str]:
