@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from langchain_niche.tokens import TokenCounter
 
-__all__ = ["Chunk", "split_spans"]
+__all__ = ["Chunk", "ChunkPlan", "plan_chunks", "split_spans"]
 
 # A sentence ends after terminal punctuation (and closing quotes/brackets) followed by
 # white space, after CJK full stops, or at a blank line / line break.
@@ -104,6 +105,38 @@ def split_spans(
     Returns:
         Spans covering the whole text in order; empty for empty text.
     """
+    return plan_chunks(
+        text, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, token_counter=token_counter
+    ).spans
+
+
+class ChunkPlan(NamedTuple):
+    """The chunks of a text and its token count."""
+
+    spans: list[tuple[int, int]]
+    """``(start, end)`` of every chunk."""
+    tokens: int
+    """Tokens of the whole text: the sum over its sentences (each counted once)."""
+
+
+def plan_chunks(
+    text: str,
+    *,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    token_counter: TokenCounter,
+) -> ChunkPlan:
+    """Split ``text`` (see :func:`split_spans`) and count its tokens in the same pass.
+
+    Args:
+        text: The document text.
+        chunk_tokens: Maximum tokens per chunk.
+        chunk_overlap: Tokens of whole sentences shared by consecutive chunks.
+        token_counter: Counts the tokens of a text.
+
+    Returns:
+        The spans and the token count.
+    """
     segments = _segments(text, chunk_tokens, token_counter)
     spans: list[tuple[int, int]] = []
     i, n = 0, len(segments)
@@ -122,4 +155,4 @@ def split_spans(
             k -= 1
             overlap += segments[k][2]
         i = k
-    return spans
+    return ChunkPlan(spans, sum(segment[2] for segment in segments))

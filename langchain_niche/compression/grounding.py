@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Literal
 
 __all__ = ["GroundingMode", "SourceText", "normalize_text"]
@@ -114,6 +115,15 @@ def _is_word_char(char: str) -> bool:
     return not ("\u2e80" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af")
 
 
+@lru_cache(maxsize=4096)
+def _needle_pattern(needle: str) -> re.Pattern[str]:
+    """A normalized ASCII value as a pattern over lower-cased ASCII text."""
+    body = r"\s+".join(re.escape(word) for word in needle.split(" "))
+    before = r"(?<![a-z0-9])" if needle[0].isalnum() else ""
+    after = r"(?![a-z0-9])" if needle[-1].isalnum() else ""
+    return re.compile(before + body + after)
+
+
 class SourceText:
     r"""A source text indexed for normalized substring search with original offsets.
 
@@ -127,7 +137,16 @@ class SourceText:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._norm, self._starts, self._ends = _normalize(text)
+        # ASCII text (the common case) is searched directly, lower-cased, with a regular
+        # expression per value: no per-character index to build.
+        self._ascii = text.isascii()
+        self._lower = text.lower() if self._ascii else ""
+        self._index: tuple[str, list[int], list[int]] | None = None
+
+    def _normalized(self) -> tuple[str, list[int], list[int]]:
+        if self._index is None:
+            self._index = _normalize(self.text)
+        return self._index
 
     def find(self, value: str) -> tuple[int, int] | None:
         """Locate ``value`` in the source.
@@ -142,7 +161,12 @@ class SourceText:
         needle = normalize_text(value).strip(_TRIM)
         if not needle:
             return None
-        norm = self._norm
+        if self._ascii:
+            if not needle.isascii():
+                return None
+            match = _needle_pattern(needle).search(self._lower)
+            return None if match is None else match.span()
+        norm, starts, ends = self._normalized()
         position = norm.find(needle)
         while position >= 0:
             end = position + len(needle)
@@ -153,7 +177,7 @@ class SourceText:
                 _is_word_char(needle[-1]) and _is_word_char(norm[end])
             )
             if before_ok and after_ok:
-                return self._starts[position], self._ends[end - 1]
+                return starts[position], ends[end - 1]
             position = norm.find(needle, position + 1)
         return None
 

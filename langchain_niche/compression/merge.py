@@ -8,16 +8,16 @@ Mentions are merged in passes, each cheaper than comparing all pairs:
    compatible types sharing a key are one entity (a hash join, linear time).
 2. **Acronyms.** An all-caps name (``NAR``) joins the one entity of the same
    type whose multi-word name has those initials; if several do, nothing is merged.
-3. **Partial names** (people and organizations by default). A name whose
-   words are all part of exactly one longer name of the same type (``Okafor``
-   in ``Mira Okafor``) joins it; ambiguous ones (``Smith`` with ``John Smith``
-   and ``Jane Smith``) stay apart.
-4. **Fuzzy matching**, blocked: only entities of the same type that share a
+3. **Fuzzy matching**, blocked: only entities of the same type that share a
    word or a 4-letter prefix (blocks larger than ``max_block`` are skipped), or
    that sort next to each other by name or by reversed name (sorted
    neighbourhood), are compared: a character similarity of at least
    ``fuzzy_threshold`` and identical digits (``Model X1`` never merges with
    ``Model X2``) make them one entity.
+4. **Partial names** (people and organizations by default). A name whose
+   words (or initials) all belong to exactly one longer name of the same type
+   (``Okafor``, ``M. Okafor`` and ``Mira Okafor``) joins it; ambiguous ones
+   (``Smith`` with ``John Smith`` and ``Jane Smith``) stay apart.
 5. **Untyped mentions** (type empty, "entity", "unknown", ...) join the single
    typed entity sharing one of their keys, when there is exactly one.
 
@@ -97,6 +97,11 @@ def _digits(key: str) -> tuple[str, ...]:
     return tuple(_DIGITS_RE.findall(key))
 
 
+@lru_cache(maxsize=1 << 16)
+def _bigrams(key: str) -> frozenset[str]:
+    return frozenset(key[i : i + 2] for i in range(len(key) - 1))
+
+
 def _fuzzy_equal(a: str, b: str, threshold: float) -> bool:
     if min(len(a), len(b)) < _MIN_FUZZY_CHARS:
         return False
@@ -104,8 +109,30 @@ def _fuzzy_equal(a: str, b: str, threshold: float) -> bool:
         return False
     if _digits(a) != _digits(b):
         return False
+    # Cheap filter: a few character edits leave most bigrams shared (each edit breaks at
+    # most two); unrelated names share few. Only close pairs reach SequenceMatcher.
+    ga, gb = _bigrams(a), _bigrams(b)
+    if 2 * len(ga & gb) / (len(ga) + len(gb)) < 1 - 5 * (1 - threshold):
+        return False
     matcher = SequenceMatcher(None, a, b, autojunk=False)
     return matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
+
+
+def _abbreviates(short: frozenset[str], long: frozenset[str]) -> bool:
+    """Whether ``short`` names the same thing as ``long`` with fewer words or initials.
+
+    ``{"okafor"}`` and ``{"m", "okafor"}`` both abbreviate ``{"mira", "okafor"}``.
+    """
+    full = {word for word in short if len(word) > 1}
+    if not full < long:
+        return False
+    rest = sorted(long - full)
+    for initial in (word for word in short if len(word) == 1):
+        match = next((word for word in rest if word[0] == initial), None)
+        if match is None:
+            return False
+        rest.remove(match)
+    return True
 
 
 class _Merger:
@@ -183,38 +210,46 @@ class _Merger:
                 if slot in index:
                     self._union_unique(root, index[slot])
 
-    def partial_names(self) -> None:
-        clusters = self.clusters()
-        postings: dict[tuple[str, str], set[int]] = defaultdict(set)
-        token_sets: dict[int, list[frozenset[str]]] = {}
-        for root, cluster in clusters.items():
+    def _partial_candidates(self) -> list[tuple[int, frozenset[str]]]:
+        """(cluster, its most complete name's words) for clusters of the partial-name types."""
+        out: list[tuple[int, frozenset[str]]] = []
+        for root, cluster in self.clusters().items():
             if not cluster.type or (
                 self.partial_types is not None and cluster.type not in self.partial_types
             ):
                 continue
-            token_sets[root] = [frozenset(key.split()) for key in cluster.keys]
-            for tokens in token_sets[root]:
-                for token in tokens:
-                    postings[cluster.type, token].add(root)
-        for root, sets in token_sets.items():
+            sets = [frozenset(key.split()) for key in cluster.keys]
+            longest = max(map(len, sets), default=0)
+            out.extend((root, words) for words in sets if len(words) == longest)
+        return out
+
+    def partial_names(self) -> None:
+        clusters = self.clusters()
+        candidates = self._partial_candidates()
+        postings: dict[tuple[str, str], set[int]] = defaultdict(set)
+        names: dict[int, list[frozenset[str]]] = defaultdict(list)
+        for root, words in candidates:
+            names[root].append(words)
+            for word in words:
+                postings[clusters[root].type, word].add(root)
+        # Most complete names first: "D. Vaenfi" joins "Dupi Vaenfi" before "Vaenfi" is
+        # matched, so "Vaenfi" is not ambiguous between them.
+        for root, words in sorted(candidates, key=lambda item: (-len(item[1]), item[0])):
+            full = [word for word in words if len(word) > 1]
+            if not any(len(word) >= _MIN_PARTIAL_CHARS or word.isdigit() for word in full):
+                continue
             kind = clusters[root].type
-            longest = max((len(tokens) for tokens in sets), default=0)
-            for tokens in sets:
-                if len(tokens) != longest or not any(
-                    len(token) >= _MIN_PARTIAL_CHARS or token.isdigit() for token in tokens
-                ):
-                    continue
-                lists = sorted((postings[kind, token] for token in tokens), key=len)
-                if len(lists[0]) > self.max_block:
-                    continue
-                supersets = [
-                    other
-                    for other in lists[0].intersection(*lists[1:])
-                    if other != root
-                    and any(tokens < other_tokens for other_tokens in token_sets[other])
-                ]
-                if supersets:
-                    self._union_unique(root, supersets)
+            lists = sorted((postings[kind, word] for word in full), key=len)
+            if len(lists[0]) > self.max_block:
+                continue
+            longer = [
+                other
+                for other in lists[0].intersection(*lists[1:])
+                if other != root
+                and any(_abbreviates(words, other_words) for other_words in names[other])
+            ]
+            if longer:
+                self._union_unique(root, longer)
 
     def _fuzzy_candidates(self, clusters: dict[int, _Cluster]) -> set[tuple[str, int, str, int]]:
         """Pairs of names worth comparing: shared blocks, and sorted neighbours."""
@@ -435,8 +470,8 @@ def merge_mentions(
     merger = _Merger(mentions, fuzzy_threshold, max_block, partial)
     merger.exact()
     merger.acronyms()
+    merger.fuzzy()  # before partial names: a typo would make "Okafor" look ambiguous
     merger.partial_names()
-    merger.fuzzy()
     merger.untyped()
     groups = merger.groups()
     taken: set[str] = set()

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from langchain_core.documents import Document
 
-from langchain_niche.compression.chunking import Chunk, split_spans
+from langchain_niche.compression.chunking import Chunk, plan_chunks
 from langchain_niche.compression.errors import CompressionError, InvalidDocumentError
 from langchain_niche.compression.extract import ChunkResult
 from langchain_niche.compression.graph import EntityGraph
@@ -164,18 +164,19 @@ class CompressionJob:
     def _chunk(self, state: _DocState) -> None:
         text = state.document.page_content
         count = self.settings.token_counter
-        state.origin_tokens = int(count(text))
         if not text.strip():
+            state.origin_tokens = int(count(text))
             return
-        spans = split_spans(
+        plan = plan_chunks(
             text,
             chunk_tokens=self.settings.chunk_tokens,
             chunk_overlap=self.settings.chunk_overlap,
             token_counter=count,
         )
+        state.origin_tokens = int(plan.tokens)
         state.chunks = [
             Chunk(document=state.index, index=i, start=start, end=end, text=text[start:end])
-            for i, (start, end) in enumerate(spans)
+            for i, (start, end) in enumerate(plan.spans)
         ]
 
     @property

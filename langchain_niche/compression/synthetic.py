@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.documents import Document
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 
 from langchain_niche.compression.graph import EntityGraph
 from langchain_niche.compression.keys import name_key
 from langchain_niche.compression.schema import ExtractedEntity, ExtractedRelation, Extraction
-from langchain_niche.testing import ScriptedCall, ScriptedChatModel
+from langchain_niche.testing import ScriptedCall, ScriptedChatModel, tool_call
 
 __all__ = [
     "GoldEntity",
@@ -409,10 +410,23 @@ def scripted_extractor(
     oracle = _Oracle([corpora] if isinstance(corpora, SyntheticCorpus) else list(corpora))
 
     def respond(messages: list[BaseMessage], call: ScriptedCall) -> Any:
-        extraction = oracle.extract(_chunk_text(messages))
+        chunk = _chunk_text(messages)
+        extraction = oracle.extract(chunk)
         if call.tools:
-            return extraction
-        return "```json\n" + json.dumps(extraction.model_dump(), ensure_ascii=False) + "\n```"
+            reply = tool_call(call.tool_names[0], extraction.model_dump(mode="json"))
+        else:
+            text = json.dumps(extraction.model_dump(), ensure_ascii=False)
+            reply = AIMessage(content=f"```json\n{text}\n```")
+        # Rough usage, set here so the scripted model does not count a long prompt per call.
+        tokens_in, tokens_out = len(chunk) // 4, len(str(reply.tool_calls or reply.content)) // 4
+        reply.usage_metadata = UsageMetadata(
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            total_tokens=tokens_in + tokens_out,
+            input_token_details={},
+            output_token_details={},
+        )
+        return reply
 
     return ScriptedChatModel(
         responder=respond, latency=latency, model_name="scripted-faithful-extractor"

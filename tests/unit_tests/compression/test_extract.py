@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessage, InvalidToolCall
+from langchain_core.utils.function_calling import convert_to_json_schema
 
 from langchain_niche.compression import Extraction, ExtractionParseError
 from langchain_niche.compression.chunking import Chunk
@@ -217,3 +218,11 @@ def test_a_rejected_structured_request_switches_the_run_to_json() -> None:
         assert extractor.invoke(CHUNK).ok
     assert calls == [True, False, False, False], "one rejected structured call, then JSON only"
     assert extractor.fresh().structured_rejected is False
+
+
+def test_structured_call_keeps_the_trace_metadata_of_with_structured_output() -> None:
+    extractor = ChunkExtractor(ScriptedChatModel(responses=[Extraction()]), ExtractionSpec())
+    kwargs = extractor.structured.kwargs  # type: ignore[union-attr]
+    assert kwargs["tools"][0]["function"]["name"] == "Extraction"
+    assert kwargs["ls_structured_output_format"]["schema"] == convert_to_json_schema(Extraction)
+    assert extractor.parser is not None

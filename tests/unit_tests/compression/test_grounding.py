@@ -90,3 +90,31 @@ def test_whole_words_are_always_found(words: list[str]) -> None:
     source = SourceText(text)
     for word in words:
         assert source.verbatim(word) == word
+
+
+def _slow(text: str) -> SourceText:
+    source = SourceText(text)
+    source._ascii = False  # force the per-character index used for non-ASCII text
+    return source
+
+
+@given(
+    st.text(alphabet="abcXYZ 019.,-$%'\"\n\t", min_size=1, max_size=80),
+    st.integers(0, 80),
+    st.integers(0, 80),
+)
+@settings(max_examples=300, deadline=None)
+def test_ascii_fast_path_agrees_with_the_index(text: str, a: int, b: int) -> None:
+    start, end = sorted((min(a, len(text)), min(b, len(text))))
+    for value in (text[start:end], text[start:end].upper(), " ".join(text[start:end].split())):
+        assert SourceText(text).find(value) == _slow(text).find(value), value
+
+
+def test_ascii_fast_path_examples() -> None:
+    source = SourceText("Revenue:  $1.2\tbillion in FY2023; ID AB-1234.")
+    assert source.verbatim("$1.2 billion") == "$1.2\tbillion"
+    assert source.verbatim("fy2023") == "FY2023"
+    assert source.find("2023") is None
+    assert source.verbatim("ab-1234") == "AB-1234"
+    assert source.find("B-1234") is None
+    assert source.find("Müller") is None
