@@ -133,6 +133,7 @@ def slug(text: str) -> str:
     return _SLUG_RE.sub("-", normalize_text(text)).strip("-") or "entity"
 
 
+@lru_cache(maxsize=1 << 16)
 def acronym_query(surface: str) -> str | None:
     """Return the letters of an all-caps abbreviation (``"N.A.R."`` -> ``"nar"``), else ``None``."""
     compact = surface.replace(".", "").replace(" ", "")
@@ -141,7 +142,8 @@ def acronym_query(surface: str) -> str | None:
     return compact.lower()
 
 
-def acronyms(key: str) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def acronyms(key: str) -> frozenset[str]:
     """The acronyms a multi-word name key can be abbreviated to.
 
     Args:
@@ -153,9 +155,9 @@ def acronyms(key: str) -> set[str]:
     """
     tokens = key.split()
     if len(tokens) < 2:
-        return set()
+        return frozenset()
     out = {"".join(token[0] for token in tokens)}
     content = [token for token in tokens if token not in _ACRONYM_STOPWORDS]
     if len(content) >= 2:
         out.add("".join(token[0] for token in content))
-    return out
+    return frozenset(out)

@@ -6,14 +6,15 @@ Mentions are merged in passes, each cheaper than comparing all pairs:
    punctuation, leading articles and honorifics, company suffixes such as
    "Inc." or "GmbH" removed; ``I.B.M.`` becomes ``ibm``). Mentions of
    compatible types sharing a key are one entity (a hash join, linear time).
-2. **Acronyms.** An all-caps name (``NAR``) joins the one entity of the same
-   type whose multi-word name has those initials; if several do, nothing is merged.
-3. **Fuzzy matching**, blocked: only entities of the same type that share a
+2. **Fuzzy matching**, blocked: only entities of the same type that share a
    word or a 4-letter prefix (blocks larger than ``max_block`` are skipped), or
    that sort next to each other by name or by reversed name (sorted
    neighbourhood), are compared: a character similarity of at least
    ``fuzzy_threshold`` and identical digits (``Model X1`` never merges with
    ``Model X2``) make them one entity.
+3. **Acronyms.** An all-caps name (``NAR``) joins the one entity of the same
+   type whose multi-word name has those initials; if several do, or if they are
+   the initials of its own name, nothing is merged.
 4. **Partial names** (people and organizations by default). A name whose
    words (or initials) all belong to exactly one longer name of the same type
    (``Okafor``, ``M. Okafor`` and ``Mira Okafor``) joins it; ambiguous ones
@@ -207,8 +208,9 @@ class _Merger:
                         index[cluster.type, acronym].add(root)
         for slot, roots in queries.items():
             for root in roots:
-                if slot in index:
-                    self._union_unique(root, index[slot])
+                owners = {self.uf.find(c) for c in index.get(slot, ())}
+                if self.uf.find(root) not in owners:  # not the initials of its own name
+                    self._union_unique(root, owners)
 
     def _partial_candidates(self) -> list[tuple[int, frozenset[str]]]:
         """(cluster, its most complete name's words) for clusters of the partial-name types."""
@@ -356,8 +358,7 @@ def _merge_properties(mentions: list[EntityMention]) -> dict[str, list[PropertyV
                 vkey = _value_key(item.value)
                 existing = slot.get(vkey)
                 if existing is None:
-                    # Built from checked data: no need to validate again (10,000s of values).
-                    slot[vkey] = PropertyValue.model_construct(
+                    slot[vkey] = PropertyValue(
                         value=item.value, grounded=item.grounded, evidence=[item.evidence]
                     )
                     continue
@@ -386,7 +387,7 @@ def _build_entity(mentions: list[EntityMention], taken: set[str]) -> Entity:
         n += 1
         entity_id = f"{base}-{n}"
     taken.add(entity_id)
-    return Entity.model_construct(
+    return Entity(
         id=entity_id,
         name=name,
         type=entity_type,
@@ -469,8 +470,8 @@ def merge_mentions(
     partial = None if partial_name_types is None else frozenset(map(type_key, partial_name_types))
     merger = _Merger(mentions, fuzzy_threshold, max_block, partial)
     merger.exact()
+    merger.fuzzy()  # first: a typo would make an acronym or "Okafor" look ambiguous
     merger.acronyms()
-    merger.fuzzy()  # before partial names: a typo would make "Okafor" look ambiguous
     merger.partial_names()
     merger.untyped()
     groups = merger.groups()
