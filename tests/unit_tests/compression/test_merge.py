@@ -312,3 +312,24 @@ def test_merging_partition_does_not_depend_on_order_for_exact_keys(
         )
 
     assert partition(typed) == partition(shuffled)
+
+
+def test_an_acronym_of_its_own_name_never_joins_another_entity() -> None:
+    graph = merged(
+        mention("Alpha Beta Consulting", aliases=("ABC",)),
+        mention("Apex Bravo Capital"),
+    )
+    assert len(graph.entities) == 2
+
+
+def test_initials_and_titles_join_the_full_name() -> None:
+    people = [
+        mention("Dupi Vaenfi", "Person"),
+        mention("D. Vaenfi", "Person", chunk=1),
+        mention("Vaenfi", "Person", chunk=2),
+        mention("Dr. Vaenfi", "Person", chunk=3),
+    ]
+    assert groups(merged(*people)) == [{"Dupi Vaenfi", "D. Vaenfi", "Vaenfi", "Dr. Vaenfi"}]
+    # Another Vaenfi: "D. Vaenfi" still joins Dupi, but a bare "Vaenfi" is ambiguous.
+    graph = merged(*people, mention("K. Vaenfi", "Person", chunk=4))
+    assert groups(graph) == [{"Dupi Vaenfi", "D. Vaenfi"}, {"Vaenfi", "Dr. Vaenfi"}, {"K. Vaenfi"}]
