@@ -43,6 +43,7 @@ from langchain_niche.compression.pipeline import (
     JobSettings,
 )
 from langchain_niche.compression.relevance import (
+    DEFAULT_RELATIVE,
     RelevanceMethod,
     RelevanceResult,
     RelevantEntities,
@@ -112,6 +113,7 @@ _SIMPLE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_entities": (lambda v: v is None or _is_int(v, 1), "None or an integer >= 1"),
     "max_retries": (lambda v: _is_int(v, 0), "an integer >= 0"),
     "relevance_threshold": (_is_unit, "a number in [0, 1]"),
+    "relevance_ratio": (_is_unit, "a number in [0, 1]"),
     "fuzzy_threshold": (_is_unit, "a number in [0, 1]"),
     "token_counter": (lambda v: v is None or callable(v), "None or a callable str -> int"),
     "query": (lambda v: v is None or isinstance(v, str), "None or a string"),
@@ -233,7 +235,10 @@ class EntityCompressor(
     relevance: RelevanceMethod = "jaccard"
     """How a query selects entities: ``"jaccard"`` over entity cards, or ``"model"``."""
     relevance_threshold: float = 0.0
-    """Minimum Jaccard similarity of a relevant entity (it must share a content word)."""
+    """Minimum Jaccard similarity of a relevant entity (it must share a word)."""
+    relevance_ratio: float = DEFAULT_RELATIVE
+    """Keep only entities scoring at least this fraction of the best entity's score
+    (``0``: every entity sharing a word with the query)."""
     max_entities: int | None = None
     """Keep at most this many relevant entities (before neighbours are added)."""
     include_neighbors: bool = True
@@ -329,6 +334,7 @@ class EntityCompressor(
             graph,
             query,
             threshold=self.relevance_threshold,
+            relative=self.relevance_ratio,
             max_entities=self.max_entities,
             include_neighbors=self.include_neighbors,
         )

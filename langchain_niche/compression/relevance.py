@@ -31,6 +31,8 @@ __all__ = [
     "select_relevant",
 ]
 
+DEFAULT_RELATIVE = 0.5
+
 RelevanceMethod = Literal["jaccard", "model"]
 """How the entities a query needs are chosen."""
 
@@ -83,16 +85,20 @@ def select_relevant(
     query: str,
     *,
     threshold: float = 0.0,
+    relative: float = DEFAULT_RELATIVE,
     max_entities: int | None = None,
     include_neighbors: bool = True,
 ) -> RelevanceResult:
-    """Keep the entities whose cards share content words with the query.
+    """Keep the entities whose cards are most similar to the query.
 
     Args:
         graph: The merged graph.
         query: The task or question.
         threshold: Minimum Jaccard similarity (an entity must also share at
-            least one content word with the query).
+            least one word with the query).
+        relative: Keep only entities scoring at least this fraction of the best
+            score: a word the query shares with many cards ("works", "systems")
+            does not make them all relevant. ``0`` keeps every match.
         max_entities: Keep at most this many relevant entities (best first),
             before neighbours are added.
         include_neighbors: Also keep the entities directly related to a kept one.
@@ -106,8 +112,10 @@ def select_relevant(
         entity_id: jaccard(query_shingles, _ANALYZER.shingles(text))
         for entity_id, text in entity_texts(graph).items()
     }
+    best = max(scores.values(), default=0.0)
+    floor = max(threshold, relative * best)
     ranked = sorted(
-        (entity_id for entity_id, score in scores.items() if score > 0 and score >= threshold),
+        (entity_id for entity_id, score in scores.items() if score > 0 and score >= floor),
         key=lambda entity_id: -scores[entity_id],
     )
     if max_entities is not None:

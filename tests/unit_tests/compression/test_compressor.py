@@ -15,6 +15,7 @@ from langchain_core.runnables import Runnable
 
 from langchain_niche import EntityCompressor, EntityGraph
 from langchain_niche.compression import ExtractedEntity, ExtractedRelation, Extraction
+from langchain_niche.compression.synthetic import make_corpus, scripted_extractor
 from langchain_niche.errors import InvalidParameterError, NicheError
 from langchain_niche.testing import ScriptedCall, ScriptedChatModel
 from tests.support.compression import (
@@ -439,3 +440,19 @@ def test_relations_only_between_kept_entities() -> None:
     (doc,) = compressor(rule_model(rules)).transform_documents([Document(page_content=TEXT)])
     assert "admires" not in doc.page_content
     assert len(doc.metadata["relations"]) == 1
+
+
+def test_relevance_ratio_ignores_words_shared_by_many_cards() -> None:
+    corpus = make_corpus(seed=7, companies=6, people=10, products=6)
+    company = next(e for e in corpus.entities if e.type == "Company")
+    question = f"Who works for {company.name} and where is it headquartered?"
+    c = EntityCompressor(scripted_extractor(corpus), chunk_tokens=400, chunk_overlap=40)
+    focused = c.extract_graph([corpus.document()], query=question)
+    staff = {r.source for r in focused.relations if r.relation == "works_for"}
+    assert company.name in {e.name for e in focused.entities}
+    assert len(focused.entities) <= 4, [e.name for e in focused.entities]
+    assert staff, "who works there is kept"
+    loose = EntityCompressor(
+        scripted_extractor(corpus), chunk_tokens=400, chunk_overlap=40, relevance_ratio=0.0
+    ).extract_graph([corpus.document()], query=question)
+    assert len(loose.entities) > 2 * len(focused.entities)
