@@ -72,10 +72,12 @@ class RelevanceResult:
 
 
 def _expand(graph: EntityGraph, relevant: Iterable[str], include_neighbors: bool) -> set[str]:
-    ids = set(relevant)
+    """The relevant ids and (optionally) their direct neighbours: one step, not transitive."""
+    core = set(relevant)
+    ids = set(core)
     if include_neighbors:
         for relation in graph.relations:
-            if relation.source in ids or relation.target in ids:
+            if relation.source in core or relation.target in core:
                 ids.update((relation.source, relation.target))
     return ids
 

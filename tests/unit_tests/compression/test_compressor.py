@@ -456,3 +456,18 @@ def test_relevance_ratio_ignores_words_shared_by_many_cards() -> None:
         scripted_extractor(corpus), chunk_tokens=400, chunk_overlap=40, relevance_ratio=0.0
     ).extract_graph([corpus.document()], query=question)
     assert len(loose.entities) > 2 * len(focused.entities)
+
+
+def test_neighbours_are_one_step_not_transitive() -> None:
+    rules = [
+        *RULES,
+        ("Helios X7", ExtractedEntity(name="Helios X7", type="Product", properties={"sku": "SKU-1"})),
+        ("Helios X7", ExtractedRelation(source="Helios X7", relation="made by", target="Acme Robotics")),
+    ]
+    text = long_text(ACME, OKAFOR, "The Helios X7 (SKU-1) is made by Acme Robotics.")
+    (doc,) = compressor(rule_model(rules)).compress_documents(
+        [Document(page_content=text)], query="What is the employee id of Mira Okafor?"
+    )
+    assert "Mira Okafor [Person]" in doc.page_content
+    assert "Acme Robotics Inc. [Company]" in doc.page_content  # Okafor's neighbour
+    assert "Helios" not in doc.page_content  # Acme's neighbour, two steps away
