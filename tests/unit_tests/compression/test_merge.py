@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -333,3 +335,15 @@ def test_initials_and_titles_join_the_full_name() -> None:
     # Another Vaenfi: "D. Vaenfi" still joins Dupi, but a bare "Vaenfi" is ambiguous.
     graph = merged(*people, mention("K. Vaenfi", "Person", chunk=4))
     assert groups(graph) == [{"Dupi Vaenfi", "D. Vaenfi"}, {"Vaenfi", "Dr. Vaenfi"}, {"K. Vaenfi"}]
+
+
+def test_the_garbage_collector_is_restored_after_merging() -> None:
+    assert gc.isenabled()
+    merged(mention("Acme"), mention("ACME"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        merged(mention("Acme"))
+        assert not gc.isenabled(), "a collector the caller disabled stays disabled"
+    finally:
+        gc.enable()
