@@ -50,6 +50,7 @@ from langchain_niche.compression.synthetic import (
     make_corpus,
     scripted_extractor,
 )
+from langchain_niche.demo.console import Console
 from langchain_niche.demo.console import format_seconds as fmt
 from langchain_niche.tokens import approximate_token_count
 
@@ -61,13 +62,7 @@ def machine() -> str:
     )
 
 
-def table(header: list[str], rows: list[list[Any]]) -> None:
-    cells = [header, *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for n, row in enumerate(cells):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+table = Console().table  # the demo's plain-text tables
 
 
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
