@@ -23,7 +23,7 @@ from langchain_core.documents import BaseDocumentCompressor, BaseDocumentTransfo
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.runnables import RunnableConfig, RunnableLambda, RunnableSerializable
 from langchain_core.runnables.config import ensure_config, patch_config
-from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr
+from pydantic import ConfigDict, Field, InstanceOf
 
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.extract import (
@@ -257,8 +257,6 @@ class EntityCompressor(
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    _extractor: ChunkExtractor = PrivateAttr()
-
     def __init__(self, llm: BaseLanguageModel[Any] | None = None, **data: Any) -> None:
         if llm is not None:
             data["llm"] = llm
@@ -267,13 +265,7 @@ class EntityCompressor(
             raise InvalidParameterError(msg, name="llm", value=None)
         _check_parameters(data)
         super().__init__(**data)
-        self._extractor = ChunkExtractor(
-            self.llm,
-            self._spec(self.query),
-            method=self.extraction_method,
-            structured_output_kwargs=self.structured_output_kwargs,
-            max_retries=self.max_retries,
-        )
+        self._extractor_for(self.query)  # fails now, not at the first call, if it cannot work
 
     # -- configuration ----------------------------------------------------------------
     def _spec(self, query: str | None) -> ExtractionSpec:
@@ -304,9 +296,15 @@ class EntityCompressor(
         )
 
     def _extractor_for(self, query: str | None) -> ChunkExtractor:
-        if query == self.query:
-            return self._extractor.fresh()
-        return self._extractor.with_spec(self._spec(query)).fresh()
+        # Built per run (a few milliseconds) from the current fields, so that changed
+        # attributes or model_copy(update=...) are always honoured.
+        return ChunkExtractor(
+            self.llm,
+            self._spec(query),
+            method=self.extraction_method,
+            structured_output_kwargs=self.structured_output_kwargs,
+            max_retries=self.max_retries,
+        )
 
     def _query(self, query: str | None) -> str | None:
         if query is not None and not isinstance(query, str):

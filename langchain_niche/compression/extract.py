@@ -16,7 +16,6 @@ the rest of the run asks for JSON in text directly.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -429,7 +428,11 @@ def _short(exc: BaseException) -> str:
 
 
 class ChunkExtractor:
-    """Extracts one chunk with retries; safe to call from many threads or tasks at once."""
+    """Extracts one chunk with retries; safe to call from many threads or tasks at once.
+
+    Make one per run: once the API has rejected the structured request, it asks for
+    JSON in text for the rest of its life.
+    """
 
     def __init__(
         self,
@@ -471,33 +474,10 @@ class ChunkExtractor:
                 )
                 raise InvalidParameterError(msg, name="extraction_method", value=method) from exc
 
-    def with_spec(self, spec: ExtractionSpec) -> ChunkExtractor:
-        """The same extractor with another prompt specification.
-
-        Args:
-            spec: The new specification (e.g. another task).
-
-        Returns:
-            A shallow copy sharing the model and the structured runnable.
-        """
-        clone = copy.copy(self)
-        clone.spec = spec
-        return clone
-
     @property
     def method(self) -> Literal["structured", "json"]:
         """The method of the first attempt."""
         return "json" if self.structured is None else "structured"
-
-    def fresh(self) -> ChunkExtractor:
-        """A copy for one run (forgets that the API rejected structured output).
-
-        Returns:
-            The copy.
-        """
-        clone = copy.copy(self)
-        clone.structured_rejected = False
-        return clone
 
     def _plan(self, attempt: int) -> tuple[bool, Runnable[Any, Any]]:
         if attempt == 0 and self.structured is not None and not self.structured_rejected:

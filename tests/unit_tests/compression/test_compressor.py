@@ -461,8 +461,14 @@ def test_relevance_ratio_ignores_words_shared_by_many_cards() -> None:
 def test_neighbours_are_one_step_not_transitive() -> None:
     rules = [
         *RULES,
-        ("Helios X7", ExtractedEntity(name="Helios X7", type="Product", properties={"sku": "SKU-1"})),
-        ("Helios X7", ExtractedRelation(source="Helios X7", relation="made by", target="Acme Robotics")),
+        (
+            "Helios X7",
+            ExtractedEntity(name="Helios X7", type="Product", properties={"sku": "SKU-1"}),
+        ),
+        (
+            "Helios X7",
+            ExtractedRelation(source="Helios X7", relation="made by", target="Acme Robotics"),
+        ),
     ]
     text = long_text(ACME, OKAFOR, "The Helios X7 (SKU-1) is made by Acme Robotics.")
     (doc,) = compressor(rule_model(rules)).compress_documents(
@@ -471,3 +477,14 @@ def test_neighbours_are_one_step_not_transitive() -> None:
     assert "Mira Okafor [Person]" in doc.page_content
     assert "Acme Robotics Inc. [Company]" in doc.page_content  # Okafor's neighbour
     assert "Helios" not in doc.page_content  # Acme's neighbour, two steps away
+
+
+def test_changed_settings_are_honoured() -> None:
+    c = compressor()
+    c.entity_types = ["Person"]
+    (doc,) = c.transform_documents([Document(page_content=TEXT)])
+    assert "[Company]" not in doc.page_content
+    assert "of these types only: Person." in c.llm.calls[-1].messages[0].content  # type: ignore[attr-defined]
+    copied = c.model_copy(update={"entity_types": None, "output_format": "triples"})
+    (doc,) = copied.transform_documents([Document(page_content=TEXT)])
+    assert "Acme Robotics Inc. | type | Company" in doc.page_content

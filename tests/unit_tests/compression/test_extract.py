@@ -213,11 +213,11 @@ def test_a_rejected_structured_request_switches_the_run_to_json() -> None:
             return BadRequestError("Invalid schema for response_format 'Extraction'")
         return json.dumps(ADA)
 
-    extractor = ChunkExtractor(ScriptedChatModel(responder=respond), ExtractionSpec()).fresh()
+    extractor = ChunkExtractor(ScriptedChatModel(responder=respond), ExtractionSpec())
     for _ in range(3):
         assert extractor.invoke(CHUNK).ok
     assert calls == [True, False, False, False], "one rejected structured call, then JSON only"
-    assert extractor.fresh().structured_rejected is False
+    assert extractor.structured_rejected is True
 
 
 def test_structured_call_keeps_the_trace_metadata_of_with_structured_output() -> None:
