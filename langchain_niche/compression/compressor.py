@@ -124,6 +124,9 @@ _SIMPLE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+_CHECKED = frozenset({*_CHOICES, *_SIMPLE_CHECKS, "entity_types", "properties", "relation_types"})
+
+
 def _check_parameters(data: dict[str, Any]) -> None:
     for name, choices in _CHOICES.items():
         if name in data and data[name] not in choices:
@@ -266,6 +269,17 @@ class EntityCompressor(
         _check_parameters(data)
         super().__init__(**data)
         self._extractor_for(self.query)  # fails now, not at the first call, if it cannot work
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _CHECKED:  # the same checks as the constructor, against the other fields
+            _check_parameters(
+                {
+                    "chunk_tokens": self.chunk_tokens,
+                    "chunk_overlap": self.chunk_overlap,
+                    name: value,
+                }
+            )
+        super().__setattr__(name, value)
 
     # -- configuration ----------------------------------------------------------------
     def _spec(self, query: str | None) -> ExtractionSpec:

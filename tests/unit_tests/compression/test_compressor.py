@@ -488,3 +488,16 @@ def test_changed_settings_are_honoured() -> None:
     copied = c.model_copy(update={"entity_types": None, "output_format": "triples"})
     (doc,) = copied.transform_documents([Document(page_content=TEXT)])
     assert "Acme Robotics Inc. | type | Company" in doc.page_content
+
+
+def test_assignments_are_checked_like_the_constructor() -> None:
+    c = compressor(chunk_tokens=200, chunk_overlap=20)
+    with pytest.raises(
+        InvalidParameterError, match="chunk_overlap must be smaller than chunk_tokens"
+    ):
+        c.chunk_overlap = 300
+    with pytest.raises(InvalidParameterError, match="grounding must be"):
+        c.grounding = "maybe"  # type: ignore[assignment]
+    c.chunk_tokens = 400
+    c.chunk_overlap = 300
+    assert (c.chunk_tokens, c.chunk_overlap) == (400, 300)
