@@ -355,24 +355,28 @@ def _chunk_text(messages: Sequence[BaseMessage]) -> str:
     return match.group(1) if match else text
 
 
-def _surface_pattern(forms: Sequence[str]) -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
-
-
 class _Oracle:
     def __init__(self, corpora: Sequence[SyntheticCorpus]) -> None:
         self.entities = {e.id: e for c in corpora for e in c.entities}
-        self.patterns = {e.id: _surface_pattern(e.surfaces) for e in self.entities.values()}
+        self.owners: dict[str, list[str]] = {}
+        for entity in self.entities.values():
+            for form in entity.surfaces:
+                self.owners.setdefault(form, []).append(entity.id)
+        # One pass over the chunk for every name (longest first), to stay a cheap fake model.
+        alternatives = "|".join(map(re.escape, sorted(self.owners, key=len, reverse=True)))
+        self.pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
         self.facts = [f for c in corpora for f in c.facts]
         self.relations = [r for c in corpora for r in c.relations]
 
     def extract(self, chunk: str) -> Extraction:
         found: dict[str, list[str]] = {}
-        for entity_id, pattern in self.patterns.items():
-            forms = list(dict.fromkeys(m.group() for m in pattern.finditer(chunk)))
-            if forms:
-                found[entity_id] = sorted(forms, key=lambda f: -len(f))
+        for match in self.pattern.finditer(chunk):
+            for entity_id in self.owners[match.group()]:
+                forms = found.setdefault(entity_id, [])
+                if match.group() not in forms:
+                    forms.append(match.group())
+        for forms in found.values():
+            forms.sort(key=lambda f: -len(f))
         properties: dict[str, dict[str, str]] = {entity_id: {} for entity_id in found}
         for fact in self.facts:
             if fact.entity in found and fact.sentence in chunk:
