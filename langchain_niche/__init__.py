@@ -6,9 +6,18 @@ Drop-in LangChain parts:
   (Jaccard or BM25 over token sets, optional stop words).
 * :class:`HybridExampleSelector`: embedding candidates fused with lexical scores.
 * :class:`PEARL`: plan-and-execute over long documents (``langchain_niche.pearl``).
+* :class:`EntityCompressor`: replace long documents by the entities a task needs
+  (schema and graph types in :mod:`langchain_niche.compression`).
 """
 
 from langchain_niche._version import __version__
+from langchain_niche.compression import (
+    CompressionError,
+    EntityCompressor,
+    EntityGraph,
+    ExtractionParseError,
+    InvalidDocumentError,
+)
 from langchain_niche.errors import (
     DuplicateIdError,
     ExampleNotFoundError,
@@ -60,11 +69,16 @@ from langchain_niche.tokens import approximate_token_count
 
 __all__ = [
     "ENGLISH_STOPWORDS",
+    "CompressionError",
     "DuplicateIdError",
+    "EntityCompressor",
+    "EntityGraph",
     "ExampleNotFoundError",
+    "ExtractionParseError",
     "FallbackWarning",
     "HybridExampleSelector",
     "IndexFormatError",
+    "InvalidDocumentError",
     "InvalidExampleError",
     "InvalidParameterError",
     "JaccardExampleSelector",

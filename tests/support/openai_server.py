@@ -18,6 +18,7 @@ Tests set ``server.responder`` or push replies with ``server.replies.append(...)
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import uuid
@@ -31,6 +32,15 @@ Responder = Callable[[dict[str, Any]], Any]
 
 def _approx_tokens(text: str) -> int:
     return max(1, len(text.split()))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Does not print a traceback when a client drops an idle keep-alive connection."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeOpenAIServer:
@@ -156,7 +166,7 @@ class FakeOpenAIServer:
                 self.wfile.flush()
                 self.close_connection = True
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

@@ -1,15 +1,21 @@
 """The public names of langchain_niche are a contract: this pins them."""
 
 import langchain_niche
+import langchain_niche.compression as compression
 import langchain_niche.pearl as pearl
 
 EXPECTED_ALL = [
     "ENGLISH_STOPWORDS",
+    "CompressionError",
     "DuplicateIdError",
+    "EntityCompressor",
+    "EntityGraph",
     "ExampleNotFoundError",
     "FallbackWarning",
     "HybridExampleSelector",
+    "ExtractionParseError",
     "IndexFormatError",
+    "InvalidDocumentError",
     "InvalidExampleError",
     "InvalidParameterError",
     "JaccardExampleSelector",
@@ -113,3 +119,28 @@ def test_pearl_all_is_pinned() -> None:
     assert sorted(pearl.__all__) == sorted(PEARL_ALL)
     for name in pearl.__all__:
         assert getattr(pearl, name) is not None, name
+
+
+COMPRESSION_ALL = [
+    "CompressionError",
+    "CompressionResult",
+    "Entity",
+    "EntityCompressor",
+    "EntityGraph",
+    "Evidence",
+    "ExtractedEntity",
+    "ExtractedRelation",
+    "Extraction",
+    "ExtractionParseError",
+    "InvalidDocumentError",
+    "PropertyValue",
+    "Relation",
+    "parse_json_loosely",
+    "render_graph",
+]
+
+
+def test_compression_all_is_pinned() -> None:
+    assert sorted(compression.__all__) == sorted(COMPRESSION_ALL)
+    for name in compression.__all__:
+        assert getattr(compression, name) is not None, name
