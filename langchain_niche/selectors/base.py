@@ -259,14 +259,29 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
             Up to ``k`` examples, best first (ties broken by insertion order; with
             ``diversity > 0``, in re-ranked order).
         """
+        prepared = self._prepare_search(input_variables)
+        if prepared is None:
+            return []
+        keys, shingles, limit = prepared
+        return self._finish_search(keys, self._candidates(keys, shingles, limit))
+
+    def _prepare_search(
+        self, input_variables: Mapping[str, Any]
+    ) -> tuple[tuple[str, ...], set[str], int] | None:
+        """Compared fields, input shingles and candidate limit (``None``: select nothing)."""
         keys = self._compared_keys(input_variables)
         if keys is None:
-            return []
+            return None
         shingles = self._input_shingles(input_variables, keys)
         if not shingles:
-            return []
+            return None
         limit = max(self.k, self.fetch_k) if self.diversity > 0 else self.k
-        candidates = self._candidates(keys, shingles, limit)
+        return keys, shingles, limit
+
+    def _finish_search(
+        self, keys: tuple[str, ...], candidates: list[Candidate]
+    ) -> list[ScoredExample]:
+        """Diversity re-ranking, ``k`` cut, ``example_keys`` projection and token budget."""
         if self.diversity > 0 and len(candidates) > 1:
             candidates = self._rerank_diverse(candidates, keys)
         candidates = candidates[: self.k]
@@ -328,9 +343,10 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     async def asearch(self, input_variables: dict[str, Any]) -> list[ScoredExample]:
         """Async twin of :meth:`search`.
 
-        Selection over a built index takes well under a millisecond and runs in
-        the event loop; when an index must first be built (first query of a new
-        set of compared fields) the work runs in the default executor.
+        Selection over a built in-memory index takes well under a millisecond and
+        runs in the event loop; when an index must first be built (first query of
+        a new set of compared fields) the work runs in the default executor. A
+        selector over a network store (Redis) awaits it natively.
 
         Args:
             input_variables: The prompt's input variables.
@@ -338,12 +354,29 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         Returns:
             Up to ``k`` examples with ids and scores.
         """
+        if self._has_native_async():
+            prepared = self._prepare_search(input_variables)
+            if prepared is None:
+                return []
+            keys, shingles, limit = prepared
+            candidates = await self._acandidates(keys, shingles, limit)
+            return self._finish_search(keys, candidates)
         if self._search_is_cheap(input_variables):
             return self.search(input_variables)
         return await run_in_executor(None, self.search, input_variables)
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
         return True
+
+    def _has_native_async(self) -> bool:
+        """Whether :meth:`_acandidates` does native async I/O (e.g. a Redis index)."""
+        return False
+
+    async def _acandidates(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int
+    ) -> list[Candidate]:
+        """Async twin of :meth:`_candidates`, used when :meth:`_has_native_async` is true."""
+        return self._candidates(keys, shingles, limit)
 
     # -- post-processing --------------------------------------------------------
     def _project(self, candidate: Candidate) -> dict[str, Any]:
