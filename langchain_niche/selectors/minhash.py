@@ -122,8 +122,9 @@ class MinHashExampleSelector(LexicalExampleSelector):
        example (8 bytes per token): scores equal ``JaccardExampleSelector``'s.
        ``rerank="minhash"`` scores them by the MinHash estimate (the fraction of
        equal signature values, ``datasketch.MinHash.jaccard``) instead.
-    3. **Fallback** when fewer than ``k`` candidates (``fetch_k`` with
-       ``diversity``) reach ``threshold``:
+    3. **Fallback.** Banding is trusted for the similarities it targets: when
+       fewer than ``k`` candidates (``fetch_k`` with ``diversity``) score at
+       least ``lsh_threshold`` (and ``threshold``), ``fallback`` decides:
 
        * ``"probe"`` (default): lower-threshold probing. Examples that agree with
          the input on the first ``ceil(r / 2)`` values of some band (the same
@@ -131,9 +132,11 @@ class MinHashExampleSelector(LexicalExampleSelector):
          share, and the best ``probe_limit`` are re-ranked and merged in. This
          targets a similarity about half-way to 0 on the log scale (about 0.34
          for the defaults) at a bounded cost.
-       * ``"exact"``: scan every example (as exact as ``JaccardExampleSelector``
-         but slower than it on large corpora; in-memory storage only).
-       * ``"none"``: return the banded candidates only (possibly fewer than ``k``).
+       * ``"exact"``: scan every example; the result is then exactly
+         ``JaccardExampleSelector``'s (slower than it on large corpora;
+         in-memory storage only).
+       * ``"none"``: return the banded candidates only (possibly fewer than
+         ``k``, and lower-similarity ones only when banding happened to find them).
 
     Results are ordered like ``JaccardExampleSelector``'s: highest score first,
     ties broken by insertion order; examples sharing no token with the input or
@@ -184,8 +187,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
     """How candidates are scored: ``"jaccard"`` (exact) or ``"minhash"`` (estimate)."""
 
     fallback: FallbackKind = "probe"
-    """What to do when banding yields fewer than ``k`` candidates: ``"probe"``,
-    ``"exact"`` or ``"none"`` (see the class docstring)."""
+    """What to do when banding yields fewer than ``k`` candidates scoring at least
+    ``lsh_threshold``: ``"probe"``, ``"exact"`` or ``"none"`` (see the class docstring)."""
 
     probe_limit: int = 1000
     """Most candidates the ``"probe"`` fallback re-ranks."""
@@ -363,6 +366,21 @@ class MinHashExampleSelector(LexicalExampleSelector):
         else:
             info["index_name"] = self.index_name
         return info
+
+    def audit(self) -> dict[str, Any]:
+        """Check the index: every example complete (id, document, tokens, band entries).
+
+        With Redis this reads the whole index (for tests and operations); the
+        in-memory index is consistent by construction and reports its size.
+
+        Returns:
+            ``{"examples": n, "problems": [...]}``; no problems when consistent.
+        """
+        storage = self._storage
+        if isinstance(storage, MemoryLshStorage):
+            return {"examples": len(self), "problems": []}
+        report: dict[str, Any] = self._run(storage.audit())  # type: ignore[attr-defined]
+        return report
 
     # -- plumbing -------------------------------------------------------------------
     def _run(self, plan: Plan[Any], *, whole: bool = True) -> Any:
@@ -546,7 +564,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
         rows, scores = found.rows, self._score(found, query)
         passing = self._passing(scores)
         docs = dict(found.docs or {})
-        if self.fallback != "none" and int(passing.sum()) < limit:
+        trusted = int((passing & (scores >= self.lsh_threshold)).sum())
+        if self.fallback != "none" and trusted < limit:
             if probing:
                 extra = yield from storage.probed(keys, query, rows, self.probe_limit, hits)
             else:

@@ -11,15 +11,21 @@ EXPECTED_ALL = [
     "JaccardExampleSelector",
     "KeyMismatchError",
     "LexicalExampleSelector",
+    "MinHashExampleSelector",
+    "MinHasher",
+    "MissingDependencyError",
     "MissingKeyError",
     "NicheError",
     "ScoredExample",
+    "StoreUnavailableError",
     "TextAnalyzer",
     "TokenizerError",
     "__version__",
     "approximate_token_count",
+    "dedupe_examples",
     "default_tokenizer",
     "jaccard",
+    "optimal_bands",
 ]
 
 
