@@ -22,8 +22,10 @@ sets that agree on a whole band (equal keys) inside the range of sets that agree
 on the band's prefix (equal high bits): the same sorted array answers the
 normal LSH lookup and a *lower-threshold probe* (shorter bands, LSH-Forest
 style), which finds sets of lower similarity when the normal lookup finds too
-few. The hashes are fixed arithmetic on the values (no per-process salt), so
-keys are identical in every process: saved indexes and Redis share them.
+few. Each hash is a sum of the band's values times fixed odd 64-bit constants
+(mod 2**64, salted by the band number) passed through the splitmix64 finaliser:
+fixed arithmetic with no per-process salt, so keys are identical in every
+process and saved indexes and Redis share them.
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _PREFIX_SALT = np.uint64(0x5851F42D4C957F2D)
 _FULL_SALT = np.uint64(0x14057B7EF767814F)
+
+
+_KEY_CHUNK = 8_000_000  # signature values hashed at once (64 MB of uint64)
+
+
+@lru_cache(maxsize=64)
+def _position_weights(rows: int) -> U64Array:
+    """Fixed odd 64-bit multipliers, one per position in a band."""
+    weights = [
+        ((2 * j + 1) * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64 | 1 for j in range(rows)
+    ]
+    return np.array(weights, dtype=np.uint64)
 
 
 def _finalize(state: U64Array) -> U64Array:
@@ -160,6 +174,8 @@ class Banding:
     band_bits: int = field(init=False)
     prefix_bits: int = field(init=False)
     full_bits: int = field(init=False)
+    _band_salts: U64Array = field(init=False, repr=False, compare=False)
+    _band_field: U64Array = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_num_perm(self.num_perm)
@@ -182,6 +198,10 @@ class Banding:
         band_bits = self.bands.bit_length()
         hash_bits = 64 - band_bits
         object.__setattr__(self, "band_bits", band_bits)
+        band_ids = np.arange(self.bands, dtype=np.uint64)
+        salts = np.stack([band_ids * _GOLDEN ^ _PREFIX_SALT, band_ids * _GOLDEN ^ _FULL_SALT])
+        object.__setattr__(self, "_band_salts", salts[:, None, :])
+        object.__setattr__(self, "_band_field", band_ids << np.uint64(64 - band_bits))
         object.__setattr__(self, "prefix_bits", hash_bits // 2)
         object.__setattr__(self, "full_bits", hash_bits - hash_bits // 2)
 
@@ -237,21 +257,24 @@ class Banding:
             msg = f"expected signatures of shape (n, {self.num_perm}), got {signatures.shape}"
             raise ValueError(msg)
         n = signatures.shape[0]
+        keys = np.empty((n, self.bands), dtype=np.uint64)
+        step = max(1, _KEY_CHUNK // (self.bands * self.rows))
+        for lo in range(0, n, step):
+            keys[lo : lo + step] = self._keys(signatures[lo : lo + step])
+        return keys
+
+    def _keys(self, signatures: npt.NDArray[np.uint32]) -> U64Array:
+        n = signatures.shape[0]
         used = signatures[:, : self.bands * self.rows].reshape(n, self.bands, self.rows)
-        band_ids = np.arange(self.bands, dtype=np.uint64)
-        state = np.broadcast_to((band_ids + np.uint64(1)) * _GOLDEN, (n, self.bands)).copy()
-        prefix = state
-        for j in range(self.rows):
-            state ^= used[:, :, j].astype(np.uint64)
-            state *= _GOLDEN
-            state ^= state >> np.uint64(29)
-            if j + 1 == self.prefix_rows:
-                prefix = _finalize(state ^ _PREFIX_SALT)
-        full = _finalize(state ^ _FULL_SALT)
-        hash_bits = 64 - self.band_bits
-        keys: U64Array = np.broadcast_to(band_ids << np.uint64(hash_bits), (n, self.bands)).copy()
-        keys |= (prefix >> np.uint64(64 - self.prefix_bits)) << np.uint64(self.full_bits)
-        keys |= full >> np.uint64(64 - self.full_bits)
+        # each band: a running sum of its values times fixed odd constants (mod 2**64),
+        # taken after the prefix and after the whole band, then avalanched
+        sums = np.cumsum(used.astype(np.uint64) * _position_weights(self.rows), axis=2)
+        both = np.stack([sums[:, :, self.prefix_rows - 1], sums[:, :, -1]])
+        both += self._band_salts
+        mixed = _finalize(both)
+        keys: U64Array = np.broadcast_to(self._band_field, (n, self.bands)).copy()
+        keys |= (mixed[0] >> np.uint64(64 - self.prefix_bits)) << np.uint64(self.full_bits)
+        keys |= mixed[1] >> np.uint64(64 - self.full_bits)
         return keys
 
     def prefix_range(self, keys: U64Array) -> tuple[U64Array, U64Array]:

@@ -40,6 +40,7 @@ from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, Lsh
 from langchain_niche.selectors.lsh_index import BandTable, TokenRows
 
 __all__ = [
+    "AnyRows",
     "Call",
     "LshStorage",
     "MemoryLshStorage",
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+AnyRows = npt.NDArray[np.integer[Any]]
 U64Array = npt.NDArray[np.uint64]
 T = TypeVar("T")
 
@@ -122,7 +124,7 @@ class RowTokens:
         )
 
 
-def top_probe_rows(hits: IntArray, exclude: IntArray, limit: int) -> IntArray:
+def top_probe_rows(hits: AnyRows, exclude: IntArray, limit: int) -> IntArray:
     """The ``limit`` rows hit most often by a probe, ties broken by row.
 
     Args:
@@ -135,13 +137,21 @@ def top_probe_rows(hits: IntArray, exclude: IntArray, limit: int) -> IntArray:
     """
     if hits.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    rows, counts = np.unique(hits, return_counts=True)
+    rows, counts = np.unique(hits, return_counts=True)  # rows ascending
     if exclude.shape[0]:
-        keep = ~np.isin(rows, exclude, assume_unique=True)
+        pos = np.minimum(np.searchsorted(rows, exclude), rows.shape[0] - 1)
+        keep = np.ones(rows.shape[0], dtype=np.bool_)
+        keep[pos[rows[pos] == exclude]] = False
         rows, counts = rows[keep], counts[keep]
     if rows.shape[0] > limit:
-        order = np.lexsort((rows, -counts))[:limit]
-        rows = np.sort(rows[order])
+        # the limit-th highest count (counts are small: at most one per band); every
+        # row above it, then the lowest rows at it
+        at_least = np.cumsum(np.bincount(counts)[::-1])[::-1]  # rows with count >= c
+        kth = int(np.flatnonzero(at_least >= limit)[-1])
+        chosen = counts > kth
+        ties = np.flatnonzero(counts == kth)[: limit - int(chosen.sum())]
+        chosen[ties] = True
+        rows = rows[chosen]
     return rows.astype(np.int64, copy=False)
 
 
@@ -154,7 +164,7 @@ class LshStorage(ABC):
     @abstractmethod
     def banded(
         self, compared: tuple[str, ...], query: LshQuery, *, prefetch_probe: bool = False
-    ) -> Plan[tuple[RowTokens, IntArray | None]]:
+    ) -> Plan[tuple[RowTokens, AnyRows | None]]:
         """Rows sharing at least one whole band with the query, with their token ids.
 
         With ``prefetch_probe`` a storage may also return the probe's raw hits
@@ -169,7 +179,7 @@ class LshStorage(ABC):
         query: LshQuery,
         exclude: IntArray,
         limit: int,
-        hits: IntArray | None = None,
+        hits: AnyRows | None = None,
     ) -> Plan[RowTokens]:
         """Up to ``limit`` rows sharing the most band prefixes with the query.
 
@@ -302,9 +312,10 @@ class MemoryLshStorage(LshStorage):
             self.indexes[compared] = index
             return index
 
-    def _alive(self, rows: IntArray) -> IntArray:
-        alive = self.store.alive
-        kept: IntArray = rows[alive[rows]]
+    def _alive(self, rows: AnyRows) -> AnyRows:
+        if self.store.n_dead == 0:
+            return rows
+        kept: AnyRows = rows[self.store.alive[rows]]
         return kept
 
     def _row_tokens(self, index: _KeyIndex, rows: IntArray) -> RowTokens:
@@ -313,11 +324,15 @@ class MemoryLshStorage(LshStorage):
 
     def banded(
         self, compared: tuple[str, ...], query: LshQuery, *, prefetch_probe: bool = False
-    ) -> Plan[tuple[RowTokens, IntArray | None]]:
+    ) -> Plan[tuple[RowTokens, AnyRows | None]]:
         """Rows sharing a band with the query (see :class:`LshStorage`)."""
         yield from _nothing()
         index = self.index_for(compared)
-        rows = self._alive(np.unique(index.bands.lookup(query.keys)))
+        if prefetch_probe:  # one pass over the prefix ranges finds both
+            exact, hits = index.bands.lookup_and_probe(query.keys, query.probe_lo, query.probe_hi)
+            rows = self._alive(np.unique(exact)).astype(np.int64)
+            return self._row_tokens(index, rows), self._alive(hits)
+        rows = self._alive(np.unique(index.bands.lookup(query.keys))).astype(np.int64)
         return self._row_tokens(index, rows), None
 
     def probed(
@@ -326,21 +341,21 @@ class MemoryLshStorage(LshStorage):
         query: LshQuery,
         exclude: IntArray,
         limit: int,
-        hits: IntArray | None = None,
+        hits: AnyRows | None = None,
     ) -> Plan[RowTokens]:
         """Rows sharing the most band prefixes (see :class:`LshStorage`)."""
         yield from _nothing()
         index = self.index_for(compared)
-        hits = index.bands.probe(query.probe_lo, query.probe_hi)
-        rows = top_probe_rows(self._alive(hits), exclude, limit)
-        return self._row_tokens(index, rows)
+        if hits is None:
+            hits = self._alive(index.bands.probe(query.probe_lo, query.probe_hi))
+        return self._row_tokens(index, top_probe_rows(hits, exclude, limit))
 
     def scanned(self, compared: tuple[str, ...], query: LshQuery) -> Plan[RowTokens]:
         """Every live row sharing a token with the query (a full scan)."""
         yield from _nothing()
         index = self.index_for(compared)
         rows, _ = index.tokens.scan(query.tokens)
-        return self._row_tokens(index, self._alive(rows))
+        return self._row_tokens(index, self._alive(rows).astype(np.int64))
 
     def records(
         self, rows: IntArray, known: Mapping[int, Any] | None = None

@@ -190,7 +190,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
     """What to do when banding yields fewer than ``k`` candidates scoring at least
     ``lsh_threshold``: ``"probe"``, ``"exact"`` or ``"none"`` (see the class docstring)."""
 
-    probe_limit: int = 1000
+    probe_limit: int = 500
     """Most candidates the ``"probe"`` fallback re-ranks."""
 
     redis_url: str | None = Field(default=None, frozen=True, repr=False)

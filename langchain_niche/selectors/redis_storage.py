@@ -71,6 +71,7 @@ from langchain_niche.errors import (
 from langchain_niche.persistence import example_json
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
 from langchain_niche.selectors.lsh_storage import (
+    AnyRows,
     Call,
     LshStorage,
     Plan,
@@ -575,7 +576,7 @@ class RedisLshStorage(LshStorage):
 
     def banded(
         self, compared: tuple[str, ...], query: LshQuery, *, prefetch_probe: bool = False
-    ) -> Plan[tuple[RowTokens, IntArray | None]]:
+    ) -> Plan[tuple[RowTokens, AnyRows | None]]:
         """Rows sharing a band, their tokens and documents, and optionally the probe's hits.
 
         One round trip.
@@ -611,7 +612,7 @@ class RedisLshStorage(LshStorage):
         query: LshQuery,
         exclude: IntArray,
         limit: int,
-        hits: IntArray | None = None,
+        hits: AnyRows | None = None,
     ) -> Plan[RowTokens]:
         """Rows sharing the most band prefixes, with their tokens."""
         self._check_compared(compared)
