@@ -2,7 +2,10 @@
 
 Drop-in LangChain parts:
 
-* :class:`JaccardExampleSelector`: exact, fast few-shot example selection.
+* :class:`JaccardExampleSelector`: exact, fast lexical few-shot example selection
+  (Jaccard or BM25 over token sets, optional stop words).
+* :class:`HybridExampleSelector`: embedding candidates fused with lexical scores.
+* :class:`PEARL`: plan-and-execute over long documents (``langchain_niche.pearl``).
 * :class:`MinHashExampleSelector`: MinHash-LSH selection for millions of examples,
   in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates.
 """
@@ -22,8 +25,36 @@ from langchain_niche.errors import (
     NicheError,
     StoreUnavailableError,
     TokenizerError,
+    VectorStoreError,
+)
+from langchain_niche.pearl import (
+    DEFAULT_ACTIONS,
+    PEARL,
+    SEED_ACTIONS,
+    Action,
+    ActionSet,
+    ContextBudgetError,
+    Demonstration,
+    PEARLBatchError,
+    PEARLEvent,
+    PEARLResult,
+    Plan,
+    PlanParseError,
+    PlanStep,
+    RetryPolicy,
+    StepExecutionError,
+    evaluate,
+    load_demonstrations,
+    load_quality_jsonl,
+    mine_actions,
+    parse_plan,
+    refine_demonstrations,
+    save_demonstrations,
+    simplify_actions,
 )
 from langchain_niche.selectors import (
+    FallbackWarning,
+    HybridExampleSelector,
     JaccardExampleSelector,
     LexicalExampleSelector,
     MinHashExampleSelector,
@@ -31,31 +62,67 @@ from langchain_niche.selectors import (
     jaccard,
 )
 from langchain_niche.sketches import MinHasher
+from langchain_niche.stopwords import ENGLISH_STOPWORDS
 from langchain_niche.text import TextAnalyzer, default_tokenizer
 from langchain_niche.tokens import approximate_token_count
 
 __all__ = [
+    "ENGLISH_STOPWORDS",
     "DuplicateIdError",
     "ExampleNotFoundError",
+    "FallbackWarning",
+    "HybridExampleSelector",
     "IndexFormatError",
     "InvalidExampleError",
     "InvalidParameterError",
     "JaccardExampleSelector",
     "KeyMismatchError",
     "LexicalExampleSelector",
-    "MinHashExampleSelector",
-    "MinHasher",
-    "MissingDependencyError",
     "MissingKeyError",
     "NicheError",
     "ScoredExample",
-    "StoreUnavailableError",
     "TextAnalyzer",
     "TokenizerError",
+    "VectorStoreError",
     "__version__",
     "approximate_token_count",
-    "dedupe_examples",
     "default_tokenizer",
     "jaccard",
+]
+
+# PEARL (issue 4): kept as its own block so capabilities merge independently.
+__all__ += [
+    "DEFAULT_ACTIONS",
+    "PEARL",
+    "SEED_ACTIONS",
+    "Action",
+    "ActionSet",
+    "ContextBudgetError",
+    "Demonstration",
+    "PEARLBatchError",
+    "PEARLEvent",
+    "PEARLResult",
+    "Plan",
+    "PlanParseError",
+    "PlanStep",
+    "RetryPolicy",
+    "StepExecutionError",
+    "evaluate",
+    "load_demonstrations",
+    "load_quality_jsonl",
+    "mine_actions",
+    "parse_plan",
+    "refine_demonstrations",
+    "save_demonstrations",
+    "simplify_actions",
+]
+
+# MinHash-LSH (issue 3): kept as its own block so capabilities merge independently.
+__all__ += [
+    "MinHashExampleSelector",
+    "MinHasher",
+    "MissingDependencyError",
+    "StoreUnavailableError",
+    "dedupe_examples",
     "optimal_bands",
 ]

@@ -14,6 +14,7 @@ from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder
 from langchain_niche.selectors.lsh_index import TokenRows
 from langchain_niche.selectors.lsh_storage import validated_batch
 from langchain_niche.sketches import MinHasher
+from langchain_niche.stopwords import StopwordsSpec
 from langchain_niche.text import AnalyzerKind, TextAnalyzer, TokenBatch, TokenizerFn
 
 __all__ = ["dedupe_examples"]
@@ -41,6 +42,7 @@ def dedupe_examples(
     tokenizer: TokenizerFn | None = None,
     ngram_range: tuple[int, int] = (1, 1),
     analyzer: AnalyzerKind = "word",
+    stopwords: StopwordsSpec = None,
     num_perm: int = 128,
     seed: int = 1,
     lsh_threshold: float | None = None,
@@ -66,6 +68,7 @@ def dedupe_examples(
         tokenizer: As for the selectors (default: lower-cased Unicode words).
         ngram_range: Word (or character) n-grams compared; ``(1, 2)`` adds bigrams.
         analyzer: ``"word"`` or ``"char"``.
+        stopwords: Words to ignore (``"english"`` or a collection), as for the selectors.
         num_perm: MinHash permutations.
         seed: MinHash seed.
         lsh_threshold: The similarity the banding targets (lower finds more
@@ -110,7 +113,9 @@ def dedupe_examples(
     total = len(batch)
     if total == 0:
         return []
-    text = TextAnalyzer(tokenizer=tokenizer, ngram_range=ngram_range, analyzer=analyzer)
+    text = TextAnalyzer(
+        tokenizer=tokenizer, ngram_range=ngram_range, analyzer=analyzer, stopwords=stopwords
+    )
     encoder = LshEncoder(
         text, MinHasher(num_perm, seed), Banding.for_threshold(lsh_threshold, num_perm)
     )

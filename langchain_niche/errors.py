@@ -23,6 +23,7 @@ __all__ = [
     "NicheError",
     "StoreUnavailableError",
     "TokenizerError",
+    "VectorStoreError",
 ]
 
 _PREVIEW_CHARS = 60
@@ -137,6 +138,10 @@ class ExampleNotFoundError(NicheError, KeyError):
 
 class IndexFormatError(NicheError, ValueError):
     """A saved index is malformed, from another version, or built with other settings."""
+
+
+class VectorStoreError(NicheError, RuntimeError):
+    """The vector store (or its embedding model) failed; the cause is chained."""
 
 
 class StoreUnavailableError(NicheError, ConnectionError):

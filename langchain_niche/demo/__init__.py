@@ -11,5 +11,5 @@ from __future__ import annotations
 
 __all__ = ["SECTIONS"]
 
-SECTIONS: list[str] = ["selection"]
+SECTIONS: list[str] = ["selection", "pearl"]
 """Section modules of ``langchain_niche.demo``, in the order they run."""

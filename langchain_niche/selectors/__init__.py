@@ -2,6 +2,7 @@
 
 from langchain_niche.selectors import base
 from langchain_niche.selectors.base import LexicalExampleSelector, ScoredExample, jaccard
+from langchain_niche.selectors.hybrid import FallbackWarning, HybridExampleSelector
 from langchain_niche.selectors.jaccard import JaccardExampleSelector
 from langchain_niche.selectors.minhash import MinHashExampleSelector
 
@@ -10,6 +11,8 @@ from langchain_niche.selectors.minhash import MinHashExampleSelector
 jaccard = base.jaccard  # noqa: F811
 
 __all__ = [
+    "FallbackWarning",
+    "HybridExampleSelector",
     "JaccardExampleSelector",
     "LexicalExampleSelector",
     "MinHashExampleSelector",

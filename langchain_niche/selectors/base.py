@@ -12,7 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.messages import get_buffer_string
@@ -27,15 +27,25 @@ from langchain_niche.errors import (
     MissingKeyError,
     preview,
 )
-from langchain_niche.text import AnalyzerKind, TextAnalyzer, TokenizerFn, example_fields
+from langchain_niche.stopwords import StopwordsSpec
+from langchain_niche.text import (
+    AnalyzerKind,
+    TextAnalyzer,
+    TokenizerFn,
+    example_fields,
+    stopwords_spec,
+)
 from langchain_niche.tokens import TokenCounter, approximate_token_count
 
 __all__ = ["LexicalExampleSelector", "ScoredExample", "jaccard"]
 
+Similarity = Literal["jaccard", "bm25"]
+"""How a lexical selector scores an example against the input."""
+
 DEFAULT_FETCH_K = 20
 """Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
 
-_INDEX_FIELDS = ("input_keys", "tokenizer", "ngram_range", "analyzer")
+_INDEX_FIELDS = ("input_keys", "tokenizer", "ngram_range", "analyzer", "stopwords")
 
 
 def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
@@ -88,6 +98,18 @@ def _check_unit(name: str, value: Any) -> None:
         raise InvalidParameterError(msg, name=name, value=value)
 
 
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        msg = f"{name} must be one of {list(choices)}, got {preview(value)}"
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _check_non_negative(name: str, value: Any) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+        msg = f"{name} must be a number >= 0, got {preview(value)}"
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
 def _check_keys(name: str, value: Any) -> None:
     if value is None:
         return
@@ -116,6 +138,9 @@ _CHECKS: dict[str, Any] = {
     "input_keys": lambda v: _check_keys("input_keys", v),
     "example_keys": lambda v: _check_keys("example_keys", v),
     "token_counter": lambda v: _check_callable("token_counter", v),
+    "similarity": lambda v: _check_choice("similarity", v, ("jaccard", "bm25")),
+    "bm25_b": lambda v: _check_unit("bm25_b", v),
+    "bm25_k1": lambda v: _check_non_negative("bm25_k1", v),
 }
 
 
@@ -148,6 +173,22 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     """``"word"`` (tokens and word n-grams) or ``"char"`` (character n-grams,
     for languages without spaces between words)."""
 
+    stopwords: StopwordsSpec = Field(default=None, frozen=True)
+    """``None`` (keep every token), ``"english"`` (this package's list of English
+    function words) or a collection of words to ignore (word analyzer only)."""
+
+    similarity: Similarity = "jaccard"
+    """``"jaccard"``: exact Jaccard similarity of the token sets (default).
+    ``"bm25"``: BM25 over token sets, which weights rare tokens by their inverse
+    document frequency and normalises by example length; scores are divided by
+    the score of an ideal example so they lie in [0, 1]."""
+
+    bm25_k1: float = 1.2
+    """BM25 ``k1`` (with token sets it only scales the length normalisation)."""
+
+    bm25_b: float = 0.75
+    """BM25 length normalisation ``b`` in [0, 1] (0: ignore example length)."""
+
     threshold: float = 0.0
     """Minimum similarity in [0, 1]; examples below it are never returned.
     Examples sharing no token with the input are never returned either."""
@@ -169,7 +210,7 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     """Counts tokens for ``max_tokens`` (default: ``approximate_token_count``;
     e.g. ``chat_model.get_num_tokens`` for exact counts)."""
 
-    example_prompt: BasePromptTemplate[Any] | None = None
+    example_prompt: BasePromptTemplate | None = None  # type: ignore[type-arg]
     """Formats an example for the token budget (the same prompt you give the
     few-shot template). Default: one ``key: value`` line per field."""
 
@@ -191,6 +232,7 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
             tokenizer=data.get("tokenizer"),
             ngram_range=data.get("ngram_range", (1, 1)),
             analyzer=data.get("analyzer", "word"),
+            stopwords=data.get("stopwords"),
         )
         if "ngram_range" in data:
             data["ngram_range"] = analyzer.ngram_range
@@ -249,42 +291,49 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         return self._analyzer.field_shingles(example_fields(input_variables, keys, index=None))
 
     # -- selection --------------------------------------------------------------
-    def search(self, input_variables: dict[str, Any]) -> list[ScoredExample]:
+    def search(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[ScoredExample]:
         """Select examples and return them with their ids and similarity scores.
 
         Args:
             input_variables: The prompt's input variables.
+            k: How many to select for this call (default: the ``k`` setting).
 
         Returns:
             Up to ``k`` examples, best first (ties broken by insertion order; with
             ``diversity > 0``, in re-ranked order).
         """
-        prepared = self._prepare_search(input_variables)
+        prepared = self._prepare_search(input_variables, k)
         if prepared is None:
             return []
-        keys, shingles, limit = prepared
-        return self._finish_search(keys, self._candidates(keys, shingles, limit))
+        keys, shingles, limit, k = prepared
+        return self._finish_search(keys, self._candidates(keys, shingles, limit), k)
 
     def _prepare_search(
-        self, input_variables: Mapping[str, Any]
-    ) -> tuple[tuple[str, ...], set[str], int] | None:
-        """Compared fields, input shingles and candidate limit (``None``: select nothing)."""
+        self, input_variables: Mapping[str, Any], k: int | None
+    ) -> tuple[tuple[str, ...], set[str], int, int] | None:
+        """Compared fields, input shingles, candidate limit and ``k`` (``None``: select nothing)."""
+        if k is None:
+            k = self.k
+        else:
+            _check_int("k", k, 1)
         keys = self._compared_keys(input_variables)
         if keys is None:
             return None
         shingles = self._input_shingles(input_variables, keys)
         if not shingles:
             return None
-        limit = max(self.k, self.fetch_k) if self.diversity > 0 else self.k
-        return keys, shingles, limit
+        limit = max(k, self.fetch_k) if self.diversity > 0 else k
+        return keys, shingles, limit, k
 
     def _finish_search(
-        self, keys: tuple[str, ...], candidates: list[Candidate]
+        self, keys: tuple[str, ...], candidates: list[Candidate], k: int
     ) -> list[ScoredExample]:
         """Diversity re-ranking, ``k`` cut, ``example_keys`` projection and token budget."""
         if self.diversity > 0 and len(candidates) > 1:
-            candidates = self._rerank_diverse(candidates, keys)
-        candidates = candidates[: self.k]
+            candidates = self._rerank_diverse(candidates, keys, k)
+        candidates = candidates[:k]
         selected = [ScoredExample(c.id, self._project(c), c.score) for c in candidates]
         if self.max_tokens is not None:
             selected = self._fit_budget(selected)
@@ -340,7 +389,9 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         """
         return [(s.example, s.score) for s in await self.asearch(input_variables)]
 
-    async def asearch(self, input_variables: dict[str, Any]) -> list[ScoredExample]:
+    async def asearch(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[ScoredExample]:
         """Async twin of :meth:`search`.
 
         Selection over a built in-memory index takes well under a millisecond and
@@ -350,20 +401,21 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
 
         Args:
             input_variables: The prompt's input variables.
+            k: How many to select for this call (default: the ``k`` setting).
 
         Returns:
             Up to ``k`` examples with ids and scores.
         """
         if self._has_native_async():
-            prepared = self._prepare_search(input_variables)
+            prepared = self._prepare_search(input_variables, k)
             if prepared is None:
                 return []
-            keys, shingles, limit = prepared
+            keys, shingles, limit, k = prepared
             candidates = await self._acandidates(keys, shingles, limit)
-            return self._finish_search(keys, candidates)
+            return self._finish_search(keys, candidates, k)
         if self._search_is_cheap(input_variables):
-            return self.search(input_variables)
-        return await run_in_executor(None, self.search, input_variables)
+            return self.search(input_variables, k=k)
+        return await run_in_executor(None, lambda: self.search(input_variables, k=k))
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
         return True
@@ -392,7 +444,7 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         return out
 
     def _rerank_diverse(
-        self, candidates: list[Candidate], keys: tuple[str, ...]
+        self, candidates: list[Candidate], keys: tuple[str, ...], k: int
     ) -> list[Candidate]:
         """Greedy maximal marginal relevance with Jaccard between examples."""
         weight = self.diversity
@@ -400,7 +452,7 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         remaining = list(range(len(candidates)))
         chosen: list[int] = []
         max_sim = [0.0] * len(candidates)
-        while remaining and len(chosen) < self.k:
+        while remaining and len(chosen) < k:
             best = max(
                 remaining,
                 key=lambda i: ((1.0 - weight) * candidates[i].score - weight * max_sim[i], -i),
@@ -450,6 +502,10 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
             "example_keys": self.example_keys,
             "ngram_range": list(self.ngram_range),
             "analyzer": self.analyzer,
+            "stopwords": stopwords_spec(self.stopwords),
+            "similarity": self.similarity,
+            "bm25_k1": self.bm25_k1,
+            "bm25_b": self.bm25_b,
             "threshold": self.threshold,
             "diversity": self.diversity,
             "fetch_k": self.fetch_k,

@@ -166,21 +166,27 @@ class ExampleStore:
             The ids of the new examples.
         """
         count = len(examples)
-        seqs = np.empty(count, dtype=np.int64)
-        out: list[str] = []
         next_seq = self._next_seq
         new_custom: list[tuple[str, int]] = []
-        batch_custom = {custom for custom in planned if custom is not None}
-        for i, custom in enumerate(planned):
-            if custom is None:
-                while str(next_seq) in self._custom or str(next_seq) in batch_custom:
-                    next_seq += 1
-                out.append(str(next_seq))
-            else:
-                new_custom.append((custom, next_seq))
-                out.append(custom)
-            seqs[i] = next_seq
-            next_seq += 1
+        if not self._custom and all(custom is None for custom in planned):
+            # Fast path: default ids only.
+            seqs = np.arange(next_seq, next_seq + count, dtype=np.int64)
+            out = list(map(str, range(next_seq, next_seq + count)))
+            next_seq += count
+        else:
+            seqs = np.empty(count, dtype=np.int64)
+            out = []
+            batch_custom = {custom for custom in planned if custom is not None}
+            for i, custom in enumerate(planned):
+                if custom is None:
+                    while str(next_seq) in self._custom or str(next_seq) in batch_custom:
+                        next_seq += 1
+                    out.append(str(next_seq))
+                else:
+                    new_custom.append((custom, next_seq))
+                    out.append(custom)
+                seqs[i] = next_seq
+                next_seq += 1
         start = len(self._examples)
         self._grow(count)
         self._seq[start : start + count] = seqs
@@ -192,11 +198,16 @@ class ExampleStore:
             self._custom_of_seq[seq] = custom
         self._next_seq = next_seq
         self._n_alive += count
+        self._note_keys(examples)
+        return out
+
+    def _note_keys(self, examples: Sequence[Mapping[str, Any]]) -> None:
+        if set().union(*examples) <= self._keys.keys():
+            return
         for example in examples:
             for key in example:
                 if key not in self._keys:
                     self._keys[key] = None
-        return out
 
     def _grow(self, count: int) -> None:
         n = len(self._examples)
@@ -291,10 +302,7 @@ class ExampleStore:
         self._custom_of_seq = {seq: example_id for example_id, seq in custom.items()}
         self._next_seq = next_seq
         self._n_alive = count
-        for example in examples:
-            for key in example:
-                if key not in self._keys:
-                    self._keys[key] = None
+        self._note_keys(examples)
 
     def live_seqs(self) -> npt.NDArray[np.int64]:
         """Sequence numbers of the live rows, in row order."""

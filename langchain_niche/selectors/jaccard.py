@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from langchain_niche.errors import (
     preview,
 )
 from langchain_niche.persistence import read_index_file, write_index_file
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector
+from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, jaccard
 from langchain_niche.selectors.example_store import ExampleStore
 from langchain_niche.selectors.token_index import TokenSetIndex
 from langchain_niche.text import stable_token_hashes
@@ -164,18 +165,28 @@ class JaccardExampleSelector(LexicalExampleSelector):
     # -- adding -------------------------------------------------------------------
     def _encode(self, batch: Sequence[Mapping[str, Any]], keys: tuple[str, ...]) -> Encoded:
         """Token ids of the compared fields of every example (validates them)."""
-        shingles_of = self._analyzer.example_shingles
-        cache: dict[str, int] = {}
-        setdefault = cache.setdefault
-        local: list[int] = []
-        lens = np.empty(len(batch), dtype=np.int64)
+        analyzer = self._analyzer
+        shingles_of = analyzer.shingler()
+        slow = analyzer.example_shingles
+        key = keys[0] if len(keys) == 1 else None
+        sets: list[set[str]] = []
+        append = sets.append
         for i, example in enumerate(batch):
-            shingles = shingles_of(example, keys, index=i)
-            lens[i] = len(shingles)
-            local.extend([setdefault(token, len(cache)) for token in shingles])
-        hashes = stable_token_hashes(list(cache))
-        flat = hashes[np.asarray(local, dtype=np.int64)] if local else np.empty(0, dtype=np.uint64)
-        return flat, lens
+            value = example.get(key) if key is not None else None
+            if type(value) is str:  # fast path for the common case: one text field
+                append(shingles_of(value))
+            else:  # validates: missing field, non-text value, several fields
+                append(slow(example, keys, index=i))
+        lens = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
+        tokens = list(itertools.chain.from_iterable(sets))
+        # Hash each distinct token once for the whole batch.
+        distinct = list(dict.fromkeys(tokens))
+        hashes = stable_token_hashes(distinct)
+        position = dict(zip(distinct, range(len(distinct)), strict=True))
+        positions = np.fromiter(
+            map(position.__getitem__, tokens), dtype=np.int64, count=len(tokens)
+        )
+        return hashes[positions], lens
 
     @staticmethod
     def _copy_batch(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -184,7 +195,7 @@ class JaccardExampleSelector(LexicalExampleSelector):
             raise InvalidParameterError(msg, name="examples", value=examples)
         batch = []
         for i, example in enumerate(examples):
-            if not isinstance(example, Mapping):
+            if type(example) is not dict and not isinstance(example, Mapping):
                 msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
                 raise InvalidExampleError(msg, index=i)
             batch.append(dict(example))
@@ -353,26 +364,71 @@ class JaccardExampleSelector(LexicalExampleSelector):
         query = stable_token_hashes(list(shingles))
         index = self._index_for(keys)
         with self._lock:
-            rows, counts = index.intersections(query)
-            if rows.shape[0] == 0:
-                return []
-            alive = self._store.alive[rows]
-            if not alive.all():
-                rows, counts = rows[alive], counts[alive]
-            lens = index.lens[rows]
-            scores = counts / (query.shape[0] + lens - counts)
-            if self.threshold > 0:
-                keep = scores >= self.threshold
-                rows, scores = rows[keep], scores[keep]
-            if rows.shape[0] > limit:
-                cutoff = -np.partition(-scores, limit - 1)[limit - 1]
-                keep = scores >= cutoff  # keeps every tie of the last place
-                rows, scores = rows[keep], scores[keep]
-            order = np.lexsort((rows, -scores))[:limit]
             store = self._store
+            alive = store.alive if store.n_dead else None
+            if self.similarity == "bm25":
+                rows, scores = index.top_k_bm25(
+                    query,
+                    limit,
+                    k1=self.bm25_k1,
+                    b=self.bm25_b,
+                    threshold=self.threshold,
+                    alive=alive,
+                )
+            else:
+                rows, scores = index.top_k(query, limit, threshold=self.threshold, alive=alive)
             return [
-                Candidate(store.id_of(int(row)), store.get(int(row)), float(score))
-                for row, score in zip(rows[order].tolist(), scores[order].tolist(), strict=True)
+                Candidate(store.id_of(row), store.get(row), score)
+                for row, score in zip(rows.tolist(), scores.tolist(), strict=True)
+            ]
+
+    def scores_for(
+        self, input_variables: dict[str, Any], example_ids: Sequence[str]
+    ) -> list[float | None]:
+        """Score given examples against an input with the configured similarity.
+
+        The scores are exactly those :meth:`search` would report (Jaccard, or BM25
+        with the current corpus statistics), whether or not the examples would
+        make the top ``k``; used to re-rank candidates found elsewhere (e.g. by a
+        vector store).
+
+        Args:
+            input_variables: The prompt's input variables.
+            example_ids: Ids of stored examples.
+
+        Returns:
+            One score per id; ``None`` for an id that is not stored.
+        """
+        keys = self._compared_keys(input_variables)
+        if keys is None:
+            return [None] * len(example_ids)
+        query = self._input_shingles(input_variables, keys)
+        index = self._index_for(keys)
+        with self._lock:
+            rows = [self._store.row_of(example_id) for example_id in example_ids]
+            if not query:
+                return [None if row is None else 0.0 for row in rows]
+            sets = [
+                None if row is None else self._analyzer.example_shingles(self._store.get(row), keys)
+                for row in rows
+            ]
+            if self.similarity == "jaccard":
+                return [None if tokens is None else jaccard(query, tokens) for tokens in sets]
+            ordered = list(query)
+            idf_of = dict(
+                zip(ordered, index.idf(stable_token_hashes(ordered)).tolist(), strict=True)
+            )
+            gain = index.bm25_gain(k1=self.bm25_k1, b=self.bm25_b)
+            upper = sum(idf_of.values()) * gain(0)
+            return [
+                None
+                if tokens is None
+                else (
+                    sum(idf_of[t] for t in query & tokens) * gain(len(tokens)) / upper
+                    if upper
+                    else 0.0
+                )
+                for tokens in sets
             ]
 
     # -- persistence -------------------------------------------------------------------

@@ -82,7 +82,17 @@ def _check_redis_url(value: Any) -> None:
         raise InvalidParameterError(msg, name="redis_url", value=value)
 
 
+def _check_similarity(value: Any) -> None:
+    if value != "jaccard":
+        msg = (
+            f"MinHashExampleSelector scores by Jaccard similarity (what MinHash estimates); "
+            f"similarity={value!r} is not supported (use JaccardExampleSelector for BM25)"
+        )
+        raise InvalidParameterError(msg, name="similarity", value=value)
+
+
 _MORE_CHECKS: dict[str, Any] = {
+    "similarity": _check_similarity,
     "num_perm": check_num_perm,
     "seed": check_seed,
     "rerank": lambda v: _check_choice("rerank", v, ("jaccard", "minhash")),

@@ -86,7 +86,15 @@ U64Array = npt.NDArray[np.uint64]
 
 FORMAT = "langchain-niche-minhash-redis"
 VERSION = 1
-_ADOPTED = ("num_perm", "lsh_threshold", "lsh_weights", "seed", "ngram_range", "analyzer")
+_ADOPTED = (
+    "num_perm",
+    "lsh_threshold",
+    "lsh_weights",
+    "seed",
+    "ngram_range",
+    "analyzer",
+    "stopwords",
+)
 _MAX_ROW = 2**32 - 1
 _HMGET_CHUNK = 1000
 _SCAN_COUNT = 1000
@@ -367,8 +375,8 @@ class RedisLshStorage(LshStorage):
         Args:
             settings: The selector's keyword arguments; ``num_perm``,
                 ``lsh_threshold``, ``lsh_weights``, ``seed``, ``ngram_range``,
-                ``analyzer`` and ``input_keys`` missing from it are filled in from
-                the shared index (in place).
+                ``analyzer``, ``stopwords`` and ``input_keys`` missing from it are
+                filled in from the shared index (in place).
 
         Returns:
             The storage (not attached yet).

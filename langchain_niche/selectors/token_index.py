@@ -1,16 +1,24 @@
-"""An inverted index of token-id sets that counts exact set intersections.
+"""An inverted index of token-id sets with exact Jaccard top-k queries.
 
-Each row (an example) is a set of 64-bit token ids. The index keeps, for every
-distinct token id, the sorted list of rows containing it (a compressed sparse
-row layout in three numpy arrays: 4 bytes per (token, row) pair plus 16 bytes per
-distinct token) and the size of every row's set. A query gathers the posting
-lists of its own tokens and counts, per row, how many of them it shares: exactly
-the intersection sizes needed for exact Jaccard similarity, computed in time
-proportional to the postings touched, not to the corpus size.
+Each row (an example) is a set of 64-bit token ids. The index stores:
 
-New rows land in a small *delta* segment that is merged into the main arrays in
-linear time once it grows, so single inserts stay cheap. Removed rows are dropped
-by :meth:`TokenSetIndex.compact`.
+* for ordinary tokens, the sorted list of rows containing them (compressed sparse
+  rows: 4 bytes per (token, row) pair plus 16 bytes per distinct token);
+* for *frequent* tokens (in at least 1/32 of the rows, e.g. "the", "a", "of"), a
+  bitset over the rows instead, which is smaller than their posting lists and
+  lets a query skip them;
+* the size of every row's set.
+
+A query counts shared tokens only for rows that contain one of its ordinary
+tokens, then adds the frequent tokens from the bitsets. A row containing only
+frequent query tokens shares at most ``f`` of them (``f`` = the number of frequent
+query tokens) and so scores at most ``f / q``; such rows are scanned only when
+that bound can still beat the k-th best score. Results are exact, and a query
+costs time proportional to the postings of its rarer tokens, not to the corpus.
+
+New rows land in a small *delta* segment (posting lists only) that is merged into
+the main arrays in linear time once it grows, so single inserts stay cheap.
+Removed rows are dropped by :meth:`TokenSetIndex.compact`.
 
 The index is not thread-safe by itself: the owning selector serialises writers
 and readers.
@@ -18,8 +26,9 @@ and readers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -28,11 +37,16 @@ __all__ = ["Intersections", "TokenSetIndex"]
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
+RowArray = npt.NDArray[np.int32]
+FloatArray = npt.NDArray[np.float64]
 
 _ROW_DTYPE = np.int32
-_MAX_ROWS = np.iinfo(_ROW_DTYPE).max
+_MAX_ROWS = int(np.iinfo(_ROW_DTYPE).max)
 _DELTA_MERGE_PAIRS = 16_384
 _UNIQUE_PATH_FACTOR = 8
+_DENSE_FRACTION = 32  # a token in >= 1/32 of the rows is kept as a bitset
+_DENSE_MIN_ROWS = 4_096  # below this many rows, every token stays a posting list
+_EPS = 1e-12
 
 
 class Intersections(NamedTuple):
@@ -47,55 +61,64 @@ class Intersections(NamedTuple):
 class _Csr(NamedTuple):
     vocab: U64Array  # sorted distinct token ids
     offsets: IntArray  # len(vocab) + 1
-    postings: npt.NDArray[np.int32]  # rows, grouped by token, ascending per token
+    postings: RowArray  # rows, grouped by token, ascending per token
 
     @property
     def pairs(self) -> int:
         return int(self.postings.shape[0])
 
-    def gather(self, query: U64Array) -> npt.NDArray[np.int32]:
-        """Concatenate the posting lists of the query tokens present here."""
-        if self.vocab.shape[0] == 0 or query.shape[0] == 0:
-            return np.empty(0, dtype=_ROW_DTYPE)
-        pos = np.searchsorted(self.vocab, query)
-        pos = np.minimum(pos, self.vocab.shape[0] - 1)
-        pos = pos[self.vocab[pos] == query]
-        if pos.shape[0] == 0:
-            return np.empty(0, dtype=_ROW_DTYPE)
-        starts = self.offsets[pos]
-        lengths = self.offsets[pos + 1] - starts
-        if pos.shape[0] == 1:
-            return self.postings[int(starts[0]) : int(starts[0] + lengths[0])]
-        total = int(lengths.sum())
-        # index of every gathered element: start of its run + position inside the run
-        shift = starts - (np.cumsum(lengths) - lengths)
-        idx = np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)
-        gathered: npt.NDArray[np.int32] = self.postings[idx]
-        return gathered
+    def lists(self, query: U64Array) -> list[RowArray]:
+        """Posting lists (views) of the query tokens present here."""
+        return self.lists_with_positions(query)[0]
+
+    def lists_with_positions(self, query: U64Array) -> tuple[list[RowArray], IntArray]:
+        """Posting lists of the query tokens present here, and those tokens' query positions."""
+        size = self.vocab.shape[0]
+        if size == 0 or query.shape[0] == 0:
+            return [], np.empty(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.vocab, query), size - 1)
+        found = np.flatnonzero(self.vocab[pos] == query)
+        pos = pos[found]
+        postings = self.postings
+        lists = [
+            postings[start:end]
+            for start, end in zip(
+                self.offsets[pos].tolist(), self.offsets[pos + 1].tolist(), strict=True
+            )
+        ]
+        return lists, found.astype(np.int64)
+
+    def frequencies(self, query: U64Array) -> IntArray:
+        """Number of rows containing each query token (0 when absent)."""
+        out = np.zeros(query.shape[0], dtype=np.int64)
+        size = self.vocab.shape[0]
+        if size == 0 or query.shape[0] == 0:
+            return out
+        pos = np.minimum(np.searchsorted(self.vocab, query), size - 1)
+        found = self.vocab[pos] == query
+        out[found] = self.offsets[pos[found] + 1] - self.offsets[pos[found]]
+        return out
 
 
 def _empty_csr() -> _Csr:
     return _Csr(
-        np.empty(0, dtype=np.uint64),
-        np.zeros(1, dtype=np.int64),
-        np.empty(0, dtype=_ROW_DTYPE),
+        np.empty(0, dtype=np.uint64), np.zeros(1, dtype=np.int64), np.empty(0, dtype=_ROW_DTYPE)
     )
 
 
-def _csr_from_pairs(tokens: U64Array, rows: npt.NDArray[np.int32]) -> _Csr:
+def _csr_from_pairs(tokens: U64Array, rows: RowArray) -> _Csr:
     """Build a CSR from (token, row) pairs whose rows are non-decreasing."""
     if tokens.shape[0] == 0:
         return _empty_csr()
     order = np.argsort(tokens, kind="stable")  # stable: rows stay ascending per token
-    sorted_tokens = tokens[order]
-    vocab, counts = np.unique(sorted_tokens, return_counts=True)
+    vocab, counts = np.unique(tokens[order], return_counts=True)
     offsets = np.zeros(vocab.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     return _Csr(vocab, offsets, rows[order])
 
 
 def _merge(main: _Csr, extra: _Csr) -> _Csr:
-    """Merge two CSRs where every row of ``extra`` is after every row of ``main``.
+    """Merge two CSRs where every row of ``extra`` comes after every row of ``main``.
 
     Linear in the number of pairs: within each token, ``extra``'s rows are placed
     after ``main``'s, which keeps each posting list sorted without a sort.
@@ -118,33 +141,166 @@ def _merge(main: _Csr, extra: _Csr) -> _Csr:
     main_shift = offsets[main_rank] - main.offsets[:-1]
     postings[np.arange(main.pairs) + np.repeat(main_shift, np.diff(main.offsets))] = main.postings
     extra_shift = offsets[extra_rank] + main_counts[extra_rank] - extra.offsets[:-1]
-    postings[np.arange(extra.pairs) + np.repeat(extra_shift, np.diff(extra.offsets))] = (
-        extra.postings
-    )
+    extra_dest = np.arange(extra.pairs) + np.repeat(extra_shift, np.diff(extra.offsets))
+    postings[extra_dest] = extra.postings
     return _Csr(vocab, offsets, postings)
 
 
+class _Main(NamedTuple):
+    """The merged rows: posting lists for ordinary tokens, bitsets for frequent ones."""
+
+    sparse: _Csr
+    dense_vocab: U64Array  # sorted ids of the frequent tokens
+    bits: npt.NDArray[np.uint8]  # (len(dense_vocab), ceil(rows / 8)), little bit order
+    rows: int
+    dense_df: IntArray  # rows containing each frequent token
+
+    def dense_lookup(self, query: U64Array) -> tuple[IntArray, IntArray]:
+        """Bitset rows of the frequent query tokens, and those tokens' query positions."""
+        size = self.dense_vocab.shape[0]
+        if size == 0 or query.shape[0] == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        pos = np.minimum(np.searchsorted(self.dense_vocab, query), size - 1)
+        found = np.flatnonzero(self.dense_vocab[pos] == query)
+        return pos[found].astype(np.int64), found.astype(np.int64)
+
+    def dense_weights_at(
+        self, positions: IntArray, weights: FloatArray, rows: IntArray
+    ) -> FloatArray:
+        """Weighted count of the given frequent tokens in each row (< self.rows)."""
+        out = np.zeros(rows.shape[0], dtype=np.float64)
+        inside = rows < self.rows
+        sel = rows[inside]
+        byte, shift = sel >> 3, (sel & 7).astype(np.uint8)
+        total = np.zeros(sel.shape[0], dtype=np.float64)
+        for p, weight in zip(positions.tolist(), weights.tolist(), strict=True):
+            total += ((self.bits[p, byte] >> shift) & 1) * weight
+        out[inside] = total
+        return out
+
+    def dense_weights(self, positions: IntArray, weights: FloatArray) -> FloatArray:
+        """Weighted count of the given frequent tokens in every row."""
+        total = np.zeros(self.rows, dtype=np.float64)
+        for p, weight in zip(positions.tolist(), weights.tolist(), strict=True):
+            total += np.unpackbits(self.bits[p], count=self.rows, bitorder="little") * weight
+        return total
+
+    def dense_positions(self, query: U64Array) -> IntArray:
+        """Bitset rows of the query tokens that are frequent."""
+        size = self.dense_vocab.shape[0]
+        if size == 0:
+            return np.empty(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.dense_vocab, query), size - 1)
+        found: IntArray = pos[self.dense_vocab[pos] == query].astype(np.int64)
+        return found
+
+    def dense_counts_at(self, positions: IntArray, rows: IntArray) -> IntArray:
+        """How many of the given frequent tokens each row (< self.rows) contains."""
+        out = np.zeros(rows.shape[0], dtype=np.int64)
+        inside = rows < self.rows
+        sel = rows[inside]
+        byte, shift = sel >> 3, (sel & 7).astype(np.uint8)
+        total = np.zeros(sel.shape[0], dtype=np.int64)
+        for p in positions.tolist():
+            total += (self.bits[p, byte] >> shift) & 1
+        out[inside] = total
+        return out
+
+    def dense_counts(self, positions: IntArray) -> npt.NDArray[np.uint8]:
+        """How many of the given frequent tokens every row contains (one byte per row)."""
+        total = np.zeros(self.rows, dtype=np.uint8)
+        for p in positions.tolist():
+            total += np.unpackbits(self.bits[p], count=self.rows, bitorder="little")
+        return total
+
+
+def _split(full: _Csr, rows: int) -> _Main:
+    """Move the frequent tokens of a full CSR into bitsets."""
+    counts = np.diff(full.offsets)
+    dense = (
+        counts * _DENSE_FRACTION >= rows
+        if rows >= _DENSE_MIN_ROWS
+        else np.zeros(counts.shape[0], dtype=np.bool_)
+    )
+    nbytes = (rows + 7) // 8
+    dense_idx = np.flatnonzero(dense)
+    bits = np.zeros((dense_idx.shape[0], nbytes), dtype=np.uint8)
+    for i, token in enumerate(dense_idx.tolist()):
+        column = np.zeros(rows, dtype=np.bool_)
+        column[full.postings[full.offsets[token] : full.offsets[token + 1]]] = True
+        bits[i] = np.packbits(column, bitorder="little")
+    if dense_idx.shape[0] == 0:
+        return _Main(full, np.empty(0, dtype=np.uint64), bits, rows, np.empty(0, dtype=np.int64))
+    keep = ~dense
+    kept_counts = counts[keep]
+    pair_keep = np.repeat(keep, counts)
+    offsets = np.zeros(kept_counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(kept_counts, out=offsets[1:])
+    sparse = _Csr(full.vocab[keep], offsets, full.postings[pair_keep])
+    return _Main(sparse, full.vocab[dense], bits, rows, counts[dense].astype(np.int64))
+
+
+def _join(main: _Main) -> _Csr:
+    """The full CSR of the main segment (bitsets turned back into posting lists)."""
+    if main.dense_vocab.shape[0] == 0:
+        return main.sparse
+    dense_lists = [
+        np.flatnonzero(np.unpackbits(main.bits[i], count=main.rows, bitorder="little")).astype(
+            _ROW_DTYPE
+        )
+        for i in range(main.dense_vocab.shape[0])
+    ]
+    dense_counts = np.array([lst.shape[0] for lst in dense_lists], dtype=np.int64)
+    dense_offsets = np.zeros(len(dense_lists) + 1, dtype=np.int64)
+    np.cumsum(dense_counts, out=dense_offsets[1:])
+    dense = _Csr(main.dense_vocab, dense_offsets, np.concatenate(dense_lists))
+    # Interleave the two vocabularies by rebuilding from pairs (both are sorted by row).
+    tokens = np.concatenate(
+        [
+            np.repeat(main.sparse.vocab, np.diff(main.sparse.offsets)),
+            np.repeat(dense.vocab, dense_counts),
+        ]
+    )
+    rows = np.concatenate([main.sparse.postings, dense.postings])
+    order = np.lexsort((rows, tokens))
+    vocab, counts = np.unique(tokens[order], return_counts=True)
+    offsets = np.zeros(vocab.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return _Csr(vocab, offsets, rows[order])
+
+
+def _empty_main() -> _Main:
+    return _Main(
+        _empty_csr(),
+        np.empty(0, dtype=np.uint64),
+        np.zeros((0, 0), dtype=np.uint8),
+        0,
+        np.empty(0, dtype=np.int64),
+    )
+
+
 class TokenSetIndex:
-    """Exact set-intersection counts over rows of 64-bit token ids.
+    """Exact Jaccard queries over rows of 64-bit token ids.
 
     Example:
         ```python
         index = TokenSetIndex()
         index.append([np.array([1, 2, 3], dtype=np.uint64), np.array([3], dtype=np.uint64)])
-        index.intersections(np.array([3, 4], dtype=np.uint64))
-        # Intersections(rows=array([0, 1]), counts=array([1, 1]))
+        index.top_k(np.array([3, 4], dtype=np.uint64), 2)
+        # (array([1, 0]), array([0.5, 0.25]))
         ```
     """
 
     def __init__(self) -> None:
-        self._main = _empty_csr()
-        self._main_rows = 0  # rows [0, _main_rows) live in _main
+        self._main = _empty_main()
         self._delta_tokens: list[U64Array] = []
-        self._delta_rows: list[npt.NDArray[np.int32]] = []
+        self._delta_rows: list[RowArray] = []
         self._delta_pairs = 0
         self._delta_csr: _Csr | None = None
         self._lens = np.zeros(0, dtype=np.int32)
         self._n_rows = 0
+        self._lens_total = 0
 
     # -- size -----------------------------------------------------------------
     @property
@@ -161,15 +317,17 @@ class TokenSetIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the index arrays (postings, offsets, vocabulary, sizes)."""
+        """Bytes held by the index arrays (postings, bitsets, vocabulary, sizes)."""
         main = self._main
         delta = sum(
             t.nbytes + r.nbytes for t, r in zip(self._delta_tokens, self._delta_rows, strict=True)
         )
         return int(
-            main.vocab.nbytes
-            + main.offsets.nbytes
-            + main.postings.nbytes
+            main.sparse.vocab.nbytes
+            + main.sparse.offsets.nbytes
+            + main.sparse.postings.nbytes
+            + main.dense_vocab.nbytes
+            + main.bits.nbytes
             + self._lens.nbytes
             + delta
         )
@@ -203,9 +361,7 @@ class TokenSetIndex:
         if count == 0:
             return
         if int(lens.sum()) != tokens.shape[0]:
-            msg = (
-                f"row sizes add up to {int(lens.sum())}, but {tokens.shape[0]} token ids were given"
-            )
+            msg = f"row sizes add up to {int(lens.sum())}, but {tokens.shape[0]} ids were given"
             raise ValueError(msg)
         if self._n_rows + count > _MAX_ROWS:
             msg = f"a TokenSetIndex holds at most {_MAX_ROWS} rows, got {self._n_rows + count}"
@@ -215,11 +371,12 @@ class TokenSetIndex:
         self._grow_lens(count)
         self._lens[self._n_rows : self._n_rows + count] = lens
         self._n_rows += count
+        self._lens_total += int(lens.sum())
         self._delta_tokens.append(tokens)
         self._delta_rows.append(rows)
         self._delta_pairs += tokens.shape[0]
         self._delta_csr = None
-        if self._delta_pairs >= max(_DELTA_MERGE_PAIRS, self._main.pairs // 16):
+        if self._delta_pairs >= max(_DELTA_MERGE_PAIRS, self._main.sparse.pairs // 16):
             self.flush()
 
     def _grow_lens(self, count: int) -> None:
@@ -233,11 +390,10 @@ class TokenSetIndex:
 
     def flush(self) -> None:
         """Merge the delta segment into the main arrays (linear time)."""
-        if not self._delta_tokens:
+        if not self._delta_tokens and self._main.rows == self._n_rows:
             return
-        delta = self._delta()
-        self._main = _merge(self._main, delta)
-        self._main_rows = self._n_rows
+        merged = _merge(_join(self._main), self._delta())
+        self._main = _split(merged, self._n_rows)
         self._delta_tokens.clear()
         self._delta_rows.clear()
         self._delta_pairs = 0
@@ -248,9 +404,9 @@ class TokenSetIndex:
             if not self._delta_tokens:
                 self._delta_csr = _empty_csr()
             else:
-                tokens = np.concatenate(self._delta_tokens)
-                rows = np.concatenate(self._delta_rows)
-                self._delta_csr = _csr_from_pairs(tokens, rows)
+                self._delta_csr = _csr_from_pairs(
+                    np.concatenate(self._delta_tokens), np.concatenate(self._delta_rows)
+                )
         return self._delta_csr
 
     def compact(self, keep: npt.NDArray[np.bool_]) -> None:
@@ -266,24 +422,51 @@ class TokenSetIndex:
             msg = f"keep must have one entry per row ({self._n_rows}), got shape {keep.shape}"
             raise ValueError(msg)
         self.flush()
+        full = _join(self._main)
         new_row = np.cumsum(keep, dtype=np.int64) - 1
-        main = self._main
-        counts = np.diff(main.offsets)
-        token_of_pair = np.repeat(np.arange(main.vocab.shape[0]), counts)
-        kept = keep[main.postings]
+        counts = np.diff(full.offsets)
+        token_of_pair = np.repeat(np.arange(full.vocab.shape[0]), counts)
+        kept = keep[full.postings]
         token_of_pair = token_of_pair[kept]
-        postings = new_row[main.postings[kept]].astype(_ROW_DTYPE)
-        new_counts = np.bincount(token_of_pair, minlength=main.vocab.shape[0])
+        postings = new_row[full.postings[kept]].astype(_ROW_DTYPE)
+        new_counts = np.bincount(token_of_pair, minlength=full.vocab.shape[0])
         present = new_counts > 0
         offsets = np.zeros(int(present.sum()) + 1, dtype=np.int64)
         np.cumsum(new_counts[present], out=offsets[1:])
-        self._main = _Csr(main.vocab[present], offsets, postings)
         lens = self._lens[: self._n_rows][keep]
         self._n_rows = int(lens.shape[0])
+        self._lens_total = int(lens.sum())
         self._lens = np.array(lens, dtype=np.int32)
-        self._main_rows = self._n_rows
+        self._main = _split(_Csr(full.vocab[present], offsets, postings), self._n_rows)
 
     # -- reads ----------------------------------------------------------------
+    def _sparse_lists(self, query: U64Array) -> list[RowArray]:
+        lists = self._main.sparse.lists(query)
+        if self._delta_tokens:
+            lists.extend(self._delta().lists(query))
+        return lists
+
+    def _sparse_hits(self, lists: list[RowArray]) -> tuple[IntArray, IntArray]:
+        """Rows hit by the posting lists, with how many lists hit each (rows ascending)."""
+        total = sum(p.shape[0] for p in lists)
+        if total == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        hits = np.concatenate(lists) if len(lists) > 1 else lists[0]
+        if total * _UNIQUE_PATH_FACTOR < self._n_rows:
+            unique_rows, unique_counts = np.unique(hits, return_counts=True)
+            return unique_rows.astype(np.int64), unique_counts.astype(np.int64)
+        full = np.bincount(hits, minlength=self._n_rows)
+        rows = np.flatnonzero(full).astype(np.int64, copy=False)
+        return rows, full[rows].astype(np.int64, copy=False)
+
+    def _count_hits(self, lists: list[RowArray], dense: IntArray) -> tuple[IntArray, IntArray]:
+        """Rows hit by the posting lists, with their total shared-token counts."""
+        rows, counts = self._sparse_hits(lists)
+        if dense.shape[0] and rows.shape[0]:
+            counts += self._main.dense_counts_at(dense, rows)
+        return rows, counts
+
     def intersections(self, query: U64Array) -> Intersections:
         """Count, for every row sharing a token with ``query``, the shared tokens.
 
@@ -294,17 +477,279 @@ class TokenSetIndex:
             Rows (ascending) with a non-empty intersection and its size.
         """
         query = np.asarray(query, dtype=np.uint64)
-        hits: npt.NDArray[np.signedinteger[Any]] = self._main.gather(query)
-        if self._delta_tokens:
-            extra = self._delta().gather(query)
+        dense = self._main.dense_positions(query)
+        rows, counts = self._count_hits(self._sparse_lists(query), dense)
+        if dense.shape[0]:
+            only_dense = self._main.dense_counts(dense)
+            only_dense[rows[rows < self._main.rows]] = 0
+            extra = np.flatnonzero(only_dense).astype(np.int64)
             if extra.shape[0]:
-                hits = np.concatenate([hits, extra]) if hits.shape[0] else extra
-        if hits.shape[0] == 0:
-            empty = np.empty(0, dtype=np.int64)
-            return Intersections(empty, empty)
-        if hits.shape[0] * _UNIQUE_PATH_FACTOR < self._n_rows:
-            unique_rows, counts = np.unique(hits, return_counts=True)
-            return Intersections(unique_rows.astype(np.int64), counts.astype(np.int64))
-        full = np.bincount(hits, minlength=self._n_rows).astype(np.int64, copy=False)
-        rows = np.flatnonzero(full).astype(np.int64, copy=False)
-        return Intersections(rows, full[rows])
+                rows = np.concatenate([rows, extra])
+                counts = np.concatenate([counts, only_dense[extra].astype(np.int64)])
+                order = np.argsort(rows, kind="stable")
+                rows, counts = rows[order], counts[order]
+        return Intersections(rows, counts)
+
+    def top_k(
+        self,
+        query: U64Array,
+        limit: int,
+        *,
+        threshold: float = 0.0,
+        alive: npt.NDArray[np.bool_] | None = None,
+    ) -> tuple[IntArray, FloatArray]:
+        """The ``limit`` rows most Jaccard-similar to ``query``, exactly.
+
+        Only rows sharing at least one token and scoring at least ``threshold``
+        qualify; ties are broken by row number (insertion order).
+
+        Args:
+            query: The query's *distinct* token ids.
+            limit: How many rows to return at most.
+            threshold: Minimum similarity.
+            alive: Optional mask of the rows that may be returned.
+
+        Returns:
+            ``(rows, scores)``, best first.
+        """
+        query = np.asarray(query, dtype=np.uint64)
+        q = int(query.shape[0])
+        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+        if q == 0 or limit < 1 or self._n_rows == 0:
+            return empty
+        main = self._main
+        dense = main.dense_positions(query)
+        n_dense = int(dense.shape[0])
+        rows, counts = self._sparse_hits(self._sparse_lists(query))
+        only_dense: npt.NDArray[np.uint8] | None = None
+        if n_dense and rows.shape[0]:
+            if rows.shape[0] * _UNIQUE_PATH_FACTOR < main.rows:
+                counts += main.dense_counts_at(dense, rows)
+            else:
+                only_dense = main.dense_counts(dense)
+                inside = rows < main.rows
+                counts[inside] += only_dense[rows[inside]]
+        if alive is not None and rows.shape[0]:
+            keep = alive[rows]
+            rows, counts = rows[keep], counts[keep]
+        best_rows, best_scores = self._rank(rows, counts, q, limit, threshold)
+        if n_dense == 0:
+            return best_rows, best_scores
+        # Rows containing none of the ordinary query tokens share at most n_dense
+        # tokens, so they score at most n_dense / q: scan them only if that can
+        # still reach the threshold or the current k-th score (ties included).
+        c_need = max(1, math.ceil(threshold * q * (1 - _EPS)))
+        if best_rows.shape[0] == limit:
+            c_need = max(c_need, math.floor(float(best_scores[-1]) * q * (1 - _EPS)))
+        if n_dense < c_need:
+            return best_rows, best_scores
+        if only_dense is None:
+            only_dense = main.dense_counts(dense)
+        only_dense[rows[rows < main.rows]] = 0  # rows hit by ordinary tokens: counted above
+        if alive is not None:
+            only_dense *= alive[: main.rows]
+        extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
+        if extra.shape[0] == 0:
+            return best_rows, best_scores
+        extra_rows, extra_scores = self._rank(
+            extra, only_dense[extra].astype(np.int64), q, limit, threshold
+        )
+        all_rows = np.concatenate([best_rows, extra_rows])
+        all_scores = np.concatenate([best_scores, extra_scores])
+        order = np.lexsort((all_rows, -all_scores))[:limit]
+        return all_rows[order], all_scores[order]
+
+    def _rank(
+        self, rows: IntArray, shared: IntArray, q: int, limit: int, threshold: float
+    ) -> tuple[IntArray, FloatArray]:
+        """Score rows exactly and keep the best ``limit`` (ties: lower row first)."""
+        if rows.shape[0] == 0:
+            return rows, np.empty(0, dtype=np.float64)
+        lens_all = self._lens
+        if rows.shape[0] > 4 * limit:
+            # The rows sharing the most tokens give a lower bound on the k-th score;
+            # a row sharing c tokens scores at most c / q, so fewer cannot compete.
+            top_shared = int(-np.partition(-shared, limit - 1)[limit - 1])
+            head = shared >= top_shared
+            head_shared = shared[head]
+            head_scores = head_shared / (q + lens_all[rows[head]] - head_shared)
+            kth = float(-np.partition(-head_scores, limit - 1)[limit - 1])
+            floor_count = max(1, math.floor(max(kth, threshold) * q * (1 - _EPS)))
+            keep = shared >= floor_count
+            rows, shared = rows[keep], shared[keep]
+        scores = shared / (q + lens_all[rows] - shared)
+        if threshold > 0:
+            keep = scores >= threshold
+            rows, scores = rows[keep], scores[keep]
+        if rows.shape[0] > limit:
+            cutoff = -np.partition(-scores, limit - 1)[limit - 1]
+            keep = scores >= cutoff  # keeps every tie of the last place
+            rows, scores = rows[keep], scores[keep]
+        order = np.lexsort((rows, -scores))[:limit]
+        ranked: tuple[IntArray, FloatArray] = (rows[order], scores[order])
+        return ranked
+
+    # -- BM25 -------------------------------------------------------------------
+    def frequencies(self, query: U64Array) -> IntArray:
+        """Number of rows containing each query token (removed rows included)."""
+        query = np.asarray(query, dtype=np.uint64)
+        df = self._main.sparse.frequencies(query)
+        dense_pos, dense_q = self._main.dense_lookup(query)
+        df[dense_q] += self._main.dense_df[dense_pos]
+        if self._delta_tokens:
+            df += self._delta().frequencies(query)
+        return df
+
+    def idf(self, query: U64Array) -> FloatArray:
+        """BM25 inverse document frequency of each query token (current statistics).
+
+        Args:
+            query: Token ids.
+
+        Returns:
+            ``ln(1 + (N - df + 0.5) / (df + 0.5))`` per token.
+        """
+        df = self.frequencies(query).astype(np.float64)
+        idf: FloatArray = np.log1p((self._n_rows - df + 0.5) / (df + 0.5))
+        return idf
+
+    def bm25_gain(self, *, k1: float, b: float) -> Callable[[float], float]:
+        """The BM25 factor of a row of a given length (current average length).
+
+        Args:
+            k1: BM25 ``k1``.
+            b: BM25 ``b``.
+
+        Returns:
+            ``length -> (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))``.
+        """
+        avg_len = self._lens_total / self._n_rows if self._n_rows and self._lens_total else 1.0
+
+        def gain(length: float) -> float:
+            return (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))
+
+        return gain
+
+    def top_k_bm25(
+        self,
+        query: U64Array,
+        limit: int,
+        *,
+        k1: float = 1.2,
+        b: float = 0.75,
+        threshold: float = 0.0,
+        alive: npt.NDArray[np.bool_] | None = None,
+    ) -> tuple[IntArray, FloatArray]:
+        """The ``limit`` rows with the best BM25 score over token *sets*, exactly.
+
+        ``score = sum(idf(t) for t in query & row) * (k1 + 1) / (1 + k1 * (1 - b + b *
+        len(row) / avg_len))`` with ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))``,
+        divided by the score of an ideal (empty-length) row containing every query
+        token, so scores lie in [0, 1]. Statistics count removed rows until
+        :meth:`compact`. Ties are broken by row number.
+
+        Args:
+            query: The query's *distinct* token ids.
+            limit: How many rows to return at most.
+            k1: BM25 saturation parameter (only the length normalisation matters for sets).
+            b: BM25 length normalisation in [0, 1].
+            threshold: Minimum normalised score.
+            alive: Optional mask of the rows that may be returned.
+
+        Returns:
+            ``(rows, scores)``, best first.
+        """
+        query = np.asarray(query, dtype=np.uint64)
+        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+        n = self._n_rows
+        if query.shape[0] == 0 or limit < 1 or n == 0:
+            return empty
+        idf = self.idf(query)
+        best_gain = (k1 + 1) / (1 + k1 * (1 - b))
+        upper = float(idf.sum()) * best_gain
+        if upper <= 0:
+            return empty
+        avg_len = self._lens_total / n if self._lens_total else 1.0
+        main = self._main
+        dense_pos, dense_q = main.dense_lookup(query)
+        lists, list_q = main.sparse.lists_with_positions(query)
+        if self._delta_tokens:
+            delta_lists, delta_q = self._delta().lists_with_positions(query)
+            lists.extend(delta_lists)
+            list_q = np.concatenate([list_q, delta_q])
+        rows, sums = self._weighted_hits(lists, idf[list_q])
+        if dense_pos.shape[0] and rows.shape[0]:
+            sums += main.dense_weights_at(dense_pos, idf[dense_q], rows)
+        if alive is not None and rows.shape[0]:
+            keep = alive[rows]
+            rows, sums = rows[keep], sums[keep]
+
+        def scores_of(rows: IntArray, sums: FloatArray) -> FloatArray:
+            lens = self._lens[rows].astype(np.float64)
+            gain = (k1 + 1) / (1 + k1 * (1 - b + b * lens / avg_len))
+            scored: FloatArray = sums * gain / upper
+            return scored
+
+        best_rows, best_scores = _best(rows, scores_of(rows, sums), limit, threshold)
+        if dense_pos.shape[0] == 0:
+            return best_rows, best_scores
+        # Rows holding only frequent query tokens score at most (sum of their idf)
+        # * best_gain / upper: scan them only when that bound can still compete.
+        floor = threshold
+        if best_rows.shape[0] == limit:
+            floor = max(floor, float(best_scores[-1]))
+        dense_idf = idf[dense_q]
+        if float(dense_idf.sum()) * best_gain / upper < floor * (1 - _EPS):
+            return best_rows, best_scores
+        only_dense = main.dense_weights(dense_pos, dense_idf)
+        only_dense[rows[rows < main.rows]] = 0.0
+        if alive is not None:
+            only_dense[~alive[: main.rows]] = 0.0
+        extra = np.flatnonzero(only_dense * best_gain / upper >= floor * (1 - _EPS)).astype(
+            np.int64
+        )
+        extra = extra[only_dense[extra] > 0]
+        if extra.shape[0] == 0:
+            return best_rows, best_scores
+        extra_rows, extra_scores = _best(
+            extra, scores_of(extra, only_dense[extra]), limit, threshold
+        )
+        return _best(
+            np.concatenate([best_rows, extra_rows]),
+            np.concatenate([best_scores, extra_scores]),
+            limit,
+            threshold,
+        )
+
+    def _weighted_hits(
+        self, lists: list[RowArray], weights: FloatArray
+    ) -> tuple[IntArray, FloatArray]:
+        """Rows hit by the posting lists, with the summed weight of the lists hitting them."""
+        total = sum(p.shape[0] for p in lists)
+        if total == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        hits = np.concatenate(lists)
+        hit_weights = np.repeat(weights, [p.shape[0] for p in lists])
+        if total * _UNIQUE_PATH_FACTOR < self._n_rows:
+            unique_rows, inverse = np.unique(hits, return_inverse=True)
+            sums = np.bincount(inverse, weights=hit_weights, minlength=unique_rows.shape[0])
+            return unique_rows.astype(np.int64), sums.astype(np.float64, copy=False)
+        full = np.bincount(hits, weights=hit_weights, minlength=self._n_rows).astype(np.float64)
+        counts = np.bincount(hits, minlength=self._n_rows)
+        rows = np.flatnonzero(counts).astype(np.int64)
+        return rows, full[rows]
+
+
+def _best(
+    rows: IntArray, scores: FloatArray, limit: int, threshold: float
+) -> tuple[IntArray, FloatArray]:
+    """The best ``limit`` (row, score) pairs with score >= threshold (ties: lower row first)."""
+    if threshold > 0:
+        keep = scores >= threshold
+        rows, scores = rows[keep], scores[keep]
+    if rows.shape[0] > limit:
+        cutoff = -np.partition(-scores, limit - 1)[limit - 1]
+        keep = scores >= cutoff
+        rows, scores = rows[keep], scores[keep]
+    order = np.lexsort((rows, -scores))[:limit]
+    return rows[order], scores[order]

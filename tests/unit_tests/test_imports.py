@@ -1,31 +1,112 @@
 """The public names of langchain_niche are a contract: this pins them."""
 
 import langchain_niche
+import langchain_niche.pearl as pearl
 
 EXPECTED_ALL = [
+    "ENGLISH_STOPWORDS",
     "DuplicateIdError",
     "ExampleNotFoundError",
+    "FallbackWarning",
+    "HybridExampleSelector",
     "IndexFormatError",
     "InvalidExampleError",
     "InvalidParameterError",
     "JaccardExampleSelector",
     "KeyMismatchError",
     "LexicalExampleSelector",
-    "MinHashExampleSelector",
-    "MinHasher",
-    "MissingDependencyError",
     "MissingKeyError",
     "NicheError",
     "ScoredExample",
-    "StoreUnavailableError",
     "TextAnalyzer",
     "TokenizerError",
+    "VectorStoreError",
     "__version__",
     "approximate_token_count",
-    "dedupe_examples",
     "default_tokenizer",
     "jaccard",
+]
+
+# MinHash-LSH (issue 3)
+EXPECTED_ALL += [
+    "MinHashExampleSelector",
+    "MinHasher",
+    "MissingDependencyError",
+    "StoreUnavailableError",
+    "dedupe_examples",
     "optimal_bands",
+]
+
+# PEARL (issue 4)
+EXPECTED_ALL += [
+    "DEFAULT_ACTIONS",
+    "PEARL",
+    "SEED_ACTIONS",
+    "Action",
+    "ActionSet",
+    "ContextBudgetError",
+    "Demonstration",
+    "PEARLBatchError",
+    "PEARLEvent",
+    "PEARLResult",
+    "Plan",
+    "PlanParseError",
+    "PlanStep",
+    "RetryPolicy",
+    "StepExecutionError",
+    "evaluate",
+    "load_demonstrations",
+    "load_quality_jsonl",
+    "mine_actions",
+    "parse_plan",
+    "refine_demonstrations",
+    "save_demonstrations",
+    "simplify_actions",
+]
+
+PEARL_ALL = [
+    "DEFAULT_ACTIONS",
+    "DEFAULT_DEMONSTRATIONS",
+    "PEARL",
+    "SEED_ACTIONS",
+    "Action",
+    "ActionFormatError",
+    "ActionSet",
+    "Argument",
+    "ContextBudgetError",
+    "Demonstration",
+    "EvaluationItem",
+    "EvaluationReport",
+    "PEARLBatchError",
+    "PEARLEvent",
+    "PEARLInput",
+    "PEARLResult",
+    "Plan",
+    "PlanAttempt",
+    "PlanParseError",
+    "PlanStep",
+    "RetryPolicy",
+    "SavedFileError",
+    "StepExecutionError",
+    "StepRecord",
+    "Usage",
+    "aevaluate",
+    "agrade",
+    "amine_actions",
+    "arefine_demonstrations",
+    "asimplify_actions",
+    "evaluate",
+    "grade",
+    "llm_judge",
+    "load_demonstrations",
+    "load_quality_jsonl",
+    "mine_actions",
+    "parse_action",
+    "parse_plan",
+    "refine_demonstrations",
+    "save_demonstrations",
+    "simplify_actions",
+    "split_text",
 ]
 
 
@@ -36,3 +117,9 @@ def test_all_is_pinned() -> None:
 def test_every_public_name_resolves() -> None:
     for name in langchain_niche.__all__:
         assert getattr(langchain_niche, name) is not None, name
+
+
+def test_pearl_all_is_pinned() -> None:
+    assert sorted(pearl.__all__) == sorted(PEARL_ALL)
+    for name in pearl.__all__:
+        assert getattr(pearl, name) is not None, name

@@ -1,0 +1,241 @@
+"""Benchmark JaccardExampleSelector against the baselines it replaces, in one run.
+
+    python benchmarks/bench_jaccard.py            # 10k, 100k and 1M examples
+    python benchmarks/bench_jaccard.py --quick    # 10k and 100k only
+
+Prints, for corpora of 5-30-word texts (see text_corpora.py):
+
+* build throughput and index memory per example;
+* median selection latency at every size (k=4) and how it grows;
+* ratios against (a) the pure-Python scan over pre-tokenized sets that the
+  original article sketches, at 100k examples, and (b) langchain-community's
+  NGramOverlapExampleSelector at 10k examples (skipped with a note when
+  ``pip install langchain-community nltk`` has not been run);
+* a check that our top-k equals the brute-force top-k for every timed query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import heapq
+import itertools
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from langchain_niche import JaccardExampleSelector, __version__
+from langchain_niche.demo.console import format_seconds as fmt
+from langchain_niche.text import default_tokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from text_corpora import make_queries, make_texts
+
+K = 4
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"numpy {np.__version__}, langchain-niche {__version__}"
+    )
+
+
+def median_seconds(fn: Any, items: list[Any], warmup: int = 5) -> float:
+    for item in items[:warmup]:
+        fn(item)
+    samples = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+
+
+def brute_force(sets: list[set[str]], query: set[str], k: int) -> list[tuple[float, int]]:
+    """The article's algorithm: score every pre-tokenized example, keep the top k."""
+    scored = ((len(query & s) / len(query | s), -i) for i, s in enumerate(sets) if query & s)
+    return [(score, -neg) for score, neg in heapq.nlargest(k, scored)]
+
+
+def build(texts: list[str]) -> tuple[JaccardExampleSelector, float, list[dict[str, str]]]:
+    examples = [{"input": t, "output": f"label {i}"} for i, t in enumerate(texts)]
+    gc.collect()
+    start = time.perf_counter()
+    selector = JaccardExampleSelector(examples=examples, k=K, input_keys=["input"])
+    return selector, time.perf_counter() - start, examples
+
+
+def memory_per_example(examples: list[dict[str, str]]) -> float:
+    """Bytes the selector holds beyond the (copied) example dicts, per example."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    selector = JaccardExampleSelector(examples=examples, k=K, input_keys=["input"])
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    dict_bytes = sum(sys.getsizeof(e) for e in selector._store._examples if e is not None)
+    return (after - before - dict_bytes) / len(examples)
+
+
+def ngram_overlap_seconds(texts: list[str], queries: list[str]) -> float | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from langchain_community.example_selectors import NGramOverlapExampleSelector
+            from langchain_core.prompts import PromptTemplate
+    except ImportError:
+        return None
+    selector = NGramOverlapExampleSelector(
+        examples=[{"input": t, "output": "x"} for t in texts],
+        example_prompt=PromptTemplate.from_template("{input} {output}"),
+    )
+    samples = []
+    for query in queries:
+        start = time.perf_counter()
+        selector.select_examples({"input": query})
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the 1M-example corpus")
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+
+    print(f"machine: {machine()}")
+    print(f"command: python benchmarks/bench_jaccard.py{' --quick' if args.quick else ''}")
+    print(f"date: {time.strftime('%Y-%m-%d')}")
+    queries = make_queries(args.queries)
+    inputs = [{"input": q} for q in queries]
+
+    latency: dict[int, float] = {}
+    rows = []
+    selectors: dict[int, tuple[JaccardExampleSelector, list[str]]] = {}
+    for size in sizes:
+        texts = make_texts(size)
+        selector, seconds, _ = build(texts)
+        latency[size] = median_seconds(selector.select_examples, inputs)
+        rows.append(
+            [
+                f"{size:,}",
+                fmt(seconds),
+                f"{size / seconds:,.0f}",
+                f"{selector.index_nbytes / size:.0f}",
+                fmt(latency[size]),
+            ]
+        )
+        if size <= 100_000:
+            selectors[size] = (selector, texts)
+        else:
+            del selector
+        gc.collect()
+    print("\n### JaccardExampleSelector: build and selection (k=4, corpora of 5-30 words)\n")
+    table(["examples", "build", "examples/s", "index bytes/example", "median selection"], rows)
+
+    growth = []
+    for small, large in itertools.pairwise(sizes):
+        growth.append(
+            [
+                f"{small:,} -> {large:,}",
+                f"{large // small}x",
+                f"{latency[large] / latency[small]:.1f}x",
+            ]
+        )
+    print("\n### Growth of selection latency with corpus size (linear = same factor)\n")
+    table(["corpus", "size factor", "latency factor"], growth)
+
+    # Memory beyond the example dicts, measured with tracemalloc at 100k.
+    mem_texts = selectors[100_000][1]
+    per_example = memory_per_example(
+        [{"input": t, "output": f"label {i}"} for i, t in enumerate(mem_texts)]
+    )
+    print(
+        f"\nmemory held beyond the example dicts (tracemalloc, 100,000 examples): {per_example:.0f} bytes/example"
+    )
+
+    print("\n### Against the baselines (same corpus, same queries, one run)\n")
+    comparisons = []
+    selector, texts = selectors[100_000]
+    sets = [set(default_tokenizer(t)) for t in texts]
+    brute_queries = queries[:20]
+    brute = median_seconds(
+        lambda q: brute_force(sets, set(default_tokenizer(q)), K), brute_queries, warmup=1
+    )
+    ours = median_seconds(lambda q: selector.select_examples({"input": q}), brute_queries, warmup=1)
+    identical = all(
+        [(s.score, int(s.id)) for s in selector.search({"input": q})]
+        == brute_force(sets, set(default_tokenizer(q)), K)
+        for q in queries
+    )
+    comparisons.append(
+        [
+            "pure-Python scan of pre-tokenized sets",
+            "100,000",
+            fmt(ours),
+            fmt(brute),
+            f"{brute / ours:,.0f}x",
+        ]
+    )
+    small_selector, small_texts = selectors[10_000]
+    ngram = ngram_overlap_seconds(small_texts, queries[:3])
+    ours_small = median_seconds(
+        lambda q: small_selector.select_examples({"input": q}), queries[:3], warmup=1
+    )
+    if ngram is None:
+        comparisons.append(
+            [
+                "NGramOverlapExampleSelector",
+                "10,000",
+                fmt(ours_small),
+                "not installed",
+                "pip install langchain-community nltk",
+            ]
+        )
+    else:
+        comparisons.append(
+            [
+                "NGramOverlapExampleSelector (langchain-community)",
+                "10,000",
+                fmt(ours_small),
+                fmt(ngram),
+                f"{ngram / ours_small:,.0f}x",
+            ]
+        )
+    table(["baseline", "examples", "ours", "baseline", "speed-up"], comparisons)
+    print(
+        f"\ntop-k identical to the brute-force reference for all {len(queries)} queries: {'yes' if identical else 'NO'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,599 @@
+"""``PEARL``: plan-and-execute over long documents as a LangChain Runnable."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Mapping
+from typing import Any, cast
+
+from langchain_core.example_selectors import BaseExampleSelector
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import (
+    ensure_config,
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    patch_config,
+    set_config_context,
+)
+from langchain_core.runnables.utils import coro_with_context
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from langchain_niche.errors import (
+    InvalidExampleError,
+    InvalidParameterError,
+    MissingKeyError,
+    preview,
+)
+from langchain_niche.pearl.actions import DEFAULT_ACTIONS, Action, ActionSet
+from langchain_niche.pearl.chunking import Budget
+from langchain_niche.pearl.demonstrations import (
+    DEFAULT_DEMONSTRATIONS,
+    Demonstration,
+    coerce_demonstrations,
+)
+from langchain_niche.pearl.errors import PEARLBatchError, PlanParseError
+from langchain_niche.pearl.execute import AsyncRunner, SyncRunner
+from langchain_niche.pearl.pipeline import QuestionRun, RunSettings
+from langchain_niche.pearl.plan import parse_plan
+from langchain_niche.pearl.retry import RetryPolicy
+from langchain_niche.pearl.trace import PEARLEvent, PEARLResult
+from langchain_niche.selectors.jaccard import JaccardExampleSelector
+from langchain_niche.tokens import TokenCounter, approximate_token_count
+
+__all__ = ["PEARL", "PEARLInput"]
+
+_MAX_OPTIONS = 26
+
+
+class PEARLInput(BaseModel):
+    """The input of :class:`PEARL` (pass it as a dict)."""
+
+    question: str
+    """The question about the document."""
+    document: str
+    """The document (any length; long ones are split, never truncated)."""
+    options: list[str] | None = None
+    """Answer options; the result then names the chosen one."""
+    avoid_plans: list[str] = Field(default_factory=list)
+    """Plans that led to wrong answers before; the planner is asked for another strategy."""
+
+
+def _check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        kind = "None or an integer" if optional else "an integer"
+        msg = f"{name} must be {kind} >= {minimum}, got {preview(value)}"
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _check_runnable(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, Runnable):
+        msg = (
+            f"{name} must be a chat model or another LangChain Runnable returning a message "
+            f"or a string, got {type(value).__name__} {preview(value)}"
+        )
+        raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _check_demonstration(index: int, demo: Demonstration, actions: ActionSet) -> None:
+    try:
+        parse_plan(demo.plan, actions)
+    except PlanParseError as exc:
+        msg = (
+            f"demonstrations[{index}] ({demo.question[:60]!r}) has a plan that does not "
+            f"parse with these actions: {exc}"
+        )
+        raise InvalidParameterError(msg, name="demonstrations", value=demo) from exc
+
+
+def _coerce_actions(value: Any) -> ActionSet:
+    if isinstance(value, ActionSet):
+        return value
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        msg = f"actions must be an ActionSet or a list of Action, got {type(value).__name__}"
+        raise InvalidParameterError(msg, name="actions", value=value)
+    return ActionSet(cast("Iterable[Action | str]", value))
+
+
+class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
+    """Answer questions about long documents by planning and executing actions.
+
+    PEARL (Sun et al., 2023) asks a model for a *plan*, a short program over
+    actions such as ``FIND_REASON(CTX, X)``, then executes it step by step over
+    the document and returns the answer with a full trace:
+
+    * **Planning**: the prompt shows the actions and the demonstrations whose
+      questions are most similar to this one (a ``JaccardExampleSelector`` over
+      the demonstration library); it never contains the document, so text in the
+      document cannot change the plan.
+    * **Self-correction**: an invalid plan goes back to the model with the
+      parser's error and every earlier error, up to ``max_plan_attempts`` times;
+      then the question is answered zero-shot and ``fallback_used`` is ``True``.
+    * **Execution**: one model call per step (``CONCAT`` runs locally). A step's
+      prompt holds its action's definition, its arguments with earlier outputs
+      substituted, its description verbatim and the original question; the
+      document only if the step takes ``CTX``. Steps whose inputs are ready run
+      concurrently (at most ``max_concurrency`` model calls at once).
+    * **Long documents**: a step whose prompt exceeds ``max_context_tokens`` (minus
+      ``reserved_output_tokens``) runs over consecutive parts of the document and
+      the partial outputs are combined; nothing is truncated and the step's
+      record says so.
+    * **Answer**: the outputs of the steps no later step uses, in plan order;
+      optionally synthesized into one answer; mapped to an option when the input
+      has ``options``.
+
+    Input: ``{"question": str, "document": str}`` plus optional ``"options"``
+    (list of strings) and ``"avoid_plans"``. Output: :class:`PEARLResult`.
+    ``stream``/``astream`` yield :class:`PEARLEvent` progress events (the last,
+    ``type="answer"``, carries the result); inside a composed chain PEARL yields
+    its result as one chunk. Every model call is a child run (visible to
+    callbacks, LangSmith and ``astream_events``).
+
+    Batches: ``batch``/``abatch`` run questions concurrently (``config=
+    {"max_concurrency": n}`` bounds how many). One failing question never loses
+    the others: with ``return_exceptions=True`` its exception takes its place in
+    the list; with ``return_exceptions=False`` (the default) a
+    :class:`PEARLBatchError` is raised *after* every question finished, and its
+    ``results`` hold every result and exception by position.
+
+    Example:
+        ```python
+        from langchain_openai import ChatOpenAI
+        from langchain_niche import PEARL
+
+        pearl = PEARL(ChatOpenAI(model="gpt-4o"), max_context_tokens=32_000)
+        result = pearl.invoke({"question": "Why did the mayor resign?", "document": text})
+        print(result.answer)
+        for step in result.steps:
+            print(step.variable, step.seconds, step.output[:80])
+        ```
+    """
+
+    llm: Runnable[Any, Any]
+    """Executes the steps (and plans, unless ``planner`` is set)."""
+    planner: Runnable[Any, Any] | None = None
+    """Writes the plans (default: ``llm``)."""
+    actions: ActionSet = DEFAULT_ACTIONS
+    """Actions plans may use (see ``mine_actions`` to build your own)."""
+    demonstrations: list[Demonstration] = Field(
+        default_factory=lambda: list(DEFAULT_DEMONSTRATIONS)
+    )
+    """Library of plan demonstrations (each plan must parse with ``actions``)."""
+    demonstration_selector: BaseExampleSelector | None = None
+    """Chooses demonstrations instead of the built-in Jaccard selection; it gets
+    ``{"question": ...}`` and returns ``{"question", "plan"}`` dicts."""
+    num_demonstrations: int = 4
+    """Demonstrations shown per question: the most similar ones, topped up from the
+    library order when fewer share a word with the question."""
+    max_plan_attempts: int = 8
+    """Plans requested before falling back to a zero-shot answer."""
+    max_steps: int = 16
+    """Longest plan accepted (longer ones are sent back for correction)."""
+    max_concurrency: int = 4
+    """Model calls in flight at once for one question (steps and document parts)."""
+    max_context_tokens: int | None = None
+    """The model's context window; longer step prompts are split (``None``: never split)."""
+    reserved_output_tokens: int = 1024
+    """Part of ``max_context_tokens`` kept for the reply."""
+    token_counter: TokenCounter | None = None
+    """Counts prompt tokens (default: ``approximate_token_count``; e.g.
+    ``chat_model.get_num_tokens`` for exact counts)."""
+    synthesize_answer: bool = False
+    """Add one call that turns the final steps' outputs into a direct answer."""
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    """Retries, backoff and timeout of model calls."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    _selector: JaccardExampleSelector | None = PrivateAttr(default=None)
+
+    def __init__(self, llm: Any = None, **kwargs: Any) -> None:
+        """Create a PEARL runnable (``llm`` may be given positionally)."""
+        if llm is not None:
+            kwargs["llm"] = llm
+        if "llm" not in kwargs:
+            msg = "PEARL needs a model: PEARL(llm=chat_model, ...)"
+            raise InvalidParameterError(msg, name="llm", value=None)
+        kwargs = self._checked(kwargs)
+        super().__init__(**kwargs)
+        self._check_consistency()
+        self._build_selector()
+
+    # -- configuration checks ------------------------------------------------------------------
+    @classmethod
+    def _checked(cls, values: dict[str, Any]) -> dict[str, Any]:
+        out = dict(values)
+        if "llm" in out:
+            _check_runnable("llm", out["llm"])
+        if "planner" in out:
+            _check_runnable("planner", out["planner"], optional=True)
+        for name, minimum in (
+            ("num_demonstrations", 0),
+            ("max_plan_attempts", 1),
+            ("max_steps", 1),
+            ("max_concurrency", 1),
+            ("reserved_output_tokens", 0),
+        ):
+            if name in out:
+                _check_int(name, out[name], minimum)
+        if "max_context_tokens" in out:
+            _check_int("max_context_tokens", out["max_context_tokens"], 1, optional=True)
+        if (
+            "token_counter" in out
+            and out["token_counter"] is not None
+            and not callable(out["token_counter"])
+        ):
+            msg = f"token_counter must be None or a callable, got {preview(out['token_counter'])}"
+            raise InvalidParameterError(msg, name="token_counter", value=out["token_counter"])
+        if "retry" in out and isinstance(out["retry"], Mapping):
+            out["retry"] = RetryPolicy(**out["retry"])
+        if "actions" in out:
+            out["actions"] = _coerce_actions(out["actions"])
+        if "demonstrations" in out:
+            out["demonstrations"] = coerce_demonstrations(out["demonstrations"] or [])
+        return out
+
+    def _check_consistency(self) -> None:
+        """Check that the settings fit together (pydantic would wrap errors raised in hooks)."""
+        window = self.max_context_tokens
+        if window is not None and self.reserved_output_tokens >= window:
+            msg = (
+                f"reserved_output_tokens ({self.reserved_output_tokens}) must be smaller than "
+                f"max_context_tokens ({window})"
+            )
+            raise InvalidParameterError(
+                msg, name="reserved_output_tokens", value=self.reserved_output_tokens
+            )
+        for index, demo in enumerate(self.demonstrations):
+            _check_demonstration(index, demo, self.actions)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in type(self).model_fields:
+            super().__setattr__(name, value)
+            return
+        value = self._checked({name: value})[name]
+        previous = getattr(self, name)
+        super().__setattr__(name, value)
+        try:
+            self._check_consistency()
+        except InvalidParameterError:
+            super().__setattr__(name, previous)  # never leave a half-valid object behind
+            raise
+        self._build_selector()
+
+    def _build_selector(self) -> None:
+        if not self.demonstrations or self.num_demonstrations == 0:
+            self._selector = None
+            return
+        self._selector = JaccardExampleSelector(
+            examples=[{"question": d.question, "plan": d.plan} for d in self.demonstrations],
+            k=self.num_demonstrations,
+            input_keys=["question"],
+        )
+
+    # -- schema ---------------------------------------------------------------------------------
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """The input schema (:class:`PEARLInput`)."""
+        return PEARLInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """The output schema (:class:`PEARLResult`)."""
+        return PEARLResult
+
+    # -- preparing a run ----------------------------------------------------------------------
+    @staticmethod
+    def _read_input(value: Any) -> PEARLInput:
+        if isinstance(value, PEARLInput):
+            return value
+        if not isinstance(value, Mapping):
+            msg = (
+                "PEARL input must be a dict with 'question' and 'document' (and optionally "
+                f"'options'), got {type(value).__name__} {preview(value)}"
+            )
+            raise InvalidExampleError(msg)
+        for key in ("question", "document"):
+            if key not in value:
+                msg = f"PEARL input has no {key!r}; it has {sorted(map(str, value))}"
+                raise MissingKeyError(msg, key=key)
+            if not isinstance(value[key], str):
+                msg = f"PEARL input {key!r} must be a string, got {type(value[key]).__name__} {preview(value[key])}"
+                raise InvalidExampleError(msg, key=key)
+        if not value["question"].strip():
+            msg = "PEARL input 'question' is empty"
+            raise InvalidExampleError(msg, key="question")
+        options = value.get("options")
+        if options is not None:
+            options = list(options) if isinstance(options, list | tuple) else options
+            if (
+                not isinstance(options, list)
+                or not all(isinstance(o, str) and o.strip() for o in options)
+                or not 2 <= len(options) <= _MAX_OPTIONS
+            ):
+                msg = f"PEARL input 'options' must be a list of 2 to {_MAX_OPTIONS} non-empty strings, got {preview(options)}"
+                raise InvalidExampleError(msg, key="options")
+        avoid = value.get("avoid_plans") or []
+        if isinstance(avoid, str) or not all(isinstance(p, str) for p in avoid):
+            msg = f"PEARL input 'avoid_plans' must be a list of plan strings, got {preview(avoid)}"
+            raise InvalidExampleError(msg, key="avoid_plans")
+        return PEARLInput(
+            question=value["question"],
+            document=value["document"],
+            options=options,
+            avoid_plans=list(avoid),
+        )
+
+    def _pad(self, chosen: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        pairs = [
+            (str(d["question"]), str(d["plan"])) for d in chosen if "question" in d and "plan" in d
+        ]
+        seen = {q for q, _ in pairs}
+        for demo in self.demonstrations:
+            if len(pairs) >= self.num_demonstrations:
+                break
+            if demo.question not in seen:
+                pairs.append((demo.question, demo.plan))
+                seen.add(demo.question)
+        return pairs[: self.num_demonstrations] if self.num_demonstrations else []
+
+    def select_demonstrations(self, question: str) -> list[tuple[str, str]]:
+        """The ``(question, plan)`` demonstrations the planner sees for ``question``."""
+        if self.num_demonstrations == 0:
+            return []
+        if self.demonstration_selector is not None:
+            return self._pad(self.demonstration_selector.select_examples({"question": question}))
+        if self._selector is None:
+            return []
+        return self._pad(self._selector.select_examples({"question": question}))
+
+    async def aselect_demonstrations(self, question: str) -> list[tuple[str, str]]:
+        """Async twin of :meth:`select_demonstrations`."""
+        if self.demonstration_selector is not None and self.num_demonstrations:
+            return self._pad(
+                await self.demonstration_selector.aselect_examples({"question": question})
+            )
+        return self.select_demonstrations(question)
+
+    def _question_run(self, data: PEARLInput, demonstrations: list[tuple[str, str]]) -> QuestionRun:
+        counter = self.token_counter or approximate_token_count
+        window = self.max_context_tokens
+        settings = RunSettings(
+            actions=self.actions,
+            max_plan_attempts=self.max_plan_attempts,
+            max_steps=self.max_steps,
+            synthesize_answer=self.synthesize_answer,
+            budget_tokens=None if window is None else window - self.reserved_output_tokens,
+        )
+        return QuestionRun(
+            settings,
+            Budget(settings.budget_tokens, counter),
+            question=data.question,
+            document=data.document,
+            options=data.options,
+            demonstrations=demonstrations,
+            avoid_plans=data.avoid_plans,
+        )
+
+    def _runner_kwargs(self, config: RunnableConfig) -> dict[str, Any]:
+        return {
+            "llm": self.llm,
+            "planner": self.planner or self.llm,
+            "config": config,
+            "max_concurrency": self.max_concurrency,
+            "retry": self.retry,
+            "counter": self.token_counter or approximate_token_count,
+        }
+
+    def _sync_events(
+        self, input: Any, root: Any, config: RunnableConfig
+    ) -> Generator[PEARLEvent, None, None]:
+        data = self._read_input(input)
+        run = self._question_run(data, self.select_demonstrations(data.question))
+        return SyncRunner(run, root=root, **self._runner_kwargs(config)).events()
+
+    async def _async_events(
+        self, input: Any, root: Any, config: RunnableConfig
+    ) -> AsyncGenerator[PEARLEvent, None]:
+        data = self._read_input(input)
+        run = self._question_run(data, await self.aselect_demonstrations(data.question))
+        runner = AsyncRunner(run, root=root, **self._runner_kwargs(config))
+        async with contextlib.aclosing(runner.events()) as events:
+            async for event in events:
+                yield event
+
+    # -- Runnable API ------------------------------------------------------------------------
+    def _invoke(
+        self, input: dict[str, Any], run_manager: Any, config: RunnableConfig
+    ) -> PEARLResult:
+        result = None
+        for event in self._sync_events(input, run_manager, config):
+            if event.result is not None:
+                result = event.result
+        assert result is not None
+        return result
+
+    async def _ainvoke(
+        self, input: dict[str, Any], run_manager: Any, config: RunnableConfig
+    ) -> PEARLResult:
+        result = None
+        async for event in self._async_events(input, run_manager, config):
+            if event.result is not None:
+                result = event.result
+        assert result is not None
+        return result
+
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> PEARLResult:
+        """Answer one question.
+
+        Args:
+            input: ``{"question": ..., "document": ...}`` (optionally ``"options"``).
+            config: Callbacks, tags, metadata, run name ...
+            **kwargs: Ignored (Runnable protocol).
+
+        Returns:
+            The result with its trace.
+
+        Raises:
+            StepExecutionError: A model call kept failing (plan and finished steps attached).
+            ContextBudgetError: A prompt cannot fit ``max_context_tokens``.
+        """
+        return self._call_with_config(self._invoke, input, config)
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> PEARLResult:
+        """Async twin of :meth:`invoke` (native async model calls)."""
+        return await self._acall_with_config(self._ainvoke, input, config)
+
+    def stream(  # type: ignore[override]
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> Iterator[PEARLEvent]:
+        """Answer one question, yielding progress events as they happen.
+
+        Yields:
+            :class:`PEARLEvent` objects: ``plan_attempt``, ``plan`` (or ``fallback``),
+            ``step_start``/``step_end`` for every step, then ``answer`` whose
+            ``result`` is the :class:`PEARLResult`.
+        """
+        config = ensure_config(config)
+        run_manager = get_callback_manager_for_config(config).on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+        child = patch_config(config, callbacks=run_manager.get_child())
+        result = None
+        try:
+            with set_config_context(child) as context:
+                events = context.run(self._sync_events, input, run_manager, child)
+                try:
+                    while True:
+                        try:
+                            event = context.run(next, events)
+                        except StopIteration:
+                            break
+                        result = event.result or result
+                        yield event
+                finally:
+                    events.close()
+        except BaseException as exc:
+            run_manager.on_chain_error(exc)
+            raise
+        run_manager.on_chain_end(result)
+
+    async def astream(  # type: ignore[override]
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> AsyncIterator[PEARLEvent]:
+        """Async twin of :meth:`stream` (also what ``astream_events`` observes)."""
+        config = ensure_config(config)
+        run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+        child = patch_config(config, callbacks=run_manager.get_child())
+        result = None
+        try:
+            with set_config_context(child) as context:
+                events = self._async_events(input, run_manager, child)
+                try:
+                    while True:
+                        try:
+                            event = await coro_with_context(anext(events), context)
+                        except StopAsyncIteration:
+                            break
+                        result = event.result or result
+                        yield event
+                finally:
+                    await events.aclose()
+        except BaseException as exc:
+            await run_manager.on_chain_error(exc)
+            raise
+        await run_manager.on_chain_end(result)
+
+    def transform(
+        self,
+        input: Iterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any | None,
+    ) -> Iterator[PEARLResult]:
+        """In a streaming chain, PEARL yields its result as one chunk (events: use ``stream``)."""
+        yield self.invoke(_merge_chunks(list(input)), config)
+
+    async def atransform(
+        self,
+        input: AsyncIterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any | None,
+    ) -> AsyncIterator[PEARLResult]:
+        """Async twin of :meth:`transform`."""
+        yield await self.ainvoke(_merge_chunks([chunk async for chunk in input]), config)
+
+    def batch(
+        self,
+        inputs: list[dict[str, Any]],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[PEARLResult]:
+        """Answer many questions concurrently; a failing one never loses the others.
+
+        Args:
+            inputs: The questions.
+            config: One config or one per input; ``max_concurrency`` bounds how many
+                questions run at once.
+            return_exceptions: Put a failed question's exception in its place in the
+                list; otherwise raise :class:`PEARLBatchError` (with every result)
+                once all questions finished.
+            **kwargs: Passed to ``invoke``.
+
+        Returns:
+            One result per input, in input order.
+
+        Raises:
+            PEARLBatchError: Some questions failed and ``return_exceptions`` is False.
+        """
+        results = super().batch(inputs, config, return_exceptions=True, **kwargs)
+        return _batch_outcome(results, return_exceptions)
+
+    async def abatch(
+        self,
+        inputs: list[dict[str, Any]],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[PEARLResult]:
+        """Async twin of :meth:`batch`."""
+        results = await super().abatch(inputs, config, return_exceptions=True, **kwargs)
+        return _batch_outcome(results, return_exceptions)
+
+
+def _merge_chunks(chunks: list[Any]) -> Any:
+    if chunks and all(isinstance(c, Mapping) for c in chunks):
+        merged: dict[str, Any] = {}
+        for chunk in chunks:
+            merged.update(chunk)
+        return merged
+    return chunks[-1] if chunks else {}
+
+
+def _batch_outcome(results: list[Any], return_exceptions: bool) -> list[PEARLResult]:
+    if return_exceptions:
+        return results
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    if not failed:
+        return results
+    first = results[failed[0]]
+    msg = (
+        f"{len(failed)} of {len(results)} questions failed (inputs {failed}); the others "
+        f"succeeded and are in .results. First error: {type(first).__name__}: {first}"
+    )
+    raise PEARLBatchError(msg, results=results) from first

@@ -1,0 +1,266 @@
+"""HybridExampleSelector: fusion semantics, both indexes kept in step, documented fallbacks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.prompts import (
+    ChatPromptTemplate,
+    FewShotChatMessagePromptTemplate,
+    FewShotPromptTemplate,
+    PromptTemplate,
+)
+from langchain_core.vectorstores import InMemoryVectorStore
+
+from langchain_niche import (
+    FallbackWarning,
+    HybridExampleSelector,
+    InvalidParameterError,
+    JaccardExampleSelector,
+    MissingKeyError,
+    VectorStoreError,
+)
+from tests.support.embeddings import SynonymBagEmbeddings
+
+EXAMPLES = [
+    {"q": "my car will not start", "a": "battery"},
+    {"q": "the automobile engine stalls", "a": "fuel"},
+    {"q": "book a doctor appointment", "a": "calendar"},
+    {"q": "start the meeting now", "a": "zoom"},
+    {"q": "the physician is late", "a": "wait"},
+]
+
+
+def hybrid(**kwargs: Any) -> HybridExampleSelector:
+    options: dict[str, Any] = {"input_keys": ["q"], "k": 2, "fetch_k": 3}
+    options.update(kwargs)
+    return HybridExampleSelector.from_examples(EXAMPLES, SynonymBagEmbeddings(), **options)
+
+
+class FailingStore(InMemoryVectorStore):
+    def similarity_search_with_score(
+        self, *args: Any, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        raise TimeoutError("vector database timed out")
+
+    async def asimilarity_search_with_score(
+        self, *args: Any, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        raise TimeoutError("vector database timed out")
+
+
+def test_examples_reach_both_indexes() -> None:
+    selector = hybrid()
+    assert len(selector) == len(selector.lexical) == 5
+    docs = selector.vectorstore.similarity_search("car", k=10)
+    assert sorted(d.metadata["niche_id"] for d in docs) == ["0", "1", "2", "3", "4"]
+    assert {d.page_content for d in docs} == {e["q"] for e in EXAMPLES}  # only input_keys embedded
+
+
+def test_rerank_orders_vector_candidates_by_lexical_score() -> None:
+    selector = hybrid(k=3, fetch_k=3)
+    query = {"q": "vehicle will not start"}
+    # The embedding knows vehicle == car == automobile: candidates are examples 0, 1 and 3.
+    scored = selector.select_examples_with_scores(query)
+    assert [e["a"] for e, _ in scored] == ["battery", "zoom", "fuel"]
+    lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"])
+    expected = lexical.scores_for(query, ["0", "3", "1"])
+    assert [s for _, s in scored] == expected
+    assert expected[0] > expected[1] > expected[2] == 0.0
+
+
+def test_rerank_without_any_shared_token_keeps_the_vector_order() -> None:
+    selector = hybrid(k=2, fetch_k=5)
+    scored = selector.select_examples_with_scores({"q": "medic"})
+    vector_order = [
+        d.metadata["niche_id"]
+        for d, _ in selector.vectorstore.similarity_search_with_score("medic", k=2)
+    ]
+    assert [e["a"] for e, _ in scored] == [EXAMPLES[int(i)]["a"] for i in vector_order]
+    assert {e["a"] for e, _ in scored} == {"calendar", "wait"}  # the doctor synonyms
+    assert [s for _, s in scored] == [0.0, 0.0]
+
+
+def test_rrf_fuses_both_rankings() -> None:
+    selector = hybrid(fusion="rrf", k=2, fetch_k=5)
+    scored = selector.select_examples_with_scores({"q": "automobile will not start"})
+    assert [e["a"] for e, _ in scored] == ["battery", "fuel"]
+    assert scored[0][1] > scored[1][1] > 0
+    # the score is exactly the reciprocal-rank sum
+    assert scored[0][1] == pytest.approx(1 / 61 + 1 / 61) or scored[0][1] == pytest.approx(
+        1 / 62 + 1 / 61
+    )
+
+
+def test_empty_input_selects_nothing() -> None:
+    selector = hybrid()
+    assert selector.select_examples({"q": ""}) == []
+    assert selector.select_examples({"q": "   "}) == []
+
+
+def test_missing_input_key() -> None:
+    with pytest.raises(MissingKeyError, match="the input has no field 'q'"):
+        hybrid().select_examples({"question": "x"})
+
+
+def test_vector_store_failure_falls_back_to_lexical_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"], k=2)
+    selector = HybridExampleSelector(
+        vectorstore=FailingStore(embedding=SynonymBagEmbeddings()),
+        lexical=lexical,
+        input_keys=["q"],
+        k=2,
+    )
+    with caplog.at_level(logging.WARNING), pytest.warns(FallbackWarning, match="timed out"):
+        chosen = selector.select_examples({"q": "start my car"})
+    assert chosen == lexical.select_examples({"q": "start my car"})
+    assert "TimeoutError" in (selector.last_fallback or "")
+    assert "lexical ranking used" in caplog.text
+
+
+def test_vector_store_failure_can_raise() -> None:
+    lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"])
+    selector = HybridExampleSelector(
+        vectorstore=FailingStore(embedding=SynonymBagEmbeddings()),
+        lexical=lexical,
+        input_keys=["q"],
+        on_vector_error="raise",
+    )
+    with pytest.raises(VectorStoreError, match="TimeoutError: vector database timed out") as info:
+        selector.select_examples({"q": "start my car"})
+    assert isinstance(info.value.__cause__, TimeoutError)
+
+
+def test_failed_embedding_rolls_back_the_lexical_add() -> None:
+    selector = hybrid()
+    selector.vectorstore.embedding.fail = True  # type: ignore[attr-defined]
+    with pytest.raises(VectorStoreError, match="nothing was added"):
+        selector.add_example({"q": "new example", "a": "x"})
+    assert len(selector.lexical) == 5
+    assert selector.lexical.select_examples({"q": "new example"}) == []
+
+
+def test_add_and_remove_reach_both_indexes() -> None:
+    selector = hybrid(k=1)
+    new_id = selector.add_example(
+        {"q": "reset the router", "a": "power cycle"}, example_id="router"
+    )
+    assert new_id == "router"
+    assert selector.select_examples({"q": "router reset"}) == [
+        {"q": "reset the router", "a": "power cycle"}
+    ]
+    assert selector.remove_example("router") == ["router"]
+    assert all(
+        d.metadata["niche_id"] != "router"
+        for d in selector.vectorstore.similarity_search("router", k=10)
+    )
+    assert selector.select_examples({"q": "router"})[0] != {
+        "q": "reset the router",
+        "a": "power cycle",
+    }
+
+
+def test_examples_missing_from_the_vector_store() -> None:
+    # An external vector store that only knows two of the examples.
+    store = InMemoryVectorStore(embedding=SynonymBagEmbeddings())
+    store.add_texts(
+        [EXAMPLES[2]["q"], EXAMPLES[4]["q"]],
+        metadatas=[{"niche_id": "2"}, {"niche_id": "4"}],
+        ids=["2", "4"],
+    )
+    lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"])
+    rerank = HybridExampleSelector(vectorstore=store, lexical=lexical, input_keys=["q"], k=3)
+    chosen = [e["a"] for e in rerank.select_examples({"q": "my car will not start"})]
+    # Two vector candidates, then filled from the lexical ranking.
+    assert chosen[:2] in (["calendar", "wait"], ["wait", "calendar"])
+    assert chosen[2] == "battery"
+    rrf = HybridExampleSelector(
+        vectorstore=store, lexical=lexical, input_keys=["q"], k=1, fusion="rrf", lexical_weight=3
+    )
+    assert rrf.select_examples({"q": "my car will not start"}) == [EXAMPLES[0]]
+
+
+def test_stale_vector_ids_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    selector = hybrid(k=5, fetch_k=10)
+    selector.lexical.remove_example("0")  # removed behind the hybrid selector's back
+    with caplog.at_level(logging.WARNING):
+        chosen = selector.select_examples({"q": "car start"})
+    assert EXAMPLES[0] not in chosen
+    assert "unknown to the lexical index: ['0']" in caplog.text
+
+
+def test_example_keys_and_text_options() -> None:
+    selector = hybrid(example_keys=["a"], stopwords="english", similarity="bm25", k=1)
+    assert selector.lexical.similarity == "bm25"
+    assert selector.select_examples({"q": "the doctor appointment"}) == [{"a": "calendar"}]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"k": 0}, "k must be an integer >= 1, got 0"),
+        ({"fetch_k": -1}, "fetch_k must be an integer >= 1"),
+        ({"fusion": "max"}, "fusion must be 'rerank' or 'rrf'"),
+        ({"vector_weight": -1.0}, "vector_weight must be a number >= 0"),
+        ({"on_vector_error": "ignore"}, "on_vector_error must be 'fallback' or 'raise'"),
+        ({"input_keys": []}, "input_keys must be"),
+    ],
+)
+def test_bad_settings(kwargs: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(InvalidParameterError, match=pattern):
+        hybrid(**kwargs)
+
+
+def test_assignment_is_checked() -> None:
+    selector = hybrid()
+    with pytest.raises(InvalidParameterError):
+        selector.k = 0
+
+
+def test_with_deterministic_fake_embedding_in_both_few_shot_templates() -> None:
+    selector = HybridExampleSelector.from_examples(
+        EXAMPLES, DeterministicFakeEmbedding(size=32), input_keys=["q"], k=2
+    )
+    prompt = FewShotPromptTemplate(
+        example_selector=selector,
+        example_prompt=PromptTemplate.from_template("Q: {q}\nA: {a}"),
+        suffix="Q: {q}\nA:",
+        input_variables=["q"],
+    )
+    assert prompt.format(q="start my car").count("Q:") == 3
+    chat = FewShotChatMessagePromptTemplate(
+        example_selector=selector,
+        example_prompt=ChatPromptTemplate.from_messages([("human", "{q}"), ("ai", "{a}")]),
+        input_variables=["q"],
+    )
+    messages = chat.format_messages(q="start my car", history=["ignored"])
+    assert len(messages) == 4
+
+
+async def test_async_twins() -> None:
+    selector = await HybridExampleSelector.afrom_examples(
+        EXAMPLES, SynonymBagEmbeddings(), input_keys=["q"], k=1, fetch_k=3
+    )
+    assert await selector.aselect_examples({"q": "vehicle will not start"}) == [EXAMPLES[0]]
+    assert (await selector.aselect_examples_with_scores({"q": "vehicle will not start"}))[0][
+        0
+    ] == EXAMPLES[0]
+    new_id = await selector.aadd_example({"q": "printer jam", "a": "open tray"})
+    assert await selector.aselect_examples({"q": "printer jam again"}) == [
+        {"q": "printer jam", "a": "open tray"}
+    ]
+    assert selector.remove_example(new_id) == [new_id]
+    failing = HybridExampleSelector(
+        vectorstore=FailingStore(embedding=SynonymBagEmbeddings()),
+        lexical=JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"]),
+        input_keys=["q"],
+        k=1,
+    )
+    with pytest.warns(FallbackWarning):
+        assert await failing.aselect_examples({"q": "start my car"}) == [EXAMPLES[0]]
