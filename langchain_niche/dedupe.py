@@ -10,9 +10,9 @@ import numpy.typing as npt
 
 from langchain_niche.banding import Banding
 from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche.selectors.base import copy_examples
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder
 from langchain_niche.selectors.lsh_index import TokenRows
-from langchain_niche.selectors.lsh_storage import validated_batch
 from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import StopwordsSpec
 from langchain_niche.text import AnalyzerKind, TextAnalyzer, TokenBatch, TokenizerFn
@@ -109,7 +109,7 @@ def dedupe_examples(
             f"input_keys must be None or a non-empty list of field names, got {preview(input_keys)}"
         )
         raise InvalidParameterError(msg, name="input_keys", value=input_keys)
-    batch = validated_batch(examples)
+    batch = copy_examples(examples)
     total = len(batch)
     if total == 0:
         return []

@@ -37,7 +37,7 @@ from langchain_niche.text import (
 )
 from langchain_niche.tokens import TokenCounter, approximate_token_count
 
-__all__ = ["LexicalExampleSelector", "ScoredExample", "jaccard"]
+__all__ = ["LexicalExampleSelector", "ScoredExample", "copy_examples", "jaccard"]
 
 Similarity = Literal["jaccard", "bm25"]
 """How a lexical selector scores an example against the input."""
@@ -83,6 +83,33 @@ class Candidate:
     id: str
     example: Mapping[str, Any]
     score: float
+
+
+def copy_examples(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copy a batch given to ``add_examples``, checking it is an iterable of mappings.
+
+    Args:
+        examples: The examples.
+
+    Returns:
+        Shallow copies.
+
+    Raises:
+        InvalidParameterError: ``examples`` is a single mapping or a string.
+        InvalidExampleError: An item is not a mapping (the error names its position).
+    """
+    if isinstance(examples, Mapping | str | bytes):
+        msg = (
+            f"add_examples() takes an iterable of examples, got a single {type(examples).__name__}"
+        )
+        raise InvalidParameterError(msg, name="examples", value=examples)
+    batch = []
+    for i, example in enumerate(examples):
+        if not isinstance(example, Mapping):
+            msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
+            raise InvalidExampleError(msg, index=i)
+        batch.append(dict(example))
+    return batch
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -260,6 +287,54 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     @abstractmethod
     def __len__(self) -> int:
         """Number of stored examples."""
+
+    @abstractmethod
+    def add_examples(
+        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Add examples; returns their ids."""
+
+    async def aadd_examples(
+        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Async twin of :meth:`add_examples` (default: in the default executor).
+
+        Args:
+            examples: The examples.
+            ids: Optional ids.
+
+        Returns:
+            The ids of the added examples.
+        """
+        batch = list(examples)
+        return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
+
+    def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
+        """Add one example.
+
+        Args:
+            example: A dict of field name to text.
+            example_id: Optional id (default: its insertion number).
+
+        Returns:
+            The example's id.
+        """
+        return self.add_examples([example], ids=None if example_id is None else [example_id])[0]
+
+    async def aadd_example(
+        self, example: Mapping[str, Any], *, example_id: str | None = None
+    ) -> str:
+        """Async twin of :meth:`add_example`.
+
+        Args:
+            example: A dict of field name to text.
+            example_id: Optional id.
+
+        Returns:
+            The example's id.
+        """
+        ids = None if example_id is None else [example_id]
+        return (await self.aadd_examples([example], ids=ids))[0]
 
     # -- which text is compared -----------------------------------------------
     def _compared_keys(self, input_variables: Mapping[str, Any]) -> tuple[str, ...] | None:

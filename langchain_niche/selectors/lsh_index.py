@@ -372,37 +372,6 @@ class BandTable:
             return np.zeros(0, dtype=_ROW_DTYPE)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
-    def lookup_and_probe(
-        self, keys: U64Array, lo: U64Array, hi: U64Array
-    ) -> tuple[RowArray, RowArray]:
-        """:meth:`lookup` and :meth:`probe` in one pass (each ``keys[i]`` in ``[lo[i], hi[i])``).
-
-        Args:
-            keys: Band keys of a query.
-            lo: Start of each key's prefix range.
-            hi: End (exclusive) of each key's prefix range.
-
-        Returns:
-            ``(rows having a key, rows in a range)``, unordered, with repeats.
-        """
-        exact_parts, probe_parts = [], []
-        for segment_keys, rows in self._segments():
-            bounds = np.searchsorted(segment_keys, np.concatenate([lo, hi]), side="left")
-            starts, ends = bounds[: lo.shape[0]], bounds[lo.shape[0] :]
-            lengths = ends - starts
-            total = int(lengths.sum())
-            if total == 0:
-                continue
-            shift = starts - (np.cumsum(lengths) - lengths)
-            index = np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)
-            found = rows[index]
-            probe_parts.append(found)
-            exact_parts.append(found[segment_keys[index] == np.repeat(keys, lengths)])
-        empty = np.zeros(0, dtype=_ROW_DTYPE)
-        exact = np.concatenate(exact_parts) if exact_parts else empty
-        probe = np.concatenate(probe_parts) if probe_parts else empty
-        return exact, probe
-
     def lookup(self, keys: U64Array) -> RowArray:
         """Rows having any of ``keys`` (a row appears once per matching band).
 

@@ -21,20 +21,14 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche.errors import (
-    ExampleNotFoundError,
-    InvalidExampleError,
-    InvalidParameterError,
-    MissingKeyError,
-    preview,
-)
+from langchain_niche.errors import InvalidExampleError, MissingKeyError
 from langchain_niche.selectors.example_store import ExampleStore
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
 from langchain_niche.selectors.lsh_index import BandTable, TokenRows
@@ -125,7 +119,14 @@ class RowTokens:
 
 
 def top_probe_rows(hits: AnyRows, exclude: IntArray, limit: int) -> IntArray:
-    """The ``limit`` rows hit most often by a probe, ties broken by row.
+    """The rows a probe found most often, at most ``limit`` of them.
+
+    Rows are taken by hit count, highest first, one whole count level at a time,
+    while the level fits in what is left of ``limit``; the first level that does
+    not fit ends the choice (rows hit as often are equally promising, and a
+    level is never cut arbitrarily). Only when the top level alone exceeds
+    ``limit`` are its lowest rows taken. At scale this drops the long tail of
+    rows sharing a single band prefix by chance.
 
     Args:
         hits: Rows found by the probe, one entry per matching band prefix.
@@ -144,14 +145,13 @@ def top_probe_rows(hits: AnyRows, exclude: IntArray, limit: int) -> IntArray:
         keep[pos[rows[pos] == exclude]] = False
         rows, counts = rows[keep], counts[keep]
     if rows.shape[0] > limit:
-        # the limit-th highest count (counts are small: at most one per band); every
-        # row above it, then the lowest rows at it
-        at_least = np.cumsum(np.bincount(counts)[::-1])[::-1]  # rows with count >= c
-        kth = int(np.flatnonzero(at_least >= limit)[-1])
-        chosen = counts > kth
-        ties = np.flatnonzero(counts == kth)[: limit - int(chosen.sum())]
-        chosen[ties] = True
-        rows = rows[chosen]
+        per_level = np.bincount(counts)[::-1]  # rows per count, highest count first
+        top = int(np.flatnonzero(per_level)[0])
+        fits = np.flatnonzero(np.cumsum(per_level) <= limit)
+        if fits.shape[0]:
+            rows = rows[counts >= per_level.shape[0] - 1 - int(fits[-1])]
+        else:  # the top level alone is too large: its lowest rows
+            rows = rows[counts == per_level.shape[0] - 1 - top][:limit]
     return rows.astype(np.int64, copy=False)
 
 
@@ -163,28 +163,22 @@ class LshStorage(ABC):
 
     @abstractmethod
     def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, prefetch_probe: bool = False
-    ) -> Plan[tuple[RowTokens, AnyRows | None]]:
+        self, compared: tuple[str, ...], query: LshQuery, *, probe_limit: int | None = None
+    ) -> Plan[tuple[RowTokens, RowTokens | None]]:
         """Rows sharing at least one whole band with the query, with their token ids.
 
-        With ``prefetch_probe`` a storage may also return the probe's raw hits
-        (rows sharing a band prefix, one entry per band) to save a round trip;
-        ``None`` otherwise.
+        With ``probe_limit`` a storage may also run the probe (:meth:`probed`,
+        leaving out the banded rows) in the same step to save a round trip, and
+        return its rows as the second item; ``None`` otherwise.
         """
 
     @abstractmethod
     def probed(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        limit: int,
-        hits: AnyRows | None = None,
+        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
     ) -> Plan[RowTokens]:
-        """Up to ``limit`` rows sharing the most band prefixes with the query.
+        """Rows sharing band prefixes with the query, chosen by :func:`top_probe_rows`.
 
-        Rows are chosen by :func:`top_probe_rows`, leaving out ``exclude``;
-        ``hits`` are the prefetched raw hits of :meth:`banded`, if any.
+        ``exclude`` (ascending) are left out.
         """
 
     def scanned(self, compared: tuple[str, ...], query: LshQuery) -> Plan[RowTokens]:
@@ -323,31 +317,24 @@ class MemoryLshStorage(LshStorage):
         return RowTokens(rows, tokens, lens)
 
     def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, prefetch_probe: bool = False
-    ) -> Plan[tuple[RowTokens, AnyRows | None]]:
-        """Rows sharing a band with the query (see :class:`LshStorage`)."""
+        self, compared: tuple[str, ...], query: LshQuery, *, probe_limit: int | None = None
+    ) -> Plan[tuple[RowTokens, RowTokens | None]]:
+        """Rows sharing a band with the query (see :class:`LshStorage`).
+
+        In memory the probe costs no round trip: it runs only when asked for.
+        """
         yield from _nothing()
         index = self.index_for(compared)
-        if prefetch_probe:  # one pass over the prefix ranges finds both
-            exact, hits = index.bands.lookup_and_probe(query.keys, query.probe_lo, query.probe_hi)
-            rows = self._alive(np.unique(exact)).astype(np.int64)
-            return self._row_tokens(index, rows), self._alive(hits)
         rows = self._alive(np.unique(index.bands.lookup(query.keys))).astype(np.int64)
         return self._row_tokens(index, rows), None
 
     def probed(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        limit: int,
-        hits: AnyRows | None = None,
+        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
     ) -> Plan[RowTokens]:
         """Rows sharing the most band prefixes (see :class:`LshStorage`)."""
         yield from _nothing()
         index = self.index_for(compared)
-        if hits is None:
-            hits = self._alive(index.bands.probe(query.probe_lo, query.probe_hi))
+        hits = self._alive(index.bands.probe(query.probe_lo, query.probe_hi))
         return self._row_tokens(index, top_probe_rows(hits, exclude, limit))
 
     def scanned(self, compared: tuple[str, ...], query: LshQuery) -> Plan[RowTokens]:
@@ -406,20 +393,7 @@ class MemoryLshStorage(LshStorage):
         """Remove by id or by equality (see :class:`LshStorage`)."""
         yield from _nothing()
         with self.lock:
-            if isinstance(target, str):
-                row = self.store.row_of(target)
-                if row is None:
-                    msg = f"no example has id {target!r}"
-                    raise ExampleNotFoundError(msg)
-                rows = [row]
-            elif isinstance(target, Mapping):
-                rows = self.store.rows_equal_to(target)
-                if not rows:
-                    msg = f"no stored example equals {preview(target)}"
-                    raise ExampleNotFoundError(msg)
-            else:
-                msg = f"remove_example() takes an id or an example dict, got {preview(target)}"
-                raise InvalidParameterError(msg, name="example", value=target)
+            rows = self.store.rows_for(target)
             removed = self.store.remove_rows(rows)
             store = self.store
             if store.n_dead >= max(_COMPACT_MIN_DEAD, store.n_rows // 4):
@@ -486,30 +460,3 @@ class MemoryLshStorage(LshStorage):
         index.tokens.append(tokens.astype(np.uint64), lens.astype(np.int64))
         index.bands.restore(band_keys, band_rows)
         self.indexes[compared] = index
-
-
-def validated_batch(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copy a batch of examples, checking it is an iterable of mappings.
-
-    Args:
-        examples: The examples.
-
-    Returns:
-        Shallow copies.
-
-    Raises:
-        InvalidParameterError: ``examples`` is a single mapping or a string.
-        InvalidExampleError: An item is not a mapping (the error names its position).
-    """
-    if isinstance(examples, Mapping | str | bytes):
-        msg = (
-            f"add_examples() takes an iterable of examples, got a single {type(examples).__name__}"
-        )
-        raise InvalidParameterError(msg, name="examples", value=examples)
-    batch = []
-    for i, example in enumerate(examples):
-        if not isinstance(example, Mapping):
-            msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
-            raise InvalidExampleError(msg, index=i)
-        batch.append(dict(example))
-    return batch

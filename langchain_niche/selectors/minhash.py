@@ -15,7 +15,7 @@ from pydantic import Field, PrivateAttr
 from langchain_niche.banding import Banding, optimal_bands
 from langchain_niche.errors import IndexFormatError, InvalidParameterError, preview
 from langchain_niche.persistence import read_index_file, write_index_file
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector
+from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
 from langchain_niche.selectors.lsh_encoding import LshEncoder, LshQuery
 from langchain_niche.selectors.lsh_index import jaccard_of_rows
 from langchain_niche.selectors.lsh_storage import (
@@ -26,7 +26,6 @@ from langchain_niche.selectors.lsh_storage import (
     RowTokens,
     run_async,
     run_sync,
-    validated_batch,
 )
 from langchain_niche.sketches import MinHasher, check_num_perm, check_seed
 
@@ -468,23 +467,11 @@ class MinHashExampleSelector(LexicalExampleSelector):
             TokenizerError: The custom tokenizer failed.
             DuplicateIdError: An id is already used.
         """
-        batch = validated_batch(examples)
+        batch = copy_examples(examples)
         if not batch:
             return []
         new_ids: list[str] = self._run(self._storage.add(batch, ids), whole=False)
         return new_ids
-
-    def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
-        """Add one example.
-
-        Args:
-            example: A dict of field name to text.
-            example_id: Optional id (default: its insertion number).
-
-        Returns:
-            The example's id.
-        """
-        return self.add_examples([example], ids=None if example_id is None else [example_id])[0]
 
     async def aadd_examples(
         self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
@@ -498,7 +485,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         Returns:
             The ids of the added examples.
         """
-        batch = validated_batch(examples)
+        batch = copy_examples(examples)
         if not batch:
             return []
         if isinstance(self._storage, MemoryLshStorage):
@@ -507,21 +494,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
             return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
         new_ids: list[str] = await self._arun(self._storage.add(batch, ids))
         return new_ids
-
-    async def aadd_example(
-        self, example: Mapping[str, Any], *, example_id: str | None = None
-    ) -> str:
-        """Async twin of :meth:`add_example`.
-
-        Args:
-            example: A dict of field name to text.
-            example_id: Optional id.
-
-        Returns:
-            The example's id.
-        """
-        ids = None if example_id is None else [example_id]
-        return (await self.aadd_examples([example], ids=ids))[0]
 
     # -- removing -------------------------------------------------------------------------
     def remove_example(self, example: Mapping[str, Any] | str) -> list[str]:
@@ -570,14 +542,18 @@ class MinHashExampleSelector(LexicalExampleSelector):
     ) -> Plan[list[Candidate]]:
         storage = self._storage
         probing = self.fallback == "probe"
-        found, hits = yield from storage.banded(keys, query, prefetch_probe=probing)
+        found, probed = yield from storage.banded(
+            keys, query, probe_limit=self.probe_limit if probing else None
+        )
         rows, scores = found.rows, self._score(found, query)
         passing = self._passing(scores)
         docs = dict(found.docs or {})
         trusted = int((passing & (scores >= self.lsh_threshold)).sum())
         if self.fallback != "none" and trusted < limit:
             if probing:
-                extra = yield from storage.probed(keys, query, rows, self.probe_limit, hits)
+                extra = probed
+                if extra is None:
+                    extra = yield from storage.probed(keys, query, rows, self.probe_limit)
             else:
                 extra = yield from storage.scanned(keys, query)
                 fresh = ~np.isin(extra.rows, rows, assume_unique=True)

@@ -61,7 +61,6 @@ import numpy.typing as npt
 
 from langchain_niche.errors import (
     DuplicateIdError,
-    ExampleNotFoundError,
     IndexFormatError,
     InvalidParameterError,
     MissingDependencyError,
@@ -69,14 +68,13 @@ from langchain_niche.errors import (
     preview,
 )
 from langchain_niche.persistence import example_json
+from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
 from langchain_niche.selectors.lsh_storage import (
-    AnyRows,
     Call,
     LshStorage,
     Plan,
     RowTokens,
-    top_probe_rows,
 )
 
 __all__ = ["RedisLshStorage", "redact_url"]
@@ -170,10 +168,13 @@ return {'ok'}
 
 # Lex ranges are packed 20 bytes each: shard (4 hex chars), inclusive start and
 # exclusive end (8-byte band keys).
-# ARGV: prefix, band ranges, prefix ranges ('' for none).
+# ARGV: prefix, band ranges, prefix ranges ('' for no probe), probe limit.
 # Returns {distinct rows sharing a band (4-byte big-endian), their token counts
 # (uint32 LE), their tokens (concatenated), their document sizes (uint32 LE),
-# their documents (concatenated), rows sharing a band prefix (repeats kept)}.
+# their documents (concatenated), then the probe's rows, token counts and tokens}.
+# The probe leaves out the banded rows and picks rows exactly as top_probe_rows
+# does: whole hit-count levels from the top while they fit in the limit (the
+# lowest rows of the top level when it alone does not fit).
 _LOOKUP_LUA = (
     _COMMON_LUA
     + """
@@ -186,32 +187,65 @@ local function members(ranges, visit)
     end
   end
 end
+local function fetch(rows, with_docs)
+  local kept, lens, toks, dlens, docs = {}, {}, {}, {}, {}
+  for s = 1, #rows, 1000 do
+    local names = {}
+    for i = s, math.min(s + 999, #rows) do
+      names[#names + 1] = string.format('%d', struct.unpack('>I4', rows[i]))
+    end
+    local t = redis.call('HMGET', P .. 'tok', unpack(names))
+    local d = with_docs and redis.call('HMGET', P .. 'doc', unpack(names)) or t
+    for i = 1, #names do
+      if t[i] and d[i] then
+        kept[#kept + 1] = rows[s + i - 1]
+        lens[#lens + 1] = struct.pack('<I4', #t[i] / 8)
+        toks[#toks + 1] = t[i]
+        if with_docs then
+          dlens[#dlens + 1] = struct.pack('<I4', #d[i])
+          docs[#docs + 1] = d[i]
+        end
+      end
+    end
+  end
+  return {table.concat(kept), table.concat(lens), table.concat(toks),
+          table.concat(dlens), table.concat(docs)}
+end
 local rows, seen = {}, {}
 members(ARGV[2], function(r)
   if not seen[r] then seen[r] = true; rows[#rows + 1] = r end
 end)
-local hits = {}
-members(ARGV[3], function(r) hits[#hits + 1] = r end)
-local kept, lens, toks, dlens, docs = {}, {}, {}, {}, {}
-for s = 1, #rows, 1000 do
-  local names = {}
-  for i = s, math.min(s + 999, #rows) do
-    names[#names + 1] = string.format('%d', struct.unpack('>I4', rows[i]))
-  end
-  local t = redis.call('HMGET', P .. 'tok', unpack(names))
-  local d = redis.call('HMGET', P .. 'doc', unpack(names))
-  for i = 1, #names do
-    if t[i] and d[i] then
-      kept[#kept + 1] = rows[s + i - 1]
-      lens[#lens + 1] = struct.pack('<I4', #t[i] / 8)
-      toks[#toks + 1] = t[i]
-      dlens[#dlens + 1] = struct.pack('<I4', #d[i])
-      docs[#docs + 1] = d[i]
+local out = fetch(rows, true)
+local count = {}
+members(ARGV[3], function(r)
+  if not seen[r] then count[r] = (count[r] or 0) + 1 end
+end)
+local levels, top = {}, 0
+for r, c in pairs(count) do
+  local level = levels[c]
+  if not level then level = {}; levels[c] = level end
+  level[#level + 1] = r
+  if c > top then top = c end
+end
+local chosen, left = {}, tonumber(ARGV[4])
+for c = top, 1, -1 do
+  local level = levels[c]
+  if level then
+    if #level <= left then
+      for _, r in ipairs(level) do chosen[#chosen + 1] = r end
+      left = left - #level
+    else
+      if #chosen == 0 then
+        table.sort(level)
+        for i = 1, left do chosen[#chosen + 1] = level[i] end
+      end
+      break
     end
   end
 end
-return {table.concat(kept), table.concat(lens), table.concat(toks),
-        table.concat(dlens), table.concat(docs), table.concat(hits)}
+local probe = fetch(chosen, false)
+out[6], out[7], out[8] = probe[1], probe[2], probe[3]
+return out
 """
 )
 
@@ -318,7 +352,9 @@ class _Batch:
 
     encoded: EncodedBatch
     bodies: list[bytes]
-    ids: Sequence[str] | None
+    ids: list[str | None]
+    """The custom id of each example, or ``None`` for a default id (its row)."""
+    custom: frozenset[str]
     fields: str
 
 
@@ -407,11 +443,9 @@ class RedisLshStorage(LshStorage):
         return storage
 
     def _parse_config(self, raw: bytes) -> dict[str, Any]:
-        try:
-            config = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            msg = f"{self.prefix}config at {self.safe_url} is not a langchain-niche index: {exc}"
-            raise IndexFormatError(msg) from exc
+        config = _json(
+            raw, f"{self.prefix}config at {self.safe_url} is not a langchain-niche index"
+        )
         if (
             not isinstance(config, dict)
             or config.get("format") != FORMAT
@@ -582,31 +616,42 @@ class RedisLshStorage(LshStorage):
             for start, stop in zip(lo.tolist(), hi.tolist(), strict=True)
         )
 
-    def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, prefetch_probe: bool = False
-    ) -> Plan[tuple[RowTokens, AnyRows | None]]:
-        """Rows sharing a band, their tokens and documents, and optionally the probe's hits.
+    @staticmethod
+    def _decode_rows(
+        rows: bytes, lens: bytes, tokens: bytes
+    ) -> tuple[IntArray, IntArray, U64Array, list[int]]:
+        """Rows (big-endian uint32), token counts and tokens, sorted by row."""
+        found = np.frombuffer(rows, dtype=">u4").astype(np.int64)
+        sizes = np.frombuffer(lens, dtype="<u4").astype(np.int64)
+        ids = np.frombuffer(tokens, dtype="<u8").astype(np.uint64)
+        order = np.argsort(found, kind="stable")
+        if np.array_equal(order, np.arange(order.shape[0])):
+            return found, sizes, ids, order.tolist()
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        parts = [ids[offsets[i] : offsets[i + 1]] for i in order.tolist()]
+        ids = np.concatenate(parts) if parts else ids
+        return found[order], sizes[order], ids, order.tolist()
 
-        One round trip.
+    def banded(
+        self, compared: tuple[str, ...], query: LshQuery, *, probe_limit: int | None = None
+    ) -> Plan[tuple[RowTokens, RowTokens | None]]:
+        """Rows sharing a band (tokens and documents), and the probe's rows if asked.
+
+        One round trip: the probe runs inside the same script.
         """
         self._check_compared(compared)
         band = self._ranges(query.keys, query.keys + np.uint64(1))
-        probe = self._ranges(query.probe_lo, query.probe_hi) if prefetch_probe else b""
-        reply = yield ("script", "lookup", [self.prefix, band, probe])
-        rows = np.frombuffer(reply[0], dtype=">u4").astype(np.int64)
-        lens = np.frombuffer(reply[1], dtype="<u4").astype(np.int64)
-        tokens = np.frombuffer(reply[2], dtype="<u8").astype(np.uint64)
+        probe = self._ranges(query.probe_lo, query.probe_hi) if probe_limit else b""
+        reply = yield ("script", "lookup", [self.prefix, band, probe, str(probe_limit or 0)])
+        rows, lens, tokens, order = self._decode_rows(reply[0], reply[1], reply[2])
         docs = _split(reply[4], np.frombuffer(reply[3], dtype="<u4"))
-        hits = np.frombuffer(reply[5], dtype=">u4").astype(np.int64) if prefetch_probe else None
-        order = np.argsort(rows, kind="stable")
-        if not np.array_equal(order, np.arange(order.shape[0])):
-            offsets = np.concatenate([[0], np.cumsum(lens)])
-            tokens = np.concatenate(
-                [tokens[offsets[i] : offsets[i + 1]] for i in order.tolist()] or [tokens[:0]]
-            )
-            rows, lens = rows[order], lens[order]
-            docs = [docs[i] for i in order.tolist()]
-        return RowTokens(rows, tokens, lens, dict(zip(rows.tolist(), docs, strict=True))), hits
+        found = RowTokens(
+            rows, tokens, lens, {r: docs[i] for r, i in zip(rows.tolist(), order, strict=True)}
+        )
+        if not probe_limit:
+            return found, None
+        probe_rows, probe_lens, probe_tokens, _ = self._decode_rows(reply[5], reply[6], reply[7])
+        return found, RowTokens(probe_rows, probe_tokens, probe_lens)
 
     def _fetch(self, name: str, rows: IntArray) -> Plan[tuple[IntArray, list[bytes]]]:
         """Values of ``rows`` in the ``tok`` or ``doc`` hash (rows gone are left out)."""
@@ -615,35 +660,20 @@ class RedisLshStorage(LshStorage):
         return found, _split(reply[2], np.frombuffer(reply[1], dtype="<u4"))
 
     def probed(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        limit: int,
-        hits: AnyRows | None = None,
+        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
     ) -> Plan[RowTokens]:
-        """Rows sharing the most band prefixes, with their tokens."""
-        self._check_compared(compared)
-        if hits is None:
-            probe = self._ranges(query.probe_lo, query.probe_hi)
-            reply = yield ("script", "lookup", [self.prefix, b"", probe])
-            hits = np.frombuffer(reply[5], dtype=">u4").astype(np.int64)
-        rows = top_probe_rows(hits, exclude, limit)
-        if rows.shape[0] == 0:
+        """Rows sharing the most band prefixes, with their tokens (one round trip)."""
+        _, probe = yield from self.banded(compared, query, probe_limit=limit)
+        if probe is None:  # pragma: no cover - banded always probes when asked
             return RowTokens.empty()
-        found, blobs = yield from self._fetch("tok", rows)
-        return RowTokens(
-            found,
-            np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64),
-            np.array([len(blob) // 8 for blob in blobs], dtype=np.int64),
-        )
+        keep = ~np.isin(probe.rows, exclude)
+        if keep.all():
+            return probe
+        owner = np.repeat(keep, probe.lens)
+        return RowTokens(probe.rows[keep], probe.tokens[owner], probe.lens[keep])
 
     def _parse_doc(self, raw: bytes | str) -> tuple[str, dict[str, Any]]:
-        try:
-            doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            msg = f"Redis index {self.index_name!r}: a document is not JSON: {exc}"
-            raise IndexFormatError(msg) from exc
+        doc = _json(raw, f"Redis index {self.index_name!r}: a document is not JSON")
         if (
             not isinstance(doc, dict)
             or not isinstance(doc.get("id"), str)
@@ -714,7 +744,8 @@ class RedisLshStorage(LshStorage):
         """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
         encoder = self._encoder()
         encoded = encoder.encode_examples(examples, self.compared)
-        custom = _check_ids(ids, len(examples))
+        planned = ExampleStore().plan_ids(len(examples), ids)  # types, length, repeats
+        custom = [example_id for example_id in planned if example_id is not None]
         bodies = [
             example_json(example, what=f"example {i}").encode("utf-8")
             for i, example in enumerate(examples)
@@ -725,9 +756,8 @@ class RedisLshStorage(LshStorage):
                 if row is not None:
                     msg = f"id {example_id!r} is already used in Redis index {self.index_name!r}"
                     raise DuplicateIdError(msg, example_id=example_id)
-        batch = _Batch(
-            encoded, bodies, ids, json.dumps(sorted({k for example in examples for k in example}))
-        )
+        fields = json.dumps(sorted({k for example in examples for k in example}))
+        batch = _Batch(encoded, bodies, planned, frozenset(custom), fields)
         last = int((yield ("cmd", "INCRBY", self.prefix + "next", len(examples))))
         block = np.arange(last - len(examples), last, dtype=np.int64)
         # Chunk i + 1 is packed while Redis writes chunk i (one chunk in flight).
@@ -737,6 +767,16 @@ class RedisLshStorage(LshStorage):
         for start in range(0, len(examples), self.batch_size):
             stop = min(start + self.batch_size, len(examples))
             args, chunk_ids = self._chunk_args(batch, block, start, stop)
+            for _ in range(_MAX_ROW_ATTEMPTS):
+                defaults = {
+                    i for i, p in zip(chunk_ids, batch.ids[start:stop], strict=True) if p is None
+                }
+                if not defaults & batch.custom:
+                    break
+                # a default id would equal a custom id of this batch: other rows
+                last = int((yield ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+                block[start:stop] = np.arange(last - (stop - start), last)
+                args, chunk_ids = self._chunk_args(batch, block, start, stop)
             handle = yield ("submit", ("script", "insert", args))
             pending.append((handle, start, stop, chunk_ids))
             if len(pending) > 1:
@@ -762,7 +802,7 @@ class RedisLshStorage(LshStorage):
                 written.append(chunk_ids)
                 return failure
             taken = _text(reply[1])
-            if batch.ids is not None:  # a custom id was added concurrently by another writer
+            if taken in batch.custom:  # a custom id was added concurrently by another writer
                 done = sum(len(chunk) for chunk in written)
                 msg = (
                     f"id {taken!r} is already used in Redis index {self.index_name!r} (added "
@@ -787,13 +827,15 @@ class RedisLshStorage(LshStorage):
         self, batch: _Batch, block: IntArray, start: int, stop: int
     ) -> tuple[list[Any], list[str]]:
         """Arguments of the insert script for examples ``start .. stop - 1``."""
-        ids = batch.ids
         part = batch.encoded.slice(start, stop)
         rows = block[start:stop]
         if int(rows[-1]) > _MAX_ROW:
             msg = f"Redis index {self.index_name!r} has handed out all {_MAX_ROW + 1} row numbers"
             raise OverflowError(msg)
-        chunk_ids = [str(row) for row in rows.tolist()] if ids is None else list(ids[start:stop])
+        chunk_ids = [
+            str(row) if example_id is None else example_id
+            for example_id, row in zip(batch.ids[start:stop], rows.tolist(), strict=True)
+        ]
         id_bytes = [example_id.encode("utf-8") for example_id in chunk_ids]
         docs = [
             b'{"id":%s,"example":%s}' % (json.dumps(example_id).encode(), body)
@@ -821,25 +863,18 @@ class RedisLshStorage(LshStorage):
 
     def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
         """Remove by id, or every example equal to a dict (reads the whole index)."""
+        check_removal_target(target)
         if isinstance(target, str):
             row = yield ("cmd", "HGET", self.prefix + "id", target)
-            if row is None:
-                msg = f"no example has id {target!r}"
-                raise ExampleNotFoundError(msg)
-            pairs = [(target, int(row))]
-        elif isinstance(target, Mapping):
+            pairs = [] if row is None else [(target, int(row))]
+        else:
             docs = yield from self._scan_docs()
             pairs = [(example_id, row) for row, example_id, example in docs if example == target]
-            if not pairs:
-                msg = f"no stored example equals {preview(target)}"
-                raise ExampleNotFoundError(msg)
-        else:
-            msg = f"remove_example() takes an id or an example dict, got {preview(target)}"
-            raise InvalidParameterError(msg, name="example", value=target)
+        if not pairs:
+            raise not_found(target)
         removed = yield from self._remove_rows(pairs)
-        if not removed and isinstance(target, str):
-            msg = f"no example has id {target!r} (removed concurrently)"
-            raise ExampleNotFoundError(msg)
+        if not removed:  # removed concurrently by another process
+            raise not_found(target)
         return removed
 
     def _stored_members(
@@ -916,6 +951,15 @@ class RedisLshStorage(LshStorage):
         return {"examples": len(docs), "problems": problems}
 
 
+def _json(raw: bytes | str, problem: str) -> Any:
+    """Parse JSON read from Redis (never pickle); ``problem`` starts the error message."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"{problem}: {exc}"
+        raise IndexFormatError(msg) from exc
+
+
 def _split(blob: bytes, sizes: npt.NDArray[np.uint32]) -> list[bytes]:
     """Cut a concatenation into pieces of the given sizes."""
     ends = np.cumsum(sizes, dtype=np.int64).tolist()
@@ -925,25 +969,3 @@ def _split(blob: bytes, sizes: npt.NDArray[np.uint32]) -> list[bytes]:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _check_ids(ids: Sequence[str] | None, count: int) -> list[str]:
-    """Validate custom ids of a batch (types, length, repeats); returns them."""
-    if ids is None:
-        return []
-    if isinstance(ids, str) or not isinstance(ids, Sequence):
-        msg = f"ids must be a sequence of strings, got {preview(ids)}"
-        raise InvalidParameterError(msg, name="ids", value=ids)
-    if len(ids) != count:
-        msg = f"got {len(ids)} ids for {count} examples"
-        raise InvalidParameterError(msg, name="ids", value=ids)
-    seen: set[str] = set()
-    for example_id in ids:
-        if not isinstance(example_id, str) or not example_id:
-            msg = f"ids must be non-empty strings, got {preview(example_id)}"
-            raise InvalidParameterError(msg, name="ids", value=example_id)
-        if example_id in seen:
-            msg = f"id {example_id!r} appears twice in the batch"
-            raise DuplicateIdError(msg, example_id=example_id)
-        seen.add(example_id)
-    return list(ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -318,3 +319,27 @@ def test_two_processes_inserting_concurrently_lose_nothing(redis_url: str, index
 def test_redact_url() -> None:
     assert redact_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
     assert redact_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_readme_redis_example_runs(redis_url: str, index_name: str) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## MinHash-LSH selection for large corpora (Redis)") :]
+    setup = section[
+        section.index("```python\n") + 10 : section.index("```\n", section.index("```python\n"))
+    ]
+    start = section.index("```py\n") + 6
+    shared = section[start : section.index("```\n", start)]
+    shared = shared.replace("redis://localhost:6379/0", redis_url).replace(
+        '"tickets"', repr(index_name)
+    )
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(setup, "README.md", "exec"), namespace)
+    code = compile(shared, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+    async def run() -> None:
+        result = eval(code, namespace)
+        if asyncio.iscoroutine(result):
+            await result
+
+    asyncio.run(run())
+    assert len(namespace["reader"]) == 4
