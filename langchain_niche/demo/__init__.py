@@ -11,5 +11,5 @@ from __future__ import annotations
 
 __all__ = ["SECTIONS"]
 
-SECTIONS: list[str] = ["selection", "pearl"]
+SECTIONS: list[str] = ["selection", "pearl", "minhash"]
 """Section modules of ``langchain_niche.demo``, in the order they run."""
