@@ -17,6 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
+from langchain_niche.demo.console import format_seconds
+
 
 def machine() -> str:
     return (
@@ -49,12 +51,7 @@ def fmt_rate(per_second: float) -> str:
     return f"{per_second:,.0f}/s"
 
 
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.1f} s"
+fmt_time = format_seconds
 
 
 def rss_bytes() -> int:

@@ -19,6 +19,7 @@ from langchain_core.messages import get_buffer_string
 from langchain_core.prompts import BasePromptTemplate, StringPromptTemplate
 from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from typing_extensions import Self
 
 from langchain_niche.errors import (
     InvalidExampleError,
@@ -293,6 +294,19 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
     ) -> list[str]:
         """Add examples; returns their ids."""
+
+    @classmethod
+    def from_examples(cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any) -> Self:
+        """Create a selector from examples.
+
+        Args:
+            examples: The examples.
+            **kwargs: Settings, as for the constructor (``ids`` included).
+
+        Returns:
+            The selector.
+        """
+        return cls(examples=examples, **kwargs)
 
     async def aadd_examples(
         self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None

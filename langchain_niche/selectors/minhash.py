@@ -282,21 +282,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
         super().__setattr__(name, value)
 
     @classmethod
-    def from_examples(
-        cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any
-    ) -> MinHashExampleSelector:
-        """Create a selector from examples.
-
-        Args:
-            examples: The examples.
-            **kwargs: Settings, as for the constructor (``ids`` included).
-
-        Returns:
-            The selector.
-        """
-        return cls(examples=examples, **kwargs)
-
-    @classmethod
     async def afrom_examples(
         cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any
     ) -> MinHashExampleSelector:
