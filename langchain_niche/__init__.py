@@ -8,9 +8,12 @@ Drop-in LangChain parts:
 * :class:`PEARL`: plan-and-execute over long documents (``langchain_niche.pearl``).
 * :class:`EntityCompressor`: replace long documents by the entities a task needs
   (schema and graph types in :mod:`langchain_niche.compression`).
+* :class:`MinHashExampleSelector`: MinHash-LSH selection for millions of examples,
+  in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates.
 """
 
 from langchain_niche._version import __version__
+from langchain_niche.banding import optimal_bands
 from langchain_niche.compression import (
     CompressionError,
     EntityCompressor,
@@ -18,6 +21,7 @@ from langchain_niche.compression import (
     ExtractionParseError,
     InvalidDocumentError,
 )
+from langchain_niche.dedupe import dedupe_examples
 from langchain_niche.errors import (
     DuplicateIdError,
     ExampleNotFoundError,
@@ -25,8 +29,10 @@ from langchain_niche.errors import (
     InvalidExampleError,
     InvalidParameterError,
     KeyMismatchError,
+    MissingDependencyError,
     MissingKeyError,
     NicheError,
+    StoreUnavailableError,
     TokenizerError,
     VectorStoreError,
 )
@@ -60,16 +66,25 @@ from langchain_niche.selectors import (
     HybridExampleSelector,
     JaccardExampleSelector,
     LexicalExampleSelector,
+    MinHashExampleSelector,
     ScoredExample,
     jaccard,
 )
+from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import ENGLISH_STOPWORDS
 from langchain_niche.text import TextAnalyzer, default_tokenizer
 from langchain_niche.tokens import approximate_token_count
 
 __all__ = [
+    "DEFAULT_ACTIONS",
     "ENGLISH_STOPWORDS",
+    "PEARL",
+    "SEED_ACTIONS",
+    "Action",
+    "ActionSet",
     "CompressionError",
+    "ContextBudgetError",
+    "Demonstration",
     "DuplicateIdError",
     "EntityCompressor",
     "EntityGraph",
@@ -84,27 +99,11 @@ __all__ = [
     "JaccardExampleSelector",
     "KeyMismatchError",
     "LexicalExampleSelector",
+    "MinHashExampleSelector",
+    "MinHasher",
+    "MissingDependencyError",
     "MissingKeyError",
     "NicheError",
-    "ScoredExample",
-    "TextAnalyzer",
-    "TokenizerError",
-    "VectorStoreError",
-    "__version__",
-    "approximate_token_count",
-    "default_tokenizer",
-    "jaccard",
-]
-
-# PEARL (issue 4): kept as its own block so capabilities merge independently.
-__all__ += [
-    "DEFAULT_ACTIONS",
-    "PEARL",
-    "SEED_ACTIONS",
-    "Action",
-    "ActionSet",
-    "ContextBudgetError",
-    "Demonstration",
     "PEARLBatchError",
     "PEARLEvent",
     "PEARLResult",
@@ -112,11 +111,22 @@ __all__ += [
     "PlanParseError",
     "PlanStep",
     "RetryPolicy",
+    "ScoredExample",
     "StepExecutionError",
+    "StoreUnavailableError",
+    "TextAnalyzer",
+    "TokenizerError",
+    "VectorStoreError",
+    "__version__",
+    "approximate_token_count",
+    "dedupe_examples",
+    "default_tokenizer",
     "evaluate",
+    "jaccard",
     "load_demonstrations",
     "load_quality_jsonl",
     "mine_actions",
+    "optimal_bands",
     "parse_plan",
     "refine_demonstrations",
     "save_demonstrations",

@@ -18,8 +18,10 @@ __all__ = [
     "InvalidExampleError",
     "InvalidParameterError",
     "KeyMismatchError",
+    "MissingDependencyError",
     "MissingKeyError",
     "NicheError",
+    "StoreUnavailableError",
     "TokenizerError",
     "VectorStoreError",
 ]
@@ -140,3 +142,19 @@ class IndexFormatError(NicheError, ValueError):
 
 class VectorStoreError(NicheError, RuntimeError):
     """The vector store (or its embedding model) failed; the cause is chained."""
+
+
+class StoreUnavailableError(NicheError, ConnectionError):
+    """A storage server (Redis) cannot be reached or stopped answering in time.
+
+    Attributes:
+        url: The server's URL, with any password replaced by ``***``.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class MissingDependencyError(NicheError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""

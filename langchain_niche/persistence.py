@@ -33,7 +33,14 @@ import numpy.typing as npt
 
 from langchain_niche.errors import IndexFormatError, InvalidExampleError, preview
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "SavedIndex", "read_index_file", "write_index_file"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "SavedIndex",
+    "example_json",
+    "read_index_file",
+    "write_index_file",
+]
 
 FORMAT_NAME = "langchain-niche-index"
 FORMAT_VERSION = 1
@@ -50,21 +57,37 @@ class SavedIndex:
     arrays: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
 
 
-def _encode_record(example_id: str, example: Mapping[str, Any]) -> str:
+def example_json(example: Mapping[str, Any], *, what: str) -> str:
+    """Encode an example as JSON, refusing anything JSON would not give back unchanged.
+
+    Args:
+        example: The example.
+        what: How to name the example in errors (e.g. ``"example 'a1'"``).
+
+    Returns:
+        The JSON text (UTF-8 characters kept as they are).
+
+    Raises:
+        InvalidExampleError: The example holds values JSON cannot represent
+            exactly (tuples, non-string keys, ``NaN``, arbitrary objects).
+    """
     try:
-        encoded = json.dumps(
-            {"id": example_id, "example": example}, ensure_ascii=False, allow_nan=False
-        )
+        encoded = json.dumps(example, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        msg = f"example {example_id!r} cannot be saved as JSON: {exc} (example: {preview(example)})"
+        msg = f"{what} cannot be saved as JSON: {exc} (example: {preview(example)})"
         raise InvalidExampleError(msg) from exc
-    if json.loads(encoded)["example"] != example:
+    if json.loads(encoded) != example:
         msg = (
-            f"example {example_id!r} would not survive a JSON round trip unchanged "
+            f"{what} would not survive a JSON round trip unchanged "
             f"(tuples, non-string keys?): {preview(example)}"
         )
         raise InvalidExampleError(msg)
     return encoded
+
+
+def _encode_record(example_id: str, example: Mapping[str, Any]) -> str:
+    body = example_json(example, what=f"example {example_id!r}")
+    return f'{{"id": {json.dumps(example_id, ensure_ascii=False)}, "example": {body}}}'
 
 
 def write_index_file(

@@ -39,6 +39,7 @@ from langchain_niche.stopwords import StopwordsSpec, resolve_stopwords
 __all__ = [
     "AnalyzerKind",
     "TextAnalyzer",
+    "TokenBatch",
     "TokenizerFn",
     "default_tokenizer",
     "example_text",
@@ -374,6 +375,20 @@ class TextAnalyzer:
         """
         return self.field_shingles(example_fields(example, keys, index=index))
 
+    def encode_examples(self, batch: Sequence[Any], keys: Sequence[str]) -> TokenBatch:
+        """Validate a batch of examples and encode the shingles of their compared fields.
+
+        Args:
+            batch: Mappings of field name to value (errors name their position).
+            keys: The compared fields.
+
+        Returns:
+            The token ids of every example, each distinct shingle hashed once.
+        """
+        return TokenBatch.from_sets(
+            self.example_shingles(example, keys, index=i) for i, example in enumerate(batch)
+        )
+
     def describe(self) -> dict[str, Any]:
         """Return a JSON-able description (used to save and check indexes).
 
@@ -420,3 +435,61 @@ def stable_token_hashes(tokens: Sequence[str]) -> npt.NDArray[np.uint64]:
             token.encode("utf-8", "surrogatepass")
         ).digest()[:8]
     return np.frombuffer(bytes(buf), dtype="<u8").astype(np.uint64, copy=False)
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """The token ids of a batch of shingle sets, each distinct shingle hashed once.
+
+    Set ``i`` is ``vocab[local[start_i : start_i + lens[i]]]`` where ``start_i`` is
+    the sum of the previous ``lens``. Keeping the distinct ids (``vocab``) apart
+    lets per-token work (hashing, MinHash permutations) run once per distinct
+    token of the batch instead of once per occurrence.
+
+    Example:
+        ```python
+        batch = TokenBatch.from_sets([{"a", "b"}, {"b"}, set()])
+        batch.lens  # array([2, 1, 0])
+        batch.flat  # the 3 token ids, set after set
+        ```
+    """
+
+    vocab: npt.NDArray[np.uint64]
+    """Distinct token ids (:func:`stable_token_hashes`) in first-seen order."""
+    local: npt.NDArray[np.int64]
+    """For every token of every set, its position in ``vocab``."""
+    lens: npt.NDArray[np.int64]
+    """Number of tokens of every set."""
+
+    @classmethod
+    def from_sets(cls, sets: Iterable[Iterable[str]]) -> TokenBatch:
+        """Encode shingle sets (each an iterable of *distinct* shingles).
+
+        Args:
+            sets: The shingle sets, in order.
+
+        Returns:
+            The batch.
+        """
+        cache: dict[str, int] = {}
+        setdefault = cache.setdefault
+        local: list[int] = []
+        lens: list[int] = []
+        for shingles in sets:
+            before = len(local)
+            local.extend([setdefault(token, len(cache)) for token in shingles])
+            lens.append(len(local) - before)
+        return cls(
+            stable_token_hashes(list(cache)),
+            np.asarray(local, dtype=np.int64),
+            np.asarray(lens, dtype=np.int64),
+        )
+
+    def __len__(self) -> int:
+        return int(self.lens.shape[0])
+
+    @property
+    def flat(self) -> npt.NDArray[np.uint64]:
+        """The token ids of all sets, set after set."""
+        flat: npt.NDArray[np.uint64] = self.vocab[self.local]
+        return flat

@@ -22,6 +22,13 @@ apt_install() {  # apt_install PACKAGE...: install Debian packages (root or sudo
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+ensure_redis_server() {  # the Redis integration tests start their own redis-server
+  if command -v redis-server >/dev/null 2>&1; then
+    return
+  fi
+  apt_install redis-server || log "could not install redis-server: the Redis tests will fail"
+}
+
 ensure_venv() {
   if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
     return

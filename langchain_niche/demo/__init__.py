@@ -11,5 +11,5 @@ from __future__ import annotations
 
 __all__ = ["SECTIONS"]
 
-SECTIONS: list[str] = ["selection", "pearl", "compression"]
+SECTIONS: list[str] = ["selection", "minhash", "pearl", "compression"]
 """Section modules of ``langchain_niche.demo``, in the order they run."""

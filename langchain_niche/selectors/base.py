@@ -19,6 +19,7 @@ from langchain_core.messages import get_buffer_string
 from langchain_core.prompts import BasePromptTemplate, StringPromptTemplate
 from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from typing_extensions import Self
 
 from langchain_niche.errors import (
     InvalidExampleError,
@@ -37,7 +38,7 @@ from langchain_niche.text import (
 )
 from langchain_niche.tokens import TokenCounter, approximate_token_count
 
-__all__ = ["LexicalExampleSelector", "ScoredExample", "jaccard"]
+__all__ = ["LexicalExampleSelector", "ScoredExample", "copy_examples", "jaccard"]
 
 Similarity = Literal["jaccard", "bm25"]
 """How a lexical selector scores an example against the input."""
@@ -83,6 +84,33 @@ class Candidate:
     id: str
     example: Mapping[str, Any]
     score: float
+
+
+def copy_examples(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copy a batch given to ``add_examples``, checking it is an iterable of mappings.
+
+    Args:
+        examples: The examples.
+
+    Returns:
+        Shallow copies.
+
+    Raises:
+        InvalidParameterError: ``examples`` is a single mapping or a string.
+        InvalidExampleError: An item is not a mapping (the error names its position).
+    """
+    if isinstance(examples, Mapping | str | bytes):
+        msg = (
+            f"add_examples() takes an iterable of examples, got a single {type(examples).__name__}"
+        )
+        raise InvalidParameterError(msg, name="examples", value=examples)
+    batch = []
+    for i, example in enumerate(examples):
+        if not isinstance(example, Mapping):
+            msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
+            raise InvalidExampleError(msg, index=i)
+        batch.append(dict(example))
+    return batch
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -261,6 +289,67 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     def __len__(self) -> int:
         """Number of stored examples."""
 
+    @abstractmethod
+    def add_examples(
+        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Add examples; returns their ids."""
+
+    @classmethod
+    def from_examples(cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any) -> Self:
+        """Create a selector from examples.
+
+        Args:
+            examples: The examples.
+            **kwargs: Settings, as for the constructor (``ids`` included).
+
+        Returns:
+            The selector.
+        """
+        return cls(examples=examples, **kwargs)
+
+    async def aadd_examples(
+        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Async twin of :meth:`add_examples` (default: in the default executor).
+
+        Args:
+            examples: The examples.
+            ids: Optional ids.
+
+        Returns:
+            The ids of the added examples.
+        """
+        batch = list(examples)
+        return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
+
+    def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
+        """Add one example.
+
+        Args:
+            example: A dict of field name to text.
+            example_id: Optional id (default: its insertion number).
+
+        Returns:
+            The example's id.
+        """
+        return self.add_examples([example], ids=None if example_id is None else [example_id])[0]
+
+    async def aadd_example(
+        self, example: Mapping[str, Any], *, example_id: str | None = None
+    ) -> str:
+        """Async twin of :meth:`add_example`.
+
+        Args:
+            example: A dict of field name to text.
+            example_id: Optional id.
+
+        Returns:
+            The example's id.
+        """
+        ids = None if example_id is None else [example_id]
+        return (await self.aadd_examples([example], ids=ids))[0]
+
     # -- which text is compared -----------------------------------------------
     def _compared_keys(self, input_variables: Mapping[str, Any]) -> tuple[str, ...] | None:
         """Resolve the compared fields for this input (``None``: nothing stored)."""
@@ -304,18 +393,33 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
             Up to ``k`` examples, best first (ties broken by insertion order; with
             ``diversity > 0``, in re-ranked order).
         """
+        prepared = self._prepare_search(input_variables, k)
+        if prepared is None:
+            return []
+        keys, shingles, limit, k = prepared
+        return self._finish_search(keys, self._candidates(keys, shingles, limit), k)
+
+    def _prepare_search(
+        self, input_variables: Mapping[str, Any], k: int | None
+    ) -> tuple[tuple[str, ...], set[str], int, int] | None:
+        """Compared fields, input shingles, candidate limit and ``k`` (``None``: select nothing)."""
         if k is None:
             k = self.k
         else:
             _check_int("k", k, 1)
         keys = self._compared_keys(input_variables)
         if keys is None:
-            return []
+            return None
         shingles = self._input_shingles(input_variables, keys)
         if not shingles:
-            return []
+            return None
         limit = max(k, self.fetch_k) if self.diversity > 0 else k
-        candidates = self._candidates(keys, shingles, limit)
+        return keys, shingles, limit, k
+
+    def _finish_search(
+        self, keys: tuple[str, ...], candidates: list[Candidate], k: int
+    ) -> list[ScoredExample]:
+        """Diversity re-ranking, ``k`` cut, ``example_keys`` projection and token budget."""
         if self.diversity > 0 and len(candidates) > 1:
             candidates = self._rerank_diverse(candidates, keys, k)
         candidates = candidates[:k]
@@ -379,9 +483,10 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     ) -> list[ScoredExample]:
         """Async twin of :meth:`search`.
 
-        Selection over a built index takes well under a millisecond and runs in
-        the event loop; when an index must first be built (first query of a new
-        set of compared fields) the work runs in the default executor.
+        Selection over a built in-memory index takes well under a millisecond and
+        runs in the event loop; when an index must first be built (first query of
+        a new set of compared fields) the work runs in the default executor. A
+        selector over a network store (Redis) awaits it natively.
 
         Args:
             input_variables: The prompt's input variables.
@@ -390,12 +495,29 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         Returns:
             Up to ``k`` examples with ids and scores.
         """
+        if self._has_native_async():
+            prepared = self._prepare_search(input_variables, k)
+            if prepared is None:
+                return []
+            keys, shingles, limit, k = prepared
+            candidates = await self._acandidates(keys, shingles, limit)
+            return self._finish_search(keys, candidates, k)
         if self._search_is_cheap(input_variables):
             return self.search(input_variables, k=k)
         return await run_in_executor(None, lambda: self.search(input_variables, k=k))
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
         return True
+
+    def _has_native_async(self) -> bool:
+        """Whether :meth:`_acandidates` does native async I/O (e.g. a Redis index)."""
+        return False
+
+    async def _acandidates(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int
+    ) -> list[Candidate]:
+        """Async twin of :meth:`_candidates`, used when :meth:`_has_native_async` is true."""
+        return self._candidates(keys, shingles, limit)
 
     # -- post-processing --------------------------------------------------------
     def _project(self, candidate: Candidate) -> dict[str, Any]:

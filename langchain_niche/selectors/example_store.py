@@ -15,9 +15,42 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche.errors import DuplicateIdError, InvalidParameterError, preview
+from langchain_niche.errors import (
+    DuplicateIdError,
+    ExampleNotFoundError,
+    InvalidParameterError,
+    preview,
+)
 
-__all__ = ["ExampleStore"]
+__all__ = ["ExampleStore", "check_removal_target", "not_found"]
+
+
+def check_removal_target(target: Any) -> None:
+    """Check the argument of ``remove_example``: an id or an example dict.
+
+    Args:
+        target: The argument.
+
+    Raises:
+        InvalidParameterError: It is neither a string nor a mapping.
+    """
+    if not isinstance(target, str | Mapping):
+        msg = f"remove_example() takes an id or an example dict, got {preview(target)}"
+        raise InvalidParameterError(msg, name="example", value=target)
+
+
+def not_found(target: Mapping[str, Any] | str) -> ExampleNotFoundError:
+    """The error for a ``remove_example`` argument that matches nothing.
+
+    Args:
+        target: An id or an example dict.
+
+    Returns:
+        The error (to raise).
+    """
+    if isinstance(target, str):
+        return ExampleNotFoundError(f"no example has id {target!r}")
+    return ExampleNotFoundError(f"no stored example equals {preview(target)}")
 
 
 class ExampleStore:
@@ -343,6 +376,29 @@ class ExampleStore:
             for row, stored in enumerate(self._examples)
             if stored is not None and stored == example
         ]
+
+    def rows_for(self, target: Mapping[str, Any] | str) -> list[int]:
+        """The live rows ``remove_example(target)`` removes: an id's, or every equal example's.
+
+        Args:
+            target: An id or an example dict.
+
+        Returns:
+            The rows (at least one).
+
+        Raises:
+            ExampleNotFoundError: Nothing matches.
+            InvalidParameterError: ``target`` is neither a string nor a dict.
+        """
+        check_removal_target(target)
+        if isinstance(target, str):
+            row = self.row_of(target)
+            rows = [] if row is None else [row]
+        else:
+            rows = self.rows_equal_to(target)
+        if not rows:
+            raise not_found(target)
+        return rows
 
     def iter_live(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Yield ``(row, example)`` for live rows in insertion order."""

@@ -33,6 +33,16 @@ EXPECTED_ALL = [
     "jaccard",
 ]
 
+# MinHash-LSH (issue 3)
+EXPECTED_ALL += [
+    "MinHashExampleSelector",
+    "MinHasher",
+    "MissingDependencyError",
+    "StoreUnavailableError",
+    "dedupe_examples",
+    "optimal_bands",
+]
+
 # PEARL (issue 4)
 EXPECTED_ALL += [
     "DEFAULT_ACTIONS",

@@ -1,0 +1,228 @@
+"""In-memory MinHash-LSH selection at scale: build, bytes per example, speed, recall by band.
+
+    python benchmarks/bench_minhash_memory.py --size 1000000     # the README numbers
+    python benchmarks/bench_minhash_memory.py                    # 100,000 examples, ~1 min
+
+Corpus (corpora.py): Zipf texts of 5-30 real words, plus, for ``--queries``
+query texts, ``--variants`` planted variants each at similarities spread over
+(0, 1] so recall can be measured per similarity band. Baselines:
+``JaccardExampleSelector`` (exact; speed and the ground truth for recall) and
+``datasketch.MinHashLSH`` with its default dict storage (bytes per key,
+measured with tracemalloc on ``--datasketch-size`` keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+from collections import defaultdict
+
+import numpy as np
+from _common import fmt_time, machine, rss_bytes, table
+from corpora import planted_neighbours, zipf_texts
+from datasketch import MinHash, MinHashLSH
+
+from langchain_niche import JaccardExampleSelector, MinHashExampleSelector, TextAnalyzer
+
+BANDS = [(0.9, 1.01), (0.8, 0.9), (0.7, 0.8), (0.6, 0.7), (0.5, 0.6), (0.4, 0.5), (0.3, 0.4), (0.2, 0.3), (0.1, 0.2), (0.0, 0.1)]  # fmt: skip
+
+
+def build_corpus(size: int, queries: int, variants: int) -> tuple[list[dict[str, str]], list[str]]:
+    query_texts = zipf_texts(queries, seed=202)
+    planted = [text for _, text in planted_neighbours(query_texts, variants, seed=203)]
+    background = zipf_texts(size - len(planted), seed=201)
+    rng = np.random.default_rng(204)
+    positions = set(rng.choice(size, size=len(planted), replace=False).tolist())
+    texts, source = [], iter(planted)
+    other = iter(background)
+    for i in range(size):
+        texts.append(next(source) if i in positions else next(other))
+    return [{"text": text, "label": f"l{i}"} for i, text in enumerate(texts)], query_texts
+
+
+def datasketch_bytes_per_key(texts: list[str], threshold: float, num_perm: int) -> float:
+    analyzer = TextAnalyzer()
+    hashes = MinHash.bulk(
+        [[t.encode() for t in analyzer.shingles(text)] for text in texts], num_perm=num_perm
+    )
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    for i, m in enumerate(hashes):
+        lsh.insert(i, m)
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return used / len(texts)
+
+
+def timed_queries(
+    selector: object, inputs: list[dict[str, str]]
+) -> tuple[float, list[list[tuple[str, float]]]]:
+    for x in inputs[:10]:  # warm-up
+        selector.search(x)  # type: ignore[attr-defined]
+    samples, results = [], []
+    for x in inputs:
+        start = time.perf_counter()
+        hits = selector.search(x)  # type: ignore[attr-defined]
+        samples.append(time.perf_counter() - start)
+        results.append([(h.id, h.score) for h in hits])
+    return statistics.median(samples), results
+
+
+def recalled(
+    exact: list[tuple[str, float]], ours: list[tuple[str, float]]
+) -> list[tuple[float, bool]]:
+    """Each exact neighbour with whether ours returned it (or an equally scored stand-in)."""
+    ours_ids = {i for i, _ in ours}
+    exact_ids = {i for i, _ in exact}
+    extras = [s for i, s in ours if i not in exact_ids]
+    out = []
+    for example_id, score in exact:
+        if example_id in ours_ids:
+            out.append((score, True))
+            continue
+        tie = next((n for n, s in enumerate(extras) if abs(s - score) < 1e-12), None)
+        if tie is not None:
+            extras.pop(tie)
+        out.append((score, tie is not None))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--variants", type=int, default=10)
+    parser.add_argument("--fresh", type=int, default=200, help="queries without planted variants")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--lsh-threshold", type=float, default=0.5)
+    parser.add_argument("--num-perm", type=int, default=128)
+    parser.add_argument("--datasketch-size", type=int, default=20_000)
+    args = parser.parse_args()
+
+    print(f"generating {args.size:,} examples ...", flush=True)
+    examples, query_texts = build_corpus(args.size, args.queries, args.variants)
+    fresh_texts = zipf_texts(args.fresh, seed=205)
+    gc.collect()
+
+    rss0 = rss_bytes()
+    start = time.perf_counter()
+    ours = MinHashExampleSelector(
+        examples=examples, input_keys=["text"], k=args.k,
+        lsh_threshold=args.lsh_threshold, num_perm=args.num_perm,
+    )  # fmt: skip
+    build = time.perf_counter() - start
+    gc.collect()
+    rss_ours = rss_bytes() - rss0
+    index_bytes = ours.index_nbytes
+    print(f"ours built in {build:.1f} s", flush=True)
+
+    start = time.perf_counter()
+    exact = JaccardExampleSelector(examples=examples, input_keys=["text"], k=args.k)
+    exact_build = time.perf_counter() - start
+    print(f"JaccardExampleSelector built in {exact_build:.1f} s", flush=True)
+
+    ds_size = min(args.datasketch_size, args.size)
+    ds_bytes = datasketch_bytes_per_key(
+        [e["text"] for e in examples[:ds_size]], args.lsh_threshold, args.num_perm
+    )
+
+    # Millions of example dicts: freeze them out of the cyclic GC's way (for both selectors).
+    gc.collect()
+    gc.freeze()
+    planted_inputs = [{"text": t} for t in query_texts]
+    fresh_inputs = [{"text": t} for t in fresh_texts]
+    speed_rows = []
+    recall_by_band: dict[tuple[float, float], list[bool]] = defaultdict(list)
+    recall_none: dict[tuple[float, float], list[bool]] = defaultdict(list)
+    for name, inputs in (("planted queries", planted_inputs), ("fresh texts", fresh_inputs)):
+        t_exact, truth = timed_queries(exact, inputs)
+        ours.fallback = "probe"
+        t_ours, got = timed_queries(ours, inputs)
+        ours.fallback = "none"
+        t_none, got_none = timed_queries(ours, inputs)
+        speed_rows.append(
+            [
+                name,
+                f"{args.size:,}",
+                fmt_time(t_ours),
+                fmt_time(t_none),
+                fmt_time(t_exact),
+                f"{t_exact / t_ours:.0f}x",
+            ]
+        )
+        for truth_q, got_q, none_q in zip(truth, got, got_none, strict=True):
+            for (score, hit), (_, hit_none) in zip(
+                recalled(truth_q, got_q), recalled(truth_q, none_q), strict=True
+            ):
+                band = next(b for b in BANDS if b[0] <= score < b[1])
+                recall_by_band[band].append(hit)
+                recall_none[band].append(hit_none)
+    ours.fallback = "probe"
+
+    print()
+    print(
+        f"MinHash-LSH in memory: num_perm={args.num_perm}, lsh_threshold={args.lsh_threshold} (b={ours.bands}, r={ours.rows_per_band}), k={args.k}"
+    )
+    print(machine())
+    print()
+    print(table(
+        ["corpus", "size", "ours: build", "ours: index bytes/example", "ours: process RSS/example (examples included)", f"datasketch MinHashLSH dict storage bytes/key ({ds_size:,} keys)", "ratio (index)"],
+        [["Zipf texts 5-30 words", f"{args.size:,}", f"{build:.1f} s", f"{index_bytes / args.size:,.0f}", f"{rss_ours / args.size:,.0f}", f"{ds_bytes:,.0f}", f"{ds_bytes / (index_bytes / args.size):.1f}x smaller"]],
+    ))  # fmt: skip
+    print(f"(JaccardExampleSelector built the same corpus in {exact_build:.1f} s)")
+    print()
+    print(
+        table(
+            [
+                "queries",
+                "size",
+                "ours (probe fallback, median)",
+                "ours (no fallback)",
+                "JaccardExampleSelector (median)",
+                "speed-up",
+            ],
+            speed_rows,
+        )
+    )
+    print()
+    rows = []
+    for band in BANDS:
+        hits, hits_none = recall_by_band.get(band, []), recall_none.get(band, [])
+        if hits:
+            label = f"[{band[0]:.1f}, {min(band[1], 1.0):.1f}{']' if band[1] > 1 else ')'}"
+            rows.append([label, len(hits), f"{np.mean(hits):.3f}", f"{np.mean(hits_none):.3f}"])
+    above = [h for band, hs in recall_by_band.items() if band[0] >= args.lsh_threshold for h in hs]
+    above_none = [
+        h for band, hs in recall_none.items() if band[0] >= args.lsh_threshold for h in hs
+    ]
+    rows.append(
+        [
+            f"all >= {args.lsh_threshold}",
+            len(above),
+            f"{np.mean(above):.3f}",
+            f"{np.mean(above_none):.3f}",
+        ]
+    )
+    print(
+        f"recall@{args.k} against JaccardExampleSelector, by the neighbour's exact Jaccard similarity:"
+    )
+    print(
+        table(
+            [
+                "similarity band",
+                "neighbours",
+                "recall (fallback='probe')",
+                "recall (fallback='none')",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,434 @@
+"""The in-memory MinHash-LSH index: sorted band keys plus each example's token ids.
+
+Two numpy structures, both addressed by row (the selector's insertion order):
+
+* :class:`TokenRows`, every row's distinct token ids (``uint64``, the ids of
+  :func:`langchain_niche.text.stable_token_hashes`) in one flat array with
+  offsets: 8 bytes per token of an example. Candidates are re-ranked by *exact*
+  Jaccard similarity on these ids (the same ids and scores as
+  ``JaccardExampleSelector``), and signatures can always be recomputed from
+  them (their low 32 bits are datasketch's ``sha1_hash32``), so signatures are
+  never stored.
+* :class:`BandTable`, one ``uint64`` band key (see
+  :class:`langchain_niche.banding.Banding`) and one ``int32`` row per (row, band)
+  pair, sorted by key: 12 bytes per band of an example. A lookup is a binary
+  search per band; because a key's high bits hash the band's prefix, a range
+  search over the same array finds the rows agreeing on a band prefix (the
+  lower-threshold probe).
+
+New pairs go to a small sorted *delta* that is merged into the main arrays in
+linear time when it grows, so single inserts stay cheap and queries never sort.
+Removed rows are filtered by the caller and dropped by ``compact``.
+
+Neither class is thread-safe; the selector serialises access.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BandTable", "TokenRows", "gather_ranges"]
+
+IntArray = npt.NDArray[np.int64]
+U64Array = npt.NDArray[np.uint64]
+RowArray = npt.NDArray[np.int32]
+
+_ROW_DTYPE = np.int32
+_MAX_ROWS = int(np.iinfo(_ROW_DTYPE).max)
+_DELTA_PAIRS = 1 << 16
+_GROWTH = 1.25
+
+
+def gather_ranges(values: npt.NDArray[Any], starts: IntArray, ends: IntArray) -> npt.NDArray[Any]:
+    """Concatenate ``values[starts[i]:ends[i]]`` for every ``i`` (vectorized).
+
+    Args:
+        values: A 1-d array.
+        starts: Range starts.
+        ends: Range ends (``>= starts``).
+
+    Returns:
+        The concatenated slices.
+    """
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return values[:0]
+    shift = starts - (np.cumsum(lengths) - lengths)
+    gathered: npt.NDArray[Any] = values[
+        np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)
+    ]
+    return gathered
+
+
+def _grown(array: npt.NDArray[Any], used: int, needed: int) -> npt.NDArray[Any]:
+    if needed <= array.shape[0]:
+        return array
+    capacity = max(needed, int(array.shape[0] * _GROWTH), 1024)
+    grown = np.zeros(capacity, dtype=array.dtype)
+    grown[:used] = array[:used]
+    return grown
+
+
+class TokenRows:
+    """The distinct token ids of every row, in one flat array with offsets.
+
+    Example:
+        ```python
+        rows = TokenRows()
+        rows.append(np.array([1, 2, 3, 3, 4], dtype=np.uint64), np.array([3, 2]))
+        rows.jaccard(np.array([0, 1]), np.array([3, 4], dtype=np.uint64))
+        # array([0.25, 1.  ])
+        ```
+    """
+
+    def __init__(self) -> None:
+        self._tokens = np.zeros(0, dtype=np.uint64)
+        self._offsets = np.zeros(1, dtype=np.int64)
+        self._n_rows = 0
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return self._n_rows
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated (spare capacity included)."""
+        return int(self._tokens.nbytes + self._offsets.nbytes)
+
+    def append(self, tokens: U64Array, lens: IntArray) -> None:
+        """Append rows.
+
+        Args:
+            tokens: Token ids of the new rows, row after row (distinct per row).
+            lens: Number of ids of each new row.
+
+        Raises:
+            ValueError: ``lens`` does not add up to the number of tokens.
+        """
+        count = int(lens.shape[0])
+        if int(lens.sum()) != tokens.shape[0]:
+            msg = (
+                f"row sizes add up to {int(lens.sum())}, but {tokens.shape[0]} token ids were given"
+            )
+            raise ValueError(msg)
+        used = int(self._offsets[self._n_rows])
+        self._tokens = _grown(self._tokens, used, used + tokens.shape[0])
+        self._offsets = _grown(self._offsets, self._n_rows + 1, self._n_rows + 1 + count)
+        self._tokens[used : used + tokens.shape[0]] = tokens
+        np.cumsum(lens, out=self._offsets[self._n_rows + 1 : self._n_rows + 1 + count])
+        self._offsets[self._n_rows + 1 : self._n_rows + 1 + count] += used
+        self._n_rows += count
+
+    def lens(self, rows: IntArray) -> IntArray:
+        """Number of token ids of each row.
+
+        Args:
+            rows: Row numbers.
+
+        Returns:
+            The sizes.
+        """
+        sizes: IntArray = self._offsets[rows + 1] - self._offsets[rows]
+        return sizes
+
+    def gather(self, rows: IntArray) -> tuple[U64Array, IntArray]:
+        """Token ids of some rows.
+
+        Args:
+            rows: Row numbers.
+
+        Returns:
+            ``(tokens, lens)``: the rows' ids, row after row, and their sizes.
+        """
+        starts = self._offsets[rows]
+        ends = self._offsets[rows + 1]
+        return gather_ranges(self._tokens, starts, ends), ends - starts
+
+    def jaccard(self, rows: IntArray, query: U64Array) -> npt.NDArray[np.float64]:
+        """Exact Jaccard similarity of some rows with a query set.
+
+        Args:
+            rows: Row numbers.
+            query: The query's *distinct* token ids.
+
+        Returns:
+            One similarity per row.
+        """
+        tokens, lens = self.gather(rows)
+        return jaccard_of_rows(tokens, lens, query)
+
+    def scan(self, query: U64Array) -> tuple[IntArray, IntArray]:
+        """Intersection sizes of every row with a query set (a full scan).
+
+        Args:
+            query: The query's *distinct* token ids.
+
+        Returns:
+            ``(rows, counts)`` for the rows sharing at least one token.
+        """
+        used = int(self._offsets[self._n_rows])
+        hit = _member(self._tokens[:used], query)
+        row_of_token = np.repeat(
+            np.arange(self._n_rows, dtype=np.int64), np.diff(self._offsets[: self._n_rows + 1])
+        )
+        counts = np.bincount(row_of_token[hit], minlength=self._n_rows).astype(np.int64)
+        rows = np.flatnonzero(counts).astype(np.int64)
+        return rows, counts[rows]
+
+    def compact(self, keep: npt.NDArray[np.bool_]) -> None:
+        """Drop the rows where ``keep`` is false and renumber the rest in order.
+
+        Args:
+            keep: One boolean per row.
+
+        Raises:
+            ValueError: ``keep`` does not have one entry per row.
+        """
+        if keep.shape != (self._n_rows,):
+            msg = f"keep must have one entry per row ({self._n_rows}), got shape {keep.shape}"
+            raise ValueError(msg)
+        rows = np.flatnonzero(keep).astype(np.int64)
+        tokens, lens = self.gather(rows)
+        self._tokens = tokens.copy()
+        self._offsets = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lens, out=self._offsets[1:])
+        self._n_rows = int(rows.shape[0])
+
+    def arrays(self) -> tuple[U64Array, IntArray]:
+        """``(tokens, lens)`` of all rows (exact-size copies, for saving)."""
+        used = int(self._offsets[self._n_rows])
+        return self._tokens[:used].copy(), np.diff(self._offsets[: self._n_rows + 1])
+
+
+def _member(values: U64Array, query: U64Array) -> npt.NDArray[np.bool_]:
+    """``values[i] in query`` for every ``i`` (``query`` distinct and small).
+
+    A 65,536-entry table of the query's low 16 bits rules out almost every value
+    with one gather (binary search costs ~15 ns per value through branch
+    mispredictions); the few values that pass are checked exactly.
+    """
+    out = np.zeros(values.shape[0], dtype=np.bool_)
+    if query.shape[0] == 0 or values.shape[0] == 0:
+        return out
+    table = np.zeros(1 << 16, dtype=np.bool_)
+    table[(query & np.uint64(0xFFFF)).astype(np.intp)] = True
+    maybe = np.flatnonzero(table[_low16(values)])
+    if maybe.shape[0]:
+        ordered = np.sort(query)
+        candidates = values[maybe]
+        pos = np.minimum(np.searchsorted(ordered, candidates), ordered.shape[0] - 1)
+        out[maybe] = ordered[pos] == candidates
+    return out
+
+
+def _low16(values: U64Array) -> npt.NDArray[np.intp] | npt.NDArray[np.uint16]:
+    """The low 16 bits of every value (a strided view when possible)."""
+    if sys.byteorder == "little" and values.flags.c_contiguous and values.dtype == np.uint64:
+        low: npt.NDArray[np.uint16] = values.view(np.uint16)[::4]
+        return low
+    masked: npt.NDArray[np.intp] = (values & np.uint64(0xFFFF)).astype(np.intp)
+    return masked
+
+
+def jaccard_of_rows(tokens: U64Array, lens: IntArray, query: U64Array) -> npt.NDArray[np.float64]:
+    """Exact Jaccard similarity of rows given flat (tokens, lens) with a query set.
+
+    Args:
+        tokens: Token ids of the rows, row after row (distinct per row).
+        lens: Size of each row.
+        query: The query's *distinct* token ids.
+
+    Returns:
+        One similarity per row (0.0 for two empty sets).
+    """
+    n = int(lens.shape[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.float64)
+    # intersection sizes from a running count of member tokens
+    running = np.zeros(tokens.shape[0] + 1, dtype=np.int64)
+    np.cumsum(_member(tokens, query), out=running[1:])
+    ends = np.cumsum(lens)
+    inter = running[ends] - running[ends - lens]
+    union = query.shape[0] + lens - inter
+    scores: npt.NDArray[np.float64] = np.divide(
+        inter, union, out=np.zeros(n, dtype=np.float64), where=union > 0
+    )
+    return scores
+
+
+def _merge_sorted(
+    keys_a: U64Array, rows_a: RowArray, keys_b: U64Array, rows_b: RowArray
+) -> tuple[U64Array, RowArray]:
+    """Merge two key-sorted (key, row) arrays in linear time (b after a on ties)."""
+    if keys_b.shape[0] == 0:
+        return keys_a, rows_a
+    if keys_a.shape[0] == 0:
+        return keys_b, rows_b
+    total = keys_a.shape[0] + keys_b.shape[0]
+    dest_b = np.searchsorted(keys_a, keys_b, side="right") + np.arange(keys_b.shape[0])
+    from_a = np.ones(total, dtype=np.bool_)
+    from_a[dest_b] = False
+    keys = np.empty(total, dtype=np.uint64)
+    rows = np.empty(total, dtype=_ROW_DTYPE)
+    keys[from_a] = keys_a
+    rows[from_a] = rows_a
+    keys[dest_b] = keys_b
+    rows[dest_b] = rows_b
+    return keys, rows
+
+
+class BandTable:
+    """(band key, row) pairs sorted by key, for band lookups and prefix probes.
+
+    Example:
+        ```python
+        table = BandTable()
+        table.append(np.array([[5, 9], [5, 7]], dtype=np.uint64), np.array([0, 1]))
+        table.lookup(np.array([5], dtype=np.uint64))  # array([0, 1])
+        ```
+    """
+
+    def __init__(self) -> None:
+        empty_keys = np.zeros(0, dtype=np.uint64)
+        empty_rows = np.zeros(0, dtype=_ROW_DTYPE)
+        self._keys, self._rows = empty_keys, empty_rows
+        self._delta_keys, self._delta_rows = empty_keys, empty_rows
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of (key, row) pairs."""
+        return int(self._keys.shape[0] + self._delta_keys.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays."""
+        return int(
+            self._keys.nbytes
+            + self._rows.nbytes
+            + self._delta_keys.nbytes
+            + self._delta_rows.nbytes
+        )
+
+    def append(self, keys: U64Array, rows: IntArray) -> None:
+        """Add the band keys of new rows.
+
+        Args:
+            keys: ``(n, bands)`` keys, one line per row.
+            rows: The ``n`` row numbers.
+
+        Raises:
+            OverflowError: A row number does not fit in 31 bits.
+        """
+        n = int(keys.shape[0])
+        if n == 0:
+            return
+        if int(rows.max()) >= _MAX_ROWS:
+            msg = f"a BandTable holds at most {_MAX_ROWS} rows, got row {int(rows.max())}"
+            raise OverflowError(msg)
+        flat_keys = keys.reshape(-1)
+        flat_rows = np.repeat(rows.astype(_ROW_DTYPE), keys.shape[1])
+        order = np.argsort(flat_keys, kind="stable")
+        new_keys, new_rows = flat_keys[order], flat_rows[order]
+        if new_keys.shape[0] >= _DELTA_PAIRS:
+            self.flush()
+            self._keys, self._rows = _merge_sorted(self._keys, self._rows, new_keys, new_rows)
+            return
+        self._delta_keys, self._delta_rows = _merge_sorted(
+            self._delta_keys, self._delta_rows, new_keys, new_rows
+        )
+        if self._delta_keys.shape[0] >= _DELTA_PAIRS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Merge the delta into the main arrays (linear time)."""
+        if self._delta_keys.shape[0]:
+            self._keys, self._rows = _merge_sorted(
+                self._keys, self._rows, self._delta_keys, self._delta_rows
+            )
+            self._delta_keys = np.zeros(0, dtype=np.uint64)
+            self._delta_rows = np.zeros(0, dtype=_ROW_DTYPE)
+
+    def _segments(self) -> list[tuple[U64Array, RowArray]]:
+        return [
+            (keys, rows)
+            for keys, rows in ((self._keys, self._rows), (self._delta_keys, self._delta_rows))
+            if keys.shape[0]
+        ]
+
+    def _ranges(self, lo: U64Array, hi: U64Array, *, inclusive: bool) -> RowArray:
+        side: Any = "right" if inclusive else "left"
+        parts = []
+        for keys, rows in self._segments():
+            starts = np.searchsorted(keys, lo, side="left")
+            ends = np.searchsorted(keys, hi, side=side)
+            parts.append(gather_ranges(rows, starts, ends))
+        if not parts:
+            return np.zeros(0, dtype=_ROW_DTYPE)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def lookup(self, keys: U64Array) -> RowArray:
+        """Rows having any of ``keys`` (a row appears once per matching band).
+
+        Args:
+            keys: Band keys of a query.
+
+        Returns:
+            Row numbers, unordered, with repeats.
+        """
+        return self._ranges(keys, keys, inclusive=True)
+
+    def probe(self, lo: U64Array, hi: U64Array) -> RowArray:
+        """Rows having a key in any range ``[lo[i], hi[i])``.
+
+        Args:
+            lo: Range starts.
+            hi: Range ends (exclusive).
+
+        Returns:
+            Row numbers, unordered, one entry per matching band.
+        """
+        return self._ranges(lo, hi, inclusive=False)
+
+    def compact(self, keep: npt.NDArray[np.bool_]) -> None:
+        """Drop the pairs of rows where ``keep`` is false; renumber the rest in order.
+
+        Args:
+            keep: One boolean per row.
+        """
+        self.flush()
+        new_row = (np.cumsum(keep, dtype=np.int64) - 1).astype(_ROW_DTYPE)
+        kept = keep[self._rows]
+        self._keys = self._keys[kept]
+        self._rows = new_row[self._rows[kept]]
+
+    def arrays(self) -> tuple[U64Array, RowArray]:
+        """``(keys, rows)`` sorted by key (for saving)."""
+        self.flush()
+        return self._keys, self._rows
+
+    def restore(self, keys: U64Array, rows: RowArray) -> None:
+        """Replace the content with saved arrays.
+
+        Args:
+            keys: Keys sorted ascending.
+            rows: Row of every key.
+
+        Raises:
+            ValueError: The arrays are inconsistent or not sorted.
+        """
+        if keys.shape != rows.shape or keys.ndim != 1:
+            msg = f"keys and rows must be 1-d of one length, got {keys.shape} and {rows.shape}"
+            raise ValueError(msg)
+        if keys.shape[0] > 1 and bool(np.any(keys[1:] < keys[:-1])):
+            msg = "band keys are not sorted"
+            raise ValueError(msg)
+        self._delta_keys = np.zeros(0, dtype=np.uint64)
+        self._delta_rows = np.zeros(0, dtype=_ROW_DTYPE)
+        self._keys = keys.astype(np.uint64, copy=True)
+        self._rows = rows.astype(_ROW_DTYPE, copy=True)

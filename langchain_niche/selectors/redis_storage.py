@@ -1,0 +1,971 @@
+"""A MinHash-LSH index shared through Redis: key layout, atomic scripts, sync and async.
+
+Every key of an index starts with ``niche:{INDEX_NAME}:`` (the braces are a Redis
+Cluster hash tag: all keys of an index live in one slot). ``ROW`` is a decimal
+row number handed out by the ``next`` counter, so rows follow insertion order
+across every writing process and break ties between equal scores.
+
+==========  ==========  ===============================================================
+key         type        content
+==========  ==========  ===============================================================
+``config``  string      JSON: format, version, the settings that define the index
+                        (``num_perm``, ``lsh_threshold``, ``lsh_weights``, ``seed``,
+                        tokenizer, n-grams, bands, rows...) and ``input_keys``;
+                        written once (``SET NX``), checked by every process opening it
+``next``    string      rows handed out so far (``INCRBY``; the first row is 0)
+``doc``     hash        ``ROW`` -> JSON ``{"id": ..., "example": {...}}``
+``tok``     hash        ``ROW`` -> the example's token ids, little-endian ``uint64``
+``id``      hash        example id -> ``ROW``
+``fields``  set         every field name seen in an example
+``lsh:SSSS``  sorted set  members ``band key (8 bytes, big-endian) + row (4 bytes,
+                        big-endian)``, all with score 0
+==========  ==========  ===============================================================
+
+A band key is the one of :class:`~langchain_niche.banding.Banding`: band number,
+then the hash of the band's prefix, then the hash of the whole band. Members of
+a sorted set with equal scores are ordered by their bytes, so ``ZRANGEBYLEX``
+over ``[key, key + 1)`` returns the rows sharing a whole band, and over the
+range of a prefix the rows sharing the band's prefix (the lower-threshold
+probe): one structure answers both, as the in-memory sorted array does.
+``SSSS`` (at most 4,096 shards, in hex) is the lowest 12 bits of the
+band-and-prefix part of the key, so a prefix range never spans two shards, and
+shards stay small enough for Redis's compact listpack encoding up to a few
+hundred thousand examples (raise ``zset-max-listpack-entries`` for millions).
+
+Atomicity: rows are reserved with ``INCRBY`` and everything else is written by
+one Lua script per ``redis_batch_size`` examples (``EVALSHA``), which Redis runs
+atomically. The script checks every id of its chunk before writing anything, so
+a chunk is written completely or not at all, and a writer that dies mid-batch
+leaves each example fully selectable or absent (reserved rows of a chunk that
+was never written are simply unused). A removal script deletes an example's
+document, tokens, id and band entries together.
+
+Nothing read back is ever unpickled: documents are JSON, token ids and rows are
+fixed-width integers decoded with ``numpy.frombuffer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from langchain_niche.errors import (
+    DuplicateIdError,
+    IndexFormatError,
+    InvalidParameterError,
+    MissingDependencyError,
+    StoreUnavailableError,
+    preview,
+)
+from langchain_niche.persistence import example_json
+from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
+from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
+from langchain_niche.selectors.lsh_storage import (
+    Call,
+    LshStorage,
+    Plan,
+    RowTokens,
+)
+
+__all__ = ["RedisLshStorage", "redact_url"]
+
+IntArray = npt.NDArray[np.int64]
+U64Array = npt.NDArray[np.uint64]
+
+FORMAT = "langchain-niche-minhash-redis"
+VERSION = 1
+_ADOPTED = (
+    "num_perm",
+    "lsh_threshold",
+    "lsh_weights",
+    "seed",
+    "ngram_range",
+    "analyzer",
+    "stopwords",
+)
+_MAX_ROW = 2**32 - 1
+_HMGET_CHUNK = 1000
+_SCAN_COUNT = 1000
+_MAX_ROW_ATTEMPTS = 20
+_MEMBER = np.dtype([("key", ">u8"), ("row", ">u4")])
+_SHARD_MASK = 0xFFF
+
+# Lua's unpack() takes at most a few thousand values: commands go in slices.
+_COMMON_LUA = """
+local P = ARGV[1]
+local function call_sliced(cmd, key, args, step, lead)
+  if #args <= step and #lead == 0 then
+    if #args > 0 then redis.call(cmd, key, unpack(args)) end
+    return
+  end
+  for s = 1, #args, step do
+    local part = {}
+    for _, v in ipairs(lead) do part[#part + 1] = v end
+    for i = s, math.min(s + step - 1, #args) do part[#part + 1] = args[i] end
+    redis.call(cmd, key, unpack(part))
+  end
+end
+"""
+
+# ARGV: prefix, fields json, sizes (n x 3 little-endian uint32: id, document and
+# token bytes), rows (n x 4-byte big-endian), ids, documents, token blobs (each
+# concatenated), shards (4 hex chars each), member counts (uint32 LE per shard),
+# then the members (12 bytes each), grouped by shard.
+# Returns {'ok'} or {'taken', id} (then nothing was written).
+_INSERT_LUA = (
+    _COMMON_LUA
+    + """
+local sizes, rows, ids_blob, docs_blob, toks_blob = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local n = #rows / 4
+local ids, pairs_id, pairs_doc, pairs_tok = {}, {}, {}, {}
+local pi, pd, pt = 1, 1, 1
+for i = 1, n do
+  local li, ld, lt = struct.unpack('<I4I4I4', sizes, (i - 1) * 12 + 1)
+  local id = string.sub(ids_blob, pi, pi + li - 1)
+  local r = string.format('%d', struct.unpack('>I4', rows, (i - 1) * 4 + 1))
+  ids[i] = id
+  pairs_id[#pairs_id + 1] = id; pairs_id[#pairs_id + 1] = r
+  pairs_doc[#pairs_doc + 1] = r; pairs_doc[#pairs_doc + 1] = string.sub(docs_blob, pd, pd + ld - 1)
+  pairs_tok[#pairs_tok + 1] = r; pairs_tok[#pairs_tok + 1] = string.sub(toks_blob, pt, pt + lt - 1)
+  pi, pd, pt = pi + li, pd + ld, pt + lt
+end
+for s = 1, n, 1000 do
+  local taken = redis.call('HMGET', P .. 'id', unpack(ids, s, math.min(s + 999, n)))
+  for i = 1, #taken do
+    if taken[i] then return {'taken', ids[s + i - 1]} end
+  end
+end
+call_sliced('HSET', P .. 'id', pairs_id, 2000, {})
+call_sliced('HSET', P .. 'doc', pairs_doc, 2000, {})
+call_sliced('HSET', P .. 'tok', pairs_tok, 2000, {})
+local shards, counts = ARGV[8], ARGV[9]
+local pos = 10
+for k = 1, #shards / 4 do
+  local key = P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4)
+  local m = struct.unpack('<I4', counts, k * 4 - 3)
+  local args = {}
+  for i = 0, m - 1 do
+    args[2 * i + 1] = '0'
+    args[2 * i + 2] = ARGV[pos + i]
+  end
+  pos = pos + m
+  call_sliced('ZADD', key, args, 2000, {})
+end
+call_sliced('SADD', P .. 'fields', cjson.decode(ARGV[2]), 1000, {})
+return {'ok'}
+"""
+)
+
+# Lex ranges are packed 20 bytes each: shard (4 hex chars), inclusive start and
+# exclusive end (8-byte band keys).
+# ARGV: prefix, band ranges, prefix ranges ('' for no probe), probe limit.
+# Returns {distinct rows sharing a band (4-byte big-endian), their token counts
+# (uint32 LE), their tokens (concatenated), their document sizes (uint32 LE),
+# their documents (concatenated), then the probe's rows, token counts and tokens}.
+# The probe leaves out the banded rows and picks rows exactly as top_probe_rows
+# does: whole hit-count levels from the top while they fit in the limit (the
+# lowest rows of the top level when it alone does not fit).
+_LOOKUP_LUA = (
+    _COMMON_LUA
+    + """
+local function members(ranges, visit)
+  for a = 1, #ranges, 20 do
+    local key = P .. 'lsh:' .. string.sub(ranges, a, a + 3)
+    local lo, hi = string.sub(ranges, a + 4, a + 11), string.sub(ranges, a + 12, a + 19)
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', key, '[' .. lo, '(' .. hi)) do
+      visit(string.sub(m, 9, 12))
+    end
+  end
+end
+local function fetch(rows, with_docs)
+  local kept, lens, toks, dlens, docs = {}, {}, {}, {}, {}
+  for s = 1, #rows, 1000 do
+    local names = {}
+    for i = s, math.min(s + 999, #rows) do
+      names[#names + 1] = string.format('%d', struct.unpack('>I4', rows[i]))
+    end
+    local t = redis.call('HMGET', P .. 'tok', unpack(names))
+    local d = with_docs and redis.call('HMGET', P .. 'doc', unpack(names)) or t
+    for i = 1, #names do
+      if t[i] and d[i] then
+        kept[#kept + 1] = rows[s + i - 1]
+        lens[#lens + 1] = struct.pack('<I4', #t[i] / 8)
+        toks[#toks + 1] = t[i]
+        if with_docs then
+          dlens[#dlens + 1] = struct.pack('<I4', #d[i])
+          docs[#docs + 1] = d[i]
+        end
+      end
+    end
+  end
+  return {table.concat(kept), table.concat(lens), table.concat(toks),
+          table.concat(dlens), table.concat(docs)}
+end
+local rows, seen = {}, {}
+members(ARGV[2], function(r)
+  if not seen[r] then seen[r] = true; rows[#rows + 1] = r end
+end)
+local out = fetch(rows, true)
+local count = {}
+members(ARGV[3], function(r)
+  if not seen[r] then count[r] = (count[r] or 0) + 1 end
+end)
+local levels, top = {}, 0
+for r, c in pairs(count) do
+  local level = levels[c]
+  if not level then level = {}; levels[c] = level end
+  level[#level + 1] = r
+  if c > top then top = c end
+end
+local chosen, left = {}, tonumber(ARGV[4])
+for c = top, 1, -1 do
+  local level = levels[c]
+  if level then
+    if #level <= left then
+      for _, r in ipairs(level) do chosen[#chosen + 1] = r end
+      left = left - #level
+    else
+      if #chosen == 0 then
+        table.sort(level)
+        for i = 1, left do chosen[#chosen + 1] = level[i] end
+      end
+      break
+    end
+  end
+end
+local probe = fetch(chosen, false)
+out[6], out[7], out[8] = probe[1], probe[2], probe[3]
+return out
+"""
+)
+
+# ARGV: prefix, hash name ('tok' or 'doc'), rows (4-byte big-endian each).
+# Returns {rows found, sizes (uint32 LE), values (concatenated)}.
+_FETCH_LUA = (
+    _COMMON_LUA
+    + """
+local rows, name = ARGV[3], ARGV[2]
+local kept, sizes, values = {}, {}, {}
+for s = 1, #rows / 4, 1000 do
+  local names, raw = {}, {}
+  for i = s, math.min(s + 999, #rows / 4) do
+    raw[#raw + 1] = string.sub(rows, i * 4 - 3, i * 4)
+    names[#names + 1] = string.format('%d', struct.unpack('>I4', raw[#raw]))
+  end
+  local found = redis.call('HMGET', P .. name, unpack(names))
+  for i = 1, #names do
+    if found[i] then
+      kept[#kept + 1] = raw[i]
+      sizes[#sizes + 1] = struct.pack('<I4', #found[i])
+      values[#values + 1] = found[i]
+    end
+  end
+end
+return {table.concat(kept), table.concat(sizes), table.concat(values)}
+"""
+)
+
+# ARGV: prefix, bands, then per example: id, row, then `bands` (shard, member) pairs.
+# Returns the ids removed (an id no longer pointing to its row is skipped).
+_REMOVE_LUA = (
+    _COMMON_LUA
+    + """
+local nb = tonumber(ARGV[2])
+local out = {}
+local step = 2 + 2 * nb
+for base = 3, #ARGV, step do
+  local id, r = ARGV[base], ARGV[base + 1]
+  if redis.call('HGET', P .. 'id', id) == r then
+    for j = 0, nb - 1 do
+      redis.call('ZREM', P .. 'lsh:' .. ARGV[base + 2 + 2 * j], ARGV[base + 3 + 2 * j])
+    end
+    redis.call('HDEL', P .. 'doc', r)
+    redis.call('HDEL', P .. 'tok', r)
+    redis.call('HDEL', P .. 'id', id)
+    out[#out + 1] = id
+  end
+end
+return out
+"""
+)
+
+_SCRIPTS = {
+    "insert": _INSERT_LUA,
+    "lookup": _LOOKUP_LUA,
+    "fetch": _FETCH_LUA,
+    "remove": _REMOVE_LUA,
+}
+
+
+def redact_url(url: str) -> str:
+    """Replace the password of a URL with ``***`` (for messages and logs).
+
+    Args:
+        url: A URL.
+
+    Returns:
+        The URL without its secret.
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def _import_redis() -> Any:
+    try:
+        import redis  # noqa: PLC0415
+        import redis.asyncio  # noqa: PLC0415
+    except ImportError as exc:
+        msg = (
+            "MinHashExampleSelector(redis_url=...) needs the redis package: "
+            'pip install "langchain-niche[redis]"'
+        )
+        raise MissingDependencyError(msg) from exc
+    return redis
+
+
+def _prefix(index_name: str) -> str:
+    return f"niche:{{{index_name}}}:"
+
+
+def _be8(value: int) -> bytes:
+    return int(value).to_bytes(8, "big")
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A validated batch being written."""
+
+    encoded: EncodedBatch
+    bodies: list[bytes]
+    ids: list[str | None]
+    """The custom id of each example, or ``None`` for a default id (its row)."""
+    custom: frozenset[str]
+    fields: str
+
+
+class RedisLshStorage(LshStorage):
+    """Examples and their MinHash-LSH index in Redis (see the module docstring).
+
+    Created by :meth:`open` (connects, reads an existing index's settings) and
+    :meth:`attach` (creates or checks the index's ``config``).
+    """
+
+    def __init__(self, redis_module: Any, url: str, settings: Mapping[str, Any]) -> None:
+        self._redis = redis_module
+        self.url = url
+        self.safe_url = redact_url(url)
+        self.index_name: str = settings.get("index_name", "default")
+        self.prefix = _prefix(self.index_name)
+        self.timeout = float(settings.get("redis_timeout", 5.0))
+        self.max_connections = int(settings.get("redis_max_connections", 64))
+        self.batch_size = int(settings.get("redis_batch_size", 500))
+        self.client = self._redis.Redis.from_pool(self._pool(self._redis))
+        self._scripts = {name: self.client.register_script(lua) for name, lua in _SCRIPTS.items()}
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]
+        ]
+        self._async = weakref.WeakKeyDictionary()
+        self.encoder: LshEncoder | None = None
+        self.compared: tuple[str, ...] = ()
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def _pool(self, module: Any) -> Any:
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+        from redis.retry import Retry  # noqa: PLC0415
+
+        retry: Any = Retry(NoBackoff(), 1)
+        if module is not self._redis:
+            from redis.asyncio.retry import Retry as AsyncRetry  # noqa: PLC0415
+
+            retry = AsyncRetry(NoBackoff(), 1)
+        return module.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=self.max_connections,
+            timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            socket_timeout=self.timeout,
+            retry=retry,
+        )
+
+    # -- opening ------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: dict[str, Any]) -> RedisLshStorage:
+        """Connect, and adopt the settings of an existing index that were not given.
+
+        Args:
+            settings: The selector's keyword arguments; ``num_perm``,
+                ``lsh_threshold``, ``lsh_weights``, ``seed``, ``ngram_range``,
+                ``analyzer``, ``stopwords`` and ``input_keys`` missing from it are
+                filled in from the shared index (in place).
+
+        Returns:
+            The storage (not attached yet).
+
+        Raises:
+            StoreUnavailableError: Redis does not answer within ``redis_timeout``.
+            IndexFormatError: The key holds something else, or the index was built
+                with a custom tokenizer that was not passed.
+        """
+        storage = cls(_import_redis(), settings["redis_url"], settings)
+        stored = storage.execute(("cmd", "GET", storage.prefix + "config"))
+        if stored is None:
+            return storage
+        config = storage._parse_config(stored)
+        index = config["index"]
+        for name in _ADOPTED:
+            if name not in settings and name in index:
+                value = index[name]
+                settings[name] = tuple(value) if isinstance(value, list) else value
+        if settings.get("input_keys") is None and config.get("input_keys"):
+            settings["input_keys"] = list(config["input_keys"])
+        if index.get("tokenizer", "default") != "default" and settings.get("tokenizer") is None:
+            msg = (
+                f"Redis index {storage.index_name!r} at {storage.safe_url} was built with the custom "
+                f"tokenizer {index['tokenizer']}; pass tokenizer=... again"
+            )
+            raise IndexFormatError(msg)
+        return storage
+
+    def _parse_config(self, raw: bytes) -> dict[str, Any]:
+        config = _json(
+            raw, f"{self.prefix}config at {self.safe_url} is not a langchain-niche index"
+        )
+        if (
+            not isinstance(config, dict)
+            or config.get("format") != FORMAT
+            or not isinstance(config.get("index"), dict)
+        ):
+            msg = f"{self.prefix}config at {self.safe_url} is not a langchain-niche MinHash index"
+            raise IndexFormatError(msg)
+        if config.get("version") != VERSION:
+            msg = f"Redis index {self.index_name!r} has format version {config.get('version')!r}; this release reads version {VERSION}"
+            raise IndexFormatError(msg)
+        return config
+
+    def attach(
+        self, encoder: LshEncoder, index: Mapping[str, Any], compared: tuple[str, ...] | None
+    ) -> None:
+        """Create the index's ``config`` or check this selector against it.
+
+        Args:
+            encoder: Token ids and band keys.
+            index: The settings that define the index.
+            compared: The compared fields (``input_keys``).
+
+        Raises:
+            InvalidParameterError: ``input_keys`` is missing for a new index.
+            IndexFormatError: The index was built with other settings.
+        """
+        if compared is None:
+            msg = (
+                f"a Redis index is built on a fixed set of fields: pass input_keys=[...] to create "
+                f"index {self.index_name!r} at {self.safe_url}"
+            )
+            raise InvalidParameterError(msg, name="input_keys", value=None)
+        config = {
+            "format": FORMAT,
+            "version": VERSION,
+            "index": dict(index),
+            "input_keys": list(compared),
+        }
+        raw = json.dumps(config, sort_keys=True)
+        created = self.execute(("cmd", "SET", self.prefix + "config", raw, "NX"))
+        if not created:
+            stored = self._parse_config(self.execute(("cmd", "GET", self.prefix + "config")))
+            mine = {**index, "input_keys": list(compared)}
+            theirs = {**stored["index"], "input_keys": stored.get("input_keys")}
+            diff = [
+                name
+                for name in sorted(set(mine) | set(theirs))
+                if mine.get(name) != theirs.get(name)
+            ]
+            if diff:
+                built = ", ".join(f"{name}={theirs.get(name)!r}" for name in diff)
+                given = ", ".join(f"{name}={mine.get(name)!r}" for name in diff)
+                msg = (
+                    f"Redis index {self.index_name!r} at {self.safe_url} was built with {built}; "
+                    f"got {given}. Use the same settings, or another index_name"
+                )
+                raise IndexFormatError(msg)
+        self.encoder = encoder
+        self.compared = compared
+
+    # -- executing calls -----------------------------------------------------------------
+    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
+        msg = (
+            f"Redis at {self.safe_url} is unreachable or did not answer within "
+            f"{self.timeout:g} s: {type(exc).__name__}: {exc}"
+        )
+        return StoreUnavailableError(msg, url=self.safe_url)
+
+    def execute(self, call: Call) -> Any:
+        """Run one call with the blocking client.
+
+        Args:
+            call: ``("cmd", *args)``, ``("script", name, args)``, ``("pipe", [args, ...])``,
+                ``("submit", call)`` (start a call in a worker thread; returns a
+                handle) or ``("wait", handle)`` (its reply).
+
+        Returns:
+            The reply.
+
+        Raises:
+            StoreUnavailableError: Redis cannot be reached or timed out.
+        """
+        redis = self._redis
+        if call[0] == "submit":
+            return self._pool_executor().submit(self.execute, call[1])
+        if call[0] == "wait":
+            return call[1].result()
+        try:
+            if call[0] == "cmd":
+                return self.client.execute_command(*call[1:])
+            if call[0] == "script":
+                return self._scripts[call[1]](args=call[2])
+            pipe = self.client.pipeline(transaction=False)
+            for args in call[1]:
+                pipe.execute_command(*args)
+            return pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _pool_executor(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(4, thread_name_prefix="niche-redis")
+            return self._executor
+
+    def _async_client(self) -> tuple[Any, dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        entry = self._async.get(loop)
+        if entry is None:
+            module = self._redis.asyncio
+            client = module.Redis.from_pool(self._pool(module))
+            entry = (client, {name: client.register_script(lua) for name, lua in _SCRIPTS.items()})
+            self._async[loop] = entry
+        return entry
+
+    async def aexecute(self, call: Call) -> Any:
+        """Async twin of :meth:`execute` (one client per event loop).
+
+        Args:
+            call: As for :meth:`execute`.
+
+        Returns:
+            The reply.
+        """
+        redis = self._redis
+        if call[0] == "submit":
+            return asyncio.ensure_future(self.aexecute(call[1]))
+        if call[0] == "wait":
+            return await call[1]
+        client, scripts = self._async_client()
+        try:
+            if call[0] == "cmd":
+                return await client.execute_command(*call[1:])
+            if call[0] == "script":
+                return await scripts[call[1]](args=call[2])
+            pipe = client.pipeline(transaction=False)
+            for args in call[1]:
+                pipe.execute_command(*args)
+            return await pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def close(self) -> None:
+        """Close the blocking client's connections and the writer thread pool."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self.client.close()
+
+    # -- lookups ----------------------------------------------------------------------------
+    def _encoder(self) -> LshEncoder:
+        if self.encoder is None:  # pragma: no cover - attach() runs in the constructor
+            msg = "storage not attached"
+            raise RuntimeError(msg)
+        return self.encoder
+
+    def _check_compared(self, compared: tuple[str, ...]) -> None:
+        if compared != self.compared:
+            msg = f"this Redis index compares fields {list(self.compared)}, not {list(compared)}"
+            raise InvalidParameterError(msg, name="input_keys", value=list(compared))
+
+    def _shard(self, key: int) -> str:
+        return f"{(key >> self._encoder().banding.full_bits) & _SHARD_MASK:04x}"
+
+    def _ranges(self, lo: U64Array, hi: U64Array) -> bytes:
+        """Packed lex ranges ``[lo, hi)`` over band keys (see the lookup script)."""
+        return b"".join(
+            self._shard(start).encode() + _be8(start) + _be8(stop)
+            for start, stop in zip(lo.tolist(), hi.tolist(), strict=True)
+        )
+
+    @staticmethod
+    def _decode_rows(
+        rows: bytes, lens: bytes, tokens: bytes
+    ) -> tuple[IntArray, IntArray, U64Array, list[int]]:
+        """Rows (big-endian uint32), token counts and tokens, sorted by row."""
+        found = np.frombuffer(rows, dtype=">u4").astype(np.int64)
+        sizes = np.frombuffer(lens, dtype="<u4").astype(np.int64)
+        ids = np.frombuffer(tokens, dtype="<u8").astype(np.uint64)
+        order = np.argsort(found, kind="stable")
+        if np.array_equal(order, np.arange(order.shape[0])):
+            return found, sizes, ids, order.tolist()
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        parts = [ids[offsets[i] : offsets[i + 1]] for i in order.tolist()]
+        ids = np.concatenate(parts) if parts else ids
+        return found[order], sizes[order], ids, order.tolist()
+
+    def banded(
+        self, compared: tuple[str, ...], query: LshQuery, *, probe_limit: int | None = None
+    ) -> Plan[tuple[RowTokens, RowTokens | None]]:
+        """Rows sharing a band (tokens and documents), and the probe's rows if asked.
+
+        One round trip: the probe runs inside the same script.
+        """
+        self._check_compared(compared)
+        band = self._ranges(query.keys, query.keys + np.uint64(1))
+        probe = self._ranges(query.probe_lo, query.probe_hi) if probe_limit else b""
+        reply = yield ("script", "lookup", [self.prefix, band, probe, str(probe_limit or 0)])
+        rows, lens, tokens, order = self._decode_rows(reply[0], reply[1], reply[2])
+        docs = _split(reply[4], np.frombuffer(reply[3], dtype="<u4"))
+        found = RowTokens(
+            rows, tokens, lens, {r: docs[i] for r, i in zip(rows.tolist(), order, strict=True)}
+        )
+        if not probe_limit:
+            return found, None
+        probe_rows, probe_lens, probe_tokens, _ = self._decode_rows(reply[5], reply[6], reply[7])
+        return found, RowTokens(probe_rows, probe_tokens, probe_lens)
+
+    def _fetch(self, name: str, rows: IntArray) -> Plan[tuple[IntArray, list[bytes]]]:
+        """Values of ``rows`` in the ``tok`` or ``doc`` hash (rows gone are left out)."""
+        reply = yield ("script", "fetch", [self.prefix, name, rows.astype(">u4").tobytes()])
+        found = np.frombuffer(reply[0], dtype=">u4").astype(np.int64)
+        return found, _split(reply[2], np.frombuffer(reply[1], dtype="<u4"))
+
+    def probed(
+        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
+    ) -> Plan[RowTokens]:
+        """Rows sharing the most band prefixes, with their tokens (one round trip)."""
+        _, probe = yield from self.banded(compared, query, probe_limit=limit)
+        if probe is None:  # pragma: no cover - banded always probes when asked
+            return RowTokens.empty()
+        keep = ~np.isin(probe.rows, exclude)
+        if keep.all():
+            return probe
+        owner = np.repeat(keep, probe.lens)
+        return RowTokens(probe.rows[keep], probe.tokens[owner], probe.lens[keep])
+
+    def _parse_doc(self, raw: bytes | str) -> tuple[str, dict[str, Any]]:
+        doc = _json(raw, f"Redis index {self.index_name!r}: a document is not JSON")
+        if (
+            not isinstance(doc, dict)
+            or not isinstance(doc.get("id"), str)
+            or not isinstance(doc.get("example"), dict)
+        ):
+            msg = f"Redis index {self.index_name!r}: a document is not an {{id, example}} record: {preview(doc)}"
+            raise IndexFormatError(msg)
+        return doc["id"], doc["example"]
+
+    def records(
+        self, rows: IntArray, known: Mapping[int, Any] | None = None
+    ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
+        """Ids and examples of rows (``None`` for rows removed meanwhile)."""
+        raw: dict[int, Any] = {row: known[row] for row in rows.tolist() if known and row in known}
+        missing = np.array([row for row in rows.tolist() if row not in raw], dtype=np.int64)
+        if missing.shape[0]:
+            found, docs = yield from self._fetch("doc", missing)
+            raw.update(zip(found.tolist(), docs, strict=True))
+        return [self._parse_doc(raw[row]) if row in raw else None for row in rows.tolist()]
+
+    def count(self) -> Plan[int]:
+        """Number of stored examples (``HLEN``)."""
+        reply = yield ("cmd", "HLEN", self.prefix + "doc")
+        return int(reply)
+
+    def known_keys(self) -> Plan[list[str]]:
+        """Field names seen in the examples."""
+        reply = yield ("cmd", "SMEMBERS", self.prefix + "fields")
+        return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in reply)
+
+    def _scan_docs(self) -> Plan[list[tuple[int, str, dict[str, Any]]]]:
+        cursor: int | bytes = 0
+        out: list[tuple[int, str, dict[str, Any]]] = []
+        while True:
+            cursor, page = yield ("cmd", "HSCAN", self.prefix + "doc", cursor, "COUNT", _SCAN_COUNT)
+            out.extend((int(row), *self._parse_doc(raw)) for row, raw in page.items())
+            if int(cursor) == 0:
+                break
+        out.sort(key=lambda item: item[0])
+        return out
+
+    def all_records(self) -> Plan[list[tuple[str, dict[str, Any]]]]:
+        """Every ``(id, example)`` in insertion order (reads the whole index)."""
+        docs = yield from self._scan_docs()
+        return [(example_id, example) for _, example_id, example in docs]
+
+    # -- writes ---------------------------------------------------------------------------------
+    def _members(self, keys: U64Array, rows: IntArray) -> dict[str, list[bytes]]:
+        """Band entries of rows grouped by shard: ``{shard: [12-byte member, ...]}``."""
+        n, bands = keys.shape
+        members = np.empty(n * bands, dtype=_MEMBER)
+        members["key"] = keys.reshape(-1)
+        members["row"] = np.repeat(rows, bands)
+        shift = np.uint64(self._encoder().banding.full_bits)
+        shard = (keys.reshape(-1) >> shift) & np.uint64(_SHARD_MASK)
+        order = np.argsort(shard, kind="stable")
+        shard, members = shard[order], members[order]
+        bounds = np.flatnonzero(np.diff(shard)) + 1
+        starts = np.concatenate([[0], bounds]).tolist()
+        stops = [*bounds.tolist(), shard.shape[0]]
+        blob = members.tobytes()
+        return {
+            f"{int(shard[a]):04x}": [blob[12 * i : 12 * i + 12] for i in range(a, b)]
+            for a, b in zip(starts, stops, strict=True)
+        }
+
+    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
+        """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
+        encoder = self._encoder()
+        encoded = encoder.encode_examples(examples, self.compared)
+        planned = ExampleStore().plan_ids(len(examples), ids)  # types, length, repeats
+        custom = [example_id for example_id in planned if example_id is not None]
+        bodies = [
+            example_json(example, what=f"example {i}").encode("utf-8")
+            for i, example in enumerate(examples)
+        ]
+        if custom:
+            taken = yield from self._hmget_ids(custom)
+            for example_id, row in zip(custom, taken, strict=True):
+                if row is not None:
+                    msg = f"id {example_id!r} is already used in Redis index {self.index_name!r}"
+                    raise DuplicateIdError(msg, example_id=example_id)
+        fields = json.dumps(sorted({k for example in examples for k in example}))
+        batch = _Batch(encoded, bodies, planned, frozenset(custom), fields)
+        last = int((yield ("cmd", "INCRBY", self.prefix + "next", len(examples))))
+        block = np.arange(last - len(examples), last, dtype=np.int64)
+        # Chunk i + 1 is packed while Redis writes chunk i (one chunk in flight).
+        written: list[list[str]] = []
+        pending: list[tuple[Any, int, int, list[str]]] = []
+        failure: DuplicateIdError | None = None
+        for start in range(0, len(examples), self.batch_size):
+            stop = min(start + self.batch_size, len(examples))
+            args, chunk_ids = self._chunk_args(batch, block, start, stop)
+            for _ in range(_MAX_ROW_ATTEMPTS):
+                defaults = {
+                    i for i, p in zip(chunk_ids, batch.ids[start:stop], strict=True) if p is None
+                }
+                if not defaults & batch.custom:
+                    break
+                # a default id would equal a custom id of this batch: other rows
+                last = int((yield ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+                block[start:stop] = np.arange(last - (stop - start), last)
+                args, chunk_ids = self._chunk_args(batch, block, start, stop)
+            handle = yield ("submit", ("script", "insert", args))
+            pending.append((handle, start, stop, chunk_ids))
+            if len(pending) > 1:
+                failure = yield from self._settle(pending.pop(0), batch, written, failure)
+        while pending:
+            failure = yield from self._settle(pending.pop(0), batch, written, failure)
+        if failure is not None:
+            raise failure
+        return [example_id for chunk in written for example_id in chunk]
+
+    def _settle(
+        self,
+        entry: tuple[Any, int, int, list[str]],
+        batch: _Batch,
+        written: list[list[str]],
+        failure: DuplicateIdError | None,
+    ) -> Plan[DuplicateIdError | None]:
+        """Wait for a chunk's script; retry it with new rows if a default id was taken."""
+        handle, start, stop, chunk_ids = entry
+        reply = yield ("wait", handle)
+        for _ in range(_MAX_ROW_ATTEMPTS):
+            if _text(reply[0]) == "ok":
+                written.append(chunk_ids)
+                return failure
+            taken = _text(reply[1])
+            if taken in batch.custom:  # a custom id was added concurrently by another writer
+                done = sum(len(chunk) for chunk in written)
+                msg = (
+                    f"id {taken!r} is already used in Redis index {self.index_name!r} (added "
+                    f"concurrently); {done} other examples of this batch were added"
+                )
+                return failure or DuplicateIdError(msg, example_id=taken)
+            # a default id equals a custom id of an earlier example: take other rows
+            last = int((yield ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+            block = np.full(stop, -1, dtype=np.int64)
+            block[start:stop] = np.arange(last - (stop - start), last)
+            args, chunk_ids = self._chunk_args(batch, block, start, stop)
+            reply = yield ("script", "insert", args)
+        msg = f"could not find free default ids in Redis index {self.index_name!r}"
+        return failure or DuplicateIdError(msg, example_id=taken)
+
+    def _hmget_ids(self, ids: list[str]) -> Plan[list[Any]]:
+        chunks = [ids[i : i + _HMGET_CHUNK] for i in range(0, len(ids), _HMGET_CHUNK)]
+        replies = yield ("pipe", [("HMGET", self.prefix + "id", *chunk) for chunk in chunks])
+        return [value for reply in replies for value in reply]
+
+    def _chunk_args(
+        self, batch: _Batch, block: IntArray, start: int, stop: int
+    ) -> tuple[list[Any], list[str]]:
+        """Arguments of the insert script for examples ``start .. stop - 1``."""
+        part = batch.encoded.slice(start, stop)
+        rows = block[start:stop]
+        if int(rows[-1]) > _MAX_ROW:
+            msg = f"Redis index {self.index_name!r} has handed out all {_MAX_ROW + 1} row numbers"
+            raise OverflowError(msg)
+        chunk_ids = [
+            str(row) if example_id is None else example_id
+            for example_id, row in zip(batch.ids[start:stop], rows.tolist(), strict=True)
+        ]
+        id_bytes = [example_id.encode("utf-8") for example_id in chunk_ids]
+        docs = [
+            b'{"id":%s,"example":%s}' % (json.dumps(example_id).encode(), body)
+            for example_id, body in zip(chunk_ids, batch.bodies[start:stop], strict=True)
+        ]
+        sizes = np.empty((stop - start, 3), dtype="<u4")
+        sizes[:, 0] = [len(b) for b in id_bytes]
+        sizes[:, 1] = [len(d) for d in docs]
+        sizes[:, 2] = part.lens * 8
+        shards = self._members(part.keys, rows)
+        args: list[Any] = [
+            self.prefix,
+            batch.fields,
+            sizes.tobytes(),
+            rows.astype(">u4").tobytes(),
+            b"".join(id_bytes),
+            b"".join(docs),
+            part.tokens.astype("<u8").tobytes(),
+            "".join(shards).encode(),
+            np.array([len(m) for m in shards.values()], dtype="<u4").tobytes(),
+        ]
+        for members in shards.values():
+            args.extend(members)
+        return args, chunk_ids
+
+    def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
+        """Remove by id, or every example equal to a dict (reads the whole index)."""
+        check_removal_target(target)
+        if isinstance(target, str):
+            row = yield ("cmd", "HGET", self.prefix + "id", target)
+            pairs = [] if row is None else [(target, int(row))]
+        else:
+            docs = yield from self._scan_docs()
+            pairs = [(example_id, row) for row, example_id, example in docs if example == target]
+        if not pairs:
+            raise not_found(target)
+        removed = yield from self._remove_rows(pairs)
+        if not removed:  # removed concurrently by another process
+            raise not_found(target)
+        return removed
+
+    def _stored_members(
+        self, rows: IntArray
+    ) -> Plan[tuple[IntArray, list[list[tuple[str, bytes]]]]]:
+        """The band entries of stored rows, recomputed from their stored tokens."""
+        rows, kept = yield from self._fetch("tok", rows)
+        if not kept:
+            return rows, []
+        lens = np.array([len(blob) // 8 for blob in kept], dtype=np.int64)
+        tokens = np.frombuffer(b"".join(kept), dtype="<u8").astype(np.uint64)
+        keys = self._encoder().keys_of_rows(tokens, lens)
+        entries = []
+        for row, row_keys in zip(rows.tolist(), keys, strict=True):
+            members = np.empty(row_keys.shape[0], dtype=_MEMBER)
+            members["key"] = row_keys
+            members["row"] = row
+            entries.append(
+                [
+                    (self._shard(int(key)), member.tobytes())
+                    for key, member in zip(row_keys.tolist(), members, strict=True)
+                ]
+            )
+        return rows, entries
+
+    def _remove_rows(self, pairs: list[tuple[str, int]]) -> Plan[list[str]]:
+        by_row = {row: example_id for example_id, row in pairs}
+        rows, entries = yield from self._stored_members(np.array(list(by_row), dtype=np.int64))
+        if not entries:
+            return []
+        args: list[Any] = [self.prefix, str(self._encoder().banding.bands)]
+        for row, row_entries in zip(rows.tolist(), entries, strict=True):
+            args.extend([by_row[row], str(row)])
+            for shard, member in row_entries:
+                args.extend([shard, member])
+        reply = yield ("script", "remove", args)
+        return [_text(r) for r in reply]
+
+    # -- maintenance --------------------------------------------------------------------------------
+    def audit(self) -> Plan[dict[str, Any]]:
+        """Check that every example is complete: id, document, tokens and band entries.
+
+        Reads the whole index; meant for tests and operations, not for the hot path.
+
+        Returns:
+            ``{"examples": n, "problems": [...]}`` (an empty list when consistent).
+        """
+        docs = yield from self._scan_docs()
+        problems: list[str] = []
+        if docs:
+            id_rows = yield from self._hmget_ids([example_id for _, example_id, _ in docs])
+            for (row, example_id, _), id_row in zip(docs, id_rows, strict=True):
+                if id_row is None or int(id_row) != row:
+                    problems.append(f"id {example_id!r} does not point to row {row}")
+            rows = np.array([row for row, _, _ in docs], dtype=np.int64)
+            complete, entries = yield from self._stored_members(rows)
+            missing = sorted(set(rows.tolist()) - set(complete.tolist()))
+            problems.extend(f"row {row} has no tokens" for row in missing)
+            checks = [
+                ("ZSCORE", self.prefix + "lsh:" + shard, member)
+                for row_entries in entries
+                for shard, member in row_entries
+            ]
+            scores: list[Any] = []
+            if checks:
+                scores = yield ("pipe", checks)
+            width = self._encoder().banding.bands
+            for i, row in enumerate(complete.tolist()):
+                if any(score is None for score in scores[i * width : (i + 1) * width]):
+                    problems.append(f"row {row} is missing band entries")
+        counts = yield ("pipe", [("HLEN", self.prefix + name) for name in ("id", "tok", "doc")])
+        if len(set(map(int, counts))) != 1:
+            problems.append(f"{counts[2]} documents, {counts[0]} ids and {counts[1]} token entries")
+        return {"examples": len(docs), "problems": problems}
+
+
+def _json(raw: bytes | str, problem: str) -> Any:
+    """Parse JSON read from Redis (never pickle); ``problem`` starts the error message."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"{problem}: {exc}"
+        raise IndexFormatError(msg) from exc
+
+
+def _split(blob: bytes, sizes: npt.NDArray[np.uint32]) -> list[bytes]:
+    """Cut a concatenation into pieces of the given sizes."""
+    ends = np.cumsum(sizes, dtype=np.int64).tolist()
+    starts = [0, *ends[:-1]] if ends else []
+    return [blob[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
