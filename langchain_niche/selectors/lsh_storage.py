@@ -77,7 +77,7 @@ Scored = tuple[AnyRows, npt.NDArray[np.float64]]
 
 _COMPACT_MIN_DEAD = 1024
 
-PROBE_READS_PER_ROW = 16
+PROBE_READS_PER_ROW = 8
 """The probe reads at most this many index entries per row it may re-rank
 (``probe_limit``): band-prefix ranges are read smallest first, and a range that
 would exceed the budget is skipped with every larger one. At scale the ranges

@@ -159,7 +159,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
          with the input on the first ``ceil(r / 2)`` values of some band (the same
          sorted index answers this) are ranked by how many band prefixes they
          share, and the best ``probe_limit`` are re-ranked and merged in. Its
-         cost is bounded: it reads at most ``16 * probe_limit`` index entries,
+         cost is bounded: it reads at most ``8 * probe_limit`` index entries,
          the smallest prefix ranges first, so on large corpora (where banding
          alone finds plenty) it reads little or nothing.
        * ``"exact"``, when fewer than ``k`` candidates score at least
@@ -225,8 +225,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
     candidates pass ``threshold``), ``"exact"`` (fewer than ``k`` reach
     ``lsh_threshold``) or ``"none"`` (see the class docstring)."""
 
-    probe_limit: int = 100
-    """Most candidates the ``"probe"`` fallback re-ranks (it reads at most 16 index
+    probe_limit: int = 50
+    """Most candidates the ``"probe"`` fallback re-ranks (it reads at most 8 index
     entries per candidate it may re-rank)."""
 
     rerank_limit: int | None = 50

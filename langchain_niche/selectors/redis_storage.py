@@ -202,39 +202,35 @@ _LOOKUP_LUA = (
     _COMMON_LUA
     + r"""
 local mode = ARGV[2]
-local function each_member(ranges, visit)
-  for a = 1, #ranges, 20 do
-    local key = P .. 'lsh:' .. string.sub(ranges, a, a + 3)
-    local lo, hi = string.sub(ranges, a + 4, a + 11), string.sub(ranges, a + 12, a + 19)
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', key, '[' .. lo, '(' .. hi)) do
-      visit(string.sub(m, 9, 12))
-    end
-  end
+local sub, fmt, unpack4, pack, rcall = string.sub, string.format, struct.unpack, struct.pack, redis.call
+local function members(ranges, a)
+  local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
+  return rcall('ZRANGEBYLEX', key, '[' .. sub(ranges, a + 4, a + 11), '(' .. sub(ranges, a + 12, a + 19))
 end
 local function with_tokens(rows, out)
+  local kept, lens, toks, n = out[1], out[2], out[3], #out[1]
   for s = 1, #rows, 1000 do
     local names = {}
     for i = s, math.min(s + 999, #rows) do
-      names[#names + 1] = string.format('%d', struct.unpack('>I4', rows[i]))
+      names[i - s + 1] = fmt('%d', unpack4('>I4', rows[i]))
     end
-    local toks = redis.call('HMGET', P .. 'tok', unpack(names))
+    local got = rcall('HMGET', P .. 'tok', unpack(names))
     for i = 1, #names do
-      local t = toks[i]
+      local t = got[i]
       if t then
-        out[1][#out[1] + 1] = rows[s + i - 1]
-        out[2][#out[2] + 1] = struct.pack('<I4', #t / 8)
-        out[3][#out[3] + 1] = t
+        n = n + 1
+        kept[n], lens[n], toks[n] = rows[s + i - 1], pack('<I4', #t / 8), t
       end
     end
   end
-  return {table.concat(out[1]), table.concat(out[2]), table.concat(out[3])}
+  return {table.concat(kept), table.concat(lens), table.concat(toks)}
 end
 local function probe_rows(ranges, seen, limit, budget)
   local sizes = {}
   for a = 1, #ranges, 20 do
-    local key = P .. 'lsh:' .. string.sub(ranges, a, a + 3)
-    local lo, hi = string.sub(ranges, a + 4, a + 11), string.sub(ranges, a + 12, a + 19)
-    sizes[#sizes + 1] = {redis.call('ZLEXCOUNT', key, '[' .. lo, '(' .. hi), a}
+    local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
+    local lo, hi = sub(ranges, a + 4, a + 11), sub(ranges, a + 12, a + 19)
+    sizes[#sizes + 1] = {rcall('ZLEXCOUNT', key, '[' .. lo, '(' .. hi), a}
   end
   table.sort(sizes, function(x, y)
     if x[1] ~= y[1] then return x[1] < y[1] end
@@ -244,9 +240,10 @@ local function probe_rows(ranges, seen, limit, budget)
   for _, e in ipairs(sizes) do
     if used + e[1] > budget then break end
     used = used + e[1]
-    each_member(string.sub(ranges, e[2], e[2] + 19), function(r)
+    for _, m in ipairs(members(ranges, e[2])) do
+      local r = sub(m, 9, 12)
       if not seen[r] then count[r] = (count[r] or 0) + 1 end
-    end)
+    end
   end
   local levels, top = {}, 0
   for r, c in pairs(count) do
@@ -265,7 +262,7 @@ local function probe_rows(ranges, seen, limit, budget)
       else
         if #chosen == 0 then
           local numbered = {}
-          for i, r in ipairs(level) do numbered[i] = {struct.unpack('>I4', r), r} end
+          for i, r in ipairs(level) do numbered[i] = {unpack4('>I4', r), r} end
           table.sort(numbered, function(x, y) return x[1] < y[1] end)
           for i = 1, left do chosen[#chosen + 1] = numbered[i][2] end
         end
@@ -277,19 +274,27 @@ local function probe_rows(ranges, seen, limit, budget)
 end
 if mode == 'probe' then
   local seen = {}
-  for a = 1, #ARGV[4], 4 do seen[string.sub(ARGV[4], a, a + 3)] = true end
+  for a = 1, #ARGV[4], 4 do seen[sub(ARGV[4], a, a + 3)] = true end
   local rows = probe_rows(ARGV[3], seen, tonumber(ARGV[5]), tonumber(ARGV[6]))
   return with_tokens(rows, {{}, {}, {}})
 end
-local seen, rows = {}, {}
-each_member(ARGV[3], function(r)
-  if not seen[r] then seen[r] = true; rows[#rows + 1] = r end
-end)
+local seen, rows, n = {}, {}, 0
+local band = ARGV[3]
+for a = 1, #band, 20 do
+  for _, m in ipairs(members(band, a)) do
+    local r = sub(m, 9, 12)
+    if not seen[r] then
+      seen[r] = true
+      n = n + 1
+      rows[n] = r
+    end
+  end
+end
 local found = {{}, {}, {}}
 local out = with_tokens(rows, found)
 local probed = {{}, {}, {}}
 out[4], out[5], out[6] = '', '', ''
-if ARGV[4] ~= '' and #rows < tonumber(ARGV[5]) then
+if ARGV[4] ~= '' and n < tonumber(ARGV[5]) then
   local probe = with_tokens(probe_rows(ARGV[4], seen, tonumber(ARGV[6]), tonumber(ARGV[7])), probed)
   out[4], out[5], out[6] = probe[1], probe[2], probe[3]
 end
