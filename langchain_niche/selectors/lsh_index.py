@@ -143,6 +143,13 @@ def unique_counts(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray]
     return ordered[starts], counts
 
 
+def _check_keep(keep: npt.NDArray[np.bool_], n_rows: int) -> None:
+    """Check that a compaction mask has one entry per row."""
+    if keep.shape != (n_rows,):
+        msg = f"keep must have one entry per row ({n_rows}), got shape {keep.shape}"
+        raise ValueError(msg)
+
+
 def _grown(array: npt.NDArray[Any], used: int, needed: int) -> npt.NDArray[Any]:
     if needed <= array.shape[0]:
         return array
@@ -329,9 +336,7 @@ class TokenRows:
         Raises:
             ValueError: ``keep`` does not have one entry per row.
         """
-        if keep.shape != (self._n_rows,):
-            msg = f"keep must have one entry per row ({self._n_rows}), got shape {keep.shape}"
-            raise ValueError(msg)
+        _check_keep(keep, self._n_rows)
         rows = np.flatnonzero(keep).astype(np.int64)
         tokens, lens = self.gather(rows)
         self._tokens = tokens.copy()
@@ -416,9 +421,7 @@ class SketchRows:
         Raises:
             ValueError: ``keep`` does not have one entry per row.
         """
-        if keep.shape != (self._n_rows,):
-            msg = f"keep must have one entry per row ({self._n_rows}), got shape {keep.shape}"
-            raise ValueError(msg)
+        _check_keep(keep, self._n_rows)
         self._data = self._data[: self._n_rows][keep]
         self._n_rows = int(self._data.shape[0])
 
