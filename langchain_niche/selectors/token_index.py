@@ -33,6 +33,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._arrays import unique_inverse
+
 __all__ = ["Intersections", "TokenSetIndex"]
 
 IntArray = npt.NDArray[np.int64]
@@ -111,7 +113,7 @@ def _csr_from_pairs(tokens: U64Array, rows: RowArray) -> _Csr:
     """Build a CSR from (token, row) pairs whose rows are non-decreasing."""
     if tokens.shape[0] == 0:
         return _empty_csr()
-    vocab, inverse = np.unique(tokens, return_inverse=True)
+    vocab, inverse = unique_inverse(tokens)
     # A stable sort of the small token ranks keeps rows ascending within each token;
     # numpy sorts 16-bit keys with a linear-time radix sort.
     ranks = inverse.astype(np.uint16 if vocab.shape[0] <= 0xFFFF else np.int32)
@@ -737,7 +739,7 @@ class TokenSetIndex:
         hits = np.concatenate(lists)
         hit_weights = np.repeat(weights, [p.shape[0] for p in lists])
         if total * _UNIQUE_PATH_FACTOR < self._n_rows:
-            unique_rows, inverse = np.unique(hits, return_inverse=True)
+            unique_rows, inverse = unique_inverse(hits)
             sums = np.bincount(inverse, weights=hit_weights, minlength=unique_rows.shape[0])
             return unique_rows.astype(np.int64), sums.astype(np.float64, copy=False)
         full = np.bincount(hits, weights=hit_weights, minlength=self._n_rows).astype(np.float64)
