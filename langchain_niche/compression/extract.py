@@ -16,6 +16,7 @@ the rest of the run asks for JSON in text directly.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -402,6 +403,15 @@ def _unbind(runnable: Any) -> Any:
     return runnable
 
 
+def _accepts_method(llm: BaseLanguageModel[Any]) -> bool:
+    """Whether the model's ``with_structured_output`` takes a ``method`` argument."""
+    try:
+        parameters = inspect.signature(llm.with_structured_output).parameters
+    except (TypeError, ValueError):
+        return False
+    return "method" in parameters
+
+
 def _precomputed_schema(model: Runnable[Any, Any]) -> Runnable[Any, Any]:
     """Bind the tracing metadata's JSON schema once instead of regenerating it per call.
 
@@ -453,6 +463,10 @@ class ChunkExtractor:
         if method == "json":
             return
         kwargs = dict(structured_output_kwargs or {})
+        if "method" not in kwargs and _accepts_method(llm):
+            # Tool calling by default: strict JSON-schema modes (OpenAI's default) cannot
+            # express the free-form ``properties`` object of the fixed schema.
+            kwargs["method"] = "function_calling"
         try:
             structured = llm.with_structured_output(Extraction, **kwargs)
             # with_structured_output is "model | parser". Running the halves ourselves keeps

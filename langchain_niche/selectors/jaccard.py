@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -165,28 +164,8 @@ class JaccardExampleSelector(LexicalExampleSelector):
     # -- adding -------------------------------------------------------------------
     def _encode(self, batch: Sequence[Mapping[str, Any]], keys: tuple[str, ...]) -> Encoded:
         """Token ids of the compared fields of every example (validates them)."""
-        analyzer = self._analyzer
-        shingles_of = analyzer.shingler()
-        slow = analyzer.example_shingles
-        key = keys[0] if len(keys) == 1 else None
-        sets: list[set[str]] = []
-        append = sets.append
-        for i, example in enumerate(batch):
-            value = example.get(key) if key is not None else None
-            if type(value) is str:  # fast path for the common case: one text field
-                append(shingles_of(value))
-            else:  # validates: missing field, non-text value, several fields
-                append(slow(example, keys, index=i))
-        lens = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
-        tokens = list(itertools.chain.from_iterable(sets))
-        # Hash each distinct token once for the whole batch.
-        distinct = list(dict.fromkeys(tokens))
-        hashes = stable_token_hashes(distinct)
-        position = dict(zip(distinct, range(len(distinct)), strict=True))
-        positions = np.fromiter(
-            map(position.__getitem__, tokens), dtype=np.int64, count=len(tokens)
-        )
-        return hashes[positions], lens
+        tokens = self._analyzer.encode_examples(batch, keys)
+        return tokens.flat, tokens.lens
 
     @staticmethod
     def _copy_batch(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._arrays import unique_inverse
+
 __all__ = ["Intersections", "TokenSetIndex"]
 
 IntArray = npt.NDArray[np.int64]
@@ -47,6 +49,7 @@ _UNIQUE_PATH_FACTOR = 8
 _DENSE_FRACTION = 32  # a token in >= 1/32 of the rows is kept as a bitset
 _DENSE_MIN_ROWS = 4_096  # below this many rows, every token stays a posting list
 _EPS = 1e-12
+_BM25_DECIMALS = 12
 
 
 class Intersections(NamedTuple):
@@ -110,10 +113,13 @@ def _csr_from_pairs(tokens: U64Array, rows: RowArray) -> _Csr:
     """Build a CSR from (token, row) pairs whose rows are non-decreasing."""
     if tokens.shape[0] == 0:
         return _empty_csr()
-    order = np.argsort(tokens, kind="stable")  # stable: rows stay ascending per token
-    vocab, counts = np.unique(tokens[order], return_counts=True)
+    vocab, inverse = unique_inverse(tokens)
+    # A stable sort of the small token ranks keeps rows ascending within each token;
+    # numpy sorts 16-bit keys with a linear-time radix sort.
+    ranks = inverse.astype(np.uint16 if vocab.shape[0] <= 0xFFFF else np.int32)
+    order = np.argsort(ranks, kind="stable")
     offsets = np.zeros(vocab.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
+    np.cumsum(np.bincount(inverse, minlength=vocab.shape[0]), out=offsets[1:])
     return _Csr(vocab, offsets, rows[order])
 
 
@@ -687,7 +693,9 @@ class TokenSetIndex:
         def scores_of(rows: IntArray, sums: FloatArray) -> FloatArray:
             lens = self._lens[rows].astype(np.float64)
             gain = (k1 + 1) / (1 + k1 * (1 - b + b * lens / avg_len))
-            scored: FloatArray = sums * gain / upper
+            # Rounded so that equal sums added in another order tie exactly (and then
+            # fall back to insertion order) instead of differing in the last bit.
+            scored: FloatArray = np.round(sums * gain / upper, _BM25_DECIMALS)
             return scored
 
         best_rows, best_scores = _best(rows, scores_of(rows, sums), limit, threshold)
@@ -731,7 +739,7 @@ class TokenSetIndex:
         hits = np.concatenate(lists)
         hit_weights = np.repeat(weights, [p.shape[0] for p in lists])
         if total * _UNIQUE_PATH_FACTOR < self._n_rows:
-            unique_rows, inverse = np.unique(hits, return_inverse=True)
+            unique_rows, inverse = unique_inverse(hits)
             sums = np.bincount(inverse, weights=hit_weights, minlength=unique_rows.shape[0])
             return unique_rows.astype(np.int64), sums.astype(np.float64, copy=False)
         full = np.bincount(hits, weights=hit_weights, minlength=self._n_rows).astype(np.float64)

@@ -180,6 +180,20 @@ async def test_chat_openai_structured_output(openai_server: FakeOpenAIServer, me
     assert adoc.page_content == doc.page_content
 
 
+def test_chat_openai_defaults_to_function_calling(openai_server: FakeOpenAIServer) -> None:
+    # OpenAI's default strict JSON schema cannot express the free-form properties object,
+    # so without an explicit method the compressor asks for a tool call named Extraction.
+    openai_responder(openai_server)
+    llm = ChatOpenAI(
+        model="gpt-test", base_url=openai_server.base_url, api_key="test", max_retries=0
+    )
+    (doc,) = compressor(llm).transform_documents([Document(page_content=long_text(ACME))])
+    assert doc.metadata["compression"] == "compressed"
+    request = openai_server.requests[0]
+    assert [tool["function"]["name"] for tool in request["tools"]] == ["Extraction"]
+    assert "response_format" not in request
+
+
 def test_chat_openai_json_in_text(openai_server: FakeOpenAIServer) -> None:
     openai_responder(openai_server)
     llm = ChatOpenAI(

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 from datasketch.hashfunc import sha1_hash32
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langchain_niche import InvalidExampleError, InvalidParameterError, TokenizerError
@@ -15,6 +15,7 @@ from langchain_niche.errors import MissingKeyError
 from langchain_niche.text import (
     _WORD_RE,
     TextAnalyzer,
+    TokenBatch,
     default_tokenizer,
     example_fields,
     example_text,
@@ -219,3 +220,39 @@ def test_bad_stopwords(bad: object) -> None:
 def test_stopwords_need_the_word_analyzer() -> None:
     with pytest.raises(InvalidParameterError, match="analyzer='char'"):
         TextAnalyzer(stopwords="english", analyzer="char")
+
+
+def _as_sets(batch: TokenBatch) -> list[set[int]]:
+    flat = batch.flat.tolist()
+    out, start = [], 0
+    for n in batch.lens.tolist():
+        out.append(set(flat[start : start + n]))
+        start += n
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.text(alphabet="abc DEF the of 東京 🚀,.\x00", max_size=40),
+        ),
+        min_size=0,
+        max_size=150,
+    ),
+    stopwords=st.sampled_from([None, "english"]),
+)
+def test_batch_encoding_equals_text_by_text(texts: list[str], stopwords: object) -> None:
+    analyzer = TextAnalyzer(stopwords=stopwords)  # type: ignore[arg-type]
+    fast = analyzer.encode_texts(texts)
+    reference = TokenBatch.from_sets(analyzer.shingles(t) for t in texts)
+    assert _as_sets(fast) == _as_sets(reference)
+
+
+def test_batch_encoding_of_many_ascii_texts() -> None:
+    texts = [f"Text number {i} of THE batch, with words {i % 7} and {i % 13}!" for i in range(500)]
+    analyzer = TextAnalyzer(stopwords="english")
+    assert _as_sets(analyzer.encode_texts(texts)) == _as_sets(
+        TokenBatch.from_sets(analyzer.shingles(t) for t in texts)
+    )
