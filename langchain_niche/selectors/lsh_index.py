@@ -36,8 +36,6 @@ __all__ = [
     "SketchRows",
     "TokenRows",
     "gather_ranges",
-    "sorted_unique",
-    "unique_counts",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -97,50 +95,6 @@ def gather_ranges(values: npt.NDArray[Any], starts: IntArray, ends: IntArray) ->
     positions += _arange(total)
     gathered: npt.NDArray[Any] = values.take(positions)
     return gathered
-
-
-def sorted_unique(values: npt.NDArray[Any], *, in_place: bool = False) -> npt.NDArray[Any]:
-    """The distinct values, ascending (``np.unique`` by sorting).
-
-    numpy 2's ``np.unique`` hashes integers, which costs about ten times a sort
-    on the few thousand values of a query.
-
-    Args:
-        values: A 1-d array.
-        in_place: Sort ``values`` itself (the caller's scratch array).
-
-    Returns:
-        The distinct values, sorted.
-    """
-    if in_place:
-        values.sort()
-        ordered = values
-    else:
-        ordered = np.sort(values)
-    if ordered.shape[0] < 2:
-        return ordered
-    first = np.empty(ordered.shape[0], dtype=np.bool_)
-    first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    unique: npt.NDArray[Any] = ordered[first]
-    return unique
-
-
-def unique_counts(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray]:
-    """The distinct values, ascending, and how often each occurs (by sorting).
-
-    Args:
-        values: A 1-d array.
-
-    Returns:
-        ``(distinct values, counts)``.
-    """
-    ordered = np.sort(values)
-    if ordered.shape[0] == 0:
-        return ordered, np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    counts = np.diff(np.append(starts, ordered.shape[0])).astype(np.int64)
-    return ordered[starts], counts
 
 
 def _check_keep(keep: npt.NDArray[np.bool_], n_rows: int) -> None:

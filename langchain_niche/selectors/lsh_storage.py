@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._arrays import unique_counts, unique_sorted
 from langchain_niche.errors import InvalidExampleError, MissingKeyError
 from langchain_niche.selectors.example_store import ExampleStore
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
@@ -41,8 +42,6 @@ from langchain_niche.selectors.lsh_index import (
     SketchRows,
     TokenRows,
     jaccard_of_rows,
-    sorted_unique,
-    unique_counts,
 )
 from langchain_niche.sketches import MinHasher
 
@@ -530,7 +529,7 @@ class MemoryLshStorage(LshStorage):
 
     def _banded_rows(self, index: _KeyIndex, query: LshQuery, keep: int | None) -> AnyRows:
         """Distinct live rows sharing a band, ascending, pre-filtered by sketches."""
-        rows = self._alive(sorted_unique(index.bands.lookup(query.keys), in_place=True))
+        rows = self._alive(unique_sorted(index.bands.lookup(query.keys)))
         prefilter = self.encoder.prefilter
         if (
             keep is not None

@@ -59,6 +59,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._arrays import unique_counts
 from langchain_niche.errors import (
     DuplicateIdError,
     IndexFormatError,
@@ -70,7 +71,6 @@ from langchain_niche.errors import (
 from langchain_niche.persistence import example_json
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
-from langchain_niche.selectors.lsh_index import unique_counts
 from langchain_niche.selectors.lsh_storage import (
     PROBE_READS_PER_ROW,
     Banded,

@@ -15,8 +15,6 @@ from langchain_niche.selectors.lsh_index import (
     TokenSet,
     gather_ranges,
     jaccard_of_rows,
-    sorted_unique,
-    unique_counts,
 )
 from langchain_niche.selectors.lsh_storage import top_probe_rows
 
@@ -148,18 +146,6 @@ def test_jaccard_with_empty_rows_and_an_empty_query() -> None:
     query = np.array([2, 3], dtype=np.uint64)
     assert jaccard_of_rows(tokens, lens, query).tolist() == pytest.approx([1 / 3, 0.0, 1.0, 0.0])
     assert jaccard_of_rows(tokens, lens, np.zeros(0, dtype=np.uint64)).tolist() == [0.0] * 4
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(0, 50), max_size=80))
-def test_property_sorted_unique_and_counts_equal_numpy(values: list[int]) -> None:
-    array = np.array(values, dtype=np.int32)
-    distinct, counts = np.unique(array, return_counts=True)
-    np.testing.assert_array_equal(sorted_unique(array), distinct)
-    np.testing.assert_array_equal(sorted_unique(array.copy(), in_place=True), distinct)
-    got, got_counts = unique_counts(array)
-    np.testing.assert_array_equal(got, distinct)
-    np.testing.assert_array_equal(got_counts, counts)
 
 
 def test_probe_budget_reads_the_smallest_ranges_first() -> None:
