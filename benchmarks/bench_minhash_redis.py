@@ -19,6 +19,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
+import redis
 from _common import fmt_rate, fmt_time, machine, redis_server, table
 from corpora import zipf_texts
 from datasketch import MinHash, MinHashLSH
@@ -28,6 +29,12 @@ from langchain_niche import MinHashExampleSelector, TextAnalyzer
 
 def p50(samples: list[float]) -> float:
     return statistics.median(samples)
+
+
+def server_seconds(client: redis.Redis) -> float:
+    """CPU time of the redis-server process so far (INFO cpu)."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def datasketch_side(
@@ -91,19 +98,31 @@ def main() -> None:
             redis_url=url, index_name=f"bench-{uuid.uuid4().hex[:8]}", input_keys=["text"], k=4,
             lsh_threshold=args.lsh_threshold,
         )  # fmt: skip
-        start = time.perf_counter()
+        admin = redis.Redis.from_url(url)
+        start, start_cpu, start_server = (
+            time.perf_counter(),
+            time.process_time(),
+            server_seconds(admin),
+        )
         selector.add_examples(examples)
-        load = args.size / (time.perf_counter() - start)
+        load_wall = time.perf_counter() - start
+        load = args.size / load_wall
+        load_cpu = (time.process_time() - start_cpu) / args.size
+        load_server = (server_seconds(admin) - start_server) / args.size
 
         for fallback in ("probe", "none"):
             selector.fallback = fallback
             samples = []
+            cpu, server = time.process_time(), server_seconds(admin)
             for text in queries:
                 start = time.perf_counter()
                 selector.select_examples({"text": text})
                 samples.append(time.perf_counter() - start)
+            cpu = (time.process_time() - cpu) / len(queries)
+            server = (server_seconds(admin) - server) / len(queries)
             if fallback == "probe":
                 ours_p50, ours_p90 = p50(samples), statistics.quantiles(samples, n=10)[-1]
+                ours_cpu, ours_server = cpu, server
             else:
                 none_p50 = p50(samples)
         selector.fallback = "probe"
@@ -113,16 +132,21 @@ def main() -> None:
             url, texts[: args.datasketch_size], queries, args.lsh_threshold
         )
 
-    print(f"MinHash-LSH in Redis (loopback), num_perm=128, lsh_threshold={args.lsh_threshold}, k=4")
+    print(
+        f"MinHash-LSH in Redis (loopback), num_perm=128, lsh_threshold={args.lsh_threshold}, k=4, "
+        f"b={selector.bands}, r={selector.rows_per_band}, redis_batch_size={selector.redis_batch_size}"
+    )
     print(machine())
     print()
     print(table(
         ["measure", "corpus", "size", "ours", f"datasketch MinHashLSH + Redis storage ({args.datasketch_size:,})", "ratio"],
         [
             ["bulk load (examples/s)", "Zipf texts 5-30 words", f"{args.size:,}", fmt_rate(load), fmt_rate(ds_load), f"{load / ds_load:.1f}x"],
+            ["bulk load CPU per example: client / Redis", "", f"{args.size:,}", f"{fmt_time(load_cpu)} / {fmt_time(load_server)}", "", ""],
             ["query p50 (ranked examples vs raw keys)", "", f"{args.size:,}", fmt_time(ours_p50), fmt_time(ds_p50), f"{ds_p50 / ours_p50:.1f}x"],
             ["query p50, fallback='none'", "", f"{args.size:,}", fmt_time(none_p50), "", ""],
             ["query p90", "", f"{args.size:,}", fmt_time(ours_p90), "", ""],
+            ["query CPU (mean): client / Redis", "", f"{args.size:,}", f"{fmt_time(ours_cpu)} / {fmt_time(ours_server)}", "", ""],
             [f"{args.concurrency} concurrent async selections", "", f"{args.size:,}", f"{fmt_time(wall)} total, {errors} errors", "", ""],
         ],
     ))  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["unique_inverse", "unique_sorted"]
+__all__ = ["unique_counts", "unique_inverse", "unique_sorted"]
 
 _S = TypeVar("_S", bound=np.generic)
 
@@ -49,3 +49,21 @@ def unique_inverse(values: npt.NDArray[_S]) -> tuple[npt.NDArray[_S], npt.NDArra
     distinct = unique_sorted(values)
     inverse: npt.NDArray[Any] = np.searchsorted(distinct, values)
     return distinct, inverse.astype(np.int64, copy=False)
+
+
+def unique_counts(values: npt.NDArray[_S]) -> tuple[npt.NDArray[_S], npt.NDArray[np.int64]]:
+    """The distinct values, ascending, and how often each occurs.
+
+    Args:
+        values: A 1-d array.
+
+    Returns:
+        ``(distinct, counts)`` (``numpy.unique(values, return_counts=True)``).
+    """
+    ordered = np.sort(values)
+    if ordered.shape[0] == 0:
+        return ordered, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    counts = np.diff(np.append(starts, ordered.shape[0])).astype(np.int64)
+    distinct: npt.NDArray[_S] = ordered[starts]
+    return distinct, counts

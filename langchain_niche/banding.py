@@ -65,13 +65,17 @@ def _position_weights(rows: int) -> U64Array:
     return np.array(weights, dtype=np.uint64)
 
 
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
 def _finalize(state: U64Array) -> U64Array:
-    z: U64Array = state ^ (state >> np.uint64(30))
-    z *= _MIX1
-    z ^= z >> np.uint64(27)
-    z *= _MIX2
-    z ^= z >> np.uint64(31)
-    return z
+    """splitmix64's finaliser, in place."""
+    state ^= state >> _S30
+    state *= _MIX1
+    state ^= state >> _S27
+    state *= _MIX2
+    state ^= state >> _S31
+    return state
 
 
 @lru_cache(maxsize=256)
@@ -176,6 +180,10 @@ class Banding:
     full_bits: int = field(init=False)
     _band_salts: U64Array = field(init=False, repr=False, compare=False)
     _band_field: U64Array = field(init=False, repr=False, compare=False)
+    _sum_weights: U64Array = field(init=False, repr=False, compare=False)
+    _prefix_shift: np.uint64 = field(init=False, repr=False, compare=False)
+    _full_shift: np.uint64 = field(init=False, repr=False, compare=False)
+    _full_drop: np.uint64 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_num_perm(self.num_perm)
@@ -200,10 +208,19 @@ class Banding:
         object.__setattr__(self, "band_bits", band_bits)
         band_ids = np.arange(self.bands, dtype=np.uint64)
         salts = np.stack([band_ids * _GOLDEN ^ _PREFIX_SALT, band_ids * _GOLDEN ^ _FULL_SALT])
-        object.__setattr__(self, "_band_salts", salts[:, None, :])
+        object.__setattr__(self, "_band_salts", salts.T.copy())  # (bands, 2)
         object.__setattr__(self, "_band_field", band_ids << np.uint64(64 - band_bits))
+        # a band's prefix sum and full sum as one product: values (.., rows) @ (rows, 2)
+        weights = _position_weights(self.rows)
+        both = np.zeros((self.rows, 2), dtype=np.uint64)
+        both[: self.prefix_rows, 0] = weights[: self.prefix_rows]
+        both[:, 1] = weights
+        object.__setattr__(self, "_sum_weights", both)
         object.__setattr__(self, "prefix_bits", hash_bits // 2)
         object.__setattr__(self, "full_bits", hash_bits - hash_bits // 2)
+        object.__setattr__(self, "_prefix_shift", np.uint64(64 - self.prefix_bits))
+        object.__setattr__(self, "_full_shift", np.uint64(self.full_bits))
+        object.__setattr__(self, "_full_drop", np.uint64(64 - self.full_bits))
 
     @classmethod
     def for_threshold(
@@ -263,18 +280,29 @@ class Banding:
             keys[lo : lo + step] = self._keys(signatures[lo : lo + step])
         return keys
 
+    def keys_of(self, signature: npt.NDArray[np.uint32]) -> U64Array:
+        """Band keys of one signature (a query's: fewer steps than :meth:`keys`).
+
+        Args:
+            signature: ``(num_perm,)`` ``uint32`` values.
+
+        Returns:
+            ``(bands,)`` keys.
+        """
+        keys: U64Array = self._keys(signature[None, :])[0]
+        return keys
+
     def _keys(self, signatures: npt.NDArray[np.uint32]) -> U64Array:
         n = signatures.shape[0]
         used = signatures[:, : self.bands * self.rows].reshape(n, self.bands, self.rows)
-        # each band: a running sum of its values times fixed odd constants (mod 2**64),
-        # taken after the prefix and after the whole band, then avalanched
-        sums = np.cumsum(used.astype(np.uint64) * _position_weights(self.rows), axis=2)
-        both = np.stack([sums[:, :, self.prefix_rows - 1], sums[:, :, -1]])
+        # each band: the sum of its values times fixed odd constants (mod 2**64), over
+        # the prefix and over the whole band, salted by the band number, then avalanched
+        both = used.astype(np.uint64) @ self._sum_weights  # (n, bands, 2)
         both += self._band_salts
         mixed = _finalize(both)
-        keys: U64Array = np.broadcast_to(self._band_field, (n, self.bands)).copy()
-        keys |= (mixed[0] >> np.uint64(64 - self.prefix_bits)) << np.uint64(self.full_bits)
-        keys |= mixed[1] >> np.uint64(64 - self.full_bits)
+        keys: U64Array = (mixed[:, :, 0] >> self._prefix_shift) << self._full_shift
+        keys |= mixed[:, :, 1] >> self._full_drop
+        keys |= self._band_field
         return keys
 
     def prefix_range(self, keys: U64Array) -> tuple[U64Array, U64Array]:

@@ -252,6 +252,32 @@ class MinHasher:
         signature: U32Array = self.permuted(token_ids).min(axis=0)
         return signature
 
+    @staticmethod
+    def mix(token_ids: npt.NDArray[np.uint64]) -> U32Array:
+        """The pre-mixed 32-bit hashes of token ids (step 2 of the module docstring).
+
+        Args:
+            token_ids: Stable token ids.
+
+        Returns:
+            ``fmix32`` of their low 32 bits.
+        """
+        return fmix32(np.asarray(token_ids, dtype=np.uint64).astype(np.uint32))
+
+    def signature_of_mixed(self, mixed: U32Array) -> U32Array:
+        """Signature of one set given the :meth:`mix` of its distinct token ids.
+
+        Args:
+            mixed: ``uint32`` pre-mixed hashes (at least one).
+
+        Returns:
+            A ``(num_perm,)`` ``uint32`` array, equal to :meth:`signature_of`'s.
+        """
+        table = np.multiply.outer(mixed, self._a)
+        table += self._b
+        signature: U32Array = table.min(axis=0)
+        return signature
+
     def signatures_of_rows(
         self, tokens: npt.NDArray[np.uint64], lens: npt.NDArray[np.int64]
     ) -> U32Array:

@@ -481,12 +481,9 @@ def stable_token_hashes(tokens: Sequence[str]) -> npt.NDArray[np.uint64]:
     Returns:
         An array of ``uint64``, one id per token.
     """
-    buf = bytearray(8 * len(tokens))
-    for i, token in enumerate(tokens):
-        buf[8 * i : 8 * i + 8] = hashlib.sha1(  # noqa: S324 - a fingerprint, not security
-            token.encode("utf-8", "surrogatepass")
-        ).digest()[:8]
-    return np.frombuffer(bytes(buf), dtype="<u8").astype(np.uint64, copy=False)
+    sha1 = hashlib.sha1  # a fingerprint, not security
+    blob = b"".join([sha1(token.encode("utf-8", "surrogatepass")).digest()[:8] for token in tokens])
+    return np.frombuffer(blob, dtype="<u8").astype(np.uint64, copy=False)
 
 
 @dataclass(frozen=True)

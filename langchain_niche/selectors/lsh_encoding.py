@@ -1,8 +1,9 @@
 """Examples and inputs to what a MinHash-LSH index stores and looks up.
 
 An :class:`LshEncoder` ties together the text pipeline (:class:`TextAnalyzer`),
-the signatures (:class:`MinHasher`) and the banding (:class:`Banding`): it
-turns a batch of examples into their token ids and band keys
+the signatures (:class:`MinHasher`), the banding (:class:`Banding`) and,
+optionally, the candidate pre-filter's sketches (:class:`Prefilter`): it turns a
+batch of examples into their token ids, band keys and sketches
 (:class:`EncodedBatch`), and an input into a :class:`LshQuery`. Every storage
 (in memory, Redis) and the deduplicator use it, so they all agree on ids and keys.
 """
@@ -10,13 +11,15 @@ turns a batch of examples into their token ids and band keys
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from langchain_niche.banding import Banding
+from langchain_niche.selectors.lsh_index import TokenSet
+from langchain_niche.selectors.lsh_prefilter import Prefilter
 from langchain_niche.sketches import MinHasher
 from langchain_niche.text import TextAnalyzer, TokenBatch, stable_token_hashes
 
@@ -24,6 +27,9 @@ __all__ = ["EncodedBatch", "LshEncoder", "LshQuery"]
 
 U64Array = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[np.int64]
+U8Array = npt.NDArray[np.uint8]
+
+_TOKEN_CACHE = 1 << 16  # token ids remembered for queries (common words recur)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class EncodedBatch:
     """Number of token ids of every example."""
     keys: U64Array
     """``(n, bands)`` band keys."""
+    sketches: U8Array | None = None
+    """``(n, width)`` pre-filter sketches (``None`` without a pre-filter)."""
 
     def __len__(self) -> int:
         return int(self.lens.shape[0])
@@ -55,6 +63,7 @@ class EncodedBatch:
             self.tokens[int(offsets[start]) : int(offsets[stop])],
             self.lens[start:stop],
             self.keys[start:stop],
+            None if self.sketches is None else self.sketches[start:stop],
         )
 
 
@@ -68,10 +77,14 @@ class LshQuery:
     """The input's MinHash signature."""
     keys: U64Array
     """One band key per band."""
-    probe_lo: U64Array
-    """Start of each band's prefix range."""
-    probe_hi: U64Array
-    """End (exclusive) of each band's prefix range."""
+    sketch: U8Array | None = None
+    """The input's pre-filter sketch (``None`` without a pre-filter)."""
+    members: TokenSet | None = None
+    """:attr:`tokens` as a fast membership test (built once per selection)."""
+
+    def token_set(self) -> TokenSet:
+        """:attr:`members`, or a new :class:`TokenSet` of :attr:`tokens`."""
+        return self.members if self.members is not None else TokenSet(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -82,11 +95,14 @@ class LshEncoder:
         analyzer: Text to shingles.
         hasher: Token ids to signatures.
         banding: Signatures to band keys.
+        prefilter: Signatures to pre-filter sketches (``None``: no sketches).
     """
 
     analyzer: TextAnalyzer
     hasher: MinHasher
     banding: Banding
+    prefilter: Prefilter | None = None
+    _token_ids: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def encode_examples(self, batch: Sequence[Any], keys: Sequence[str]) -> EncodedBatch:
         """Validate examples and compute their token ids and band keys.
@@ -110,7 +126,8 @@ class LshEncoder:
             The encoded batch.
         """
         signatures = self.hasher.signatures(tokens)
-        return EncodedBatch(tokens.flat, tokens.lens, self.banding.keys(signatures))
+        sketches = None if self.prefilter is None else self.prefilter.sketch(signatures)
+        return EncodedBatch(tokens.flat, tokens.lens, self.banding.keys(signatures), sketches)
 
     def keys_of_rows(self, tokens: U64Array, lens: IntArray) -> U64Array:
         """Band keys of stored rows given their token ids.
@@ -124,6 +141,24 @@ class LshEncoder:
         """
         return self.banding.keys(self.hasher.signatures_of_rows(tokens, lens))
 
+    def sketches_of_rows(self, tokens: U64Array, lens: IntArray) -> U8Array:
+        """Pre-filter sketches of stored rows given their token ids.
+
+        Args:
+            tokens: Token ids, row after row.
+            lens: Size of each row.
+
+        Returns:
+            ``(n, width)`` sketches.
+
+        Raises:
+            ValueError: The encoder has no pre-filter.
+        """
+        if self.prefilter is None:
+            msg = "this encoder has no pre-filter"
+            raise ValueError(msg)
+        return self.prefilter.sketch(self.hasher.signatures_of_rows(tokens, lens))
+
     def query(self, shingles: set[str]) -> LshQuery:
         """Encode a selection input.
 
@@ -133,11 +168,34 @@ class LshEncoder:
         Returns:
             The query.
         """
-        tokens = np.unique(stable_token_hashes(list(shingles)))
-        signature = self.hasher.signature_of(tokens)
-        keys = self.banding.keys(signature[None, :])[0]
-        lo, hi = self.banding.prefix_range(keys)
-        return LshQuery(tokens, signature, keys, lo, hi)
+        entries = self._token_entries(shingles)
+        tokens = np.array([entry[0] for entry in entries], dtype=np.uint64)
+        if not entries:
+            signature = self.hasher.signature_of(tokens)
+        else:
+            mixed = np.array([entry[1] for entry in entries], dtype=np.uint32)
+            signature = self.hasher.signature_of_mixed(mixed)
+        keys = self.banding.keys_of(signature)
+        sketch = None if self.prefilter is None else self.prefilter.sketch_of(signature)
+        return LshQuery(tokens, signature, keys, sketch, TokenSet(tokens))
+
+    def _token_entries(self, shingles: set[str]) -> list[tuple[int, int]]:
+        """Distinct ``(token id, pre-mixed hash)`` of shingles, sorted by id (cached)."""
+        cache = self._token_ids
+        found = [cache.get(shingle) for shingle in shingles]
+        if None in found:
+            new = [shingle for shingle, entry in zip(shingles, found, strict=True) if entry is None]
+            ids = stable_token_hashes(new)
+            entries = zip(ids.tolist(), self.hasher.mix(ids).tolist(), strict=True)
+            fresh = dict(zip(new, entries, strict=True))
+            if len(cache) + len(fresh) > _TOKEN_CACHE:
+                cache.clear()
+            cache.update(fresh)
+            found = [
+                fresh[shingle] if entry is None else entry
+                for shingle, entry in zip(shingles, found, strict=True)
+            ]
+        return sorted(set(found))  # type: ignore[arg-type]  # distinct ids: one entry each
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description of everything that determines ids and keys.

@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BandTable", "TokenRows", "gather_ranges"]
+__all__ = [
+    "BandTable",
+    "SketchRows",
+    "TokenRows",
+    "gather_ranges",
+]
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
@@ -40,7 +45,34 @@ RowArray = npt.NDArray[np.int32]
 _ROW_DTYPE = np.int32
 _MAX_ROWS = int(np.iinfo(_ROW_DTYPE).max)
 _DELTA_PAIRS = 1 << 16
+_SEARCH_MAX = 1 << 14  # membership tests by binary search up to this many values
+_ONE = np.uint64(1)
+_HASH_SET_MAX = 64  # sets up to this size get a collision-free hash table
+_HASH_MULTIPLIERS = tuple(
+    np.uint64(m)
+    for m in (
+        0x9E3779B97F4A7C15,
+        0xBF58476D1CE4E5B9,
+        0x94D049BB133111EB,
+        0xD6E8FEB86659FD93,
+        0xA0761D6478BD642F,
+        0xE7037ED1A0B428DB,
+        0x8EBC6AF09C88C6E3,
+        0x589965CC75374CC3,
+    )
+)
 _GROWTH = 1.25
+
+
+_ARANGE = np.arange(_SEARCH_MAX, dtype=np.int64)
+_ARANGE.flags.writeable = False
+
+
+def _arange(n: int) -> IntArray:
+    """``np.arange(n)`` (a view of a shared array when small enough; never write to it)."""
+    if n <= _ARANGE.shape[0]:
+        return _ARANGE[:n]
+    return np.arange(n, dtype=np.int64)
 
 
 def gather_ranges(values: npt.NDArray[Any], starts: IntArray, ends: IntArray) -> npt.NDArray[Any]:
@@ -55,14 +87,21 @@ def gather_ranges(values: npt.NDArray[Any], starts: IntArray, ends: IntArray) ->
         The concatenated slices.
     """
     lengths = ends - starts
-    total = int(lengths.sum())
+    firsts = lengths.cumsum() - lengths  # where each range starts once gathered
+    total = int(firsts[-1] + lengths[-1]) if lengths.shape[0] else 0
     if total == 0:
         return values[:0]
-    shift = starts - (np.cumsum(lengths) - lengths)
-    gathered: npt.NDArray[Any] = values[
-        np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)
-    ]
+    positions = np.repeat(starts - firsts, lengths)
+    positions += _arange(total)
+    gathered: npt.NDArray[Any] = values.take(positions)
     return gathered
+
+
+def _check_keep(keep: npt.NDArray[np.bool_], n_rows: int) -> None:
+    """Check that a compaction mask has one entry per row."""
+    if keep.shape != (n_rows,):
+        msg = f"keep must have one entry per row ({n_rows}), got shape {keep.shape}"
+        raise ValueError(msg)
 
 
 def _grown(array: npt.NDArray[Any], used: int, needed: int) -> npt.NDArray[Any]:
@@ -72,6 +111,65 @@ def _grown(array: npt.NDArray[Any], used: int, needed: int) -> npt.NDArray[Any]:
     grown = np.zeros(capacity, dtype=array.dtype)
     grown[:used] = array[:used]
     return grown
+
+
+class TokenSet:
+    """Membership in a small set of token ids with a collision-free hash table.
+
+    A binary search costs ~35 ns per id through branch mispredictions; with a
+    table where every id of the set has its own slot, a test is a multiply, a
+    shift, a gather and a comparison, whatever the id. Empty slots repeat an id
+    of the set, so an equal slot always means membership. Sets of more than
+    :data:`_HASH_SET_MAX` ids (or whose ids no multiplier separates) fall back
+    to a binary search.
+
+    Example:
+        ```python
+        members = TokenSet(np.array([3, 17, 99], dtype=np.uint64))
+        members.contains(np.array([17, 4], dtype=np.uint64))  # array([ True, False])
+        ```
+    """
+
+    def __init__(self, tokens: U64Array) -> None:
+        self.tokens = np.sort(tokens)
+        self._table: U64Array | None = None
+        self._multiplier = np.uint64(0)
+        self._shift = np.uint64(0)
+        n = int(self.tokens.shape[0])
+        if not 0 < n <= _HASH_SET_MAX:
+            return
+        bits = max(6, (n * n).bit_length())
+        shift = np.uint64(64 - bits)
+        for multiplier in _HASH_MULTIPLIERS:
+            slots = (self.tokens * multiplier) >> shift
+            if len(set(slots.tolist())) == n:
+                table = np.full(1 << bits, self.tokens[0], dtype=np.uint64)
+                table[slots] = self.tokens
+                self._table, self._multiplier, self._shift = table, multiplier, shift
+                return
+
+    def contains(
+        self, values: U64Array, out: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """``values[i] in self`` for every ``i``.
+
+        Args:
+            values: Token ids.
+            out: Where to write the result (``values``' length), if given.
+
+        Returns:
+            The membership flags.
+        """
+        if self._table is None:
+            found = _member(values, self.tokens)
+            if out is None:
+                return found
+            out[...] = found
+            return out
+        slots = values * self._multiplier
+        slots >>= self._shift
+        flags: npt.NDArray[np.bool_] = np.equal(self._table.take(slots), values, out=out)
+        return flags
 
 
 class TokenRows:
@@ -137,7 +235,7 @@ class TokenRows:
         sizes: IntArray = self._offsets[rows + 1] - self._offsets[rows]
         return sizes
 
-    def gather(self, rows: IntArray) -> tuple[U64Array, IntArray]:
+    def gather(self, rows: npt.NDArray[np.integer[Any]]) -> tuple[U64Array, IntArray]:
         """Token ids of some rows.
 
         Args:
@@ -147,15 +245,17 @@ class TokenRows:
             ``(tokens, lens)``: the rows' ids, row after row, and their sizes.
         """
         starts = self._offsets[rows]
-        ends = self._offsets[rows + 1]
+        ends = self._offsets[1:][rows]
         return gather_ranges(self._tokens, starts, ends), ends - starts
 
-    def jaccard(self, rows: IntArray, query: U64Array) -> npt.NDArray[np.float64]:
+    def jaccard(
+        self, rows: npt.NDArray[np.integer[Any]], query: U64Array | TokenSet
+    ) -> npt.NDArray[np.float64]:
         """Exact Jaccard similarity of some rows with a query set.
 
         Args:
             rows: Row numbers.
-            query: The query's *distinct* token ids.
+            query: The query's *distinct* token ids (or a :class:`TokenSet` of them).
 
         Returns:
             One similarity per row.
@@ -190,9 +290,7 @@ class TokenRows:
         Raises:
             ValueError: ``keep`` does not have one entry per row.
         """
-        if keep.shape != (self._n_rows,):
-            msg = f"keep must have one entry per row ({self._n_rows}), got shape {keep.shape}"
-            raise ValueError(msg)
+        _check_keep(keep, self._n_rows)
         rows = np.flatnonzero(keep).astype(np.int64)
         tokens, lens = self.gather(rows)
         self._tokens = tokens.copy()
@@ -206,21 +304,107 @@ class TokenRows:
         return self._tokens[:used].copy(), np.diff(self._offsets[: self._n_rows + 1])
 
 
+class SketchRows:
+    """A fixed-width byte sketch per row (the pre-filter's), in one 2-d array.
+
+    Example:
+        ```python
+        sketches = SketchRows(width=8)
+        sketches.append(np.zeros((3, 8), dtype=np.uint8))
+        sketches.gather(np.array([0, 2])).shape  # (2, 8)
+        ```
+    """
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._data = np.zeros((0, width), dtype=np.uint8)
+        self._n_rows = 0
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return self._n_rows
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated (spare capacity included)."""
+        return int(self._data.nbytes)
+
+    def append(self, sketches: npt.NDArray[np.uint8]) -> None:
+        """Append rows.
+
+        Args:
+            sketches: ``(n, width)`` sketches.
+
+        Raises:
+            ValueError: The sketches are not ``width`` bytes wide.
+        """
+        if sketches.ndim != 2 or sketches.shape[1] != self.width:
+            msg = f"expected sketches of shape (n, {self.width}), got {sketches.shape}"
+            raise ValueError(msg)
+        count = sketches.shape[0]
+        needed = self._n_rows + count
+        if needed > self._data.shape[0]:
+            capacity = max(needed, int(self._data.shape[0] * _GROWTH), 1024)
+            grown = np.zeros((capacity, self.width), dtype=np.uint8)
+            grown[: self._n_rows] = self._data[: self._n_rows]
+            self._data = grown
+        self._data[self._n_rows : needed] = sketches
+        self._n_rows = needed
+
+    def gather(self, rows: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.uint8]:
+        """Sketches of some rows.
+
+        Args:
+            rows: Row numbers.
+
+        Returns:
+            ``(len(rows), width)`` sketches.
+        """
+        # one fixed-size record per row: a 1-d take copies each with one memcpy
+        records = self._data.view(np.dtype((np.void, self.width))).reshape(-1)
+        gathered: npt.NDArray[np.uint8] = records.take(rows).view(np.uint8).reshape(-1, self.width)
+        return gathered
+
+    def compact(self, keep: npt.NDArray[np.bool_]) -> None:
+        """Drop the rows where ``keep`` is false and renumber the rest in order.
+
+        Args:
+            keep: One boolean per row.
+
+        Raises:
+            ValueError: ``keep`` does not have one entry per row.
+        """
+        _check_keep(keep, self._n_rows)
+        self._data = self._data[: self._n_rows][keep]
+        self._n_rows = int(self._data.shape[0])
+
+    def arrays(self) -> npt.NDArray[np.uint8]:
+        """All rows' sketches (an exact-size array, for saving)."""
+        return self._data[: self._n_rows]
+
+
 def _member(values: U64Array, query: U64Array) -> npt.NDArray[np.bool_]:
     """``values[i] in query`` for every ``i`` (``query`` distinct and small).
 
-    A 65,536-entry table of the query's low 16 bits rules out almost every value
-    with one gather (binary search costs ~15 ns per value through branch
-    mispredictions); the few values that pass are checked exactly.
+    Up to :data:`_SEARCH_MAX` values, a binary search in the sorted query (few
+    numpy calls). Beyond, a 65,536-entry table of the query's low 16 bits rules
+    out almost every value with one gather (binary search costs ~15 ns per value
+    through branch mispredictions); the few values that pass are checked exactly.
     """
-    out = np.zeros(values.shape[0], dtype=np.bool_)
     if query.shape[0] == 0 or values.shape[0] == 0:
-        return out
+        return np.zeros(values.shape[0], dtype=np.bool_)
+    ordered = np.sort(query)
+    if values.shape[0] <= _SEARCH_MAX:
+        pos = np.searchsorted(ordered, values)
+        np.minimum(pos, ordered.shape[0] - 1, out=pos)
+        found: npt.NDArray[np.bool_] = ordered[pos] == values
+        return found
+    out = np.zeros(values.shape[0], dtype=np.bool_)
     table = np.zeros(1 << 16, dtype=np.bool_)
     table[(query & np.uint64(0xFFFF)).astype(np.intp)] = True
     maybe = np.flatnonzero(table[_low16(values)])
     if maybe.shape[0]:
-        ordered = np.sort(query)
         candidates = values[maybe]
         pos = np.minimum(np.searchsorted(ordered, candidates), ordered.shape[0] - 1)
         out[maybe] = ordered[pos] == candidates
@@ -236,30 +420,39 @@ def _low16(values: U64Array) -> npt.NDArray[np.intp] | npt.NDArray[np.uint16]:
     return masked
 
 
-def jaccard_of_rows(tokens: U64Array, lens: IntArray, query: U64Array) -> npt.NDArray[np.float64]:
+def jaccard_of_rows(
+    tokens: U64Array, lens: IntArray, query: U64Array | TokenSet
+) -> npt.NDArray[np.float64]:
     """Exact Jaccard similarity of rows given flat (tokens, lens) with a query set.
 
     Args:
         tokens: Token ids of the rows, row after row (distinct per row).
         lens: Size of each row.
-        query: The query's *distinct* token ids.
+        query: The query's *distinct* token ids (or a :class:`TokenSet` of them).
 
     Returns:
         One similarity per row (0.0 for two empty sets).
     """
+    members = query if isinstance(query, TokenSet) else TokenSet(query)
     n = int(lens.shape[0])
-    if n == 0:
-        return np.zeros(0, dtype=np.float64)
-    # intersection sizes from a running count of member tokens
-    running = np.zeros(tokens.shape[0] + 1, dtype=np.int64)
-    np.cumsum(_member(tokens, query), out=running[1:])
-    ends = np.cumsum(lens)
-    inter = running[ends] - running[ends - lens]
-    union = query.shape[0] + lens - inter
-    scores: npt.NDArray[np.float64] = np.divide(
-        inter, union, out=np.zeros(n, dtype=np.float64), where=union > 0
-    )
-    return scores
+    total = int(tokens.shape[0])
+    if n == 0 or total == 0:
+        return np.zeros(n, dtype=np.float64)
+    # intersection sizes: member tokens added up per row; a trailing False makes
+    # every start a valid index, and empty rows (which read their successor) are zeroed
+    hits = np.zeros(total + 1, dtype=np.bool_)
+    members.contains(tokens, out=hits[:total])
+    inter = np.add.reduceat(hits, lens.cumsum() - lens, dtype=np.int64)
+    if int(lens.min()) == 0:
+        inter[lens == 0] = 0
+    union = (members.tokens.shape[0] + lens) - inter
+    if members.tokens.shape[0] == 0:
+        scores: npt.NDArray[np.float64] = np.divide(
+            inter, union, out=np.zeros(n, dtype=np.float64), where=union > 0
+        )
+        return scores
+    exact: npt.NDArray[np.float64] = inter / union
+    return exact
 
 
 def _merge_sorted(
@@ -300,6 +493,10 @@ class BandTable:
         self._keys, self._rows = empty_keys, empty_rows
         self._delta_keys, self._delta_rows = empty_keys, empty_rows
 
+    def _set_main(self, keys: U64Array, rows: RowArray) -> None:
+        """Replace the main arrays."""
+        self._keys, self._rows = keys, rows
+
     @property
     def n_pairs(self) -> int:
         """Number of (key, row) pairs."""
@@ -337,7 +534,7 @@ class BandTable:
         new_keys, new_rows = flat_keys[order], flat_rows[order]
         if new_keys.shape[0] >= _DELTA_PAIRS:
             self.flush()
-            self._keys, self._rows = _merge_sorted(self._keys, self._rows, new_keys, new_rows)
+            self._set_main(*_merge_sorted(self._keys, self._rows, new_keys, new_rows))
             return
         self._delta_keys, self._delta_rows = _merge_sorted(
             self._delta_keys, self._delta_rows, new_keys, new_rows
@@ -348,8 +545,8 @@ class BandTable:
     def flush(self) -> None:
         """Merge the delta into the main arrays (linear time)."""
         if self._delta_keys.shape[0]:
-            self._keys, self._rows = _merge_sorted(
-                self._keys, self._rows, self._delta_keys, self._delta_rows
+            self._set_main(
+                *_merge_sorted(self._keys, self._rows, self._delta_keys, self._delta_rows)
             )
             self._delta_keys = np.zeros(0, dtype=np.uint64)
             self._delta_rows = np.zeros(0, dtype=_ROW_DTYPE)
@@ -361,13 +558,32 @@ class BandTable:
             if keys.shape[0]
         ]
 
-    def _ranges(self, lo: U64Array, hi: U64Array, *, inclusive: bool) -> RowArray:
-        side: Any = "right" if inclusive else "left"
-        parts = []
+    def _bounds(self, lo: U64Array, hi: U64Array) -> list[tuple[IntArray, IntArray, RowArray]]:
+        """Per segment: where each range ``[lo[i], hi[i])`` starts and ends, and the rows."""
+        needles = np.empty(2 * lo.shape[0], dtype=np.uint64)
+        needles[0::2] = lo
+        needles[1::2] = hi
+        out = []
         for keys, rows in self._segments():
-            starts = np.searchsorted(keys, lo, side="left")
-            ends = np.searchsorted(keys, hi, side=side)
-            parts.append(gather_ranges(rows, starts, ends))
+            pos = np.searchsorted(keys, needles)  # one call for both ends
+            out.append((pos[0::2], pos[1::2], rows))
+        return out
+
+    @staticmethod
+    def _gather(
+        bounds: list[tuple[IntArray, IntArray, RowArray]], which: IntArray | None
+    ) -> RowArray:
+        """The rows of the ranges ``which`` (all when ``None``) of every segment."""
+        parts: list[RowArray] = []
+        for all_starts, all_ends, rows in bounds:
+            starts, ends = (
+                (all_starts, all_ends) if which is None else (all_starts[which], all_ends[which])
+            )
+            busy = np.flatnonzero(ends > starts)
+            # a few ranges (one per band): slices beat a vectorized gather
+            parts.extend(
+                rows[a:b] for a, b in zip(starts[busy].tolist(), ends[busy].tolist(), strict=True)
+            )
         if not parts:
             return np.zeros(0, dtype=_ROW_DTYPE)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -376,24 +592,43 @@ class BandTable:
         """Rows having any of ``keys`` (a row appears once per matching band).
 
         Args:
-            keys: Band keys of a query.
+            keys: Band keys of a query (below ``2**64 - 1``, as band keys are).
 
         Returns:
-            Row numbers, unordered, with repeats.
+            Row numbers, unordered, with repeats (a new array).
         """
-        return self._ranges(keys, keys, inclusive=True)
+        needles = np.repeat(keys, 2)
+        needles[1::2] += _ONE
+        parts = []
+        for seg_keys, rows in ((self._keys, self._rows), (self._delta_keys, self._delta_rows)):
+            if seg_keys.shape[0]:
+                bounds = seg_keys.searchsorted(needles).tolist()
+                ranges = zip(bounds[0::2], bounds[1::2], strict=True)
+                parts += [rows[a:b] for a, b in ranges if b > a]
+        if not parts:
+            return np.zeros(0, dtype=_ROW_DTYPE)
+        return np.concatenate(parts)
 
-    def probe(self, lo: U64Array, hi: U64Array) -> RowArray:
+    def probe(self, lo: U64Array, hi: U64Array, budget: int | None = None) -> RowArray:
         """Rows having a key in any range ``[lo[i], hi[i])``.
 
         Args:
             lo: Range starts.
             hi: Range ends (exclusive).
+            budget: Most pairs to read: the smallest ranges are read first, and
+                a range that would exceed the budget is skipped with every larger
+                one. ``None``: read every range.
 
         Returns:
-            Row numbers, unordered, one entry per matching band.
+            Row numbers, unordered, one entry per matching range.
         """
-        return self._ranges(lo, hi, inclusive=False)
+        bounds = self._bounds(lo, hi)
+        if budget is None:
+            return self._gather(bounds, None)
+        sizes = sum((ends - starts for starts, ends, _ in bounds), np.zeros(lo.shape[0], np.int64))
+        order = np.argsort(sizes, kind="stable")
+        fits = int(np.searchsorted(np.cumsum(sizes[order]), budget, side="right"))
+        return self._gather(bounds, np.sort(order[:fits]))
 
     def compact(self, keep: npt.NDArray[np.bool_]) -> None:
         """Drop the pairs of rows where ``keep`` is false; renumber the rest in order.
@@ -404,8 +639,7 @@ class BandTable:
         self.flush()
         new_row = (np.cumsum(keep, dtype=np.int64) - 1).astype(_ROW_DTYPE)
         kept = keep[self._rows]
-        self._keys = self._keys[kept]
-        self._rows = new_row[self._rows[kept]]
+        self._set_main(self._keys[kept], new_row[self._rows[kept]])
 
     def arrays(self) -> tuple[U64Array, RowArray]:
         """``(keys, rows)`` sorted by key (for saving)."""
@@ -430,5 +664,4 @@ class BandTable:
             raise ValueError(msg)
         self._delta_keys = np.zeros(0, dtype=np.uint64)
         self._delta_rows = np.zeros(0, dtype=_ROW_DTYPE)
-        self._keys = keys.astype(np.uint64, copy=True)
-        self._rows = rows.astype(_ROW_DTYPE, copy=True)
+        self._set_main(keys.astype(np.uint64, copy=True), rows.astype(_ROW_DTYPE, copy=True))

@@ -5,6 +5,11 @@ sharing a whole band (``banded``), the rows sharing a band *prefix* ranked by
 how many prefixes they share (``probed``), every row sharing a token
 (``scanned``) and the examples of some rows (``records``). Rows are integers
 in insertion order (ties between equal scores are broken by them).
+:meth:`LshStorage.ranked` puts them together into one selection (candidates,
+pre-filter, scores, fallback, order) through three hooks a storage may
+override: the in-memory storage scores exact similarities straight from its
+arrays, and Redis returns the probe's rows and the candidates' documents with
+the banded rows, so that most selections are one round trip.
 
 Every operation is written once as a generator that yields low-level *calls*
 (for Redis: a script or a command) and receives their replies; :func:`run_sync`
@@ -28,18 +33,28 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._arrays import unique_counts, unique_sorted
 from langchain_niche.errors import InvalidExampleError, MissingKeyError
 from langchain_niche.selectors.example_store import ExampleStore
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
-from langchain_niche.selectors.lsh_index import BandTable, TokenRows
+from langchain_niche.selectors.lsh_index import (
+    BandTable,
+    SketchRows,
+    TokenRows,
+    jaccard_of_rows,
+)
+from langchain_niche.sketches import MinHasher
 
 __all__ = [
     "AnyRows",
+    "Banded",
     "Call",
     "LshStorage",
     "MemoryLshStorage",
     "Plan",
+    "Ranked",
     "RowTokens",
+    "SelectionRequest",
     "run_async",
     "run_sync",
     "top_probe_rows",
@@ -56,7 +71,17 @@ Call = tuple[Any, ...]
 Plan = Generator[Call, Any, T]
 """An operation written as a generator of calls that returns a ``T``."""
 
+Scored = tuple[AnyRows, npt.NDArray[np.float64]]
+"""Rows and their scores."""
+
 _COMPACT_MIN_DEAD = 1024
+
+PROBE_READS_PER_ROW = 8
+"""The probe reads at most this many index entries per row it may re-rank
+(``probe_limit``): band-prefix ranges are read smallest first, and a range that
+would exceed the budget is skipped with every larger one. At scale the ranges
+are large and banding alone finds plenty of candidates; the probe is for
+small and medium corpora."""
 
 
 def run_sync(plan: Plan[T], execute: Callable[[Call], Any]) -> T:
@@ -102,20 +127,90 @@ class RowTokens:
     """Some rows (ascending) with their token ids."""
 
     rows: IntArray
-    """Row numbers, ascending, distinct."""
+    """Row numbers, distinct (ascending unless the producer says otherwise)."""
     tokens: U64Array
     """Token ids of the rows, row after row."""
     lens: IntArray
     """Number of token ids of each row."""
-    docs: Mapping[int, Any] | None = None
-    """Stored documents already fetched with the rows (storage-specific), if any."""
 
-    @classmethod
-    def empty(cls) -> RowTokens:
-        """No rows."""
-        return cls(
-            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-        )
+    def subset(self, mask: npt.NDArray[np.bool_]) -> RowTokens:
+        """The rows where ``mask`` is true.
+
+        Args:
+            mask: One boolean per row.
+
+        Returns:
+            The subset.
+        """
+        if bool(mask.all()):
+            return self
+        return RowTokens(self.rows[mask], self.tokens[np.repeat(mask, self.lens)], self.lens[mask])
+
+
+@dataclass(frozen=True)
+class SelectionRequest:
+    """What a selection asks of a storage (the selector's settings for one call)."""
+
+    limit: int
+    """Rows wanted (``k``, or ``fetch_k`` with diversity)."""
+    threshold: float
+    """Minimum score of a returned row (rows scoring 0 are never returned)."""
+    lsh_threshold: float
+    """The similarity banding targets."""
+    rerank: str
+    """``"jaccard"`` (exact scores) or ``"minhash"`` (estimates)."""
+    fallback: str
+    """``"probe"``, ``"exact"`` or ``"none"``."""
+    probe_limit: int
+    """Most rows the probe re-ranks."""
+    rerank_limit: int | None
+    """Rows the pre-filter keeps besides those near ``lsh_threshold`` (``None``: all)."""
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The result of a selection: rows, best first, with their scores."""
+
+    rows: IntArray
+    """Row numbers, best first (ties by row)."""
+    scores: npt.NDArray[np.float64]
+    """Their scores."""
+    docs: Mapping[int, Any] | None = None
+    """Documents already fetched, by row (storage-specific), for :meth:`LshStorage.records`."""
+
+
+@dataclass(frozen=True)
+class Banded:
+    """A selection's first step: the banded candidates and their scores."""
+
+    rows: AnyRows
+    """Candidate rows."""
+    scores: npt.NDArray[np.float64]
+    """Their scores."""
+    probe: Scored | None = None
+    """The probe's rows and scores, when the storage ran the probe in the same step."""
+    docs: Mapping[int, Any] | None = None
+    """Documents fetched in the same step, by row (storage-specific)."""
+
+
+def score_rows(
+    found: RowTokens, query: LshQuery, rerank: str, hasher: MinHasher
+) -> npt.NDArray[np.float64]:
+    """Exact Jaccard similarity (``"jaccard"``) or MinHash estimate (``"minhash"``) of rows.
+
+    Args:
+        found: The rows and their token ids.
+        query: The query.
+        rerank: ``"jaccard"`` or ``"minhash"``.
+        hasher: Computes the rows' signatures for ``"minhash"``.
+
+    Returns:
+        One score per row.
+    """
+    if rerank == "minhash":
+        signatures = hasher.signatures_of_rows(found.tokens, found.lens)
+        return MinHasher.estimate(query.signature, signatures)
+    return jaccard_of_rows(found.tokens, found.lens, query.token_set())
 
 
 def top_probe_rows(hits: AnyRows, exclude: IntArray, limit: int) -> IntArray:
@@ -138,7 +233,7 @@ def top_probe_rows(hits: AnyRows, exclude: IntArray, limit: int) -> IntArray:
     """
     if hits.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    rows, counts = np.unique(hits, return_counts=True)  # rows ascending
+    rows, counts = unique_counts(hits)  # rows ascending
     if exclude.shape[0]:
         pos = np.minimum(np.searchsorted(rows, exclude), rows.shape[0] - 1)
         keep = np.ones(rows.shape[0], dtype=np.bool_)
@@ -155,21 +250,50 @@ def top_probe_rows(hits: AnyRows, exclude: IntArray, limit: int) -> IntArray:
     return rows.astype(np.int64, copy=False)
 
 
+def _rerank_keep(request: SelectionRequest) -> int | None:
+    """How many candidates the pre-filter keeps at least (``None``: all)."""
+    return None if request.rerank_limit is None else max(request.rerank_limit, request.limit)
+
+
+def _passing(scores: npt.NDArray[np.float64], threshold: float) -> npt.NDArray[np.bool_]:
+    """Scores a selection may return: above 0 and at least ``threshold``."""
+    passing: npt.NDArray[np.bool_] = scores > 0
+    if threshold > 0:
+        passing &= scores >= threshold
+    return passing
+
+
+def _best(
+    rows: AnyRows,
+    scores: npt.NDArray[np.float64],
+    limit: int,
+    docs: Mapping[int, Any] | None = None,
+) -> Ranked:
+    """The ``limit`` best rows: highest score first, ties by row."""
+    order = np.lexsort((rows, -scores))[:limit]
+    return Ranked(rows[order].astype(np.int64), scores[order], docs)
+
+
 class LshStorage(ABC):
     """What a MinHash-LSH selector needs from its storage (memory or Redis)."""
 
     #: Whether :meth:`scanned` is available (a full scan of every example).
     supports_scan: bool = False
 
+    @property
+    @abstractmethod
+    def hasher(self) -> MinHasher:
+        """The MinHash signatures of this index (for ``rerank="minhash"``)."""
+
     @abstractmethod
     def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, probe_limit: int | None = None
-    ) -> Plan[tuple[RowTokens, RowTokens | None]]:
+        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
+    ) -> Plan[RowTokens]:
         """Rows sharing at least one whole band with the query, with their token ids.
 
-        With ``probe_limit`` a storage may also run the probe (:meth:`probed`,
-        leaving out the banded rows) in the same step to save a round trip, and
-        return its rows as the second item; ``None`` otherwise.
+        With ``keep`` a storage holding pre-filter sketches may return only the
+        candidates :meth:`~langchain_niche.selectors.lsh_prefilter.Prefilter.survivors`
+        keeps; ``None``: every candidate.
         """
 
     @abstractmethod
@@ -178,7 +302,8 @@ class LshStorage(ABC):
     ) -> Plan[RowTokens]:
         """Rows sharing band prefixes with the query, chosen by :func:`top_probe_rows`.
 
-        ``exclude`` (ascending) are left out.
+        ``exclude`` (ascending) are left out; at most ``PROBE_READS_PER_ROW * limit``
+        index entries are read (see :data:`PROBE_READS_PER_ROW`).
         """
 
     def scanned(self, compared: tuple[str, ...], query: LshQuery) -> Plan[RowTokens]:
@@ -186,13 +311,83 @@ class LshStorage(ABC):
         msg = f"{type(self).__name__} cannot scan every example"
         raise NotImplementedError(msg)
 
+    def ranked(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Ranked]:
+        """The best ``request.limit`` rows: banding, pre-filter, scores, fallback, order.
+
+        The fallback runs when banding cannot fill the result: ``"probe"`` when
+        fewer than ``limit`` candidates pass ``threshold``; ``"exact"`` when fewer
+        than ``limit`` reach ``lsh_threshold`` too (its result is then exactly an
+        exact scan's).
+
+        Args:
+            compared: The compared fields.
+            query: The query.
+            request: The selection's settings.
+
+        Returns:
+            The rows, best first (score, then row), with their scores.
+        """
+        banded = yield from self._scored_banded(compared, query, request)
+        rows, scores = banded.rows, banded.scores
+        passing = _passing(scores, request.threshold)
+        if request.fallback == "probe":
+            short = int(np.count_nonzero(passing)) < request.limit
+        else:
+            trusted = int(np.count_nonzero(passing & (scores >= request.lsh_threshold)))
+            short = request.fallback == "exact" and trusted < request.limit
+        if short:
+            if request.fallback == "exact":
+                extra = yield from self._scored_scanned(compared, query, rows, request)
+            elif banded.probe is not None:
+                extra = banded.probe
+            else:
+                extra = yield from self._scored_probed(compared, query, rows, request)
+            rows = np.concatenate([rows, extra[0]])
+            scores = np.concatenate([scores, extra[1]])
+            passing = _passing(scores, request.threshold)
+        return _best(rows[passing], scores[passing], request.limit, banded.docs)
+
+    def _scored_banded(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Banded]:
+        """The banded candidates with their scores (and whatever else came with them)."""
+        found = yield from self.banded(compared, query, keep=_rerank_keep(request))
+        return Banded(found.rows, score_rows(found, query, request.rerank, self.hasher))
+
+    def _scored_probed(
+        self,
+        compared: tuple[str, ...],
+        query: LshQuery,
+        exclude: AnyRows,
+        request: SelectionRequest,
+    ) -> Plan[Scored]:
+        """The probe's rows (``exclude`` left out) with their scores."""
+        extra = yield from self.probed(
+            compared, query, exclude.astype(np.int64), request.probe_limit
+        )
+        return extra.rows, score_rows(extra, query, request.rerank, self.hasher)
+
+    def _scored_scanned(
+        self,
+        compared: tuple[str, ...],
+        query: LshQuery,
+        exclude: AnyRows,
+        request: SelectionRequest,
+    ) -> Plan[Scored]:
+        """Every row sharing a token, except ``exclude`` (ascending), with its score."""
+        extra = yield from self.scanned(compared, query)
+        extra = extra.subset(~np.isin(extra.rows, exclude, assume_unique=True))
+        return extra.rows, score_rows(extra, query, request.rerank, self.hasher)
+
     @abstractmethod
     def records(
         self, rows: IntArray, known: Mapping[int, Any] | None = None
     ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
         """``(id, example)`` of each row (``None`` for a row removed meanwhile).
 
-        ``known`` holds documents already fetched (:attr:`RowTokens.docs`).
+        ``known`` holds documents already fetched (:attr:`Ranked.docs`).
         """
 
     @abstractmethod
@@ -219,21 +414,27 @@ class LshStorage(ABC):
 class _KeyIndex:
     """The index of one set of compared fields."""
 
-    def __init__(self) -> None:
+    def __init__(self, sketch_width: int | None) -> None:
         self.tokens = TokenRows()
         self.bands = BandTable()
+        self.sketches = SketchRows(sketch_width) if sketch_width else None
 
     @property
     def nbytes(self) -> int:
-        return self.tokens.nbytes + self.bands.nbytes
+        sketch_bytes = self.sketches.nbytes if self.sketches is not None else 0
+        return self.tokens.nbytes + self.bands.nbytes + sketch_bytes
 
     def append(self, encoded: EncodedBatch, rows: IntArray) -> None:
         self.tokens.append(encoded.tokens, encoded.lens)
         self.bands.append(encoded.keys, rows)
+        if self.sketches is not None and encoded.sketches is not None:
+            self.sketches.append(encoded.sketches)
 
     def compact(self, keep: npt.NDArray[np.bool_]) -> None:
         self.tokens.compact(keep)
         self.bands.compact(keep)
+        if self.sketches is not None:
+            self.sketches.compact(keep)
 
 
 def _nothing() -> Generator[Call, Any, None]:
@@ -261,8 +462,14 @@ class MemoryLshStorage(LshStorage):
         self.lock = threading.RLock()
         self.store = ExampleStore()
         self.indexes: dict[tuple[str, ...], _KeyIndex] = {}
+        self._sketch_width = encoder.prefilter.width if encoder.prefilter is not None else None
         if fixed_keys is not None:
-            self.indexes[fixed_keys] = _KeyIndex()
+            self.indexes[fixed_keys] = _KeyIndex(self._sketch_width)
+
+    @property
+    def hasher(self) -> MinHasher:
+        """The MinHash signatures of this index."""
+        return self.encoder.hasher
 
     # -- reads ------------------------------------------------------------------
     @property
@@ -300,9 +507,13 @@ class MemoryLshStorage(LshStorage):
             rows = np.array([row for row, _ in live], dtype=np.int64)
             all_lens = np.zeros(self.store.n_rows, dtype=np.int64)
             all_lens[rows] = encoded.lens
-            index = _KeyIndex()
+            index = _KeyIndex(self._sketch_width)
             index.tokens.append(encoded.tokens, all_lens)
             index.bands.append(encoded.keys, rows)
+            if index.sketches is not None and encoded.sketches is not None:
+                all_sketches = np.zeros((self.store.n_rows, index.sketches.width), np.uint8)
+                all_sketches[rows] = encoded.sketches
+                index.sketches.append(all_sketches)
             self.indexes[compared] = index
             return index
 
@@ -316,17 +527,61 @@ class MemoryLshStorage(LshStorage):
         tokens, lens = index.tokens.gather(rows)
         return RowTokens(rows, tokens, lens)
 
-    def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, probe_limit: int | None = None
-    ) -> Plan[tuple[RowTokens, RowTokens | None]]:
-        """Rows sharing a band with the query (see :class:`LshStorage`).
+    def _banded_rows(self, index: _KeyIndex, query: LshQuery, keep: int | None) -> AnyRows:
+        """Distinct live rows sharing a band, ascending, pre-filtered by sketches."""
+        rows = self._alive(unique_sorted(index.bands.lookup(query.keys)))
+        prefilter = self.encoder.prefilter
+        if (
+            keep is not None
+            and rows.shape[0] > keep
+            and prefilter is not None
+            and index.sketches is not None
+            and query.sketch is not None
+        ):
+            unequal = prefilter.mismatches(query.sketch, index.sketches.gather(rows))
+            rows = rows[prefilter.survivors(unequal, keep)]
+        return rows
 
-        In memory the probe costs no round trip: it runs only when asked for.
-        """
+    def banded(
+        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
+    ) -> Plan[RowTokens]:
+        """Rows sharing a band with the query, pre-filtered by sketches (see :class:`LshStorage`)."""
         yield from _nothing()
         index = self.index_for(compared)
-        rows = self._alive(np.unique(index.bands.lookup(query.keys))).astype(np.int64)
-        return self._row_tokens(index, rows), None
+        return self._row_tokens(index, self._banded_rows(index, query, keep).astype(np.int64))
+
+    def _scored_banded(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Banded]:
+        """Banded candidates and their scores (exact ones straight from the index)."""
+        if request.rerank != "jaccard":
+            return (yield from super()._scored_banded(compared, query, request))
+        yield from _nothing()
+        index = self.index_for(compared)
+        rows = self._banded_rows(index, query, _rerank_keep(request))
+        return Banded(rows, index.tokens.jaccard(rows, query.token_set()))
+
+    def _scored_probed(
+        self,
+        compared: tuple[str, ...],
+        query: LshQuery,
+        exclude: AnyRows,
+        request: SelectionRequest,
+    ) -> Plan[Scored]:
+        """The probe's rows and their scores (exact ones straight from the index)."""
+        if request.rerank != "jaccard":
+            return (yield from super()._scored_probed(compared, query, exclude, request))
+        yield from _nothing()
+        index = self.index_for(compared)
+        rows = self._probe_rows(index, query, exclude.astype(np.int64), request.probe_limit)
+        return rows, index.tokens.jaccard(rows, query.token_set())
+
+    def _probe_rows(
+        self, index: _KeyIndex, query: LshQuery, exclude: IntArray, limit: int
+    ) -> IntArray:
+        lo, hi = self.encoder.banding.prefix_range(query.keys)
+        hits = self._alive(index.bands.probe(lo, hi, PROBE_READS_PER_ROW * limit))
+        return top_probe_rows(hits, exclude, limit)
 
     def probed(
         self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
@@ -334,8 +589,7 @@ class MemoryLshStorage(LshStorage):
         """Rows sharing the most band prefixes (see :class:`LshStorage`)."""
         yield from _nothing()
         index = self.index_for(compared)
-        hits = self._alive(index.bands.probe(query.probe_lo, query.probe_hi))
-        return self._row_tokens(index, top_probe_rows(hits, exclude, limit))
+        return self._row_tokens(index, self._probe_rows(index, query, exclude, limit))
 
     def scanned(self, compared: tuple[str, ...], query: LshQuery) -> Plan[RowTokens]:
         """Every live row sharing a token with the query (a full scan)."""
@@ -424,6 +678,8 @@ class MemoryLshStorage(LshStorage):
                         f"band_rows_{n}": rows,
                     }
                 )
+                if index.sketches is not None:
+                    out[f"sketches_{n}"] = index.sketches.arrays()
             return out
 
     def restore_index(
@@ -433,6 +689,8 @@ class MemoryLshStorage(LshStorage):
         lens: IntArray,
         band_keys: U64Array,
         band_rows: npt.NDArray[np.int32],
+        *,
+        sketches: npt.NDArray[np.uint8] | None = None,
     ) -> None:
         """Install a saved index for a set of compared fields.
 
@@ -442,6 +700,8 @@ class MemoryLshStorage(LshStorage):
             lens: Size of every row.
             band_keys: Sorted band keys.
             band_rows: Row of every band key.
+            sketches: Pre-filter sketches of every row (``None``: recomputed from
+                the token ids, for files saved without them).
 
         Raises:
             ValueError: The arrays do not fit the stored examples.
@@ -456,7 +716,14 @@ class MemoryLshStorage(LshStorage):
         ):
             msg = f"band arrays do not describe {n_rows} examples of {bands} bands"
             raise ValueError(msg)
-        index = _KeyIndex()
+        index = _KeyIndex(self._sketch_width)
         index.tokens.append(tokens.astype(np.uint64), lens.astype(np.int64))
         index.bands.restore(band_keys, band_rows)
+        if index.sketches is not None:
+            if sketches is None:
+                sketches = self.encoder.sketches_of_rows(tokens.astype(np.uint64), lens)
+            if sketches.shape != (n_rows, index.sketches.width):
+                msg = f"sketch array of shape {sketches.shape} does not describe {n_rows} examples"
+                raise ValueError(msg)
+            index.sketches.append(sketches.astype(np.uint8, copy=False))
         self.indexes[compared] = index

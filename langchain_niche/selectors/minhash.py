@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,13 +18,13 @@ from langchain_niche.errors import IndexFormatError, InvalidParameterError, prev
 from langchain_niche.persistence import read_index_file, write_index_file
 from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
 from langchain_niche.selectors.lsh_encoding import LshEncoder, LshQuery
-from langchain_niche.selectors.lsh_index import jaccard_of_rows
+from langchain_niche.selectors.lsh_prefilter import Prefilter
 from langchain_niche.selectors.lsh_storage import (
     Call,
     LshStorage,
     MemoryLshStorage,
     Plan,
-    RowTokens,
+    SelectionRequest,
     run_async,
     run_sync,
 )
@@ -36,6 +37,8 @@ FallbackKind = Literal["probe", "exact", "none"]
 
 _ASYNC_INLINE_BATCH = 256
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
+DEFAULT_LSH_WEIGHTS = (0.1, 0.9)
+"""Default ``(false_positive_weight, false_negative_weight)``: recall first."""
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -48,6 +51,11 @@ def _check_positive_int(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         msg = f"{name} must be an integer >= 1, got {preview(value)}"
         raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _check_optional_positive_int(name: str, value: Any) -> None:
+    if value is not None:
+        _check_positive_int(name, value)
 
 
 def _check_positive_number(name: str, value: Any) -> None:
@@ -97,6 +105,7 @@ _MORE_CHECKS: dict[str, Any] = {
     "rerank": lambda v: _check_choice("rerank", v, ("jaccard", "minhash")),
     "fallback": lambda v: _check_choice("fallback", v, ("probe", "exact", "none")),
     "probe_limit": lambda v: _check_positive_int("probe_limit", v),
+    "rerank_limit": lambda v: _check_optional_positive_int("rerank_limit", v),
     "redis_batch_size": lambda v: _check_positive_int("redis_batch_size", v),
     "redis_max_connections": lambda v: _check_positive_int("redis_max_connections", v),
     "redis_timeout": lambda v: _check_positive_number("redis_timeout", v),
@@ -117,33 +126,46 @@ async def _ano_calls(call: Call) -> Any:  # pragma: no cover
 class MinHashExampleSelector(LexicalExampleSelector):
     r"""Select few-shot examples from millions with MinHash-LSH, in memory or in Redis.
 
-    Selection has three steps:
+    Selection has four steps:
 
     1. **Candidates by LSH banding.** The input's MinHash signature (``num_perm``
        values, identical to ``datasketch.MinHash``'s) is cut into ``b`` bands of
        ``r`` values, ``(b, r)`` chosen as ``datasketch.MinHashLSH`` chooses them for
-       ``lsh_threshold`` (and ``lsh_weights``). Examples sharing a whole band with
+       ``lsh_threshold`` and ``lsh_weights``. Examples sharing a whole band with
        the input are candidates: an example of Jaccard similarity ``s`` is found
-       with probability ``1 - (1 - s**r)**b`` (about 0.55 at ``s = lsh_threshold``
-       and 0.99 at ``lsh_threshold + 0.2`` for the default 0.5, 128 permutations).
-    2. **Re-ranking.** ``rerank="jaccard"`` (default) scores candidates by their
+       with probability ``1 - (1 - s**r)**b``. The default weights favour recall
+       (``b=32, r=4`` for 0.5): 0.87 at ``s = lsh_threshold``, 0.99 at
+       ``lsh_threshold + 0.1``.
+    2. **Pre-filter (in memory).** Short texts share common words, so at a
+       million examples banding finds hundreds to thousands of candidates. Each
+       example stores a 64-byte sketch (4 bits of 128 MinHash values); when
+       there are more than ``rerank_limit`` candidates (and ``k``), only these
+       are re-ranked: every candidate whose sketch agrees with the input's at
+       least as much as the ``rerank_limit``-th best does, and every candidate
+       whose sketch makes a similarity of ``lsh_threshold`` or more plausible (a
+       candidate at or above ``lsh_threshold`` is dropped with probability at
+       most 1e-4; see :mod:`langchain_niche.selectors.lsh_prefilter`).
+       ``rerank_limit=None`` re-ranks every candidate; Redis always does.
+    3. **Re-ranking.** ``rerank="jaccard"`` (default) scores candidates by their
        *exact* Jaccard similarity, computed on the token ids stored with every
        example (8 bytes per token): scores equal ``JaccardExampleSelector``'s.
        ``rerank="minhash"`` scores them by the MinHash estimate (the fraction of
        equal signature values, ``datasketch.MinHash.jaccard``) instead.
-    3. **Fallback.** Banding is trusted for the similarities it targets: when
-       fewer than ``k`` candidates (``fetch_k`` with ``diversity``) score at
-       least ``lsh_threshold`` (and ``threshold``), ``fallback`` decides:
+    4. **Fallback**, when banding cannot fill the result (``k``, or ``fetch_k``
+       with ``diversity``):
 
-       * ``"probe"`` (default): lower-threshold probing. Examples that agree with
-         the input on the first ``ceil(r / 2)`` values of some band (the same
+       * ``"probe"`` (default), when fewer than ``k`` candidates score above 0
+         and at least ``threshold``: lower-threshold probing. Examples that agree
+         with the input on the first ``ceil(r / 2)`` values of some band (the same
          sorted index answers this) are ranked by how many band prefixes they
-         share, and the best ``probe_limit`` are re-ranked and merged in. This
-         targets a similarity about half-way to 0 on the log scale (about 0.34
-         for the defaults) at a bounded cost.
-       * ``"exact"``: scan every example; the result is then exactly
-         ``JaccardExampleSelector``'s (slower than it on large corpora;
-         in-memory storage only).
+         share, and the best ``probe_limit`` are re-ranked and merged in. Its
+         cost is bounded: it reads at most ``8 * probe_limit`` index entries,
+         the smallest prefix ranges first, so on large corpora (where banding
+         alone finds plenty) it reads little or nothing.
+       * ``"exact"``, when fewer than ``k`` candidates score at least
+         ``lsh_threshold`` (and ``threshold``): scan every example; the result
+         is then exactly ``JaccardExampleSelector``'s (slower than it on large
+         corpora; in-memory storage only).
        * ``"none"``: return the banded candidates only (possibly fewer than
          ``k``, and lower-similarity ones only when banding happened to find them).
 
@@ -152,7 +174,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
     scoring below ``threshold`` are never returned.
 
     Storage: by default everything lives in this process (numpy arrays: about
-    ``8 * tokens + 12 * b`` bytes per example besides the example dicts); with
+    ``8 * tokens + 12 * b + 64`` bytes per example besides the example dicts); with
     ``redis_url`` the examples (as JSON), their token ids and the band buckets
     live in Redis under ``index_name``, so every process using the same URL and
     name shares one index and a new process serves selections from Redis alone
@@ -185,9 +207,12 @@ class MinHashExampleSelector(LexicalExampleSelector):
     lsh_threshold: float = Field(default=0.5, frozen=True)
     """The Jaccard similarity the banding targets (datasketch's ``threshold``)."""
 
-    lsh_weights: tuple[float, float] = Field(default=(0.5, 0.5), frozen=True)
+    lsh_weights: tuple[float, float] = Field(default=DEFAULT_LSH_WEIGHTS, frozen=True)
     """``(false_positive_weight, false_negative_weight)`` used to choose ``(b, r)``
-    (datasketch's ``weights``); e.g. ``(0.3, 0.7)`` favours recall."""
+    (datasketch's ``weights``). The default ``(0.1, 0.9)`` favours recall: at the
+    default ``lsh_threshold`` 0.5 it gives ``b=32, r=4``, which finds 87% of the
+    neighbours at similarity 0.5 and 99% at 0.6 (datasketch's own default
+    ``(0.5, 0.5)`` gives ``b=25, r=5``: 55% and 87%)."""
 
     seed: int = Field(default=1, frozen=True)
     """Seed of the MinHash permutations (datasketch's ``seed``)."""
@@ -196,11 +221,20 @@ class MinHashExampleSelector(LexicalExampleSelector):
     """How candidates are scored: ``"jaccard"`` (exact) or ``"minhash"`` (estimate)."""
 
     fallback: FallbackKind = "probe"
-    """What to do when banding yields fewer than ``k`` candidates scoring at least
-    ``lsh_threshold``: ``"probe"``, ``"exact"`` or ``"none"`` (see the class docstring)."""
+    """What to do when banding cannot fill the result: ``"probe"`` (fewer than ``k``
+    candidates pass ``threshold``), ``"exact"`` (fewer than ``k`` reach
+    ``lsh_threshold``) or ``"none"`` (see the class docstring)."""
 
-    probe_limit: int = 500
-    """Most candidates the ``"probe"`` fallback re-ranks."""
+    probe_limit: int = 50
+    """Most candidates the ``"probe"`` fallback re-ranks (it reads at most 8 index
+    entries per candidate it may re-rank)."""
+
+    rerank_limit: int | None = 50
+    """In memory: when banding finds more candidates than this (and ``k``), only
+    those the sketch pre-filter keeps are re-ranked: the ``rerank_limit`` best by
+    estimated similarity (ties included) plus every one whose sketch makes a
+    similarity of ``lsh_threshold`` or more plausible (see the class docstring).
+    ``None``: re-rank every candidate. Redis re-ranks every candidate exactly."""
 
     redis_url: str | None = Field(default=None, frozen=True, repr=False)
     """``None`` for in-memory storage, or a Redis URL (``redis://host:6379/0``)."""
@@ -214,8 +248,9 @@ class MinHashExampleSelector(LexicalExampleSelector):
     redis_max_connections: int = Field(default=64, frozen=True)
     """Connections per pool; further concurrent selections wait for a free one."""
 
-    redis_batch_size: int = 500
-    """Examples written to Redis per atomic step of ``add_examples``."""
+    redis_batch_size: int = 1000
+    """Examples written to Redis per atomic step of ``add_examples`` (Redis serves
+    nobody else during a step: about 0.1 s for 1,000 examples)."""
 
     _storage: LshStorage = PrivateAttr()
     _encoder: LshEncoder = PrivateAttr()
@@ -246,7 +281,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         banding_args = (
             kwargs.get("lsh_threshold", 0.5),
             kwargs.get("num_perm", 128),
-            kwargs.get("lsh_weights", (0.5, 0.5)),
+            kwargs.get("lsh_weights", DEFAULT_LSH_WEIGHTS),
         )
         optimal_bands(*banding_args)  # validates threshold and weights first
         redis_storage = None
@@ -262,10 +297,14 @@ class MinHashExampleSelector(LexicalExampleSelector):
             self._analyzer,
             MinHasher(self.num_perm, self.seed),
             Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights),
+            Prefilter(self.num_perm, self.lsh_threshold),
         )
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
         if redis_storage is not None:
-            redis_storage.attach(self._encoder, self._index_settings(), fixed)
+            # no sketches in Redis: every candidate is scored exactly
+            redis_storage.attach(
+                replace(self._encoder, prefilter=None), self._index_settings(), fixed
+            )
             self._storage = redis_storage
         else:
             self._storage = MemoryLshStorage(self._encoder, fixed)
@@ -512,49 +551,24 @@ class MinHashExampleSelector(LexicalExampleSelector):
         return removed
 
     # -- selecting ---------------------------------------------------------------------------
-    def _score(self, found: RowTokens, query: LshQuery) -> npt.NDArray[np.float64]:
-        if self.rerank == "minhash":
-            signatures = self._encoder.hasher.signatures_of_rows(found.tokens, found.lens)
-            return MinHasher.estimate(query.signature, signatures)
-        return jaccard_of_rows(found.tokens, found.lens, query.tokens)
-
-    def _passing(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-        passing: npt.NDArray[np.bool_] = (scores > 0) & (scores >= self.threshold)
-        return passing
-
     def _select_plan(
         self, keys: tuple[str, ...], query: LshQuery, limit: int
     ) -> Plan[list[Candidate]]:
         storage = self._storage
-        probing = self.fallback == "probe"
-        found, probed = yield from storage.banded(
-            keys, query, probe_limit=self.probe_limit if probing else None
+        request = SelectionRequest(
+            limit=limit,
+            threshold=self.threshold,
+            lsh_threshold=self.lsh_threshold,
+            rerank=self.rerank,
+            fallback=self.fallback,
+            probe_limit=self.probe_limit,
+            rerank_limit=self.rerank_limit,
         )
-        rows, scores = found.rows, self._score(found, query)
-        passing = self._passing(scores)
-        docs = dict(found.docs or {})
-        trusted = int((passing & (scores >= self.lsh_threshold)).sum())
-        if self.fallback != "none" and trusted < limit:
-            if probing:
-                extra = probed
-                if extra is None:
-                    extra = yield from storage.probed(keys, query, rows, self.probe_limit)
-            else:
-                extra = yield from storage.scanned(keys, query)
-                fresh = ~np.isin(extra.rows, rows, assume_unique=True)
-                extra = RowTokens(extra.rows[fresh], *_subset(extra, fresh))
-            docs.update(extra.docs or {})
-            extra_scores = self._score(extra, query)
-            rows = np.concatenate([rows, extra.rows])
-            scores = np.concatenate([scores, extra_scores])
-            passing = self._passing(scores)
-        rows, scores = rows[passing], scores[passing]
-        order = np.lexsort((rows, -scores))[:limit]
-        rows, scores = rows[order], scores[order]
-        records = yield from storage.records(rows, docs)
+        ranked = yield from storage.ranked(keys, query, request)
+        records = yield from storage.records(ranked.rows, ranked.docs)
         return [
             Candidate(record[0], record[1], float(score))
-            for record, score in zip(records, scores.tolist(), strict=True)
+            for record, score in zip(records, ranked.scores.tolist(), strict=True)
             if record is not None
         ]
 
@@ -622,6 +636,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
             "rerank": self.rerank,
             "fallback": self.fallback,
             "probe_limit": self.probe_limit,
+            "rerank_limit": self.rerank_limit,
         }
 
     @classmethod
@@ -682,12 +697,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
         return selector
 
 
-def _subset(found: RowTokens, mask: npt.NDArray[np.bool_]) -> tuple[Any, Any]:
-    """Tokens and lens of the masked rows of ``found``."""
-    keep_token = np.repeat(mask, found.lens)
-    return found.tokens[keep_token], found.lens[mask]
-
-
 def _restore(
     storage: MemoryLshStorage,
     records: list[tuple[str, dict[str, Any]]],
@@ -714,4 +723,8 @@ def _restore(
             if array.dtype.kind not in kinds or array.ndim != 1:
                 msg = f"array {name!r} has dtype {array.dtype} and {array.ndim} dimensions"
                 raise ValueError(msg)
-        storage.restore_index(tuple(keys), tokens, lens, band_keys, band_rows)
+        sketches = arrays.get(f"sketches_{n}")  # absent from files saved before sketches
+        if sketches is not None and (sketches.dtype != np.uint8 or sketches.ndim != 2):
+            msg = f"array 'sketches_{n}' has dtype {sketches.dtype} and {sketches.ndim} dimensions"
+            raise ValueError(msg)
+        storage.restore_index(tuple(keys), tokens, lens, band_keys, band_rows, sketches=sketches)

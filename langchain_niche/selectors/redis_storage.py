@@ -59,6 +59,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._arrays import unique_counts
 from langchain_niche.errors import (
     DuplicateIdError,
     IndexFormatError,
@@ -71,11 +72,16 @@ from langchain_niche.persistence import example_json
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
 from langchain_niche.selectors.lsh_storage import (
+    PROBE_READS_PER_ROW,
+    Banded,
     Call,
     LshStorage,
     Plan,
     RowTokens,
+    SelectionRequest,
+    score_rows,
 )
+from langchain_niche.sketches import MinHasher
 
 __all__ = ["RedisLshStorage", "redact_url"]
 
@@ -98,6 +104,12 @@ _HMGET_CHUNK = 1000
 _SCAN_COUNT = 1000
 _MAX_ROW_ATTEMPTS = 20
 _MEMBER = np.dtype([("key", ">u8"), ("row", ">u4")])
+DEFAULT_BATCH_SIZE = 1000
+"""Examples per atomic insert script (``redis_batch_size``)."""
+_DOCS_WITH_CANDIDATES = 64
+"""A selection's candidates come with their documents when there are at most this many."""
+_RANGE = np.dtype([("shard", "u1", (4,)), ("lo", ">u8"), ("hi", ">u8")])
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _SHARD_MASK = 0xFFF
 
 # Lua's unpack() takes at most a few thousand values: commands go in slices.
@@ -120,7 +132,8 @@ end
 # ARGV: prefix, fields json, sizes (n x 3 little-endian uint32: id, document and
 # token bytes), rows (n x 4-byte big-endian), ids, documents, token blobs (each
 # concatenated), shards (4 hex chars each), member counts (uint32 LE per shard),
-# then the members (12 bytes each), grouped by shard.
+# the members (12 bytes each, grouped by shard, concatenated: one argument
+# instead of one per member).
 # Returns {'ok'} or {'taken', id} (then nothing was written).
 _INSERT_LUA = (
     _COMMON_LUA
@@ -148,17 +161,17 @@ end
 call_sliced('HSET', P .. 'id', pairs_id, 2000, {})
 call_sliced('HSET', P .. 'doc', pairs_doc, 2000, {})
 call_sliced('HSET', P .. 'tok', pairs_tok, 2000, {})
-local shards, counts = ARGV[8], ARGV[9]
-local pos = 10
+local shards, counts, members = ARGV[8], ARGV[9], ARGV[10]
+local at = 1
 for k = 1, #shards / 4 do
   local key = P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4)
   local m = struct.unpack('<I4', counts, k * 4 - 3)
   local args = {}
   for i = 0, m - 1 do
     args[2 * i + 1] = '0'
-    args[2 * i + 2] = ARGV[pos + i]
+    args[2 * i + 2] = string.sub(members, at, at + 11)
+    at = at + 12
   end
-  pos = pos + m
   call_sliced('ZADD', key, args, 2000, {})
 end
 call_sliced('SADD', P .. 'fields', cjson.decode(ARGV[2]), 1000, {})
@@ -167,84 +180,142 @@ return {'ok'}
 )
 
 # Lex ranges are packed 20 bytes each: shard (4 hex chars), inclusive start and
-# exclusive end (8-byte band keys).
-# ARGV: prefix, band ranges, prefix ranges ('' for no probe), probe limit.
-# Returns {distinct rows sharing a band (4-byte big-endian), their token counts
-# (uint32 LE), their tokens (concatenated), their document sizes (uint32 LE),
-# their documents (concatenated), then the probe's rows, token counts and tokens}.
-# The probe leaves out the banded rows and picks rows exactly as top_probe_rows
-# does: whole hit-count levels from the top while they fit in the limit (the
-# lowest rows of the top level when it alone does not fit).
+# exclusive end (8-byte band keys). Rows travel as 4-byte big-endian strings; the
+# client scores them (numpy), so the server only walks its sorted sets.
+# ARGV: prefix, mode, then per mode:
+#   'band': band ranges, prefix ranges ('' for no probe), limit, probe limit,
+#     probe budget, most documents to return. Returns {distinct rows sharing a
+#     band, their token counts (uint32 LE), their token ids (concatenated)};
+#     then, when there are prefix ranges and fewer than `limit` such rows, the
+#     same three for the probe's rows (the banded rows left out; '' otherwise);
+#     then, when all these rows are at most the documents' limit, their
+#     document sizes (uint32 LE) and documents (concatenated), in the same
+#     order. So a selection over few candidates is one round trip.
+#   'probe': prefix ranges, rows to leave out, limit, budget. Returns the rows
+#     the probe picks, their token counts and token ids.
+# The probe reads the prefix ranges smallest first (ZLEXCOUNT) while their
+# members fit in the budget, counts each row's ranges, and keeps whole
+# hit-count levels from the top while they fit in the limit (the lowest rows of
+# the top level when it alone does not fit): as top_probe_rows does. Rows are
+# compared as numbers (string order in Lua follows the server's locale).
 _LOOKUP_LUA = (
     _COMMON_LUA
-    + """
-local function members(ranges, visit)
-  for a = 1, #ranges, 20 do
-    local key = P .. 'lsh:' .. string.sub(ranges, a, a + 3)
-    local lo, hi = string.sub(ranges, a + 4, a + 11), string.sub(ranges, a + 12, a + 19)
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', key, '[' .. lo, '(' .. hi)) do
-      visit(string.sub(m, 9, 12))
-    end
-  end
+    + r"""
+local mode = ARGV[2]
+local sub, fmt, unpack4, pack, rcall = string.sub, string.format, struct.unpack, struct.pack, redis.call
+local function members(ranges, a)
+  local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
+  return rcall('ZRANGEBYLEX', key, '[' .. sub(ranges, a + 4, a + 11), '(' .. sub(ranges, a + 12, a + 19))
 end
-local function fetch(rows, with_docs)
-  local kept, lens, toks, dlens, docs = {}, {}, {}, {}, {}
+local function with_tokens(rows, out)
+  local kept, lens, toks, n = out[1], out[2], out[3], #out[1]
   for s = 1, #rows, 1000 do
     local names = {}
     for i = s, math.min(s + 999, #rows) do
-      names[#names + 1] = string.format('%d', struct.unpack('>I4', rows[i]))
+      names[i - s + 1] = fmt('%d', unpack4('>I4', rows[i]))
     end
-    local t = redis.call('HMGET', P .. 'tok', unpack(names))
-    local d = with_docs and redis.call('HMGET', P .. 'doc', unpack(names)) or t
+    local got = rcall('HMGET', P .. 'tok', unpack(names))
     for i = 1, #names do
-      if t[i] and d[i] then
-        kept[#kept + 1] = rows[s + i - 1]
-        lens[#lens + 1] = struct.pack('<I4', #t[i] / 8)
-        toks[#toks + 1] = t[i]
-        if with_docs then
-          dlens[#dlens + 1] = struct.pack('<I4', #d[i])
-          docs[#docs + 1] = d[i]
+      local t = got[i]
+      if t then
+        n = n + 1
+        kept[n], lens[n], toks[n] = rows[s + i - 1], pack('<I4', #t / 8), t
+      end
+    end
+  end
+  return {table.concat(kept), table.concat(lens), table.concat(toks)}
+end
+local function probe_rows(ranges, seen, limit, budget)
+  local sizes = {}
+  for a = 1, #ranges, 20 do
+    local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
+    local lo, hi = sub(ranges, a + 4, a + 11), sub(ranges, a + 12, a + 19)
+    sizes[#sizes + 1] = {rcall('ZLEXCOUNT', key, '[' .. lo, '(' .. hi), a}
+  end
+  table.sort(sizes, function(x, y)
+    if x[1] ~= y[1] then return x[1] < y[1] end
+    return x[2] < y[2]
+  end)
+  local count, used = {}, 0
+  for _, e in ipairs(sizes) do
+    if used + e[1] > budget then break end
+    used = used + e[1]
+    for _, m in ipairs(members(ranges, e[2])) do
+      local r = sub(m, 9, 12)
+      if not seen[r] then count[r] = (count[r] or 0) + 1 end
+    end
+  end
+  local levels, top = {}, 0
+  for r, c in pairs(count) do
+    local level = levels[c]
+    if not level then level = {}; levels[c] = level end
+    level[#level + 1] = r
+    if c > top then top = c end
+  end
+  local chosen, left = {}, limit
+  for c = top, 1, -1 do
+    local level = levels[c]
+    if level then
+      if #level <= left then
+        for _, r in ipairs(level) do chosen[#chosen + 1] = r end
+        left = left - #level
+      else
+        if #chosen == 0 then
+          local numbered = {}
+          for i, r in ipairs(level) do numbered[i] = {unpack4('>I4', r), r} end
+          table.sort(numbered, function(x, y) return x[1] < y[1] end)
+          for i = 1, left do chosen[#chosen + 1] = numbered[i][2] end
         end
+        break
       end
     end
   end
-  return {table.concat(kept), table.concat(lens), table.concat(toks),
-          table.concat(dlens), table.concat(docs)}
+  return chosen
 end
-local rows, seen = {}, {}
-members(ARGV[2], function(r)
-  if not seen[r] then seen[r] = true; rows[#rows + 1] = r end
-end)
-local out = fetch(rows, true)
-local count = {}
-members(ARGV[3], function(r)
-  if not seen[r] then count[r] = (count[r] or 0) + 1 end
-end)
-local levels, top = {}, 0
-for r, c in pairs(count) do
-  local level = levels[c]
-  if not level then level = {}; levels[c] = level end
-  level[#level + 1] = r
-  if c > top then top = c end
+if mode == 'probe' then
+  local seen = {}
+  for a = 1, #ARGV[4], 4 do seen[sub(ARGV[4], a, a + 3)] = true end
+  local rows = probe_rows(ARGV[3], seen, tonumber(ARGV[5]), tonumber(ARGV[6]))
+  return with_tokens(rows, {{}, {}, {}})
 end
-local chosen, left = {}, tonumber(ARGV[4])
-for c = top, 1, -1 do
-  local level = levels[c]
-  if level then
-    if #level <= left then
-      for _, r in ipairs(level) do chosen[#chosen + 1] = r end
-      left = left - #level
-    else
-      if #chosen == 0 then
-        table.sort(level)
-        for i = 1, left do chosen[#chosen + 1] = level[i] end
-      end
-      break
+local seen, rows, n = {}, {}, 0
+local band = ARGV[3]
+for a = 1, #band, 20 do
+  for _, m in ipairs(members(band, a)) do
+    local r = sub(m, 9, 12)
+    if not seen[r] then
+      seen[r] = true
+      n = n + 1
+      rows[n] = r
     end
   end
 end
-local probe = fetch(chosen, false)
-out[6], out[7], out[8] = probe[1], probe[2], probe[3]
+local found = {{}, {}, {}}
+local out = with_tokens(rows, found)
+local probed = {{}, {}, {}}
+out[4], out[5], out[6] = '', '', ''
+if ARGV[4] ~= '' and n < tonumber(ARGV[5]) then
+  local probe = with_tokens(probe_rows(ARGV[4], seen, tonumber(ARGV[6]), tonumber(ARGV[7])), probed)
+  out[4], out[5], out[6] = probe[1], probe[2], probe[3]
+end
+local all = found[1]
+for _, r in ipairs(probed[1]) do all[#all + 1] = r end
+if #all <= tonumber(ARGV[8]) then
+  local sizes, docs = {}, {}
+  for s = 1, #all, 1000 do
+    local names = {}
+    for i = s, math.min(s + 999, #all) do
+      names[#names + 1] = string.format('%d', struct.unpack('>I4', all[i]))
+    end
+    local got = redis.call('HMGET', P .. 'doc', unpack(names))
+    for i = 1, #names do
+      local d = got[i] or ''
+      sizes[#sizes + 1] = struct.pack('<I4', #d)
+      docs[#docs + 1] = d
+    end
+  end
+  out[7], out[8] = table.concat(sizes), table.concat(docs)
+end
 return out
 """
 )
@@ -342,10 +413,6 @@ def _prefix(index_name: str) -> str:
     return f"niche:{{{index_name}}}:"
 
 
-def _be8(value: int) -> bytes:
-    return int(value).to_bytes(8, "big")
-
-
 @dataclass(frozen=True)
 class _Batch:
     """A validated batch being written."""
@@ -373,7 +440,7 @@ class RedisLshStorage(LshStorage):
         self.prefix = _prefix(self.index_name)
         self.timeout = float(settings.get("redis_timeout", 5.0))
         self.max_connections = int(settings.get("redis_max_connections", 64))
-        self.batch_size = int(settings.get("redis_batch_size", 500))
+        self.batch_size = int(settings.get("redis_batch_size", DEFAULT_BATCH_SIZE))
         self.client = self._redis.Redis.from_pool(self._pool(self._redis))
         self._scripts = {name: self.client.register_script(lua) for name, lua in _SCRIPTS.items()}
         self._async: weakref.WeakKeyDictionary[
@@ -611,66 +678,104 @@ class RedisLshStorage(LshStorage):
 
     def _ranges(self, lo: U64Array, hi: U64Array) -> bytes:
         """Packed lex ranges ``[lo, hi)`` over band keys (see the lookup script)."""
-        return b"".join(
-            self._shard(start).encode() + _be8(start) + _be8(stop)
-            for start, stop in zip(lo.tolist(), hi.tolist(), strict=True)
-        )
+        shard = (lo >> np.uint64(self._encoder().banding.full_bits)) & np.uint64(_SHARD_MASK)
+        packed = np.empty(lo.shape[0], dtype=_RANGE)
+        packed["shard"] = np.frombuffer(self._hex(shard), dtype=np.uint8).reshape(-1, 4)
+        packed["lo"] = lo
+        packed["hi"] = hi
+        return packed.tobytes()
 
     @staticmethod
     def _decode_rows(
-        rows: bytes, lens: bytes, tokens: bytes
-    ) -> tuple[IntArray, IntArray, U64Array, list[int]]:
-        """Rows (big-endian uint32), token counts and tokens, sorted by row."""
+        rows: bytes, lens: bytes, tokens: bytes, *, keep_order: bool = False
+    ) -> RowTokens:
+        """Rows (big-endian uint32), token counts and tokens, sorted by row unless ``keep_order``."""
         found = np.frombuffer(rows, dtype=">u4").astype(np.int64)
         sizes = np.frombuffer(lens, dtype="<u4").astype(np.int64)
         ids = np.frombuffer(tokens, dtype="<u8").astype(np.uint64)
+        if keep_order or found.shape[0] < 2:
+            return RowTokens(found, ids, sizes)
         order = np.argsort(found, kind="stable")
-        if np.array_equal(order, np.arange(order.shape[0])):
-            return found, sizes, ids, order.tolist()
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        parts = [ids[offsets[i] : offsets[i + 1]] for i in order.tolist()]
-        ids = np.concatenate(parts) if parts else ids
-        return found[order], sizes[order], ids, order.tolist()
+        if bool(np.any(order[1:] < order[:-1])):
+            offsets = np.concatenate([[0], np.cumsum(sizes)])
+            ids = np.concatenate([ids[offsets[i] : offsets[i + 1]] for i in order.tolist()])
+            found, sizes = found[order], sizes[order]
+        return RowTokens(found, ids, sizes)
+
+    @property
+    def hasher(self) -> MinHasher:
+        """The MinHash signatures of this index."""
+        return self._encoder().hasher
+
+    def _band_args(self, query: LshQuery, request: SelectionRequest | None) -> list[Any]:
+        band = self._ranges(query.keys, query.keys + np.uint64(1))
+        if request is None:
+            return [self.prefix, "band", band, b"", "0", "0", "0", "0"]
+        docs = str(_DOCS_WITH_CANDIDATES)
+        if request.fallback != "probe":
+            return [self.prefix, "band", band, b"", "0", "0", "0", docs]
+        probe = self._ranges(*self._encoder().banding.prefix_range(query.keys))
+        limit = request.probe_limit
+        budget = PROBE_READS_PER_ROW * limit
+        return [self.prefix, "band", band, probe, str(request.limit), str(limit), str(budget), docs]
 
     def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, probe_limit: int | None = None
-    ) -> Plan[tuple[RowTokens, RowTokens | None]]:
-        """Rows sharing a band (tokens and documents), and the probe's rows if asked.
+        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
+    ) -> Plan[RowTokens]:
+        """Rows sharing a band, with their token ids (every candidate: no sketches in Redis)."""
+        self._check_compared(compared)
+        reply = yield ("script", "lookup", self._band_args(query, None))
+        return self._decode_rows(reply[0], reply[1], reply[2])
 
-        One round trip: the probe runs inside the same script.
+    def _scored_banded(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Banded]:
+        """Banded candidates and their scores, with more in the same round trip.
+
+        The server runs the probe when banding finds fewer than ``limit``
+        candidates (its guess that the probe will be needed;
+        :meth:`LshStorage.ranked` asks for it separately when scores say so
+        otherwise), and returns the documents of up to
+        :data:`_DOCS_WITH_CANDIDATES` candidates, so that a selection over few
+        candidates is one round trip (scores are computed here, with numpy).
         """
         self._check_compared(compared)
-        band = self._ranges(query.keys, query.keys + np.uint64(1))
-        probe = self._ranges(query.probe_lo, query.probe_hi) if probe_limit else b""
-        reply = yield ("script", "lookup", [self.prefix, band, probe, str(probe_limit or 0)])
-        rows, lens, tokens, order = self._decode_rows(reply[0], reply[1], reply[2])
-        docs = _split(reply[4], np.frombuffer(reply[3], dtype="<u4"))
-        found = RowTokens(
-            rows, tokens, lens, {r: docs[i] for r, i in zip(rows.tolist(), order, strict=True)}
-        )
-        if not probe_limit:
-            return found, None
-        probe_rows, probe_lens, probe_tokens, _ = self._decode_rows(reply[5], reply[6], reply[7])
-        return found, RowTokens(probe_rows, probe_tokens, probe_lens)
+        reply = yield ("script", "lookup", self._band_args(query, request))
+        found = self._decode_rows(reply[0], reply[1], reply[2], keep_order=True)
+        scores = score_rows(found, query, request.rerank, self.hasher)
+        probe = None
+        if reply[3]:
+            extra = self._decode_rows(reply[3], reply[4], reply[5], keep_order=True)
+            probe = (extra.rows, score_rows(extra, query, request.rerank, self.hasher))
+        docs = None
+        if len(reply) > 6:
+            rows = found.rows.tolist() + (probe[0].tolist() if probe is not None else [])
+            sizes = np.frombuffer(reply[6], dtype="<u4")
+            docs = {row: doc for row, doc in zip(rows, _split(reply[7], sizes), strict=True) if doc}
+        return Banded(found.rows, scores, probe, docs)
+
+    def probed(
+        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
+    ) -> Plan[RowTokens]:
+        """Rows sharing the most band prefixes, with their token ids (one round trip)."""
+        self._check_compared(compared)
+        lo, hi = self._encoder().banding.prefix_range(query.keys)
+        args = [
+            self.prefix,
+            "probe",
+            self._ranges(lo, hi),
+            exclude.astype(">u4").tobytes(),
+            str(limit),
+            str(PROBE_READS_PER_ROW * limit),
+        ]
+        reply = yield ("script", "lookup", args)
+        return self._decode_rows(reply[0], reply[1], reply[2])
 
     def _fetch(self, name: str, rows: IntArray) -> Plan[tuple[IntArray, list[bytes]]]:
         """Values of ``rows`` in the ``tok`` or ``doc`` hash (rows gone are left out)."""
         reply = yield ("script", "fetch", [self.prefix, name, rows.astype(">u4").tobytes()])
         found = np.frombuffer(reply[0], dtype=">u4").astype(np.int64)
         return found, _split(reply[2], np.frombuffer(reply[1], dtype="<u4"))
-
-    def probed(
-        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
-    ) -> Plan[RowTokens]:
-        """Rows sharing the most band prefixes, with their tokens (one round trip)."""
-        _, probe = yield from self.banded(compared, query, probe_limit=limit)
-        if probe is None:  # pragma: no cover - banded always probes when asked
-            return RowTokens.empty()
-        keep = ~np.isin(probe.rows, exclude)
-        if keep.all():
-            return probe
-        owner = np.repeat(keep, probe.lens)
-        return RowTokens(probe.rows[keep], probe.tokens[owner], probe.lens[keep])
 
     def _parse_doc(self, raw: bytes | str) -> tuple[str, dict[str, Any]]:
         doc = _json(raw, f"Redis index {self.index_name!r}: a document is not JSON")
@@ -687,12 +792,13 @@ class RedisLshStorage(LshStorage):
         self, rows: IntArray, known: Mapping[int, Any] | None = None
     ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
         """Ids and examples of rows (``None`` for rows removed meanwhile)."""
-        raw: dict[int, Any] = {row: known[row] for row in rows.tolist() if known and row in known}
-        missing = np.array([row for row in rows.tolist() if row not in raw], dtype=np.int64)
+        wanted = rows.tolist()
+        raw: dict[int, Any] = {row: known[row] for row in wanted if known and row in known}
+        missing = np.array([row for row in wanted if row not in raw], dtype=np.int64)
         if missing.shape[0]:
             found, docs = yield from self._fetch("doc", missing)
             raw.update(zip(found.tolist(), docs, strict=True))
-        return [self._parse_doc(raw[row]) if row in raw else None for row in rows.tolist()]
+        return [self._parse_doc(raw[row]) if row in raw else None for row in wanted]
 
     def count(self) -> Plan[int]:
         """Number of stored examples (``HLEN``)."""
@@ -721,8 +827,14 @@ class RedisLshStorage(LshStorage):
         return [(example_id, example) for _, example_id, example in docs]
 
     # -- writes ---------------------------------------------------------------------------------
-    def _members(self, keys: U64Array, rows: IntArray) -> dict[str, list[bytes]]:
-        """Band entries of rows grouped by shard: ``{shard: [12-byte member, ...]}``."""
+    def _members(self, keys: U64Array, rows: IntArray) -> tuple[bytes, bytes, bytes]:
+        """Band entries of rows grouped by shard, as the insert script takes them.
+
+        Returns:
+            ``(shards, counts, members)``: the shards (4 hex characters each), the
+            number of members of each (``uint32`` LE), and the 12-byte members,
+            shard after shard.
+        """
         n, bands = keys.shape
         members = np.empty(n * bands, dtype=_MEMBER)
         members["key"] = keys.reshape(-1)
@@ -730,15 +842,16 @@ class RedisLshStorage(LshStorage):
         shift = np.uint64(self._encoder().banding.full_bits)
         shard = (keys.reshape(-1) >> shift) & np.uint64(_SHARD_MASK)
         order = np.argsort(shard, kind="stable")
-        shard, members = shard[order], members[order]
-        bounds = np.flatnonzero(np.diff(shard)) + 1
-        starts = np.concatenate([[0], bounds]).tolist()
-        stops = [*bounds.tolist(), shard.shape[0]]
-        blob = members.tobytes()
-        return {
-            f"{int(shard[a]):04x}": [blob[12 * i : 12 * i + 12] for i in range(a, b)]
-            for a, b in zip(starts, stops, strict=True)
-        }
+        used, counts = unique_counts(shard[order])
+        return self._hex(used), counts.astype("<u4").tobytes(), members[order].tobytes()
+
+    @staticmethod
+    def _hex(shards: U64Array) -> bytes:
+        """Shard numbers as four lowercase hex digits each."""
+        digits = np.empty((shards.shape[0], 4), dtype=np.uint8)
+        for i in range(4):
+            digits[:, i] = _HEX[(shards >> np.uint64(12 - 4 * i)) & np.uint64(15)]
+        return digits.tobytes()
 
     def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
         """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
@@ -845,7 +958,6 @@ class RedisLshStorage(LshStorage):
         sizes[:, 0] = [len(b) for b in id_bytes]
         sizes[:, 1] = [len(d) for d in docs]
         sizes[:, 2] = part.lens * 8
-        shards = self._members(part.keys, rows)
         args: list[Any] = [
             self.prefix,
             batch.fields,
@@ -854,11 +966,8 @@ class RedisLshStorage(LshStorage):
             b"".join(id_bytes),
             b"".join(docs),
             part.tokens.astype("<u8").tobytes(),
-            "".join(shards).encode(),
-            np.array([len(m) for m in shards.values()], dtype="<u4").tobytes(),
+            *self._members(part.keys, rows),
         ]
-        for members in shards.values():
-            args.extend(members)
         return args, chunk_ids
 
     def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:

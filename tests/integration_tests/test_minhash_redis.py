@@ -47,15 +47,35 @@ def redis_selector(url: str, name: str, **kwargs: Any) -> MinHashExampleSelector
     return MinHashExampleSelector(redis_url=url, index_name=name, **kwargs)
 
 
-def test_selections_equal_the_in_memory_index(redis_url: str, index_name: str) -> None:
+def test_selections_equal_the_in_memory_index(
+    redis_url: str, index_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import langchain_niche.selectors.redis_storage as redis_storage  # noqa: PLC0415
+
     corpus = python_api_examples()
     shared = redis_selector(redis_url, index_name, examples=corpus, k=4, redis_batch_size=700)
     memory = MinHashExampleSelector(examples=corpus, input_keys=["description"], k=4)
     assert len(shared) == len(memory) == len(corpus)
-    for fallback in ("probe", "none"):
-        shared.fallback = memory.fallback = fallback
-        for text in [*QUERIES, corpus[77]["description"]]:
-            assert shared.search({"description": text}) == memory.search({"description": text})
+    texts = [*QUERIES, corpus[77]["description"], "Open a file for reading text"]
+    settings: list[dict[str, Any]] = [
+        {"fallback": "probe"},
+        {"fallback": "none"},
+        {"fallback": "probe", "rerank": "minhash"},  # scored here, not with exact ids
+        {"fallback": "probe", "threshold": 0.45},  # the probe asked for in a second step
+    ]
+    for docs_with_candidates in (64, 0):  # documents in the first reply, or fetched after
+        monkeypatch.setattr(redis_storage, "_DOCS_WITH_CANDIDATES", docs_with_candidates)
+        for setting in settings:
+            for name in ("fallback", "rerank", "threshold"):
+                value = setting.get(
+                    name, {"fallback": "probe", "rerank": "jaccard", "threshold": 0.0}[name]
+                )
+                setattr(shared, name, value)
+                setattr(memory, name, value)
+            for text in texts:
+                assert shared.search({"description": text}) == memory.search(
+                    {"description": text}
+                ), (setting, text)
     assert shared.ids == memory.ids
     assert shared.examples == memory.examples
     assert shared.audit() == {"examples": len(corpus), "problems": []}

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langchain_niche._arrays import unique_inverse, unique_sorted
+from langchain_niche._arrays import unique_counts, unique_inverse, unique_sorted
 
 
 @given(st.lists(st.integers(-(2**40), 2**40), max_size=200))
@@ -21,3 +21,12 @@ def test_unique_inverse(values: list[int]) -> None:
     distinct, inverse = unique_inverse(array)
     assert distinct.tolist() == sorted(set(values))
     assert distinct[inverse].tolist() == values
+
+
+@given(st.lists(st.integers(0, 50), max_size=200))
+def test_unique_counts(values: list[int]) -> None:
+    array = np.array(values, dtype=np.int32)
+    distinct, counts = np.unique(array, return_counts=True)
+    got, got_counts = unique_counts(array)
+    assert got.tolist() == distinct.tolist()
+    assert got_counts.tolist() == counts.tolist()

@@ -87,3 +87,19 @@ def test_probability_is_the_s_curve() -> None:
     banding = Banding(num_perm=128, bands=25, rows=5)
     assert banding.probability(0.5) == pytest.approx(1 - (1 - 0.5**5) ** 25)
     assert banding.probability(0.5, prefix=True) == pytest.approx(1 - (1 - 0.5**3) ** 25)
+
+
+@pytest.mark.parametrize(
+    ("bands", "rows", "pinned"),
+    [
+        (32, 4, (0x9595E0FF4DCC3E, 0x45C022A109FCD53, 0x7FE1373B530A7989)),
+        (25, 5, (0x7245E73A78D8BE3, 0xC3D9B402E9650E0, 0xC3A22698993B2CB5)),
+    ],
+)
+def test_keys_are_pinned(bands: int, rows: int, pinned: tuple[int, int, int]) -> None:
+    """Saved indexes and Redis indexes store these keys: they must never change."""
+    signature = (np.arange(128, dtype=np.uint64) * 2654435761 % 2**32).astype(np.uint32)
+    banding = Banding(num_perm=128, bands=bands, rows=rows)
+    keys = banding.keys(signature[None, :])[0]
+    assert tuple(int(k) for k in keys[[0, 1, -1]]) == pinned
+    np.testing.assert_array_equal(banding.keys_of(signature), keys)

@@ -45,7 +45,7 @@ def test_build_inspect_query(
     )
     built = json.loads(capsys.readouterr().out)
     assert built["examples"] == 401
-    assert built["bands"] == 25
+    assert built["bands"] == 32
     assert len(MinHashExampleSelector.load(index)) == 401
 
     assert main(["inspect", str(index)]) == 0

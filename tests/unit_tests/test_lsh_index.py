@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import langchain_niche.selectors.lsh_index as lsh_index
-from langchain_niche.selectors.lsh_index import BandTable, TokenRows, gather_ranges
+from langchain_niche.selectors.lsh_index import (
+    BandTable,
+    SketchRows,
+    TokenRows,
+    TokenSet,
+    gather_ranges,
+    jaccard_of_rows,
+)
 from langchain_niche.selectors.lsh_storage import top_probe_rows
 
 token_sets = st.lists(st.sets(st.integers(1, 40), max_size=8), min_size=1, max_size=30)
@@ -107,3 +114,62 @@ def test_top_probe_rows_ranks_by_hits_then_row() -> None:
     assert top_probe_rows(hits, np.array([9]), 2).tolist() == [2, 5]
     assert top_probe_rows(hits, np.array([], dtype=np.int64), 3).tolist() == [2, 5, 9]
     assert top_probe_rows(np.array([], dtype=np.int64), np.array([1]), 3).tolist() == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(st.integers(0, 2**64 - 1), max_size=90),
+    st.lists(st.integers(0, 2**64 - 1), max_size=60),
+)
+def test_property_token_set_membership(members: set[int], others: list[int]) -> None:
+    tokens = np.array(sorted(members), dtype=np.uint64)
+    values = np.array(others + sorted(members)[:20], dtype=np.uint64)
+    expected = np.isin(values, tokens)
+    token_set = TokenSet(tokens)
+    np.testing.assert_array_equal(token_set.contains(values), expected)
+    out = np.zeros(values.shape[0], dtype=np.bool_)
+    token_set.contains(values, out=out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_token_set_falls_back_when_no_multiplier_separates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lsh_index, "_HASH_MULTIPLIERS", (np.uint64(0),))  # every id: slot 0
+    token_set = TokenSet(np.array([7, 3, 11], dtype=np.uint64))
+    assert token_set.contains(np.array([3, 4, 11], dtype=np.uint64)).tolist() == [True, False, True]
+
+
+def test_jaccard_with_empty_rows_and_an_empty_query() -> None:
+    tokens = np.array([1, 2, 2, 3], dtype=np.uint64)
+    lens = np.array([2, 0, 2, 0], dtype=np.int64)
+    query = np.array([2, 3], dtype=np.uint64)
+    assert jaccard_of_rows(tokens, lens, query).tolist() == pytest.approx([1 / 3, 0.0, 1.0, 0.0])
+    assert jaccard_of_rows(tokens, lens, np.zeros(0, dtype=np.uint64)).tolist() == [0.0] * 4
+
+
+def test_probe_budget_reads_the_smallest_ranges_first() -> None:
+    table = BandTable()
+    # keys 10.. (range A, 3 rows), 20.. (range B, 1 row), 30.. (range C, 5 rows)
+    keys = np.array([[10], [11], [12], [20], [30], [31], [32], [33], [34]], dtype=np.uint64)
+    table.append(keys, np.arange(9))
+    lo = np.array([10, 20, 30], dtype=np.uint64)
+    hi = lo + np.uint64(9)
+    assert sorted(table.probe(lo, hi).tolist()) == list(range(9))
+    assert sorted(table.probe(lo, hi, budget=4).tolist()) == [0, 1, 2, 3]  # B, then A
+    assert sorted(table.probe(lo, hi, budget=3).tolist()) == [3]  # A would exceed: stop
+    assert table.probe(lo, hi, budget=0).tolist() == []
+
+
+def test_sketch_rows_grow_gather_and_compact() -> None:
+    sketches = SketchRows(width=64)
+    data = np.arange(50 * 64, dtype=np.int64).astype(np.uint8).reshape(50, 64)
+    for start in range(0, 50, 7):
+        sketches.append(data[start : start + 7])
+    assert sketches.n_rows == 50
+    np.testing.assert_array_equal(sketches.gather(np.array([3, 49, 0])), data[[3, 49, 0]])
+    keep = np.arange(50) % 2 == 0
+    sketches.compact(keep)
+    np.testing.assert_array_equal(sketches.arrays(), data[keep])
+    with pytest.raises(ValueError, match="shape"):
+        sketches.append(np.zeros((1, 8), dtype=np.uint8))

@@ -222,9 +222,14 @@ def test_settings_are_checked_on_assignment() -> None:
         selector.num_perm = 64
 
 
-def test_banding_follows_lsh_threshold() -> None:
-    assert (MinHashExampleSelector().bands, MinHashExampleSelector().rows_per_band) == (25, 5)
-    selector = MinHashExampleSelector(lsh_threshold=0.9)
+def test_banding_follows_lsh_threshold_and_weights() -> None:
+    default = MinHashExampleSelector()
+    assert default.lsh_weights == (0.1, 0.9)
+    assert (default.bands, default.rows_per_band) == (32, 4)  # datasketch's choice for (0.1, 0.9)
+    assert default.banding.probability(0.5) > 0.85
+    datasketch_default = MinHashExampleSelector(lsh_weights=(0.5, 0.5))
+    assert (datasketch_default.bands, datasketch_default.rows_per_band) == (25, 5)
+    selector = MinHashExampleSelector(lsh_threshold=0.9, lsh_weights=(0.5, 0.5))
     assert (selector.bands, selector.rows_per_band) == (5, 25)
 
 
@@ -387,9 +392,141 @@ def test_concurrent_adds_and_selections_from_threads(corpus: list[dict[str, str]
 def test_index_is_compact(corpus: list[dict[str, str]]) -> None:
     selector = MinHashExampleSelector(examples=corpus, input_keys=["description"])
     tokens = sum(len(set(e["description"].lower().split())) for e in corpus)
-    # about 8 bytes per token and 12 per band, plus a few per example
-    assert selector.index_nbytes < (8 * tokens + 12 * 25 * len(corpus)) * 1.6 + 20 * len(corpus)
+    # about 8 bytes per token, 12 per band and 64 for the sketch, plus a few per example
+    per_example = 12 * 32 + 64
+    assert selector.index_nbytes < (8 * tokens + per_example * len(corpus)) * 1.6 + 20 * len(corpus)
     info = selector.describe_index()
     assert info["examples"] == len(corpus)
-    assert info["bands"] == 25
+    assert info["bands"] == 32
     assert np.isclose(info["lsh_threshold"], 0.5)
+
+
+def _zipf_corpus(n: int, seed: int) -> list[dict[str, str]]:
+    """Short texts over a small vocabulary: common words make many LSH candidates."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(300)])
+    weights = 1.0 / np.arange(1, 301)
+    weights /= weights.sum()
+    lengths = rng.integers(6, 16, size=n)
+    return [{"text": " ".join(rng.choice(words, size=m, p=weights))} for m in lengths.tolist()]
+
+
+def test_prefilter_keeps_the_neighbours_above_lsh_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus = _zipf_corpus(4000, seed=5)
+    queries = [corpus[i]["text"] for i in range(0, 400, 20)]
+    rng = random.Random(3)
+    for text in queries:  # near-duplicates between 0.5 and 1.0
+        words = text.split()
+        for _ in range(3):
+            kept = [w for w in words if rng.random() < 0.8] or words[:1]
+            corpus.append({"text": " ".join([*kept, "extra" + str(rng.randrange(99))])})
+    calls: list[int] = []
+    from langchain_niche.selectors.lsh_prefilter import Prefilter  # noqa: PLC0415
+
+    survivors = Prefilter.survivors
+
+    def spy(self: Prefilter, mismatches: Any, keep: int) -> Any:
+        calls.append(int(mismatches.shape[0]))
+        return survivors(self, mismatches, keep)
+
+    monkeypatch.setattr(Prefilter, "survivors", spy)
+    filtered = MinHashExampleSelector(
+        examples=corpus, input_keys=["text"], k=5, fallback="none", rerank_limit=5
+    )
+    full = MinHashExampleSelector(
+        examples=corpus, input_keys=["text"], k=5, fallback="none", rerank_limit=None
+    )
+    for text in queries:
+        top = {h.id: h.score for h in full.search({"text": text})}
+        got = {h.id: h.score for h in filtered.search({"text": text})}
+        assert {i: s for i, s in got.items() if s >= 0.5} == {
+            i: s for i, s in top.items() if s >= 0.5
+        }, text
+    assert calls  # the pre-filter ran...
+    assert max(calls) > 50  # ...on queries with many candidates
+
+
+def test_probe_runs_when_too_few_candidates_pass_and_exact_below_lsh_threshold(
+    corpus: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_niche.selectors.lsh_storage import MemoryLshStorage  # noqa: PLC0415
+
+    ran: list[str] = []
+    probed, scanned = MemoryLshStorage._scored_probed, MemoryLshStorage._scored_scanned
+
+    def spy_probe(self: Any, *args: Any) -> Any:
+        ran.append("probe")
+        return (yield from probed(self, *args))
+
+    def spy_scan(self: Any, *args: Any) -> Any:
+        ran.append("scan")
+        return (yield from scanned(self, *args))
+
+    monkeypatch.setattr(MemoryLshStorage, "_scored_probed", spy_probe)
+    monkeypatch.setattr(MemoryLshStorage, "_scored_scanned", spy_scan)
+    probe = MinHashExampleSelector(examples=corpus, input_keys=["description"], k=1)
+    exact = MinHashExampleSelector(
+        examples=corpus, input_keys=["description"], k=1, fallback="exact"
+    )
+    # banding finds a candidate, but below lsh_threshold: enough for k=1 with the probe...
+    text = "Parse a string into a date and time"
+    hits = MinHashExampleSelector(
+        examples=corpus, input_keys=["description"], k=1, fallback="none"
+    ).search({"description": text})
+    assert hits
+    assert hits[0].score < 0.5
+    probe.search({"description": text})
+    assert ran == []
+    # ...not for fallback="exact", which then returns exactly the exact selector's best
+    got = exact.search({"description": text})
+    assert ran == ["scan"]
+    assert got == JaccardExampleSelector(examples=corpus, input_keys=["description"], k=1).search(
+        {"description": text}
+    )
+    # with no candidate at all, the probe runs
+    probe.search({"description": "Compress data with the gzip format"})
+    assert ran == ["scan", "probe"]
+
+
+def test_load_recomputes_sketches_missing_from_older_files(tmp_path: Path) -> None:
+    corpus = _zipf_corpus(600, seed=9)
+    selector = MinHashExampleSelector(examples=corpus, input_keys=["text"], k=3, rerank_limit=3)
+    path = selector.save(tmp_path / "new.zip")
+    with zipfile.ZipFile(path) as zf:
+        assert any(name.startswith("sketches_0") for name in zf.namelist())
+    older = tmp_path / "older.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(older, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "manifest.json":
+                manifest = json.loads(data)
+                manifest["arrays"] = [
+                    a for a in manifest["arrays"] if not a.startswith("sketches_")
+                ]
+                data = json.dumps(manifest).encode()
+            if not item.startswith("sketches_"):
+                dst.writestr(item, data)
+    loaded, recomputed = MinHashExampleSelector.load(path), MinHashExampleSelector.load(older)
+    for example in corpus[:40]:
+        expected = selector.search(example)
+        assert loaded.search(example) == expected
+        assert recomputed.search(example) == expected
+
+
+def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import langchain_niche.selectors.lsh_encoding as lsh_encoding  # noqa: PLC0415
+
+    monkeypatch.setattr(lsh_encoding, "_TOKEN_CACHE", 8)
+    corpus = _zipf_corpus(300, seed=2)
+    selector = MinHashExampleSelector(examples=corpus, input_keys=["text"], k=3)
+    first = [selector.search(example) for example in corpus[:30]]
+    assert len(selector._encoder._token_ids) <= 8 + 16  # cleared, then refilled
+    assert [selector.search(example) for example in corpus[:30]] == first
+
+
+def test_rerank_limit_is_checked() -> None:
+    assert MinHashExampleSelector(rerank_limit=None).rerank_limit is None
+    with pytest.raises(InvalidParameterError, match="rerank_limit"):
+        MinHashExampleSelector(rerank_limit=0)

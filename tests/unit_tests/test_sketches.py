@@ -117,3 +117,11 @@ def test_num_perm_is_checked(bad: object) -> None:
 def test_seed_is_checked(bad: object) -> None:
     with pytest.raises(InvalidParameterError, match="seed"):
         MinHasher(128, bad)  # type: ignore[arg-type]
+
+
+def test_signature_of_mixed_equals_signature_of() -> None:
+    hasher = MinHasher(128, 3)
+    tokens = np.array([5, 2**40 + 7, 2**63 + 11, 123456789], dtype=np.uint64)
+    np.testing.assert_array_equal(
+        hasher.signature_of_mixed(hasher.mix(tokens)), hasher.signature_of(tokens)
+    )
