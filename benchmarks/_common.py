@@ -17,13 +17,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
+import numpy as np
+
+from langchain_niche import __version__
 from langchain_niche.demo.console import format_seconds
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def machine() -> str:
+    """One line naming the machine and versions a benchmark ran on."""
     return (
-        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}, load average {os.getloadavg()[0]:.1f}"
+        f"machine: {os.cpu_count()} cores ({_cpu_model()}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}, numpy {np.__version__}, "
+        f"langchain-niche {__version__}, load average {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -38,7 +53,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def median_seconds(fn: Callable[[], object], repeat: int = 5) -> float:
+def median_seconds(fn: Callable[[], object], repeat: int = 5, *, warmup: bool = False) -> float:
+    """Median wall time of ``repeat`` calls (after one untimed call with ``warmup``)."""
+    if warmup:
+        fn()
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()

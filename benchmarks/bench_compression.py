@@ -27,18 +27,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
-import platform
 import random
 import statistics
 import string
 import time
-from collections.abc import Callable
-from typing import Any
 
+from _common import machine, median_seconds
 from langchain_core.documents import Document
 
-from langchain_niche import EntityCompressor, __version__
+from langchain_niche import EntityCompressor
 from langchain_niche.compression import Evidence, Extraction
 from langchain_niche.compression.chunking import split_spans
 from langchain_niche.compression.keys import name_key, type_key
@@ -54,25 +51,7 @@ from langchain_niche.demo.console import Console
 from langchain_niche.demo.console import format_seconds as fmt
 from langchain_niche.tokens import approximate_token_count
 
-
-def machine() -> str:
-    return (
-        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"langchain-niche {__version__}"
-    )
-
-
 table = Console().table  # the demo's plain-text tables
-
-
-def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up: compiled patterns, caches, thread pools
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 # -- 1. concurrency --------------------------------------------------------------------
@@ -114,7 +93,9 @@ def bench_concurrency(quick: bool) -> None:
             model.reset()
 
         if not use_async:
-            return median_time(lambda: check(compressor.transform_documents(docs)), repeat)
+            return median_seconds(
+                lambda: check(compressor.transform_documents(docs)), repeat, warmup=True
+            )
 
         async def timed() -> float:  # inside one running event loop, as in an application
             check(await compressor.atransform_documents(docs))  # warm-up
@@ -240,7 +221,7 @@ def bench_merging(quick: bool) -> None:
         nonlocal graph
         graph, _ = merge_mentions(mentions)
 
-    ours = median_time(merge, repeat)
+    ours = median_seconds(merge, repeat, warmup=True)
     cpu_samples = []
     for _ in range(repeat):
         start = time.process_time()

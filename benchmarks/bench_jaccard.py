@@ -20,8 +20,6 @@ import argparse
 import gc
 import heapq
 import itertools
-import os
-import platform
 import statistics
 import sys
 import time
@@ -30,31 +28,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from langchain_niche import JaccardExampleSelector, __version__
+from langchain_niche import JaccardExampleSelector
 from langchain_niche.demo.console import format_seconds as fmt
 from langchain_niche.text import default_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, table
 from corpora import zipf_texts
 
 K = 4
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"numpy {np.__version__}, langchain-niche {__version__}"
-    )
 
 
 def median_seconds(fn: Any, items: list[Any], warmup: int = 5) -> float:
@@ -66,14 +48,6 @@ def median_seconds(fn: Any, items: list[Any], warmup: int = 5) -> float:
         fn(item)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
-
-
-def table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
 
 
 def brute_force(sets: list[set[str]], query: set[str], k: int) -> list[tuple[float, int]]:
@@ -132,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
 
-    print(f"machine: {machine()}")
+    print(machine())
     print(f"command: python benchmarks/bench_jaccard.py{' --quick' if args.quick else ''}")
     print(f"date: {time.strftime('%Y-%m-%d')}")
     queries = zipf_texts(args.queries, seed=10_000)
@@ -165,7 +139,9 @@ def main() -> None:
             del selector
         gc.collect()
     print("\n### JaccardExampleSelector: build and selection (k=4, corpora of 5-30 words)\n")
-    table(["examples", "build", "examples/s", "index bytes/example", "median selection"], rows)
+    print(
+        table(["examples", "build", "examples/s", "index bytes/example", "median selection"], rows)
+    )
 
     growth = []
     for small, large in itertools.pairwise(sizes):
@@ -177,7 +153,7 @@ def main() -> None:
             ]
         )
     print("\n### Growth of selection latency with corpus size (linear = same factor)\n")
-    table(["corpus", "size factor", "latency factor"], growth)
+    print(table(["corpus", "size factor", "latency factor"], growth))
 
     # Memory beyond the example dicts, measured with tracemalloc at 100k.
     mem_texts = selectors[100_000][1]
@@ -236,7 +212,7 @@ def main() -> None:
                 f"{ngram / ours_small:,.0f}x",
             ]
         )
-    table(["baseline", "examples", "ours", "baseline", "speed-up"], comparisons)
+    print(table(["baseline", "examples", "ours", "baseline", "speed-up"], comparisons))
     print(
         f"\ntop-k identical to the brute-force reference for all {len(queries)} queries: {'yes' if identical else 'NO'}"
     )

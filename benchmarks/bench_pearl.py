@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import re
 import statistics
 import sys
@@ -28,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from _common import machine, median_seconds, table
 from langchain_core.messages import AIMessage, BaseMessage
 
 from langchain_niche.pearl import PEARL, PEARLResult
@@ -86,15 +85,6 @@ def question(i: int = 0) -> dict[str, Any]:
     return {"question": f"What happened to the ships in the harbour ({i})?", "document": DOCUMENT}
 
 
-def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def overhead(repeat: int) -> tuple[float, float, float]:
     model = ScriptedChatModel(responder=responder(EIGHT_STEPS))
     pearl = PEARL(model, max_concurrency=1)  # sequential, like the direct calls
@@ -102,8 +92,8 @@ def overhead(repeat: int) -> tuple[float, float, float]:
     prompts = [call.messages for call in model.calls]
     model.reset()
     assert len(prompts) == 9, len(prompts)
-    ours = median_time(lambda: pearl.invoke(question()), repeat)
-    direct = median_time(lambda: [model.invoke(p) for p in prompts], repeat)
+    ours = median_seconds(lambda: pearl.invoke(question()), repeat)
+    direct = median_seconds(lambda: [model.invoke(p) for p in prompts], repeat)
     return ours, direct, (ours - direct) / 8
 
 
@@ -157,16 +147,7 @@ def fmt(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    header = ("benchmark", "size", "ours", "baseline", "ratio / result", "target")
-    cells = [header, *rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-        for row in cells
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
+HEADER = ("benchmark", "size", "ours", "baseline", "ratio / result", "target")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,12 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             ">= 5x",
         ),
     ]
-    print(table(rows))
-    print(
-        f"\nmachine: {os.cpu_count()} cores, Python {platform.python_version()} "
-        f"({sys.implementation.name}), {platform.system()} {platform.machine()}; "
-        f"medians of {repeat * 6} (overhead) / {repeat} (depth 3) runs"
-    )
+    print(table(HEADER, rows))
+    print(f"\n{machine()}; medians of {repeat * 6} (overhead) / {repeat} (depth 3) runs")
     met = per_step <= 0.005 and exec_ratio >= 1.6 and batches["loop"] / batches["batch"] >= 5
     print("targets met" if met else "TARGETS NOT MET (a busy shared machine can cause this; rerun)")
     return 0

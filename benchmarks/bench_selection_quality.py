@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import machine
 from langchain_core.embeddings import Embeddings
 from langchain_core.example_selectors import (
     MaxMarginalRelevanceExampleSelector,
@@ -43,7 +43,7 @@ from langchain_core.example_selectors import (
 )
 from langchain_core.vectorstores import InMemoryVectorStore
 
-from langchain_niche import HybridExampleSelector, JaccardExampleSelector, __version__
+from langchain_niche import HybridExampleSelector, JaccardExampleSelector
 from langchain_niche.text import default_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -214,9 +214,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(
-        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, langchain-niche {__version__}"
-    )
+    print(machine())
     print(
         f"command: HF_HUB_OFFLINE=1 python benchmarks/bench_selection_quality.py --corpus {args.corpus}"
     )

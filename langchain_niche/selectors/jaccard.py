@@ -216,18 +216,6 @@ class JaccardExampleSelector(LexicalExampleSelector):
                 index.append_flat(*encoded[keys])
         return new_ids
 
-    def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
-        """Add one example.
-
-        Args:
-            example: A dict of field name to text.
-            example_id: Optional id (default: its insertion number).
-
-        Returns:
-            The example's id.
-        """
-        return self.add_examples([example], ids=None if example_id is None else [example_id])[0]
-
     async def aadd_example(
         self, example: Mapping[str, Any], *, example_id: str | None = None
     ) -> str:
