@@ -83,9 +83,7 @@ class ZeroShotQA(PEARL):
         kwargs.setdefault("demonstrations", [])
         super().__init__(llm, **kwargs)
 
-    def _question_run(
-        self, data: PEARLInput, demonstrations: list[tuple[str, str]]
-    ) -> QuestionRun:
+    def _question_run(self, data: PEARLInput, demonstrations: list[tuple[str, str]]) -> QuestionRun:
         run = super()._question_run(data, [])
         zero_shot = _ZeroShotRun.__new__(_ZeroShotRun)
         zero_shot.__dict__.update(run.__dict__)

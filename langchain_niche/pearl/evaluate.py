@@ -145,7 +145,9 @@ def _check_prices(prices: Any) -> tuple[float, float] | None:
     if (
         not isinstance(prices, tuple | list)
         or len(prices) != 2
-        or not all(isinstance(p, int | float) and not isinstance(p, bool) and p >= 0 for p in prices)
+        or not all(
+            isinstance(p, int | float) and not isinstance(p, bool) and p >= 0 for p in prices
+        )
     ):
         msg = (
             "prices must be (input, output) prices per million tokens, two numbers >= 0, "
@@ -295,7 +297,9 @@ def evaluate(
             correct = (
                 outcome.option_index == gold
                 if gold is not None and outcome.option_index is not None
-                else grade(outcome, row["answer"], options=row.get("options"), judge=judge, config=config)
+                else grade(
+                    outcome, row["answer"], options=row.get("options"), judge=judge, config=config
+                )
             )
         items.append(_item(index, row, gold, outcome, correct))
     return _report(items, cost, _estimated(outcomes))

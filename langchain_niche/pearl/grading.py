@@ -91,7 +91,9 @@ def expected_option(expected: Any, options: Sequence[str]) -> int | None:
         wanted = normalize_answer(text)
         candidates = {i for i, option in enumerate(options) if normalize_answer(option) == wanted}
     if len(candidates) > 1:
-        shown = ", ".join(f"{string.ascii_uppercase[i]}. {options[i]!r}" for i in sorted(candidates))
+        shown = ", ".join(
+            f"{string.ascii_uppercase[i]}. {options[i]!r}" for i in sorted(candidates)
+        )
         msg = (
             f"expected answer {expected!r} designates several options ({shown}); "
             "give the gold option's 0-based index instead"

@@ -142,7 +142,11 @@ def _new_actions_block(text: str) -> str:
     start = lowered.find("new actions")
     if start < 0:
         return ""
-    ends = [i for i in (lowered.find("plan:", start), lowered.find("sequence of actions", start)) if i >= 0]
+    ends = [
+        i
+        for i in (lowered.find("plan:", start), lowered.find("sequence of actions", start))
+        if i >= 0
+    ]
     return text[start : min(ends) if ends else len(text)]
 
 

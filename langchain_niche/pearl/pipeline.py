@@ -23,12 +23,12 @@ from langchain_niche.pearl.chunking import Budget, count_messages, run_prompt
 from langchain_niche.pearl.errors import ContextBudgetError, PlanParseError, StepExecutionError
 from langchain_niche.pearl.plan import Plan, PlanStep, parse_plan
 from langchain_niche.pearl.prompts import (
+    PromptStyle,
     correction_messages,
     document_tag,
     fallback_prompt,
     option_letter,
     options_prompt,
-    PromptStyle,
     planning_messages,
     step_prompt,
     synthesis_prompt,

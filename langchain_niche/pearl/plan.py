@@ -434,7 +434,9 @@ class _Validator:
             if arg.kind == "variable" and action.parameter_for(position) == CONTEXT:
                 context_from = arg.value
         self.defined[step.variable] = cur.number
-        return step if context_from is None else step.model_copy(update={"context_from": context_from})
+        return (
+            step if context_from is None else step.model_copy(update={"context_from": context_from})
+        )
 
     def _check_argument(
         self, cur: _Line, step: PlanStep, action: Action, position: int, arg: Argument

@@ -298,7 +298,9 @@ def _paper_planning_messages(
         parts.append(f"[Earlier plans for this question]\n{shown}")
     question_part = "[Question]\n" + PAPER_PLAN_QUESTION.format(question=question)
     if options:
-        question_part += f"\n\nAnswer options (one is chosen after your plan runs):\n{_options_text(options)}"
+        question_part += (
+            f"\n\nAnswer options (one is chosen after your plan runs):\n{_options_text(options)}"
+        )
     parts.append(question_part)
     parts.append("[Answer]")
     return [SystemMessage(content=PLANNER_SYSTEM), HumanMessage(content="\n\n".join(parts))]
@@ -418,7 +420,7 @@ def step_prompt(
     )
 
 
-def _paper_step_prompt(
+def _paper_step_prompt(  # noqa: PLR0917 - a private helper of step_prompt
     step: PlanStep,
     action: Action,
     values: dict[str, str],
@@ -441,7 +443,9 @@ def _paper_step_prompt(
         body += "\n\n" + "\n".join(lines)
     sections: list[tuple[str, str]] = []
     if long_part is not None:
-        sections.append(("", "---\n\nRead the text above first, then follow the instructions below."))
+        sections.append(
+            ("", "---\n\nRead the text above first, then follow the instructions below.")
+        )
     sections.append(("Instruction", f"{body}\n---"))
     cue = "(a list or paragraph(s); be thorough)"
     return TaskPrompt(

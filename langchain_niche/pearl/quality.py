@@ -179,7 +179,9 @@ def load_quality_jsonl(
     return rows
 
 
-def _row(q: dict[str, Any], article: dict[str, Any], document: str, position: int) -> dict[str, Any]:
+def _row(
+    q: dict[str, Any], article: dict[str, Any], document: str, position: int
+) -> dict[str, Any]:
     options = [str(o) for o in q["options"]]
     gold = q.get("gold_label")
     if gold is not None:

@@ -34,7 +34,7 @@ from langchain_niche.pearl.actions import DEFAULT_ACTIONS, ActionSet
 from langchain_niche.pearl.baseline import ZeroShotQA
 from langchain_niche.pearl.demonstrations import DEFAULT_DEMONSTRATIONS, load_demonstrations
 from langchain_niche.pearl.errors import PlanParseError
-from langchain_niche.pearl.evaluate import compare, format_reports
+from langchain_niche.pearl.evaluate import compare
 from langchain_niche.pearl.plan import parse_plan
 from langchain_niche.pearl.quality import load_quality_jsonl
 from langchain_niche.pearl.runnable import PEARL
@@ -102,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="eval_pearl_quality",
         description="PEARL vs zero-shot on QuALITY, side by side (the PEARL paper's evaluation).",
     )
-    parser.add_argument("--data", help="a QuALITY htmlstripped JSON-lines file (e.g. the dev split)")
+    parser.add_argument(
+        "--data", help="a QuALITY htmlstripped JSON-lines file (e.g. the dev split)"
+    )
     parser.add_argument("--model", help="OpenAI chat model name (needs langchain-openai)")
     parser.add_argument("--offline", action="store_true", help="scripted model, built-in rows")
     parser.add_argument("--context", choices=["long", "short", "all"], default="long")
@@ -130,7 +132,8 @@ def _chat_model(name: str) -> Any:
     except ImportError as exc:
         msg = 'the evaluation with a real model needs langchain-openai: pip install "langchain-niche[openai]"'
         raise SystemExit(msg) from exc
-    return ChatOpenAI(model=name, temperature=0)
+    settings: dict[str, Any] = {"model": name, "temperature": 0}  # as the paper (temperature 0)
+    return ChatOpenAI(**settings)
 
 
 def _setup(args: argparse.Namespace) -> tuple[ActionSet, list[Any], str]:
@@ -169,11 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from langchain_niche.demo.pearl import extractive_model  # noqa: PLC0415 - offline only
 
         llm: Any = extractive_model(latency=0)
-        model_name = "ScriptedChatModel (offline, NOT a language model)"
     else:
         llm = _chat_model(args.model)
-        model_name = args.model
-    actions, demonstrations, demo_source = _setup(args)
+    actions, demonstrations, _demo_source = _setup(args)
     shared: dict[str, Any] = {"max_context_tokens": args.max_context_tokens}
     pearl = PEARL(
         llm,
@@ -184,18 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         **shared,
     )
     baseline = ZeroShotQA(llm, **shared)
-    print(f"data: {data.name if args.offline else args.data}; context={args.context}; {len(rows)} questions")
-    print(
-        f"model: {model_name}; prompts: {args.prompt_style}; planner sees options: "
-        f"{args.plan_with_options}; actions: {len(actions)}; demonstrations: {demo_source}"
-    )
-    reports = compare(
+    compare(
         {"PEARL": pearl, "zero-shot": baseline},
         rows,
         max_concurrency=args.concurrency,
         prices=tuple(args.prices) if args.prices else None,
     )
-    print(format_reports(reports))
     return 0
 
 

@@ -242,7 +242,9 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
             msg = f"prompt_style must be one of {list(PROMPT_STYLES)}, got {preview(out['prompt_style'])}"
             raise InvalidParameterError(msg, name="prompt_style", value=out["prompt_style"])
         if "plan_with_options" in out and not isinstance(out["plan_with_options"], bool):
-            msg = f"plan_with_options must be True or False, got {preview(out['plan_with_options'])}"
+            msg = (
+                f"plan_with_options must be True or False, got {preview(out['plan_with_options'])}"
+            )
             raise InvalidParameterError(
                 msg, name="plan_with_options", value=out["plan_with_options"]
             )

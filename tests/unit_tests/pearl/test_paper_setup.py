@@ -48,17 +48,21 @@ def test_an_earlier_output_may_fill_the_ctx_slot() -> None:
     assert step.reads_context
     assert plan.step("classes").context_from is None
     assert plan.levels() == [["classes"], ["least_intense"]]
-    assert parse_plan(plan.render(), DEFAULT_ACTIONS).step("least_intense").context_from == "classes"
+    assert (
+        parse_plan(plan.render(), DEFAULT_ACTIONS).step("least_intense").context_from == "classes"
+    )
 
 
 def test_a_string_in_the_ctx_slot_is_still_rejected() -> None:
-    with pytest.raises(PlanParseError, match="must be CTX .* or the output of an earlier step"):
+    with pytest.raises(PlanParseError, match=r"must be CTX .* or the output of an earlier step"):
         parse_plan('1. a = FIND_X("the text", "x")', DEFAULT_ACTIONS)
 
 
 @pytest.mark.parametrize("style", ["grounded", "paper"])
 def test_the_step_prompt_holds_the_earlier_output_instead_of_the_document(style: str) -> None:
-    model = scripted(CTX_FROM_OUTPUT, step=lambda v, p: "calm, patient, quiet" if v == "classes" else "x")
+    model = scripted(
+        CTX_FROM_OUTPUT, step=lambda v, p: "calm, patient, quiet" if v == "classes" else "x"
+    )
     if style == "paper":  # paper-style step prompts name no step: route by description
         model = ScriptedChatModel(responder=_by_description({"every word": "calm, patient, quiet"}))
     result = PEARL(model, prompt_style=style).invoke({"question": "Which word?", "document": DOC})
@@ -166,7 +170,9 @@ def test_paper_step_prompts_have_no_question_and_no_grounding_rule() -> None:
     text = "\n".join(str(m.text) for m in paper.messages())
     assert question not in text
     assert "use only" not in text.lower()
-    assert text.index("SECRET-DOCUMENT-MARKER") < text.index("[Instruction]") < text.index("[Answer]")
+    assert (
+        text.index("SECRET-DOCUMENT-MARKER") < text.index("[Instruction]") < text.index("[Answer]")
+    )
     assert 'X = "the resignation"' in text
     assert "(why she left)" in text
     grounded = step_prompt(step, action, {}, question, DOC, tag="t")
@@ -185,7 +191,9 @@ def test_paper_planning_prompt_shows_examples_as_question_answer_pairs() -> None
     assert "    Why?" in text
     assert text.rstrip().endswith("[Answer]")
     assert "Answer options" not in text
-    with_options = planning_messages(DEFAULT_ACTIONS, demos, "Why?", options=["a", "b"], style="paper")
+    with_options = planning_messages(
+        DEFAULT_ACTIONS, demos, "Why?", options=["a", "b"], style="paper"
+    )
     assert "A. a\nB. b" in str(with_options[1].text)
 
 
@@ -243,7 +251,9 @@ def test_a_repeated_action_name_in_a_file_fails_naming_the_line_or_keeps_the_fir
         "SUMMARIZE(CTX) # Provides a general summary about the given CTX.\n"
         "FIND_RELATION(CTX, X) # Find every relation of X given the input CTX.\n"
     )
-    with pytest.raises(ActionFormatError, match=r"paper\.txt, line 4: FIND_RELATION is already defined on line 1"):
+    with pytest.raises(
+        ActionFormatError, match=r"paper\.txt, line 4: FIND_RELATION is already defined on line 1"
+    ):
         ActionSet.from_text(text, source="paper.txt")
     with pytest.warns(UserWarning, match="line 4: FIND_RELATION .* keeping the first"):
         actions = ActionSet.from_text(text, duplicates="first")

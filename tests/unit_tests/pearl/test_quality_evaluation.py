@@ -55,7 +55,9 @@ def validation(*ratings: int) -> list[dict[str, Any]]:
     ]
 
 
-def question(text: str, options: list[str], gold: int | None, *ratings: int, **extra: Any) -> dict[str, Any]:
+def question(
+    text: str, options: list[str], gold: int | None, *ratings: int, **extra: Any
+) -> dict[str, Any]:
     q: dict[str, Any] = {
         "question": text,
         "question_unique_id": f"q-{text[:12]}",
@@ -107,7 +109,9 @@ def quality_rows(tmp_path: Path) -> list[dict[str, Any]]:
         write_quality(
             tmp_path,
             [
-                question("Which letter is the second one?", LETTER_OPTIONS, 2, 3, 4, 3, difficult=1),
+                question(
+                    "Which letter is the second one?", LETTER_OPTIONS, 2, 3, 4, 3, difficult=1
+                ),
                 question("Who barks at night?", ALIKE_OPTIONS, 2, 1, 2, 1),
             ],
         )
@@ -138,7 +142,8 @@ def test_rows_keep_the_gold_position_ratings_and_the_file_order(tmp_path: Path) 
     assert [r["position"] for r in rows] == [0, 1]
     assert rows[0]["context_ratings"] == [3, 4, 3]
     assert [r["context_length"] for r in rows] == ["long", "short"]
-    assert rows[0]["difficult"] and not rows[1]["difficult"]
+    assert rows[0]["difficult"]
+    assert not rows[1]["difficult"]
 
 
 def test_context_filter_and_exact_id_lists(tmp_path: Path) -> None:
@@ -188,7 +193,7 @@ def test_raw_html_files_are_rejected_clearly(tmp_path: Path) -> None:
 
 def test_bad_gold_labels_name_the_line(tmp_path: Path) -> None:
     path = write_quality(tmp_path, [question("Q?", ["a", "b"], 3, 3)])
-    with pytest.raises(SavedFileError, match="line 1: .*gold_label 3 is outside 1..2"):
+    with pytest.raises(SavedFileError, match=r"line 1: .*gold_label 3 is outside 1\.\.2"):
         load_quality_jsonl(path)
 
 
@@ -240,7 +245,9 @@ def test_unlabelled_rows_give_predictions_with_accuracy_none(tmp_path: Path) -> 
 # -- the report ---------------------------------------------------------------------------------------
 
 
-def test_report_has_the_papers_columns_and_the_baseline_runs_on_the_same_rows(tmp_path: Path) -> None:
+def test_report_has_the_papers_columns_and_the_baseline_runs_on_the_same_rows(
+    tmp_path: Path,
+) -> None:
     rows = quality_rows(tmp_path)
     plans = iter(['1. x = NOT_AN_ACTION(CTX, "x")', PLAN, PLAN])
 
@@ -274,7 +281,7 @@ def test_report_has_the_papers_columns_and_the_baseline_runs_on_the_same_rows(tm
     assert pearl.cost_per_question == pytest.approx(
         (pearl.input_tokens_per_question * 10 + pearl.output_tokens_per_question * 30) / 1e6
     )
-    assert [c.text for c in calls_of(baseline_model, "fallback")][0].count("Answer options") == 0
+    assert next(c.text for c in calls_of(baseline_model, "fallback")).count("Answer options") == 0
     table = format_reports(reports)
     for label in (
         "accuracy",
@@ -310,7 +317,8 @@ def test_bootstrap_interval_brackets_the_accuracy(outcomes: list[bool], seed: in
     low, high = bootstrap_interval(outcomes, seed=seed, resamples=300)
     mean = sum(outcomes) / len(outcomes)
     assert 0.0 <= low <= high <= 1.0
-    assert low <= mean + 1e-9 and mean - 1e-9 <= high
+    assert low <= mean + 1e-9
+    assert mean - 1e-9 <= high
     if len(set(outcomes)) == 1:
         assert low == high == mean
     assert bootstrap_interval(outcomes, seed=seed, resamples=300) == (low, high)
@@ -352,14 +360,21 @@ def test_the_evaluation_command_runs_offline() -> None:
     text = out.getvalue()
     assert "context=long; 3 questions" in text
     assert "prompts: paper; planner sees options: False" in text
-    assert "| PEARL" in text and "| zero-shot" in text
+    assert "| PEARL" in text
+    assert "| zero-shot" in text
     assert "| plan attempts: questions" in text
     assert "| cost / question " in text
 
 
 def test_the_benchmark_script_runs_offline() -> None:
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "eval_pearl_quality.py"), "--offline", "--limit", "1"],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "eval_pearl_quality.py"),
+            "--offline",
+            "--limit",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
