@@ -34,7 +34,7 @@ from langchain_niche.pearl.actions import DEFAULT_ACTIONS, ActionSet
 from langchain_niche.pearl.baseline import ZeroShotQA
 from langchain_niche.pearl.demonstrations import DEFAULT_DEMONSTRATIONS, load_demonstrations
 from langchain_niche.pearl.errors import PlanParseError
-from langchain_niche.pearl.evaluate import compare
+from langchain_niche.pearl.evaluate import compare, format_reports
 from langchain_niche.pearl.plan import parse_plan
 from langchain_niche.pearl.quality import load_quality_jsonl
 from langchain_niche.pearl.runnable import PEARL
@@ -172,9 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from langchain_niche.demo.pearl import extractive_model  # noqa: PLC0415 - offline only
 
         llm: Any = extractive_model(latency=0)
+        model_name = "ScriptedChatModel (offline, NOT a language model)"
     else:
         llm = _chat_model(args.model)
-    actions, demonstrations, _demo_source = _setup(args)
+        model_name = args.model
+    actions, demonstrations, demo_source = _setup(args)
     shared: dict[str, Any] = {"max_context_tokens": args.max_context_tokens}
     pearl = PEARL(
         llm,
@@ -185,12 +187,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         **shared,
     )
     baseline = ZeroShotQA(llm, **shared)
-    compare(
+    out = sys.stdout
+    source = data.name if args.offline else args.data
+    out.write(f"data: {source}; context={args.context}; {len(rows)} questions\n")
+    out.write(
+        f"model: {model_name}; prompts: {args.prompt_style}; planner sees options: "
+        f"{args.plan_with_options}; actions: {len(actions)}; demonstrations: {demo_source}\n"
+    )
+    reports = compare(
         {"PEARL": pearl, "zero-shot": baseline},
         rows,
         max_concurrency=args.concurrency,
         prices=tuple(args.prices) if args.prices else None,
     )
+    out.write(format_reports(reports) + "\n")
     return 0
 
 
