@@ -115,8 +115,9 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
       then the question is answered zero-shot and ``fallback_used`` is ``True``.
     * **Execution**: one model call per step (``CONCAT`` runs locally). A step's
       prompt holds its action's definition, its arguments with earlier outputs
-      substituted, its description verbatim and the original question; the
-      document only if the step takes ``CTX``. Steps whose inputs are ready run
+      substituted, its description verbatim and (``prompt_style="grounded"``) the
+      original question; the document only if the step takes ``CTX``, or the
+      earlier output a step passes in the ``CTX`` slot. Steps whose inputs are ready run
       concurrently (at most ``max_concurrency`` model calls at once).
     * **Long documents**: a step whose prompt exceeds ``max_context_tokens`` (minus
       ``reserved_output_tokens``) runs over consecutive parts of the document and

@@ -388,3 +388,23 @@ def test_the_benchmark_script_runs_offline() -> None:
 def test_the_command_needs_data_and_a_model_without_offline() -> None:
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
         main([])
+
+
+async def test_zero_shot_baseline_async_stream_and_config() -> None:
+    model = answering({"": "C"})
+    baseline = ZeroShotQA(model)
+    data = {"question": "Which letter?", "document": ARTICLE, "options": LETTER_OPTIONS}
+    result = await baseline.ainvoke(data, {"run_name": "baseline-run", "tags": ["eval"]})
+    assert (result.option_index, result.plan, result.fallback_used) == (2, None, False)
+    assert result.usage.model_calls == 2
+    events = [e async for e in baseline.astream(data)]
+    assert [e.type for e in events] == ["answer"]
+    names = [
+        e["name"]
+        async for e in baseline.astream_events(data, {"run_name": "zs"})
+        if e["event"] == "on_chain_start"
+    ]
+    assert names[0] == "zs"
+    fallback_prompt = calls_of(model, "fallback")[0].text
+    assert "Which letter?" in fallback_prompt
+    assert "Answer options" not in fallback_prompt  # the open answer is written without options
