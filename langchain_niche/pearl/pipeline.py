@@ -23,6 +23,7 @@ from langchain_niche.pearl.chunking import Budget, count_messages, run_prompt
 from langchain_niche.pearl.errors import ContextBudgetError, PlanParseError, StepExecutionError
 from langchain_niche.pearl.plan import Plan, PlanStep, parse_plan
 from langchain_niche.pearl.prompts import (
+    PromptStyle,
     correction_messages,
     document_tag,
     fallback_prompt,
@@ -55,6 +56,8 @@ class RunSettings:
     max_steps: int
     synthesize_answer: bool
     budget_tokens: int | None
+    prompt_style: PromptStyle = "grounded"
+    plan_with_options: bool = False
 
 
 _LETTER_ALONE = re.compile(r"\(?([A-Z])\)?[.):]?")
@@ -272,8 +275,9 @@ class QuestionRun:
                 self.settings.actions,
                 shown,
                 self.question,
-                options=self.options,
+                options=self.options if self.settings.plan_with_options else None,
                 avoid_plans=self.avoid_plans,
+                style=self.settings.prompt_style,
             )
 
         base = build(self._fitting_demonstrations(build))
@@ -327,7 +331,15 @@ class QuestionRun:
                 values[a.value] if a.kind == "variable" else a.value for a in step.arguments
             )
             return TaskOutcome(text=joined, usage=Usage())
-        prompt = step_prompt(step, action, values, self.question, self.document, tag=self.tag)
+        prompt = step_prompt(
+            step,
+            action,
+            values,
+            self.question,
+            self.document,
+            tag=self.tag,
+            style=self.settings.prompt_style,
+        )
         return (yield from run_prompt(prompt, self.budget, phase="step", step=step))
 
     def record(

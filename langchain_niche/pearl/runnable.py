@@ -35,6 +35,7 @@ from langchain_niche.pearl.errors import PEARLBatchError, PlanParseError
 from langchain_niche.pearl.execute import AsyncRunner, SyncRunner
 from langchain_niche.pearl.pipeline import QuestionRun, RunSettings
 from langchain_niche.pearl.plan import parse_plan
+from langchain_niche.pearl.prompts import PROMPT_STYLES, PromptStyle
 from langchain_niche.pearl.retry import RetryPolicy
 from langchain_niche.pearl.trace import PEARLEvent, PEARLResult
 from langchain_niche.selectors.jaccard import JaccardExampleSelector
@@ -114,8 +115,9 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
       then the question is answered zero-shot and ``fallback_used`` is ``True``.
     * **Execution**: one model call per step (``CONCAT`` runs locally). A step's
       prompt holds its action's definition, its arguments with earlier outputs
-      substituted, its description verbatim and the original question; the
-      document only if the step takes ``CTX``. Steps whose inputs are ready run
+      substituted, its description verbatim and (``prompt_style="grounded"``) the
+      original question; the document only if the step takes ``CTX``, or the
+      earlier output a step passes in the ``CTX`` slot. Steps whose inputs are ready run
       concurrently (at most ``max_concurrency`` model calls at once).
     * **Long documents**: a step whose prompt exceeds ``max_context_tokens`` (minus
       ``reserved_output_tokens``) runs over consecutive parts of the document and
@@ -185,6 +187,15 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
     """Add one call that turns the final steps' outputs into a direct answer."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     """Retries, backoff and timeout of model calls."""
+    prompt_style: PromptStyle = "grounded"
+    """Wording of the planning and step prompts: ``"grounded"`` (step prompts repeat
+    the question and ask for grounded output) or ``"paper"`` (the PEARL paper's
+    structure, in this package's words; see ``langchain_niche.pearl.prompts``)."""
+    plan_with_options: bool = False
+    """Show the answer options to the planner. Off by default, as in the paper: the
+    plan comes from the question alone and the options are used only to map the
+    open answer to a choice (also during self-refinement, where showing them with
+    the failed plans lets the planner steer toward the known right answer)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
@@ -228,6 +239,16 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
         ):
             msg = f"token_counter must be None or a callable, got {preview(out['token_counter'])}"
             raise InvalidParameterError(msg, name="token_counter", value=out["token_counter"])
+        if "prompt_style" in out and out["prompt_style"] not in PROMPT_STYLES:
+            msg = f"prompt_style must be one of {list(PROMPT_STYLES)}, got {preview(out['prompt_style'])}"
+            raise InvalidParameterError(msg, name="prompt_style", value=out["prompt_style"])
+        if "plan_with_options" in out and not isinstance(out["plan_with_options"], bool):
+            msg = (
+                f"plan_with_options must be True or False, got {preview(out['plan_with_options'])}"
+            )
+            raise InvalidParameterError(
+                msg, name="plan_with_options", value=out["plan_with_options"]
+            )
         if "retry" in out and isinstance(out["retry"], Mapping):
             out["retry"] = RetryPolicy(**out["retry"])
         if "actions" in out:
@@ -365,6 +386,8 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
             max_steps=self.max_steps,
             synthesize_answer=self.synthesize_answer,
             budget_tokens=None if window is None else window - self.reserved_output_tokens,
+            prompt_style=self.prompt_style,
+            plan_with_options=self.plan_with_options,
         )
         return QuestionRun(
             settings,
