@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -319,6 +320,31 @@ class MinHashExampleSelector(LexicalExampleSelector):
             msg = "fallback='exact' needs the in-memory storage"
             raise InvalidParameterError(msg, name="fallback", value=value)
         super().__setattr__(name, value)
+
+    # -- copying and pickling (see LexicalExampleSelector) -------------------------
+    def _state_lock(self) -> contextlib.AbstractContextManager[Any]:
+        storage = self.__pydantic_private__.get("_storage") if self.__pydantic_private__ else None
+        if isinstance(storage, MemoryLshStorage):
+            return storage.lock
+        return contextlib.nullcontext()  # Redis: nothing in this process to snapshot
+
+    def _portable_private(self) -> dict[str, Any]:
+        private = super()._portable_private()
+        if not isinstance(private.get("_storage"), MemoryLshStorage):
+            private.pop("_storage", None)  # connections are never copied or pickled
+        return private
+
+    def _reconnect(self) -> None:
+        """A copied or unpickled Redis-backed selector reconnects from its URL and index name."""
+        if self.__pydantic_private__ and "_storage" in self.__pydantic_private__:
+            return
+        from langchain_niche.selectors.redis_storage import RedisLshStorage  # noqa: PLC0415
+
+        settings = {name: getattr(self, name) for name in type(self).model_fields}
+        storage = RedisLshStorage.open(settings)
+        fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
+        storage.attach(replace(self._encoder, prefilter=None), self._index_settings(), fixed)
+        self._storage = storage
 
     @classmethod
     async def afrom_examples(
