@@ -38,6 +38,7 @@ from langchain_niche.text import (
     AnalyzerKind,
     TextAnalyzer,
     TokenizerFn,
+    check_encodable,
     example_fields,
     stopwords_spec,
 )
@@ -92,18 +93,24 @@ class Candidate:
     score: float
 
 
-def copy_examples(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copy a batch given to ``add_examples``, checking it is an iterable of mappings.
+def copy_examples(
+    examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    r"""Copy a batch given to ``add_examples``, checking it is an iterable of mappings.
 
     Args:
         examples: The examples.
+        ids: Their ids, if given (checked for text that UTF-8 cannot encode).
 
     Returns:
         Shallow copies.
 
     Raises:
-        InvalidParameterError: ``examples`` is a single mapping or a string.
-        InvalidExampleError: An item is not a mapping (the error names its position).
+        InvalidParameterError: ``examples`` is a single mapping or a string, or an
+            id holds a lone surrogate.
+        InvalidExampleError: An item is not a mapping (the error names its
+            position), or a field name or value holds a lone surrogate (``"\ud800"``:
+            it could not be saved or sent to Redis; the error names the field).
     """
     if isinstance(examples, Mapping | str | bytes):
         msg = (
@@ -116,7 +123,32 @@ def copy_examples(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
             raise InvalidExampleError(msg, index=i)
         batch.append(dict(example))
+    check_encodable(batch)
+    check_ids_encodable(ids)
     return batch
+
+
+def check_ids_encodable(ids: Sequence[str] | None) -> None:
+    """Reject example ids that UTF-8 cannot encode (lone surrogates).
+
+    Args:
+        ids: The ids given to ``add_examples`` (other problems are checked later).
+
+    Raises:
+        InvalidParameterError: An id holds a lone surrogate (the error names it).
+    """
+    if ids is None or isinstance(ids, str) or not isinstance(ids, Sequence):
+        return
+    for example_id in ids:
+        if isinstance(example_id, str) and not example_id.isascii():
+            try:
+                example_id.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                msg = (
+                    f"example id {example_id!r} holds a lone surrogate, which cannot be encoded "
+                    "as UTF-8"
+                )
+                raise InvalidParameterError(msg, name="ids", value=example_id) from exc
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

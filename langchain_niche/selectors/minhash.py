@@ -517,7 +517,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
             TokenizerError: The custom tokenizer failed.
             DuplicateIdError: An id is already used.
         """
-        batch = copy_examples(examples)
+        batch = copy_examples(examples, ids=ids)
         if not batch:
             return []
         new_ids: list[str] = self._run(self._storage.add(batch, ids), whole=False)
@@ -535,7 +535,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         Returns:
             The ids of the added examples.
         """
-        batch = copy_examples(examples)
+        batch = copy_examples(examples, ids=ids)
         if not batch:
             return []
         if isinstance(self._storage, MemoryLshStorage):
