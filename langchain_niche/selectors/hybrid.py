@@ -196,6 +196,27 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
             raise _copy_error(self.vectorstore, exc, pickling=False) from exc
         return super().__deepcopy__(memo)
 
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> HybridExampleSelector:
+        """Copy the selector, optionally with other settings.
+
+        Args:
+            update: Settings of the copy (``{"k": 2}``), checked like an assignment.
+            deep: ``True``: an independent selector, as ``copy.deepcopy`` gives.
+                ``False``: a view of the same lexical index and vector store.
+
+        Returns:
+            The copy.
+
+        Raises:
+            InvalidParameterError: An update is invalid.
+        """
+        copied = self.__deepcopy__() if deep else self.__copy__()
+        for name, value in (update or {}).items():
+            setattr(copied, name, value)
+        return copied
+
     # -- construction --------------------------------------------------------------------
     @classmethod
     def from_examples(

@@ -31,10 +31,12 @@ from langchain_niche import (
     InvalidParameterError,
     JaccardExampleSelector,
     MinHashExampleSelector,
+    StoreUnavailableError,
     VectorStoreError,
 )
 from langchain_niche.testing import ScriptedChatModel
 from tests.support.embeddings import SynonymBagEmbeddings
+from tests.support.redis_server import RedisServer
 from tests.support.vectorstores import MinimalVectorStore
 
 EXAMPLES = [
@@ -338,3 +340,20 @@ async def test_redis_selector_deepcopy_and_chain_async(redis_url: str, index_nam
     assert await twin.aselect_examples_with_scores(
         {"input": "sunny day"}
     ) == await selector.aselect_examples_with_scores({"input": "sunny day"})
+
+
+def test_unpickling_when_redis_is_unreachable_raises_store_unavailable(
+    redis_server: RedisServer, index_name: str
+) -> None:
+    with RedisServer() as own:
+        selector = MinHashExampleSelector(
+            examples=EXAMPLES,
+            redis_url=own.url,
+            index_name=index_name,
+            input_keys=["input"],
+            redis_timeout=0.5,
+        )
+        data = pickle.dumps(selector)
+    with pytest.raises(StoreUnavailableError) as info:
+        pickle.loads(data)
+    assert info.value.url == own.url

@@ -179,3 +179,17 @@ async def test_hybrid_selection_input_must_be_a_dict(bad: Any) -> None:
             select(bad)
     with pytest.raises(InvalidExampleError, match=type(bad).__name__):
         await selector.aselect_examples(bad)
+
+
+@pytest.mark.parametrize("make", [jaccard, minhash, hybrid], ids=["jaccard", "minhash", "hybrid"])
+@pytest.mark.parametrize("deep", [False, True])
+def test_model_copy_validates_its_updates(make: Callable[..., Any], deep: bool) -> None:
+    selector = make()
+    name, value = ("lexical_weight", math.inf) if make is hybrid else ("bm25_k1", math.inf)
+    with pytest.raises(InvalidParameterError, match=name) as info:
+        selector.model_copy(update={name: value}, deep=deep)
+    assert info.value.name == name
+    with pytest.raises(InvalidParameterError, match="bogus"):
+        selector.model_copy(update={"bogus": 1}, deep=deep)
+    assert selector.model_copy(update={"k": 1}, deep=deep).k == 1
+    assert selector.k == 4
