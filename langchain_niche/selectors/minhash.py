@@ -183,6 +183,13 @@ class MinHashExampleSelector(LexicalExampleSelector):
     ``save``/``load`` write the in-memory index to one file (JSON + ``.npy``, no
     pickle).
 
+    Copies and pickles (``copy.deepcopy``, ``pickle``, ``model_copy(deep=True)``):
+    an in-memory selector is copied whole and independent. A Redis-backed one
+    carries its settings, URL (password included) and index name but no
+    connection: the copy reconnects (``StoreUnavailableError`` if Redis cannot be
+    reached then) and shares the same Redis index, as every selector with that
+    URL and name does.
+
     Example:
         ```python
         from langchain_niche import MinHashExampleSelector
