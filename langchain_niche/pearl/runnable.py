@@ -18,6 +18,7 @@ from langchain_core.runnables.config import (
 from langchain_core.runnables.utils import coro_with_context
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import (
     InvalidExampleError,
     InvalidParameterError,
@@ -99,7 +100,7 @@ def _coerce_actions(value: Any) -> ActionSet:
     return ActionSet(cast("Iterable[Action | str]", value))
 
 
-class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
+class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLResult]):
     """Answer questions about long documents by planning and executing actions.
 
     PEARL (Sun et al., 2023) asks a model for a *plan*, a short program over
