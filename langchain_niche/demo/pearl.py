@@ -196,9 +196,9 @@ def run(out: Console) -> None:
         "Model: ScriptedChatModel 'scripted-extractive' (fixed plans, extracts sentences; NOT an LLM)."
     )
 
-    out.subheading("Progress, as PEARL.stream() reports it")
+    out.subheading("Progress, as PEARL.stream_progress() reports it (also custom events)")
     events: list[PEARLEvent] = []
-    for event in pearl.stream({"question": QUESTION, "document": document}):
+    for event in pearl.stream_progress({"question": QUESTION, "document": document}):
         events.append(event)
         out.print(f"  {event.seconds:6.2f} s  {event.message[:110]}")
     result = events[-1].result
