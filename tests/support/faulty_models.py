@@ -75,6 +75,7 @@ class FaultyChatModel(BaseChatModel):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _faults: int = PrivateAttr(default=0)
     _cancelled: int = PrivateAttr(default=0)
+    _returned: int = PrivateAttr(default=0)
     _threads: list[threading.Thread] = PrivateAttr(default_factory=list)
 
     @property
@@ -103,6 +104,19 @@ class FaultyChatModel(BaseChatModel):
             return self._cancelled
 
     @property
+    def returned(self) -> int:
+        """Faulty calls that have returned or raised (a hung call counts once released)."""
+        with self._lock:
+            return self._returned
+
+    def wait_returned(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` faulty calls have returned."""
+        deadline = time.monotonic() + timeout
+        while self.returned < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.returned >= count
+
+    @property
     def threads(self) -> list[threading.Thread]:
         """The threads that ran a faulty sync call (one entry per call)."""
         with self._lock:
@@ -122,6 +136,10 @@ class FaultyChatModel(BaseChatModel):
         }.get(self.fault, "released")
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
+    def _done(self) -> None:
+        with self._lock:
+            self._returned += 1
+
     def _count(self) -> None:
         with self._lock:
             self._faults += 1
@@ -138,10 +156,13 @@ class FaultyChatModel(BaseChatModel):
             assert self.healthy is not None
             return self.healthy._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         self._count()
-        if self.fault == "hang":
-            self._hanging.set()
-            self._release.wait(self.max_hang)
-        return self._reply()
+        try:
+            if self.fault == "hang":
+                self._hanging.set()
+                self._release.wait(self.max_hang)
+            return self._reply()
+        finally:
+            self._done()
 
     async def _agenerate(
         self,
@@ -156,6 +177,12 @@ class FaultyChatModel(BaseChatModel):
                 messages, stop=stop, run_manager=run_manager, **kwargs
             )
         self._count()
+        try:
+            return await self._ahang_then_reply()
+        finally:
+            self._done()
+
+    async def _ahang_then_reply(self) -> ChatResult:
         if self.fault == "hang":
             self._hanging.set()
             deadline = time.monotonic() + self.max_hang
