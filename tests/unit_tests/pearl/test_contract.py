@@ -23,8 +23,12 @@ PLAN = """1. a = FIND_X(CTX, "a")
 DATA = {"question": "What about a and b?", "document": "a is 1. b is 2."}
 ONE_TRY = RetryPolicy(max_attempts=1)
 EXPECTED = sorted(
-    ["pearl_plan_attempt", "pearl_plan", *(["pearl_step_start", "pearl_step_end"] * 4)]
-    + ["pearl_answer"]
+    [
+        "pearl_plan_attempt",
+        "pearl_plan",
+        *(["pearl_step_start", "pearl_step_end"] * 4),
+        "pearl_answer",
+    ]
 )
 
 
