@@ -77,10 +77,14 @@ async def test_options_over_http_async(openai_server: FakeOpenAIServer) -> None:
 
 def test_stream_progress_events_over_http(openai_server: FakeOpenAIServer) -> None:
     openai_server.responder = responder
-    events = list(PEARL(model(openai_server)).stream({"question": QUESTION, "document": DOCUMENT}))
+    pearl = PEARL(model(openai_server))
+    events = list(pearl.stream_progress({"question": QUESTION, "document": DOCUMENT}))
     assert [e.type for e in events][:2] == ["plan_attempt", "plan"]
     assert events[-1].type == "answer"
     assert isinstance(events[-1].result, PEARLResult)
+    chunks = list(pearl.stream({"question": QUESTION, "document": DOCUMENT}))
+    assert [type(c) for c in chunks] == [PEARLResult]
+    assert chunks[0].answer == events[-1].result.answer
 
 
 async def test_astream_events_streams_tokens_with_usage(openai_server: FakeOpenAIServer) -> None:
