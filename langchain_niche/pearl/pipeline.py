@@ -226,7 +226,9 @@ class QuestionRun:
             seconds=self.elapsed(),
             notes=list(self.notes),
         )
-        yield self.event("answer", f"answer: {answer.strip()[:120]}", result=result)
+        shown = answer.strip()
+        shown = shown if len(shown) <= 120 else shown[:119].rstrip() + "…"
+        yield self.event("answer", f"answer: {shown}", result=result)
         return result
 
     def _fits(self, messages: list[BaseMessage]) -> bool:
