@@ -153,10 +153,10 @@ def test_callback_handlers_receive_the_custom_events(method: str) -> None:
     pearl = healthy()
     if method == "batch":
         pearl.batch([DATA], config)
+    elif method == "invoke":
+        pearl.invoke(DATA, config)
     else:
-        list(getattr(pearl, method)(DATA, config)) if method != "invoke" else pearl.invoke(
-            DATA, config
-        )
+        list(getattr(pearl, method)(DATA, config))
     check_names([name for name, _, _ in handler.events])
     assert {run for _, _, run in handler.events} == set(handler.roots)
     assert list(handler.roots.values()) == ["my-pearl"]
