@@ -140,7 +140,7 @@ def _execute(prompt: str) -> str:
         return "\n".join(f"- {s}" for s in found) or _NOTHING
     # a step over earlier outputs (COMPARE ...): from each input, the line closest to the question
     question = _keywords(prompt.split("[Original question]\n", 1)[-1].split("\n", 1)[0])
-    picked = []
+    picked: list[str] = []
     for body in (body for kind, body in blocks if kind == "input"):
         lines = [line.removeprefix("- ") for line in body.splitlines() if line.startswith("- ")]
         best = _best(lines, question | words, 1) or lines[:1]
