@@ -628,7 +628,22 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
         clone = type(self).__new__(type(self))
         memo = {} if memo is None else memo
         memo[id(self)] = clone
-        clone.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        try:
+            state = copy.deepcopy(self.__getstate__(), memo)
+        except TypeError as exc:
+            for name in ("llm", "planner", "demonstration_selector", "token_counter"):
+                value = getattr(self, name)
+                try:
+                    copy.deepcopy(value)
+                except TypeError:
+                    msg = (
+                        f"PEARL cannot be deep-copied because its {name} "
+                        f"({type(value).__name__}) cannot be: {exc}. Build a new PEARL with a "
+                        f"fresh {name} instead"
+                    )
+                    raise TypeError(msg) from exc
+            raise
+        clone.__setstate__(state)
         return clone
 
     def batch(

@@ -251,3 +251,14 @@ def test_pickled_pearl_with_default_settings_round_trips() -> None:
         "What happened?"
     )
     assert copy.copy(pearl).select_demonstrations("What?") == pearl.select_demonstrations("What?")
+
+
+def test_a_model_that_cannot_be_copied_is_named() -> None:
+    class Uncopyable(FakeListChatModel):
+        def __deepcopy__(self, memo: Any) -> Any:
+            msg = "cannot pickle '_thread.RLock' object"
+            raise TypeError(msg)
+
+    pearl = PEARL(FakeListChatModel(responses=["x"]), planner=Uncopyable(responses=["x"]))
+    with pytest.raises(TypeError, match=r"its planner \(Uncopyable\) cannot be"):
+        copy.deepcopy(pearl)
