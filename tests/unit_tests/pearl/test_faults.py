@@ -8,10 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from langchain_core.messages import BaseMessage
 
 from langchain_niche.errors import InvalidParameterError
 from langchain_niche.pearl import PEARL, RetryPolicy, StepExecutionError
+from langchain_niche.pearl.pipeline import echo
 from langchain_niche.pearl.prompts import PLANNER_SYSTEM
 from langchain_niche.tokens import approximate_token_count
 from tests.support.faulty_models import GARBAGE, FaultyChatModel
@@ -166,6 +169,19 @@ def test_a_huge_invalid_plan_is_echoed_cut_and_the_correction_succeeds() -> None
     assert HUGE[:3000] in prompt
     assert HUGE not in prompt
     assert approximate_token_count(prompt) < 8000 - 1024
+
+
+@given(st.text(max_size=300), st.integers(0, 80), st.integers(0, 80))
+def test_echo_keeps_short_texts_and_marks_every_cut(text: str, head: int, tail: int) -> None:
+    shown = echo(text, head, tail)
+    if len(text) <= head + tail:
+        assert shown == text
+        return
+    cut = len(text) - head - tail
+    marker = f"[... {cut:,} characters cut ...]"
+    assert shown.startswith(text[:head] + "\n" + marker)
+    assert shown.endswith(marker + ("\n" + text[len(text) - tail :] if tail else ""))
+    assert len(shown) == head + tail + len(marker) + 1 + (1 if tail else 0)
 
 
 @pytest.mark.parametrize("use_async", [False, True])
