@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import Any, cast
 
+from langchain_core.callbacks import adispatch_custom_event, dispatch_custom_event
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import (
@@ -37,12 +39,15 @@ from langchain_niche.pearl.execute import AsyncRunner, SyncRunner
 from langchain_niche.pearl.pipeline import QuestionRun, RunSettings
 from langchain_niche.pearl.plan import parse_plan
 from langchain_niche.pearl.prompts import PROMPT_STYLES, PromptStyle
-from langchain_niche.pearl.retry import RetryPolicy
+from langchain_niche.pearl.retry import RetryPolicy, retry_policy
 from langchain_niche.pearl.trace import PEARLEvent, PEARLResult
 from langchain_niche.selectors.jaccard import JaccardExampleSelector
 from langchain_niche.tokens import TokenCounter, approximate_token_count
 
-__all__ = ["PEARL", "PEARLInput"]
+__all__ = ["EVENT_PREFIX", "PEARL", "PEARLInput"]
+
+EVENT_PREFIX = "pearl_"
+"""Custom events PEARL dispatches are named ``pearl_<type>`` (``pearl_step_end`` ...)."""
 
 _MAX_OPTIONS = 26
 
@@ -130,10 +135,20 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
 
     Input: ``{"question": str, "document": str}`` plus optional ``"options"``
     (list of strings) and ``"avoid_plans"``. Output: :class:`PEARLResult`.
-    ``stream``/``astream`` yield :class:`PEARLEvent` progress events (the last,
-    ``type="answer"``, carries the result); inside a composed chain PEARL yields
-    its result as one chunk. Every model call is a child run (visible to
-    callbacks, LangSmith and ``astream_events``).
+    ``stream``/``astream`` yield the :class:`PEARLResult` as one chunk, like any
+    Runnable, alone or composed (so ``with_fallbacks`` falls back when a step
+    fails). Progress (plan attempts, the plan or the fallback, every step's start
+    and end, the answer) is dispatched as LangChain custom events named
+    ``pearl_<type>`` whose data is a :class:`PEARLEvent`: callbacks receive them
+    in ``on_custom_event`` and ``astream_events(version="v2")`` shows them as
+    ``on_custom_event``; :meth:`stream_progress` / :meth:`astream_progress`
+    iterate them directly. Every model call is a child run (visible to
+    callbacks, LangSmith and ``astream_events``) with the caller's callbacks,
+    tags and metadata.
+
+    Model calls time out after ``retry.timeout`` seconds (default 120, see
+    :class:`RetryPolicy`). ``copy.deepcopy`` and ``pickle`` work whenever the
+    models (and a custom ``demonstration_selector``) do.
 
     Batches: ``batch``/``abatch`` run questions concurrently (``config=
     {"max_concurrency": n}`` bounds how many). One failing question never loses
@@ -250,8 +265,8 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
             raise InvalidParameterError(
                 msg, name="plan_with_options", value=out["plan_with_options"]
             )
-        if "retry" in out and isinstance(out["retry"], Mapping):
-            out["retry"] = RetryPolicy(**out["retry"])
+        if "retry" in out:
+            out["retry"] = retry_policy(out["retry"])
         if "actions" in out:
             out["actions"] = _coerce_actions(out["actions"])
         if "demonstrations" in out:
@@ -413,18 +428,27 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
     def _sync_events(
         self, input: Any, root: Any, config: RunnableConfig
     ) -> Generator[PEARLEvent, None, None]:
+        """Run one question; dispatch every progress event as a custom event and yield it."""
         data = self._read_input(input)
         run = self._question_run(data, self.select_demonstrations(data.question))
-        return SyncRunner(run, root=root, **self._runner_kwargs(config)).events()
+        events = SyncRunner(run, root=root, **self._runner_kwargs(config)).events()
+        try:
+            for event in events:
+                dispatch_custom_event(EVENT_PREFIX + event.type, event, config=config)
+                yield event
+        finally:
+            events.close()
 
     async def _async_events(
         self, input: Any, root: Any, config: RunnableConfig
     ) -> AsyncGenerator[PEARLEvent, None]:
+        """Async twin of :meth:`_sync_events`."""
         data = self._read_input(input)
         run = self._question_run(data, await self.aselect_demonstrations(data.question))
         runner = AsyncRunner(run, root=root, **self._runner_kwargs(config))
         async with contextlib.aclosing(runner.events()) as events:
             async for event in events:
+                await adispatch_custom_event(EVENT_PREFIX + event.type, event, config=config)
                 yield event
 
     # -- Runnable API ------------------------------------------------------------------------
@@ -453,6 +477,10 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
     ) -> PEARLResult:
         """Answer one question.
 
+        Progress events are dispatched as LangChain custom events named
+        ``pearl_<type>`` whose data is the :class:`PEARLEvent` (callbacks'
+        ``on_custom_event``, ``astream_events``' ``on_custom_event``).
+
         Args:
             input: ``{"question": ..., "document": ...}`` (optionally ``"options"``).
             config: Callbacks, tags, metadata, run name ...
@@ -473,10 +501,68 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         """Async twin of :meth:`invoke` (native async model calls)."""
         return await self._acall_with_config(self._ainvoke, input, config)
 
-    def stream(  # type: ignore[override]
+    def _transform(
+        self, chunks: Iterator[Any], run_manager: Any, config: RunnableConfig
+    ) -> Iterator[PEARLResult]:
+        yield self._invoke(_merge_chunks(list(chunks)), run_manager, config)
+
+    async def _atransform(
+        self, chunks: AsyncIterator[Any], run_manager: Any, config: RunnableConfig
+    ) -> AsyncIterator[PEARLResult]:
+        yield await self._ainvoke(_merge_chunks([c async for c in chunks]), run_manager, config)
+
+    def stream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> Iterator[PEARLResult]:
+        """Answer one question; yield the :class:`PEARLResult` as the one chunk.
+
+        Like every Runnable's ``stream``, alone or composed. Progress goes to
+        custom events (see :meth:`invoke`); iterate it with :meth:`stream_progress`.
+        """
+        yield from self._transform_stream_with_config(iter([input]), self._transform, config)
+
+    async def astream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> AsyncIterator[PEARLResult]:
+        """Async twin of :meth:`stream` (see :meth:`astream_progress` for progress)."""
+
+        async def single() -> AsyncIterator[dict[str, Any]]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(single(), self._atransform, config):
+            yield chunk
+
+    def transform(
+        self,
+        input: Iterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any | None,
+    ) -> Iterator[PEARLResult]:
+        """In a streaming chain: merge the input chunks, yield the result as one chunk."""
+        yield from self._transform_stream_with_config(input, self._transform, config)
+
+    async def atransform(
+        self,
+        input: AsyncIterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any | None,
+    ) -> AsyncIterator[PEARLResult]:
+        """Async twin of :meth:`transform`."""
+        async for chunk in self._atransform_stream_with_config(input, self._atransform, config):
+            yield chunk
+
+    def stream_progress(
+        self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> Iterator[PEARLEvent]:
-        """Answer one question, yielding progress events as they happen.
+        """Answer one question, yielding its progress events as they happen.
+
+        The same events are dispatched as custom events (see :meth:`invoke`);
+        inside a composed chain, read them from ``astream_events`` instead.
+        Closing the iterator early stops the run: no further step starts.
+
+        Args:
+            input: ``{"question": ..., "document": ...}`` (optionally ``"options"``).
+            config: Callbacks, tags, metadata, run name ...
 
         Yields:
             :class:`PEARLEvent` objects: ``plan_attempt``, ``plan`` (or ``fallback``),
@@ -504,16 +590,16 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
                         result = event.result or result
                         yield event
                 finally:
-                    events.close()
+                    context.run(events.close)
         except BaseException as exc:
             run_manager.on_chain_error(exc)
             raise
         run_manager.on_chain_end(result)
 
-    async def astream(  # type: ignore[override]
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    async def astream_progress(
+        self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> AsyncIterator[PEARLEvent]:
-        """Async twin of :meth:`stream` (also what ``astream_events`` observes)."""
+        """Async twin of :meth:`stream_progress` (closing it early cancels running steps)."""
         config = ensure_config(config)
         run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
             None,
@@ -535,29 +621,54 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
                         result = event.result or result
                         yield event
                 finally:
-                    await events.aclose()
+                    await coro_with_context(events.aclose(), context)
         except BaseException as exc:
             await run_manager.on_chain_error(exc)
             raise
         await run_manager.on_chain_end(result)
 
-    def transform(
-        self,
-        input: Iterator[dict[str, Any]],
-        config: RunnableConfig | None = None,
-        **kwargs: Any | None,
-    ) -> Iterator[PEARLResult]:
-        """In a streaming chain, PEARL yields its result as one chunk (events: use ``stream``)."""
-        yield self.invoke(_merge_chunks(list(input)), config)
+    # -- copy and pickle -------------------------------------------------------------------
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle state without the demonstration index (it holds a lock); rebuilt on load."""
+        state = dict(super().__getstate__())
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_selector"] = None
+        state["__pydantic_private__"] = private
+        return state
 
-    async def atransform(
-        self,
-        input: AsyncIterator[dict[str, Any]],
-        config: RunnableConfig | None = None,
-        **kwargs: Any | None,
-    ) -> AsyncIterator[PEARLResult]:
-        """Async twin of :meth:`transform`."""
-        yield await self.ainvoke(_merge_chunks([chunk async for chunk in input]), config)
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore a pickled PEARL and rebuild its demonstration index."""
+        super().__setstate__(state)
+        self._build_selector()
+
+    def __copy__(self) -> PEARL:
+        """A shallow copy (settings shared, its own demonstration index)."""
+        clone = type(self).__new__(type(self))
+        clone.__setstate__(self.__getstate__())
+        return clone
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> PEARL:
+        """An independent copy: models, demonstrations and settings are deep-copied."""
+        clone = type(self).__new__(type(self))
+        memo = {} if memo is None else memo
+        memo[id(self)] = clone
+        try:
+            state = copy.deepcopy(self.__getstate__(), memo)
+        except TypeError as exc:
+            for name in ("llm", "planner", "demonstration_selector", "token_counter"):
+                value = getattr(self, name)
+                try:
+                    copy.deepcopy(value)
+                except TypeError:
+                    msg = (
+                        f"PEARL cannot be deep-copied because its {name} "
+                        f"({type(value).__name__}) cannot be: {exc}. Build a new PEARL with a "
+                        f"fresh {name} instead"
+                    )
+                    raise TypeError(msg) from exc
+            raise
+        clone.__setstate__(state)
+        return clone
 
     def batch(
         self,
