@@ -397,7 +397,9 @@ async def test_zero_shot_baseline_async_stream_and_config() -> None:
     result = await baseline.ainvoke(data, {"run_name": "baseline-run", "tags": ["eval"]})
     assert (result.option_index, result.plan, result.fallback_used) == (2, None, False)
     assert result.usage.model_calls == 2
-    events = [e async for e in baseline.astream(data)]
+    chunks = [c async for c in baseline.astream(data)]
+    assert [c.option_index for c in chunks] == [2]  # stream yields the result, as invoke does
+    events = [e async for e in baseline.astream_progress(data)]
     assert [e.type for e in events] == ["answer"]
     names = [
         e["name"]
