@@ -23,7 +23,6 @@ decisions are made once, elsewhere: what to ask the model in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import threading
 import time
@@ -43,23 +42,13 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor, patch_config
 
 from langchain_niche.pearl._calls import call_with_timeout
-from langchain_niche.pearl._protocol import CallResult, Calls, Emit, RunPlan, TaskOutcome
+from langchain_niche.pearl._protocol import CallResult, Calls, Emit, TaskOutcome
 from langchain_niche.pearl.chunking import count_messages
 from langchain_niche.pearl.errors import StepExecutionError
 from langchain_niche.pearl.pipeline import QuestionRun
-from langchain_niche.pearl.plan import Plan
 from langchain_niche.pearl.retry import RetryPolicy
-from langchain_niche.pearl.schedule import (
-    Close,
-    Fail,
-    Open,
-    RunLocal,
-    Spawn,
-    Wait,
-    schedule,
-    scope_name,
-)
-from langchain_niche.pearl.trace import PEARLEvent, StepRecord, Usage
+from langchain_niche.pearl.schedule import Close, Fail, Open, Start, Wait, question
+from langchain_niche.pearl.trace import PEARLEvent, Usage
 from langchain_niche.tokens import TokenCounter
 
 __all__ = ["AsyncRunner", "SyncRunner"]
@@ -179,14 +168,6 @@ class _Runner:
             raise self._failure(request, error, failures) from error
         return self.retry.delay(failures)
 
-    def _scope(self, plan: Plan, request: Open) -> dict[str, Any]:
-        """Arguments of ``on_chain_start`` for a step's trace."""
-        return {
-            "serialized": None,
-            "inputs": {"step": request.step.render(), "inputs": request.inputs},
-            "name": scope_name(plan, request.step),
-        }
-
 
 class SyncRunner(_Runner):
     """Answers a question with threads (``invoke``, ``stream``, ``batch``)."""
@@ -198,10 +179,13 @@ class SyncRunner(_Runner):
         self.root = root
         self._slots = threading.Semaphore(self.max_concurrency)
         self._stop = threading.Event()
+        self._pool = ContextThreadPoolExecutor(max_workers=self.max_concurrency)
+        self._scopes: dict[str, CallbackManagerForChainRun] = {}
+        self._running: dict[Future[TaskOutcome], str] = {}
 
     def events(self) -> Generator[PEARLEvent, None, None]:
         """Run the question; yield its progress events (the last one carries the result)."""
-        task = self.run.run()
+        task = question(self.run, self.max_concurrency)
         reply: Any = None
         error: BaseException | None = None
         try:
@@ -210,15 +194,37 @@ class SyncRunner(_Runner):
                 try:
                     if isinstance(request, Emit):
                         yield request.event
-                    elif isinstance(request, Calls):
-                        reply = self.calls(request, self.root)
-                    elif isinstance(request, RunPlan):
-                        reply = yield from self.run_plan(request.plan)
+                    else:
+                        reply = self._serve(request)
                 except Exception as exc:
                     error = exc
         finally:
-            self._stop.set()
+            self._stop.set()  # no further model call of this question starts
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            for variable in self._running.values():  # close the traces of abandoned steps
+                self._scopes[variable].on_chain_error(_Stopped(_ABANDONED))
             task.close()
+
+    def _serve(self, request: Any) -> Any:
+        """Carry out one request of :func:`~langchain_niche.pearl.schedule.question`."""
+        if isinstance(request, Calls):
+            return self.calls(request, self.root)
+        if isinstance(request, Start):
+            scope = self._scopes[request.step.variable]
+            if not request.background:
+                return self._step(request, scope)
+            self._running[self._pool.submit(self._step, request, scope)] = request.step.variable
+        elif isinstance(request, Wait):
+            done, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            return [(self._running.pop(f), f.exception() or f.result()) for f in done]
+        elif isinstance(request, Open):
+            opener = self.root.get_child("pearl:step").on_chain_start
+            self._scopes[request.step.variable] = opener(None, request.inputs, name=request.name)
+        elif isinstance(request, Close):
+            self._scopes.pop(request.step.variable).on_chain_end({"output": request.output})
+        elif isinstance(request, Fail):
+            self._scopes.pop(request.step.variable).on_chain_error(request.error)
+        return None
 
     # -- model calls --------------------------------------------------------------------------
     def call(self, request: Calls, index: int, parent: CallbackManagerForChainRun) -> CallResult:
@@ -265,52 +271,13 @@ class SyncRunner(_Runner):
                 raise
 
     # -- steps ------------------------------------------------------------------------------------
-    def _step(
-        self, plan: Plan, request: Spawn | RunLocal, scope: CallbackManagerForChainRun
-    ) -> TaskOutcome:
-        task = self.run.step_task(plan, request.step, request.values)
+    def _step(self, request: Start, scope: CallbackManagerForChainRun) -> TaskOutcome:
+        task = self.run.step_task(request.plan, request.step, request.values)
         reply: Any = None
         while not isinstance(call := _resume(task, reply, None), _Finished):
             reply = self.calls(call, scope)
         outcome: TaskOutcome = call.value
         return outcome
-
-    def run_plan(self, plan: Plan) -> Generator[PEARLEvent, None, list[StepRecord]]:
-        """Execute the plan as :func:`~langchain_niche.pearl.schedule.schedule` says."""
-        core = schedule(self.run, plan, self.max_concurrency)
-        scopes: dict[str, CallbackManagerForChainRun] = {}
-        running: dict[Future[TaskOutcome], str] = {}
-        pool = ContextThreadPoolExecutor(max_workers=self.max_concurrency)
-        reply: Any = None
-        try:
-            while not isinstance(request := _resume(core, reply, None), _Finished):
-                reply = None
-                if isinstance(request, Emit):
-                    yield request.event
-                elif isinstance(request, Open):
-                    opener = self.root.get_child("pearl:step").on_chain_start
-                    scopes[request.step.variable] = opener(**self._scope(plan, request))
-                elif isinstance(request, Spawn):
-                    scope = scopes[request.step.variable]
-                    running[pool.submit(self._step, plan, request, scope)] = request.step.variable
-                elif isinstance(request, RunLocal):
-                    reply = self._step(plan, request, scopes[request.step.variable])
-                elif isinstance(request, Wait):
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    reply = [(running.pop(f), f.exception() or f.result()) for f in done]
-                elif isinstance(request, Close):
-                    scopes.pop(request.step.variable).on_chain_end({"output": request.output})
-                elif isinstance(request, Fail):
-                    scopes.pop(request.step.variable).on_chain_error(request.error)
-        except BaseException:
-            self._stop.set()  # no further model call of this question starts
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for variable in running.values():  # close the traces of abandoned steps
-                scopes[variable].on_chain_error(_Stopped(_ABANDONED))
-        records: list[StepRecord] = request.value
-        return records
 
 
 class AsyncRunner(_Runner):
@@ -322,10 +289,12 @@ class AsyncRunner(_Runner):
         super().__init__(run, **kwargs)
         self.root = root
         self._slots = asyncio.Semaphore(self.max_concurrency)
+        self._scopes: dict[str, AsyncCallbackManagerForChainRun] = {}
+        self._running: dict[asyncio.Task[TaskOutcome], str] = {}
 
     async def events(self) -> AsyncGenerator[PEARLEvent, None]:
         """Run the question; yield its progress events (the last one carries the result)."""
-        task = self.run.run()
+        task = question(self.run, self.max_concurrency)
         reply: Any = None
         error: BaseException | None = None
         try:
@@ -334,20 +303,38 @@ class AsyncRunner(_Runner):
                 try:
                     if isinstance(request, Emit):
                         yield request.event
-                    elif isinstance(request, Calls):
-                        reply = await self.calls(request, self.root)
-                    elif isinstance(request, RunPlan):
-                        # aclosing: a consumer that stops early must cancel the running steps now
-                        async with contextlib.aclosing(self.run_plan(request.plan)) as steps:
-                            async for item in steps:
-                                if isinstance(item, PEARLEvent):
-                                    yield item
-                                else:
-                                    reply = item
+                    else:
+                        reply = await self._serve(request)
                 except Exception as exc:
                     error = exc
         finally:
+            await _cancel(list(self._running))  # a consumer that stops early cancels the steps
+            for variable in self._running.values():  # close the traces of abandoned steps
+                await self._scopes[variable].on_chain_error(_Stopped(_ABANDONED))
             task.close()
+
+    async def _serve(self, request: Any) -> Any:
+        """Carry out one request of :func:`~langchain_niche.pearl.schedule.question`."""
+        if isinstance(request, Calls):
+            return await self.calls(request, self.root)
+        if isinstance(request, Start):
+            step = self._step(request, self._scopes[request.step.variable])
+            if not request.background:
+                return await step
+            self._running[asyncio.ensure_future(step)] = request.step.variable
+        elif isinstance(request, Wait):
+            done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            return [(self._running.pop(t), t.exception() or t.result()) for t in done]
+        elif isinstance(request, Open):
+            opener = self.root.get_child("pearl:step").on_chain_start
+            self._scopes[request.step.variable] = await opener(
+                None, request.inputs, name=request.name
+            )
+        elif isinstance(request, Close):
+            await self._scopes.pop(request.step.variable).on_chain_end({"output": request.output})
+        elif isinstance(request, Fail):
+            await self._scopes.pop(request.step.variable).on_chain_error(request.error)
+        return None
 
     # -- model calls --------------------------------------------------------------------------
     async def call(
@@ -394,50 +381,13 @@ class AsyncRunner(_Runner):
             raise
 
     # -- steps ------------------------------------------------------------------------------------
-    async def _step(
-        self, plan: Plan, request: Spawn | RunLocal, scope: AsyncCallbackManagerForChainRun
-    ) -> TaskOutcome:
-        task = self.run.step_task(plan, request.step, request.values)
+    async def _step(self, request: Start, scope: AsyncCallbackManagerForChainRun) -> TaskOutcome:
+        task = self.run.step_task(request.plan, request.step, request.values)
         reply: Any = None
         while not isinstance(call := _resume(task, reply, None), _Finished):
             reply = await self.calls(call, scope)
         outcome: TaskOutcome = call.value
         return outcome
-
-    async def run_plan(self, plan: Plan) -> AsyncGenerator[PEARLEvent | list[StepRecord], None]:
-        """Execute the plan as :func:`~langchain_niche.pearl.schedule.schedule` says.
-
-        Yields the step events, then the records.
-        """
-        core = schedule(self.run, plan, self.max_concurrency)
-        scopes: dict[str, AsyncCallbackManagerForChainRun] = {}
-        running: dict[asyncio.Task[TaskOutcome], str] = {}
-        reply: Any = None
-        try:
-            while not isinstance(request := _resume(core, reply, None), _Finished):
-                reply = None
-                if isinstance(request, Emit):
-                    yield request.event
-                elif isinstance(request, Open):
-                    opener = self.root.get_child("pearl:step").on_chain_start
-                    scopes[request.step.variable] = await opener(**self._scope(plan, request))
-                elif isinstance(request, Spawn):
-                    step = self._step(plan, request, scopes[request.step.variable])
-                    running[asyncio.ensure_future(step)] = request.step.variable
-                elif isinstance(request, RunLocal):
-                    reply = await self._step(plan, request, scopes[request.step.variable])
-                elif isinstance(request, Wait):
-                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    reply = [(running.pop(t), t.exception() or t.result()) for t in done]
-                elif isinstance(request, Close):
-                    await scopes.pop(request.step.variable).on_chain_end({"output": request.output})
-                elif isinstance(request, Fail):
-                    await scopes.pop(request.step.variable).on_chain_error(request.error)
-        finally:
-            await _cancel(list(running))
-            for variable in running.values():  # close the traces of abandoned steps
-                await scopes[variable].on_chain_error(_Stopped(_ABANDONED))
-        yield request.value
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]] | list[asyncio.Future[Any]]) -> None:

@@ -1,6 +1,7 @@
 """The plan scheduler, written once: which step starts when (sans-I/O).
 
-:func:`schedule` walks a plan's dependency graph and *yields* what should happen
+:func:`question` is everything a runner must do to answer a question, as one
+stream of requests; :func:`schedule` walks a plan's dependency graph and *yields* what should happen
 (open a step's trace, start it in the background, run a local step inline, wait
 for any running step, close a trace, emit an event); the sync and async runners
 in :mod:`langchain_niche.pearl.execute` only carry those requests out with
@@ -20,20 +21,20 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_niche.pearl._protocol import Emit, TaskOutcome
+from langchain_niche.pearl._protocol import Calls, Emit, RunPlan, TaskOutcome
 from langchain_niche.pearl.errors import StepExecutionError
 from langchain_niche.pearl.pipeline import QuestionRun
 from langchain_niche.pearl.plan import Plan, PlanStep
-from langchain_niche.pearl.trace import StepRecord
+from langchain_niche.pearl.trace import PEARLResult, StepRecord
 
 __all__ = [
     "Close",
     "DagState",
     "Fail",
     "Open",
-    "RunLocal",
-    "Spawn",
+    "Start",
     "Wait",
+    "question",
     "schedule",
     "scope_name",
 ]
@@ -98,26 +99,26 @@ def scope_name(plan: Plan, step: PlanStep) -> str:
 
 @dataclass(frozen=True)
 class Open:
-    """Open the step's trace (a child run with ``inputs``); reply ``None``."""
+    """Open the step's trace (a child run ``name`` with ``inputs``); reply ``None``."""
 
     step: PlanStep
-    inputs: dict[str, str]
+    name: str
+    inputs: dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Spawn:
-    """Start the step in the background with these input ``values``; reply ``None``."""
+class Start:
+    """Run the step with these input ``values``.
 
+    In the ``background`` (model steps): reply ``None`` at once, the outcome comes
+    with a later :class:`Wait`. Otherwise (``CONCAT``): reply with its
+    :class:`TaskOutcome`.
+    """
+
+    plan: Plan
     step: PlanStep
     values: dict[str, str]
-
-
-@dataclass(frozen=True)
-class RunLocal:
-    """Run the (local) step now; reply with its :class:`TaskOutcome`."""
-
-    step: PlanStep
-    values: dict[str, str]
+    background: bool
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Fail:
     error: BaseException
 
 
-Request = Open | Spawn | RunLocal | Wait | Close | Fail | Emit
+Request = Open | Start | Wait | Close | Fail | Emit | Calls
 Done = list[tuple[str, TaskOutcome | BaseException]]
 
 
@@ -205,15 +206,16 @@ def schedule(
                 if not local and spawned >= max_concurrency:
                     continue
                 state.start(step)
-                yield Open(step, {d: state.values[d] for d in step.dependencies})
+                inputs = {d: state.values[d] for d in step.dependencies}
+                yield Open(step, scope_name(plan, step), {"step": step.render(), "inputs": inputs})
                 started[step.variable] = run.elapsed()
                 if local:
                     yield _start_event(run, step, state)
-                    outcome = yield RunLocal(step, state.values)
+                    outcome = yield Start(plan, step, state.values, background=False)
                     yield from _finish(run, state, step, outcome, started[step.variable])
                     launched = True
                     break
-                yield Spawn(step, state.values)
+                yield Start(plan, step, state.values, background=True)
                 spawned += 1
                 yield _start_event(run, step, state)
         if not spawned:
@@ -231,3 +233,32 @@ def schedule(
         if failure is not None:  # steps that finished alongside it are kept first
             raise state.failed(*failure)
     return state.ordered()
+
+
+def question(run: QuestionRun, max_concurrency: int) -> Generator[Request, Any, PEARLResult]:
+    """All requests of answering ``run``'s question, plan execution included.
+
+    The question's own requests (model calls, events) pass through; a plan to
+    execute becomes :func:`schedule`'s requests. An error the runner throws in
+    reaches the code that made the request.
+    """
+    task = run.run()
+    reply: Any = None
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                request = task.throw(error) if error is not None else task.send(reply)
+            except StopIteration as stop:
+                result: PEARLResult = stop.value
+                return result
+            reply, error = None, None
+            try:
+                if isinstance(request, RunPlan):
+                    reply = yield from schedule(run, request.plan, max_concurrency)
+                else:
+                    reply = yield request
+            except Exception as exc:  # handed to the question's code, which may handle it
+                error = exc
+    finally:
+        task.close()
