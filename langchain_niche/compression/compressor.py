@@ -349,6 +349,15 @@ class EntityCompressor(
             return self._fallback(graph, query, exc)
 
     # -- the run --------------------------------------------------------------------------
+    def _start(
+        self, documents: Sequence[Document], query: str | None, config: RunnableConfig | None
+    ) -> tuple[str | None, CompressionJob, RunnableConfig]:
+        return (
+            self._query(query),
+            CompressionJob(documents, self._settings()),
+            ensure_config(config),
+        )
+
     def compress_with_graph(
         self,
         documents: Sequence[Document],
@@ -366,9 +375,7 @@ class EntityCompressor(
         Returns:
             The output documents, the merged graph and the relevance decision.
         """
-        query = self._query(query)
-        job = CompressionJob(documents, self._settings())
-        config = ensure_config(config)
+        query, job, config = self._start(documents, query, config)
         chunks = job.chunks
         outputs = self._extraction_runnable(query).batch(
             chunks, self._batch_config(config), return_exceptions=True
@@ -384,19 +391,8 @@ class EntityCompressor(
         *,
         config: RunnableConfig | None = None,
     ) -> CompressionResult:
-        """Async :meth:`compress_with_graph` (model calls run as concurrent tasks).
-
-        Args:
-            documents: The documents.
-            query: The task (overrides the constructor's ``query`` when not empty).
-            config: Runnable config for the model calls.
-
-        Returns:
-            The output documents, the merged graph and the relevance decision.
-        """
-        query = self._query(query)
-        job = CompressionJob(documents, self._settings())
-        config = ensure_config(config)
+        """Async twin of :meth:`compress_with_graph` (model calls run as concurrent tasks)."""
+        query, job, config = self._start(documents, query, config)
         chunks = job.chunks
         outputs = await self._extraction_runnable(query).abatch(
             chunks, self._batch_config(config), return_exceptions=True
@@ -431,16 +427,7 @@ class EntityCompressor(
         *,
         config: RunnableConfig | None = None,
     ) -> EntityGraph:
-        """Async :meth:`extract_graph`.
-
-        Args:
-            documents: The documents.
-            query: The task.
-            config: Runnable config for the model calls.
-
-        Returns:
-            The graph.
-        """
+        """Async twin of :meth:`extract_graph`."""
         result = await self.acompress_with_graph(documents, query, config=config)
         return result.selected
 
@@ -473,15 +460,7 @@ class EntityCompressor(
     async def atransform_documents(
         self, documents: Sequence[Document], **kwargs: Any
     ) -> list[Document]:
-        """Async :meth:`transform_documents` (native async model calls).
-
-        Args:
-            documents: The documents.
-            **kwargs: ``query`` (task), ``callbacks``, ``config``.
-
-        Returns:
-            One compressed document per input (see ``combine_documents``).
-        """
+        """Async twin of :meth:`transform_documents` (native async model calls)."""
         query, config = self._call_kwargs(dict(kwargs))
         result = await self.acompress_with_graph(documents, query, config=config)
         return result.documents
@@ -513,16 +492,7 @@ class EntityCompressor(
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
-        """Async :meth:`compress_documents`.
-
-        Args:
-            documents: The retrieved documents.
-            query: The retrieval query.
-            callbacks: Callbacks for the model calls.
-
-        Returns:
-            The compressed documents.
-        """
+        """Async twin of :meth:`compress_documents`."""
         config = ensure_config({"callbacks": callbacks})
         result = await self.acompress_with_graph(documents, query, config=config)
         return result.documents
@@ -580,14 +550,5 @@ class EntityCompressor(
     async def ainvoke(
         self, input: CompressorInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[Document]:
-        """Async :meth:`invoke`.
-
-        Args:
-            input: See :meth:`invoke`.
-            config: Runnable config.
-            **kwargs: Ignored (Runnable protocol).
-
-        Returns:
-            The compressed documents.
-        """
+        """Async twin of :meth:`invoke`."""
         return await self._acall_with_config(self._ainvoke, input, config, run_type="chain")

@@ -406,6 +406,20 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         async for chunk in self._atransform_stream_with_config(input, self._atransform, config):
             yield chunk
 
+    def _progress_run(
+        self, input: dict[str, Any], config: RunnableConfig | None
+    ) -> tuple[RunnableConfig, dict[str, Any]]:
+        """The config and the ``on_chain_start`` arguments of a progress stream's run."""
+        config = ensure_config(config)
+        name = config.get("run_name") or self.get_name()
+        start = {
+            "serialized": None,
+            "inputs": input,
+            "name": name,
+            "run_id": config.pop("run_id", None),
+        }
+        return config, start
+
     def stream_progress(
         self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> Iterator[PEARLEvent]:
@@ -424,13 +438,8 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
             ``step_start``/``step_end`` for every step, then ``answer`` whose
             ``result`` is the :class:`PEARLResult`.
         """
-        config = ensure_config(config)
-        run_manager = get_callback_manager_for_config(config).on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        config, start = self._progress_run(input, config)
+        run_manager = get_callback_manager_for_config(config).on_chain_start(**start)
         child = patch_config(config, callbacks=run_manager.get_child())
         result = None
         try:
@@ -455,13 +464,8 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> AsyncIterator[PEARLEvent]:
         """Async twin of :meth:`stream_progress` (closing it early cancels running steps)."""
-        config = ensure_config(config)
-        run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        config, start = self._progress_run(input, config)
+        run_manager = await get_async_callback_manager_for_config(config).on_chain_start(**start)
         child = patch_config(config, callbacks=run_manager.get_child())
         result = None
         try:
