@@ -72,55 +72,37 @@ def _characters(
 
 
 def segments(
-    text: str,
-    max_tokens: int,
-    counter: TokenCounter,
-    levels: Sequence[re.Pattern[str]] = PROSE_LEVELS,
-    *,
-    start: int = 0,
-    end: int | None = None,
-    level: int = 0,
+    text: str, max_tokens: int, counter: TokenCounter, levels: Sequence[re.Pattern[str]]
 ) -> list[Segment]:
-    """Cut ``text[start:end]`` into consecutive segments of at most ``max_tokens`` tokens.
+    """Cut ``text`` into consecutive segments of at most ``max_tokens`` tokens.
 
     Args:
         text: The text.
         max_tokens: Token limit of one segment.
         counter: Counts the tokens of a string.
-        levels: Boundary patterns, most preferred first; a cut falls after each
-            match. A piece over the limit is cut at the next level, then into
-            characters.
-        start: Offset where the part to cut begins.
-        end: Offset where it ends (default: the end of the text).
-        level: The first level to use.
+        levels: Boundary patterns, most preferred first (:data:`PROSE_LEVELS`,
+            :data:`SENTENCE_LEVELS`); a cut falls after each match. A piece over
+            the limit is cut at the next level, then into characters.
 
     Returns:
-        The segments, covering ``text[start:end]`` in order.
+        The segments, covering ``text`` in order.
     """
-    end = len(text) if end is None else end
-    if start >= end:
-        return []
-    tokens = counter(text[start:end])
-    if tokens <= max_tokens:
-        return [Segment(start, end, tokens)]
-    for depth in range(level, len(levels)):
-        cuts = [m.end() for m in levels[depth].finditer(text, start, end) if start < m.end() < end]
-        if cuts:
-            out: list[Segment] = []
-            for piece_start, piece_end in zip([start, *cuts], [*cuts, end], strict=True):
-                out.extend(
-                    segments(
-                        text,
-                        max_tokens,
-                        counter,
-                        levels,
-                        start=piece_start,
-                        end=piece_end,
-                        level=depth + 1,
-                    )
-                )
-            return out
-    return _characters(text, start, end, max_tokens, counter)
+
+    def cut(start: int, end: int, level: int) -> list[Segment]:
+        if start >= end:
+            return []
+        tokens = counter(text[start:end])
+        if tokens <= max_tokens:
+            return [Segment(start, end, tokens)]
+        for depth in range(level, len(levels)):
+            matches = levels[depth].finditer(text, start, end)
+            cuts = [m.end() for m in matches if start < m.end() < end]
+            if cuts:
+                bounds = zip([start, *cuts], [*cuts, end], strict=True)
+                return [piece for a, b in bounds for piece in cut(a, b, depth + 1)]
+        return _characters(text, start, end, max_tokens, counter)
+
+    return cut(0, len(text), 0)
 
 
 def pack(
