@@ -179,7 +179,7 @@ def parameter_error(error: ValidationError, owner: type) -> InvalidParameterErro
         name = _location((prefix, first["loc"][0]) if prefix else first["loc"][:1])
         msg = f"{name} must be {expected}, got {preview(value)}"
         if first["type"] in ("value_error", "assertion_error"):
-            msg += f" ({first['msg']})"
+            msg += f" ({cause or first['msg']})"
     else:
         msg = f"{where}: invalid {name}={preview(value)}: {first['msg']}"
     if len(problems) > 1:
