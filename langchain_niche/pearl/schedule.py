@@ -206,16 +206,17 @@ def schedule(
                 if not local and spawned >= max_concurrency:
                     continue
                 state.start(step)
-                inputs = {d: state.values[d] for d in step.dependencies}
+                values = state.values
+                inputs = {d: values[d] for d in step.dependencies}
                 yield Open(step, scope_name(plan, step), {"step": step.render(), "inputs": inputs})
                 started[step.variable] = run.elapsed()
                 if local:
                     yield _start_event(run, step, state)
-                    outcome = yield Start(plan, step, state.values, background=False)
+                    outcome = yield Start(plan, step, values, background=False)
                     yield from _finish(run, state, step, outcome, started[step.variable])
                     launched = True
                     break
-                yield Start(plan, step, state.values, background=True)
+                yield Start(plan, step, values, background=True)
                 spawned += 1
                 yield _start_event(run, step, state)
         if not spawned:
