@@ -1,0 +1,336 @@
+"""Calibrate a router's policy on a development stream.
+
+Semantics (issue 13): the teacher answers every development input, in order,
+and its answers are learned as they come; the student answers the inputs that
+some setting of the policy could send to it. For every setting (a family such
+as "the 3 best examples agree" and a threshold on ``min_score``) the router's
+end-to-end answers are scored against the teacher's: an input the setting sends
+to the teacher agrees by definition (the routing literature's "X% of the strong
+model's quality"), one it sends to the student agrees when ``metric(student,
+teacher)`` holds, and one whose student call failed agrees (the router falls
+back to the teacher). The policy is set to the largest student share whose
+agreement is at least ``target``.
+
+The sweep is a pure function of the recorded signals and agreements
+(:func:`sweep`), so the whole share/agreement curve comes at no extra model cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ensure_config, patch_config
+
+from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche.routing.answers import answer_text
+from langchain_niche.routing.errors import TeacherError
+from langchain_niche.routing.policies import AgreementPolicy, SimilarityPolicy, exact_match
+
+if TYPE_CHECKING:
+    from langchain_niche.routing.router import TeacherStudentRouter
+
+__all__ = ["CalibrationPoint", "CalibrationReport", "sweep"]
+
+MetricFn = Callable[[Any, Any], bool]
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """One policy setting and how it did on the development stream."""
+
+    family: int
+    """The setting's family (``min_examples`` for the agreement policy; 1 for similarity)."""
+    threshold: float
+    """``min_score`` (``inf``: never the student)."""
+    student_share: float
+    """Share of inputs this setting sends to the student."""
+    agreement: float
+    """Share of inputs whose end-to-end answer agrees with the teacher's."""
+    students: int
+    """Inputs sent to the student."""
+    disagreements: int
+    """Of those, answers that differ from the teacher's."""
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """What :meth:`TeacherStudentRouter.calibrate` measured and chose."""
+
+    target: float
+    """The required agreement."""
+    n: int
+    """Development inputs."""
+    chosen: CalibrationPoint
+    """The setting applied to the policy."""
+    points: list[CalibrationPoint]
+    """Every setting swept (all families, all thresholds, plus "never the student")."""
+    settings: dict[str, Any]
+    """The policy's settings after calibration."""
+    teacher_calls: int = 0
+    student_calls: int = 0
+    student_failures: int = 0
+    learned: int = 0
+    """Teacher answers stored while calibrating."""
+    metric_name: str = "exact_match"
+    """The ``metric`` compared answers with."""
+
+    @property
+    def met(self) -> bool:
+        """Whether some setting with a student share above 0 reached the target."""
+        return self.chosen.students > 0
+
+    def curve(self) -> list[tuple[float, float]]:
+        """The best agreement reachable at each student share: ``[(share, agreement)]``.
+
+        Returns:
+            Points sorted by share; for each share the highest agreement over all
+            settings (the frontier a calibration chooses from).
+        """
+        best: dict[float, float] = {}
+        for point in self.points:
+            share = point.student_share
+            best[share] = max(best.get(share, 0.0), point.agreement)
+        out: list[tuple[float, float]] = []
+        for share in sorted(best, reverse=True):  # a higher share's agreement is reachable below
+            agreement = best[share]
+            if out and out[-1][1] >= agreement:
+                continue
+            out.append((share, agreement))
+        return sorted(out)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """The points as dicts (e.g. for ``pandas.DataFrame``)."""
+        return [
+            {
+                "family": p.family,
+                "threshold": p.threshold,
+                "student_share": p.student_share,
+                "agreement": p.agreement,
+                "students": p.students,
+                "disagreements": p.disagreements,
+            }
+            for p in self.points
+        ]
+
+
+def sweep(signals: Sequence[float], agrees: Sequence[bool]) -> list[tuple[float, int, int]]:
+    """Every threshold's ``(threshold, students, disagreements)`` for one family.
+
+    An input goes to the student when its signal is at least the threshold;
+    thresholds are the distinct finite signals, plus ``inf`` (nobody).
+
+    Args:
+        signals: One signal per input (``-inf``: never the student).
+        agrees: Whether the student's answer for that input agrees with the teacher's.
+
+    Returns:
+        ``[(inf, 0, 0), (highest signal, ...), ..., (lowest finite signal, ...)]``.
+    """
+    if len(signals) != len(agrees):
+        msg = f"signals and agrees differ in length: {len(signals)} != {len(agrees)}"
+        raise InvalidParameterError(msg, name="agrees", value=len(agrees))
+    order = sorted(
+        (i for i, s in enumerate(signals) if math.isfinite(s)), key=lambda i: -signals[i]
+    )
+    out = [(math.inf, 0, 0)]
+    disagreements = 0
+    for pos, i in enumerate(order):
+        students = pos + 1
+        disagreements += 0 if agrees[i] else 1
+        if pos + 1 == len(order) or signals[order[pos + 1]] != signals[i]:
+            out.append((float(signals[i]), students, disagreements))
+    return out
+
+
+@dataclass
+class _Record:
+    signals: dict[int, float]
+    agrees: bool
+
+
+def _check(router: TeacherStudentRouter, inputs: Any, target: Any, metric: Any) -> list[Any]:
+    ok = isinstance(target, int | float) and not isinstance(target, bool) and 0.0 < target <= 1.0
+    if not ok:
+        msg = f"target must be a number in (0, 1], got {preview(target)}"
+        raise InvalidParameterError(msg, name="target", value=target)
+    if metric is not None and not callable(metric):
+        msg = f"metric must be None or a callable (answer, teacher_answer) -> bool, got {preview(metric)}"
+        raise InvalidParameterError(msg, name="metric", value=metric)
+    if not isinstance(router.policy, AgreementPolicy | SimilarityPolicy):
+        msg = "calibrate() sets a built-in policy's thresholds: construct the router with route='agreement' or 'similarity' (or a policy object), not a callable"
+        raise InvalidParameterError(msg, name="route", value=router.policy)
+    if isinstance(inputs, Mapping | str) or not hasattr(inputs, "__iter__"):
+        msg = f"calibrate() takes a list of input dicts, got {preview(inputs)}"
+        raise InvalidParameterError(msg, name="inputs", value=inputs)
+    items = list(inputs)
+    if not items:
+        msg = "calibrate() needs at least one development input"
+        raise InvalidParameterError(msg, name="inputs", value=items)
+    return items
+
+
+def _families(router: TeacherStudentRouter) -> list[int]:
+    policy = router.policy
+    assert isinstance(policy, AgreementPolicy | SimilarityPolicy)
+    k = getattr(router.selector, "k", None)
+    available = k if isinstance(k, int) and k > 0 else 4
+    return policy.families(available)
+
+
+def _finish(
+    router: TeacherStudentRouter,
+    records: list[_Record],
+    *,
+    families: list[int],
+    target: float,
+    counts: dict[str, int],
+    metric: MetricFn,
+) -> CalibrationReport:
+    policy = router.policy
+    assert isinstance(policy, AgreementPolicy | SimilarityPolicy)
+    n = len(records)
+    points: list[CalibrationPoint] = []
+    for family in families:
+        signals = [r.signals.get(family, -math.inf) for r in records]
+        agrees = [r.agrees for r in records]
+        for threshold, students, disagreements in sweep(signals, agrees):
+            points.append(
+                CalibrationPoint(
+                    family=family,
+                    threshold=threshold,
+                    student_share=students / n,
+                    agreement=1.0 - disagreements / n,
+                    students=students,
+                    disagreements=disagreements,
+                )
+            )
+    feasible = [p for p in points if p.agreement >= target]
+    # largest share; then highest agreement; then the stricter setting
+    chosen = max(feasible, key=lambda p: (p.students, p.agreement, p.family, p.threshold))
+    policy.apply(chosen.family, chosen.threshold)
+    settings = policy.model_dump(exclude={"agree"})
+    return CalibrationReport(
+        target=float(target),
+        n=n,
+        chosen=chosen,
+        points=points,
+        settings=settings,
+        metric_name=getattr(metric, "__name__", type(metric).__name__),
+        teacher_calls=counts["teacher_calls"],
+        student_calls=counts["student_calls"],
+        student_failures=counts["student_failures"],
+        learned=counts["learned"],
+    )
+
+
+def _teacher_config(config: RunnableConfig, route: str) -> RunnableConfig:
+    child = patch_config(config, run_name=route)
+    child["tags"] = [*child.get("tags", []), "calibrate", f"route:{route}"]
+    child["metadata"] = {**child.get("metadata", {}), "route": route}
+    return child
+
+
+def calibrate_router(
+    router: TeacherStudentRouter,
+    inputs: Sequence[dict[str, Any]],
+    *,
+    target: float = 0.95,
+    metric: MetricFn | None = None,
+    learn: bool | None = None,
+    config: RunnableConfig | None = None,
+) -> CalibrationReport:
+    """See :meth:`TeacherStudentRouter.calibrate`."""
+    items = _check(router, inputs, target, metric)
+    metric = metric or exact_match
+    learn = router.learn if learn is None else learn
+    config = ensure_config(config)
+    families = _families(router)
+    policy = router.policy
+    assert isinstance(policy, AgreementPolicy | SimilarityPolicy)
+    records: list[_Record] = []
+    counts = {"teacher_calls": 0, "student_calls": 0, "student_failures": 0, "learned": 0}
+    for item in items:
+        keys, query, scored = router._prepare(item)
+        signals = {f: policy.signal(scored, router.output_key, f) for f in families}
+        student_answer: str | None = None
+        if any(math.isfinite(s) for s in signals.values()):
+            counts["student_calls"] += 1
+            try:
+                output = router._student_runnable(keys).invoke(
+                    router._student_input(item, scored),
+                    _teacher_config(config, "student"),
+                )
+                student_answer = answer_text(output, route="student", non_text=router.non_text)
+            except Exception:
+                counts["student_failures"] += 1
+        counts["teacher_calls"] += 1
+        try:
+            output = router.teacher.invoke(item, _teacher_config(config, "teacher"))
+        except Exception as exc:
+            msg = f"the teacher failed on input {preview(query)} while calibrating: {type(exc).__name__}: {exc}"
+            raise TeacherError(msg, input=query) from exc
+        teacher_answer = answer_text(
+            output, route="teacher", non_text=router.non_text, inputs=query
+        )
+        agrees = student_answer is None or bool(metric(student_answer, teacher_answer))
+        records.append(_Record(signals, agrees))
+        if learn and router._writer.write(query, teacher_answer, scored) == "learned":
+            counts["learned"] += 1
+    return _finish(
+        router, records, families=families, target=float(target), counts=counts, metric=metric
+    )
+
+
+async def acalibrate_router(
+    router: TeacherStudentRouter,
+    inputs: Sequence[dict[str, Any]],
+    *,
+    target: float = 0.95,
+    metric: MetricFn | None = None,
+    learn: bool | None = None,
+    config: RunnableConfig | None = None,
+) -> CalibrationReport:
+    """Async twin of :func:`calibrate_router` (same order, same learning)."""
+    items = _check(router, inputs, target, metric)
+    metric = metric or exact_match
+    learn = router.learn if learn is None else learn
+    config = ensure_config(config)
+    families = _families(router)
+    policy = router.policy
+    assert isinstance(policy, AgreementPolicy | SimilarityPolicy)
+    records: list[_Record] = []
+    counts = {"teacher_calls": 0, "student_calls": 0, "student_failures": 0, "learned": 0}
+    for item in items:
+        keys, query, scored = await router._aprepare(item)
+        signals = {f: policy.signal(scored, router.output_key, f) for f in families}
+        student_answer: str | None = None
+        if any(math.isfinite(s) for s in signals.values()):
+            counts["student_calls"] += 1
+            try:
+                output = await router._student_runnable(keys).ainvoke(
+                    router._student_input(item, scored),
+                    _teacher_config(config, "student"),
+                )
+                student_answer = answer_text(output, route="student", non_text=router.non_text)
+            except Exception:
+                counts["student_failures"] += 1
+        counts["teacher_calls"] += 1
+        try:
+            output = await router.teacher.ainvoke(item, _teacher_config(config, "teacher"))
+        except Exception as exc:
+            msg = f"the teacher failed on input {preview(query)} while calibrating: {type(exc).__name__}: {exc}"
+            raise TeacherError(msg, input=query) from exc
+        teacher_answer = answer_text(
+            output, route="teacher", non_text=router.non_text, inputs=query
+        )
+        agrees = student_answer is None or bool(metric(student_answer, teacher_answer))
+        records.append(_Record(signals, agrees))
+        if learn and await router._writer.awrite(query, teacher_answer, scored) == "learned":
+            counts["learned"] += 1
+    return _finish(
+        router, records, families=families, target=float(target), counts=counts, metric=metric
+    )
