@@ -84,23 +84,18 @@ class CalibrationReport:
         return self.chosen.students > 0
 
     def curve(self) -> list[tuple[float, float]]:
-        """The best agreement reachable at each student share: ``[(share, agreement)]``.
+        """The share/agreement curve: the best agreement reached at each student share.
 
         Returns:
-            Points sorted by share; for each share the highest agreement over all
-            settings (the frontier a calibration chooses from).
+            ``[(student_share, agreement)]`` sorted by share, from ``(0.0, 1.0)``
+            (everything to the teacher) to the largest share any setting reached;
+            for each share the highest agreement over all settings swept.
         """
         best: dict[float, float] = {}
         for point in self.points:
             share = point.student_share
             best[share] = max(best.get(share, 0.0), point.agreement)
-        out: list[tuple[float, float]] = []
-        for share in sorted(best, reverse=True):  # a higher share's agreement is reachable below
-            agreement = best[share]
-            if out and out[-1][1] >= agreement:
-                continue
-            out.append((share, agreement))
-        return sorted(out)
+        return sorted(best.items())
 
     def to_rows(self) -> list[dict[str, Any]]:
         """The points as dicts (e.g. for ``pandas.DataFrame``)."""

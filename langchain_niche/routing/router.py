@@ -44,7 +44,7 @@ from langchain_niche.routing.costs import (
     check_prices,
     message_usage,
 )
-from langchain_niche.routing.errors import TeacherError
+from langchain_niche.routing.errors import AnswerFormatError, TeacherError
 from langchain_niche.routing.policies import (
     AgreementPolicy,
     RouteDecision,
@@ -418,11 +418,17 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         child = self._child(run_manager.get_child(), config, "teacher", recorder)
         try:
             output = self.teacher.invoke(input, child)
-            answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
         except Exception as exc:
             self._stats.add_usage("teacher", recorder.usages, self._prices, answered=False)
             self._stats.count("teacher_failures")
             raise self._teacher_error(query, exc) from exc
+        try:
+            answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
+        except AnswerFormatError:  # the tokens were spent all the same
+            self._stats.add_usage(
+                "teacher", self._usages(recorder, output), self._prices, answered=False
+            )
+            raise
         self._stats.add_usage(
             "teacher", self._usages(recorder, output), self._prices, answered=True
         )
@@ -460,11 +466,17 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         child = self._child(run_manager.get_child(), config, "teacher", recorder)
         try:
             output = await self.teacher.ainvoke(input, child)
-            answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
         except Exception as exc:
             self._stats.add_usage("teacher", recorder.usages, self._prices, answered=False)
             self._stats.count("teacher_failures")
             raise self._teacher_error(query, exc) from exc
+        try:
+            answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
+        except AnswerFormatError:  # the tokens were spent all the same
+            self._stats.add_usage(
+                "teacher", self._usages(recorder, output), self._prices, answered=False
+            )
+            raise
         self._stats.add_usage(
             "teacher", self._usages(recorder, output), self._prices, answered=True
         )
