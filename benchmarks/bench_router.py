@@ -152,24 +152,38 @@ def run_corpus(
         f"\n## {corpus.name}: {labels} labels; {n_warm:,} warm-up inputs, {len(dev):,} dev, {len(test):,} held-out test\n"
     )
 
-    selector = JaccardExampleSelector(k=K, input_keys=["text"], stopwords="english")
     teacher, student = simulated_teacher(gold), simulated_student()
-    start = time.perf_counter()
-    collect_examples(teacher, [{"text": t} for t in warm], selector, progress=False)
-    warm_s = time.perf_counter() - start
-    router = TeacherStudentRouter(
-        teacher=teacher, student=student, selector=selector, route="agreement", prices=PRICES
-    )
-    start = time.perf_counter()
-    report = router.calibrate([{"text": t} for t in dev], target=0.95)
-    calib_s = time.perf_counter() - start
+
+    def warm_and_calibrate(confidence: float | None) -> tuple[Any, TeacherStudentRouter, Any]:
+        selector = JaccardExampleSelector(k=K, input_keys=["text"], stopwords="english")
+        start = time.perf_counter()
+        collect_examples(teacher, [{"text": t} for t in warm], selector, progress=False)
+        warm_s = time.perf_counter() - start
+        router = TeacherStudentRouter(
+            teacher=teacher, student=student, selector=selector, route="agreement", prices=PRICES
+        )
+        start = time.perf_counter()
+        report = router.calibrate([{"text": t} for t in dev], target=0.95, confidence=confidence)
+        calib_s = time.perf_counter() - start
+        policy = router.policy
+        assert isinstance(policy, AgreementPolicy)
+        print(
+            f"confidence={confidence}: warm-up {warm_s:.1f} s; calibrate on {report.n} dev inputs {calib_s:.1f} s: "
+            f"min_examples={policy.min_examples}, min_score={policy.min_score:.3f}, "
+            f"dev student share {report.chosen.student_share:.3f} at agreement {report.chosen.agreement:.3f}"
+            + (f" (lower bound {report.chosen.agreement_lower:.3f})" if confidence else "")
+        )
+        return selector, router, report
+
+    # the sample reading, for comparison: held-out agreement of that calibration
+    _, sample_router, _ = warm_and_calibrate(None)
+    sample_router.learn = False
+    sample_answers = sample_router.batch([{"text": t} for t in test])
+    sample_acc = float(np.mean([a == gold[t] for a, t in zip(sample_answers, test, strict=True)]))
+    sample_share = sample_router.stats.student.calls / len(test)
+    selector, router, report = warm_and_calibrate(0.95)  # the default
     policy = router.policy
     assert isinstance(policy, AgreementPolicy)
-    print(
-        f"warm-up {warm_s:.1f} s; calibrate on {report.n} dev inputs {calib_s:.1f} s: "
-        f"min_examples={policy.min_examples}, min_score={policy.min_score:.3f}, "
-        f"dev student share {report.chosen.student_share:.3f} at agreement {report.chosen.agreement:.3f}"
-    )
     print(
         "\ndev curve (calibration report, best agreement at each student share; every 10th point):\n"
     )
@@ -241,6 +255,10 @@ def run_corpus(
     )
     print(f"\nagreement minus similarity at this share: {fmt_ci(*gain_sim, signed=True)}")
     print(
+        f"calibrate(confidence=None) (dev sample agreement >= 0.95, no bound): held-out student share "
+        f"{sample_share:.3f}, agreement {sample_acc:.3f}"
+    )
+    print(
         f"router stats: {stats.calls} calls, student {stats.student.calls}, teacher {stats.teacher.calls}, "
         f"cost ${stats.cost:.4f} vs all-teacher ${all_teacher:.4f} (student prompts carry {K} examples)"
     )
@@ -294,6 +312,7 @@ def run_corpus(
         "accuracy": acc,
         "gain_vs_random": gain_rand,
         "teacher_share": 1 - routed / n,
+        "sample_accuracy": sample_acc,
         "selector": selector,
         "router": router,
         "test": test,

@@ -11,6 +11,15 @@ teacher)`` holds, and one whose student call failed agrees (the router falls
 back to the teacher). The policy is set to the largest student share whose
 agreement is at least ``target``.
 
+"Agree on at least ``target`` of the inputs" is read as a statement about the
+inputs the router will serve, of which the development stream is a sample: with
+``confidence=0.95`` (default) a setting qualifies when the one-sided 95% Wilson
+lower bound of its agreement is at least ``target``; ``confidence=None`` takes the
+development sample's agreement as it is. Picking the largest share among many
+noisy settings overfits the sample: on the benchmark corpora the sample reading
+calibrated to 0.950 on dev gave 0.945 on held-out inputs, the bound kept held-out
+agreement above the target (see the README's table).
+
 The sweep is a pure function of the recorded signals and agreements
 (:func:`sweep`), so the whole share/agreement curve comes at no extra model cost.
 """
@@ -20,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
@@ -33,7 +43,7 @@ from langchain_niche.routing.policies import AgreementPolicy, SimilarityPolicy, 
 if TYPE_CHECKING:
     from langchain_niche.routing.router import TeacherStudentRouter
 
-__all__ = ["CalibrationPoint", "CalibrationReport", "sweep"]
+__all__ = ["CalibrationPoint", "CalibrationReport", "sweep", "wilson_lower"]
 
 MetricFn = Callable[[Any, Any], bool]
 
@@ -54,6 +64,8 @@ class CalibrationPoint:
     """Inputs sent to the student."""
     disagreements: int
     """Of those, answers that differ from the teacher's."""
+    agreement_lower: float = 1.0
+    """One-sided lower confidence bound of ``agreement`` (Wilson; 1.0 with no student)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,8 @@ class CalibrationReport:
 
     target: float
     """The required agreement."""
+    confidence: float | None
+    """Confidence of the lower bound compared with ``target`` (``None``: the sample agreement)."""
     n: int
     """Development inputs."""
     chosen: CalibrationPoint
@@ -107,6 +121,7 @@ class CalibrationReport:
                 "agreement": p.agreement,
                 "students": p.students,
                 "disagreements": p.disagreements,
+                "agreement_lower": p.agreement_lower,
             }
             for p in self.points
         ]
@@ -147,7 +162,32 @@ class _Record:
     agrees: bool
 
 
-def _check(router: TeacherStudentRouter, inputs: Any, target: Any, metric: Any) -> list[Any]:
+def wilson_lower(agreeing: int, n: int, confidence: float) -> float:
+    """One-sided Wilson score lower bound of a proportion ``agreeing / n``.
+
+    Args:
+        agreeing: Successes.
+        n: Trials (> 0).
+        confidence: E.g. 0.95.
+
+    Returns:
+        The bound in [0, 1].
+    """
+    z = NormalDist().inv_cdf(confidence)
+    p = agreeing / n
+    denominator = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / denominator)
+
+
+def _check(
+    router: TeacherStudentRouter, inputs: Any, target: Any, metric: Any, confidence: Any
+) -> list[Any]:
+    ok = confidence is None or (isinstance(confidence, float) and 0.5 <= confidence < 1.0)
+    if not ok:
+        msg = f"confidence must be None or a float in [0.5, 1), got {preview(confidence)}"
+        raise InvalidParameterError(msg, name="confidence", value=confidence)
     ok = isinstance(target, int | float) and not isinstance(target, bool) and 0.0 < target <= 1.0
     if not ok:
         msg = f"target must be a number in (0, 1], got {preview(target)}"
@@ -182,6 +222,7 @@ def _finish(
     *,
     families: list[int],
     target: float,
+    confidence: float | None,
     counts: dict[str, int],
     metric: MetricFn,
 ) -> CalibrationReport:
@@ -201,15 +242,24 @@ def _finish(
                     agreement=1.0 - disagreements / n,
                     students=students,
                     disagreements=disagreements,
+                    agreement_lower=(
+                        1.0
+                        if students == 0 or confidence is None
+                        else wilson_lower(n - disagreements, n, confidence)
+                    ),
                 )
             )
-    feasible = [p for p in points if p.agreement >= target]
+    if confidence is None:
+        feasible = [p for p in points if p.agreement >= target]
+    else:
+        feasible = [p for p in points if p.agreement_lower >= target]
     # largest share; then highest agreement; then the stricter setting
     chosen = max(feasible, key=lambda p: (p.students, p.agreement, p.family, p.threshold))
     policy.apply(chosen.family, chosen.threshold)
     settings = policy.model_dump(exclude={"agree"})
     return CalibrationReport(
         target=float(target),
+        confidence=confidence,
         n=n,
         chosen=chosen,
         points=points,
@@ -235,11 +285,12 @@ def calibrate_router(
     *,
     target: float = 0.95,
     metric: MetricFn | None = None,
+    confidence: float | None = 0.95,
     learn: bool | None = None,
     config: RunnableConfig | None = None,
 ) -> CalibrationReport:
     """See :meth:`TeacherStudentRouter.calibrate`."""
-    items = _check(router, inputs, target, metric)
+    items = _check(router, inputs, target, metric, confidence)
     metric = metric or exact_match
     learn = router.learn if learn is None else learn
     config = ensure_config(config)
@@ -276,7 +327,13 @@ def calibrate_router(
         if learn and router._writer.write(query, teacher_answer, scored) == "learned":
             counts["learned"] += 1
     return _finish(
-        router, records, families=families, target=float(target), counts=counts, metric=metric
+        router,
+        records,
+        families=families,
+        target=float(target),
+        confidence=confidence,
+        counts=counts,
+        metric=metric,
     )
 
 
@@ -286,11 +343,12 @@ async def acalibrate_router(
     *,
     target: float = 0.95,
     metric: MetricFn | None = None,
+    confidence: float | None = 0.95,
     learn: bool | None = None,
     config: RunnableConfig | None = None,
 ) -> CalibrationReport:
     """Async twin of :func:`calibrate_router` (same order, same learning)."""
-    items = _check(router, inputs, target, metric)
+    items = _check(router, inputs, target, metric, confidence)
     metric = metric or exact_match
     learn = router.learn if learn is None else learn
     config = ensure_config(config)
@@ -327,5 +385,11 @@ async def acalibrate_router(
         if learn and await router._writer.awrite(query, teacher_answer, scored) == "learned":
             counts["learned"] += 1
     return _finish(
-        router, records, families=families, target=float(target), counts=counts, metric=metric
+        router,
+        records,
+        families=families,
+        target=float(target),
+        confidence=confidence,
+        counts=counts,
+        metric=metric,
     )

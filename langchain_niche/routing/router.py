@@ -35,6 +35,11 @@ from langchain_niche.routing.answers import (
     input_fields,
     query_of,
 )
+from langchain_niche.routing.calibrate import (
+    CalibrationReport,
+    acalibrate_router,
+    calibrate_router,
+)
 from langchain_niche.routing.costs import (
     Price,
     RouterStats,
@@ -527,31 +532,41 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         target: float = 0.95,
         metric: Callable[[Any, Any], bool] | None = None,
         *,
+        confidence: float | None = 0.95,
         learn: bool | None = None,
         config: RunnableConfig | None = None,
-    ) -> Any:
+    ) -> CalibrationReport:
         """Set the policy's thresholds from a development stream (see ``calibrate.py``).
 
         The teacher answers every input (learning as it goes) and the student
         answers where any setting could route to it; the policy is set to the
         largest student share whose end-to-end answers agree with the teacher's on
-        at least ``target`` of the inputs (teacher-routed inputs agree).
+        at least ``target`` of the inputs (teacher-routed inputs agree), judged by
+        the agreement's lower ``confidence`` bound so that it holds beyond the
+        development sample.
 
         Args:
             inputs: Development inputs, in stream order.
             target: Required agreement with the teacher in (0, 1].
             metric: ``metric(router_answer, teacher_answer) -> bool`` (default:
                 exact after normalisation).
+            confidence: One-sided confidence of the Wilson lower bound of the
+                agreement that must reach ``target`` (``None``: the development
+                sample's agreement itself, which overfits the sample).
             learn: Store teacher answers while calibrating (default: ``self.learn``).
             config: Passed to every model call.
 
         Returns:
             A :class:`~langchain_niche.routing.CalibrationReport` with the whole curve.
         """
-        from langchain_niche.routing.calibrate import calibrate_router  # noqa: PLC0415 - cycle
-
         return calibrate_router(
-            self, inputs, target=target, metric=metric, learn=learn, config=config
+            self,
+            inputs,
+            target=target,
+            metric=metric,
+            confidence=confidence,
+            learn=learn,
+            config=config,
         )
 
     async def acalibrate(
@@ -560,12 +575,17 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         target: float = 0.95,
         metric: Callable[[Any, Any], bool] | None = None,
         *,
+        confidence: float | None = 0.95,
         learn: bool | None = None,
         config: RunnableConfig | None = None,
-    ) -> Any:
+    ) -> CalibrationReport:
         """Async twin of :meth:`calibrate`."""
-        from langchain_niche.routing.calibrate import acalibrate_router  # noqa: PLC0415
-
         return await acalibrate_router(
-            self, inputs, target=target, metric=metric, learn=learn, config=config
+            self,
+            inputs,
+            target=target,
+            metric=metric,
+            confidence=confidence,
+            learn=learn,
+            config=config,
         )

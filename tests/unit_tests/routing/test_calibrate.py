@@ -19,6 +19,7 @@ from langchain_niche import (
     TeacherStudentRouter,
 )
 from langchain_niche.routing import sweep
+from langchain_niche.routing.calibrate import wilson_lower
 
 
 def corpus(n: int, seed: int = 0) -> list[dict[str, str]]:
@@ -69,10 +70,13 @@ def test_calibrate_chooses_the_largest_share_meeting_the_target() -> None:
     router = router_for()
     report = router.calibrate([{"q": x["q"]} for x in corpus(300)], target=0.95)
     assert report.n == 300
-    assert report.chosen.agreement >= 0.95
+    assert report.chosen.agreement_lower >= 0.95
     assert report.chosen.students > 0
-    best = max(p.students for p in report.points if p.agreement >= 0.95)
+    best = max(p.students for p in report.points if p.agreement_lower >= 0.95)
     assert report.chosen.students == best
+    for point in report.points:  # the bound is the Wilson bound of the sample agreement
+        if point.students:
+            assert point.agreement_lower == wilson_lower(300 - point.disagreements, 300, 0.95)
     # the policy now has the chosen settings
     policy = router.policy
     assert isinstance(policy, AgreementPolicy)
@@ -109,7 +113,7 @@ def test_teacher_routed_inputs_count_as_agreeing() -> None:
     assert report.chosen.agreement >= 0.95
     assert report.chosen.student_share <= 0.05 + 1e-9
     assert all(p.agreement == pytest.approx(1 - p.students / 100) for p in report.points)
-    strict = router_for(student=lambda x: "always wrong")
+    strict = router_for(student=lambda x: "always wrong")  # target 1.0: no student at all
     report = strict.calibrate([{"q": x["q"]} for x in corpus(100)], target=1.0)
     assert report.chosen.students == 0
     assert not report.met
@@ -132,7 +136,7 @@ def test_student_failures_count_as_agreeing() -> None:
         raise RuntimeError("down")
 
     router = router_for(student=broken)
-    report = router.calibrate([{"q": x["q"]} for x in corpus(60)], target=1.0)
+    report = router.calibrate([{"q": x["q"]} for x in corpus(60)], target=1.0, confidence=None)
     assert report.student_failures == report.student_calls > 0
     assert report.chosen.agreement == 1.0
     assert report.chosen.students == report.student_calls
@@ -215,3 +219,35 @@ def test_sweep_matches_brute_force(pairs: list[tuple[float, bool]]) -> None:
 def test_sweep_rejects_mismatched_lengths() -> None:
     with pytest.raises(InvalidParameterError):
         sweep([0.1, 0.2], [True])
+
+
+def test_the_confidence_bound_is_stricter_than_the_sample() -> None:
+    inputs = [{"q": x["q"]} for x in corpus(300, seed=5)]
+    sample = router_for().calibrate(inputs, confidence=None)
+    bounded = router_for().calibrate(inputs)  # confidence=0.95
+    assert bounded.confidence == 0.95
+    assert sample.confidence is None
+    assert bounded.chosen.students <= sample.chosen.students
+    assert bounded.chosen.agreement_lower >= 0.95
+    assert sample.chosen.agreement >= 0.95
+    # the same sweep either way: only the choice differs
+    assert [(p.family, p.threshold, p.students) for p in bounded.points] == [
+        (p.family, p.threshold, p.students) for p in sample.points
+    ]
+
+
+def test_too_few_development_inputs_cannot_certify_a_student_share() -> None:
+    # with 40 inputs even zero disagreements do not bound agreement above 0.95
+    router = router_for(route=SimilarityPolicy())
+    report = router.calibrate([{"q": x["q"]} for x in corpus(40)], metric=lambda a, b: True)
+    assert report.chosen.students == 0
+    assert not report.met
+
+
+@given(st.integers(1, 2000), st.data())
+def test_wilson_lower_bound_is_below_the_proportion(n: int, data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, n))
+    low = wilson_lower(k, n, 0.95)
+    assert 0.0 <= low <= k / n + 1e-12
+    assert wilson_lower(k, n, 0.99) <= low + 1e-12
+    assert wilson_lower(2 * k, 2 * n, 0.95) >= low - 1e-12  # more evidence, tighter bound
