@@ -87,7 +87,7 @@ def _progress(total: int, desc: str, *, enabled: bool) -> Iterator[Any]:
         yield None
         return
     try:
-        from tqdm.auto import tqdm  # noqa: PLC0415 - optional (the `cli` extra)
+        from tqdm import tqdm  # noqa: PLC0415 - optional (the `cli` extra)
     except ImportError:
         bar: Any = _PlainProgress(total, desc, sys.stderr)
     else:
