@@ -37,8 +37,13 @@ from langchain_core.runnables.config import ensure_config, patch_config
 
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.routing.answers import answer_text
-from langchain_niche.routing.errors import TeacherError
-from langchain_niche.routing.policies import AgreementPolicy, SimilarityPolicy, exact_match
+from langchain_niche.routing.errors import AnswerFormatError, TeacherError
+from langchain_niche.routing.policies import (
+    AgreementPolicy,
+    ScoredExamples,
+    SimilarityPolicy,
+    exact_match,
+)
 
 if TYPE_CHECKING:
     from langchain_niche.routing.router import TeacherStudentRouter
@@ -272,11 +277,84 @@ def _finish(
     )
 
 
-def _teacher_config(config: RunnableConfig, route: str) -> RunnableConfig:
+def _route_config(config: RunnableConfig, route: str) -> RunnableConfig:
     child = patch_config(config, run_name=route)
     child["tags"] = [*child.get("tags", []), "calibrate", f"route:{route}"]
     child["metadata"] = {**child.get("metadata", {}), "route": route}
     return child
+
+
+class _Run:
+    """The bookkeeping of one calibration, shared by the sync and async drivers (no I/O)."""
+
+    def __init__(
+        self,
+        router: TeacherStudentRouter,
+        inputs: Any,
+        *,
+        target: Any,
+        metric: MetricFn | None,
+        confidence: Any,
+        learn: bool | None,
+        config: RunnableConfig | None,
+    ) -> None:
+        self.items = _check(router, inputs, target, metric, confidence)
+        policy = router.policy
+        assert isinstance(policy, AgreementPolicy | SimilarityPolicy)
+        self.router, self.policy = router, policy
+        self.target, self.confidence = float(target), confidence
+        self.metric: MetricFn = metric or exact_match
+        self.learn = router.learn if learn is None else learn
+        self.student_config = _route_config(ensure_config(config), "student")
+        self.teacher_config = _route_config(ensure_config(config), "teacher")
+        self.families = _families(router)
+        self.records: list[_Record] = []
+        self.counts = {"teacher_calls": 0, "student_calls": 0, "student_failures": 0, "learned": 0}
+
+    def signals(self, scored: ScoredExamples) -> dict[int, float]:
+        """Each family's signal; the student is asked when one is finite."""
+        out = {f: self.policy.signal(scored, self.router.output_key, f) for f in self.families}
+        if any(math.isfinite(v) for v in out.values()):
+            self.counts["student_calls"] += 1
+        return out
+
+    def student_answer(self, output: Any) -> str | None:
+        """The student's answer (``None``: it failed, so the router would ask the teacher)."""
+        if isinstance(output, Exception):
+            self.counts["student_failures"] += 1
+            return None
+        try:
+            return answer_text(output, route="student", non_text=self.router.non_text)
+        except AnswerFormatError:
+            self.counts["student_failures"] += 1
+            return None
+
+    def teacher_answer(self, output: Any, query: dict[str, Any]) -> str:
+        """The teacher's answer (a failure raises :class:`TeacherError`)."""
+        self.counts["teacher_calls"] += 1
+        if isinstance(output, Exception):
+            msg = f"the teacher failed on input {preview(query)} while calibrating: {type(output).__name__}: {output}"
+            raise TeacherError(msg, input=query) from output
+        return answer_text(output, route="teacher", non_text=self.router.non_text, inputs=query)
+
+    def record(self, signals: dict[int, float], student: str | None, teacher: str) -> None:
+        agrees = student is None or bool(self.metric(student, teacher))
+        self.records.append(_Record(signals, agrees))
+
+    def learned(self, outcome: str) -> None:
+        if outcome == "learned":
+            self.counts["learned"] += 1
+
+    def finish(self) -> CalibrationReport:
+        return _finish(
+            self.router,
+            self.records,
+            families=self.families,
+            target=self.target,
+            confidence=self.confidence,
+            counts=self.counts,
+            metric=self.metric,
+        )
 
 
 def calibrate_router(
@@ -290,51 +368,36 @@ def calibrate_router(
     config: RunnableConfig | None = None,
 ) -> CalibrationReport:
     """See :meth:`TeacherStudentRouter.calibrate`."""
-    items = _check(router, inputs, target, metric, confidence)
-    metric = metric or exact_match
-    learn = router.learn if learn is None else learn
-    config = ensure_config(config)
-    families = _families(router)
-    policy = router.policy
-    assert isinstance(policy, AgreementPolicy | SimilarityPolicy)
-    records: list[_Record] = []
-    counts = {"teacher_calls": 0, "student_calls": 0, "student_failures": 0, "learned": 0}
-    for item in items:
+    run = _Run(
+        router,
+        inputs,
+        target=target,
+        metric=metric,
+        confidence=confidence,
+        learn=learn,
+        config=config,
+    )
+    for item in run.items:
         keys, query, scored = router._prepare(item)
-        signals = {f: policy.signal(scored, router.output_key, f) for f in families}
-        student_answer: str | None = None
-        if any(math.isfinite(s) for s in signals.values()):
-            counts["student_calls"] += 1
+        signals = run.signals(scored)
+        student: str | None = None
+        if any(math.isfinite(v) for v in signals.values()):
             try:
                 output = router._student_runnable(keys).invoke(
-                    router._student_input(item, scored),
-                    _teacher_config(config, "student"),
+                    router._student_input(item, scored), run.student_config
                 )
-                student_answer = answer_text(output, route="student", non_text=router.non_text)
-            except Exception:
-                counts["student_failures"] += 1
-        counts["teacher_calls"] += 1
+            except Exception as exc:  # the router would ask the teacher
+                output = exc
+            student = run.student_answer(output)
         try:
-            output = router.teacher.invoke(item, _teacher_config(config, "teacher"))
+            output = router.teacher.invoke(item, run.teacher_config)
         except Exception as exc:
-            msg = f"the teacher failed on input {preview(query)} while calibrating: {type(exc).__name__}: {exc}"
-            raise TeacherError(msg, input=query) from exc
-        teacher_answer = answer_text(
-            output, route="teacher", non_text=router.non_text, inputs=query
-        )
-        agrees = student_answer is None or bool(metric(student_answer, teacher_answer))
-        records.append(_Record(signals, agrees))
-        if learn and router._writer.write(query, teacher_answer, scored) == "learned":
-            counts["learned"] += 1
-    return _finish(
-        router,
-        records,
-        families=families,
-        target=float(target),
-        confidence=confidence,
-        counts=counts,
-        metric=metric,
-    )
+            output = exc
+        teacher = run.teacher_answer(output, query)
+        run.record(signals, student, teacher)
+        if run.learn:
+            run.learned(router._writer.write(query, teacher, scored))
+    return run.finish()
 
 
 async def acalibrate_router(
@@ -348,48 +411,33 @@ async def acalibrate_router(
     config: RunnableConfig | None = None,
 ) -> CalibrationReport:
     """Async twin of :func:`calibrate_router` (same order, same learning)."""
-    items = _check(router, inputs, target, metric, confidence)
-    metric = metric or exact_match
-    learn = router.learn if learn is None else learn
-    config = ensure_config(config)
-    families = _families(router)
-    policy = router.policy
-    assert isinstance(policy, AgreementPolicy | SimilarityPolicy)
-    records: list[_Record] = []
-    counts = {"teacher_calls": 0, "student_calls": 0, "student_failures": 0, "learned": 0}
-    for item in items:
+    run = _Run(
+        router,
+        inputs,
+        target=target,
+        metric=metric,
+        confidence=confidence,
+        learn=learn,
+        config=config,
+    )
+    for item in run.items:
         keys, query, scored = await router._aprepare(item)
-        signals = {f: policy.signal(scored, router.output_key, f) for f in families}
-        student_answer: str | None = None
-        if any(math.isfinite(s) for s in signals.values()):
-            counts["student_calls"] += 1
+        signals = run.signals(scored)
+        student: str | None = None
+        if any(math.isfinite(v) for v in signals.values()):
             try:
                 output = await router._student_runnable(keys).ainvoke(
-                    router._student_input(item, scored),
-                    _teacher_config(config, "student"),
+                    router._student_input(item, scored), run.student_config
                 )
-                student_answer = answer_text(output, route="student", non_text=router.non_text)
-            except Exception:
-                counts["student_failures"] += 1
-        counts["teacher_calls"] += 1
+            except Exception as exc:
+                output = exc
+            student = run.student_answer(output)
         try:
-            output = await router.teacher.ainvoke(item, _teacher_config(config, "teacher"))
+            output = await router.teacher.ainvoke(item, run.teacher_config)
         except Exception as exc:
-            msg = f"the teacher failed on input {preview(query)} while calibrating: {type(exc).__name__}: {exc}"
-            raise TeacherError(msg, input=query) from exc
-        teacher_answer = answer_text(
-            output, route="teacher", non_text=router.non_text, inputs=query
-        )
-        agrees = student_answer is None or bool(metric(student_answer, teacher_answer))
-        records.append(_Record(signals, agrees))
-        if learn and await router._writer.awrite(query, teacher_answer, scored) == "learned":
-            counts["learned"] += 1
-    return _finish(
-        router,
-        records,
-        families=families,
-        target=float(target),
-        confidence=confidence,
-        counts=counts,
-        metric=metric,
-    )
+            output = exc
+        teacher = run.teacher_answer(output, query)
+        run.record(signals, student, teacher)
+        if run.learn:
+            run.learned(await router._writer.awrite(query, teacher, scored))
+    return run.finish()

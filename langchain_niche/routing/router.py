@@ -393,6 +393,39 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         usage = message_usage(output)  # e.g. a Runnable returning an AIMessage it built
         return [usage] if usage is not None else []
 
+    def _student_done(
+        self, recorder: UsageRecorder, output: Any, query: dict[str, Any]
+    ) -> str | None:
+        """Book a student call; its answer, or ``None`` when it failed (the teacher answers)."""
+        if not isinstance(output, Exception):
+            try:
+                answer = answer_text(output, route="student", non_text=self.non_text, inputs=query)
+            except AnswerFormatError as exc:
+                output = exc
+            else:
+                usages = self._usages(recorder, output)
+                self._stats.add_usage("student", usages, self._prices, answered=True)
+                return answer
+        logger.warning("student failed on %s, asking the teacher: %r", preview(query), output)
+        self._stats.add_usage("student", recorder.usages, self._prices, answered=False)
+        self._stats.count("student_failures")
+        return None
+
+    def _teacher_done(self, recorder: UsageRecorder, output: Any, query: dict[str, Any]) -> str:
+        """Book a teacher call; its answer (a failure raises ``TeacherError``)."""
+        if isinstance(output, Exception):
+            self._stats.add_usage("teacher", recorder.usages, self._prices, answered=False)
+            self._stats.count("teacher_failures")
+            raise self._teacher_error(query, output) from output
+        usages = self._usages(recorder, output)
+        try:
+            answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
+        except AnswerFormatError:  # the tokens were spent all the same
+            self._stats.add_usage("teacher", usages, self._prices, answered=False)
+            raise
+        self._stats.add_usage("teacher", usages, self._prices, answered=True)
+        return answer
+
     def _invoke(
         self,
         input: dict[str, Any],
@@ -409,34 +442,18 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
                 output = self._student_runnable(keys).invoke(
                     self._student_input(input, scored), child
                 )
-                answer = answer_text(output, route="student", non_text=self.non_text, inputs=query)
             except Exception as exc:  # the teacher answers instead
-                logger.warning("student failed on %s, asking the teacher: %r", preview(query), exc)
-                self._stats.add_usage("student", recorder.usages, self._prices, answered=False)
-                self._stats.count("student_failures")
-            else:
-                self._stats.add_usage(
-                    "student", self._usages(recorder, output), self._prices, answered=True
-                )
+                output = exc
+            answer = self._student_done(recorder, output, query)
+            if answer is not None:
                 return answer
         recorder = UsageRecorder()
         child = self._child(run_manager.get_child(), config, "teacher", recorder)
         try:
             output = self.teacher.invoke(input, child)
         except Exception as exc:
-            self._stats.add_usage("teacher", recorder.usages, self._prices, answered=False)
-            self._stats.count("teacher_failures")
-            raise self._teacher_error(query, exc) from exc
-        try:
-            answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
-        except AnswerFormatError:  # the tokens were spent all the same
-            self._stats.add_usage(
-                "teacher", self._usages(recorder, output), self._prices, answered=False
-            )
-            raise
-        self._stats.add_usage(
-            "teacher", self._usages(recorder, output), self._prices, answered=True
-        )
+            output = exc
+        answer = self._teacher_done(recorder, output, query)
         if self.learn:
             self._stats.count(self._writer.write(query, answer, scored))
         return answer
@@ -457,34 +474,18 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
                 output = await self._student_runnable(keys).ainvoke(
                     self._student_input(input, scored), child
                 )
-                answer = answer_text(output, route="student", non_text=self.non_text, inputs=query)
             except Exception as exc:
-                logger.warning("student failed on %s, asking the teacher: %r", preview(query), exc)
-                self._stats.add_usage("student", recorder.usages, self._prices, answered=False)
-                self._stats.count("student_failures")
-            else:
-                self._stats.add_usage(
-                    "student", self._usages(recorder, output), self._prices, answered=True
-                )
+                output = exc
+            answer = self._student_done(recorder, output, query)
+            if answer is not None:
                 return answer
         recorder = UsageRecorder()
         child = self._child(run_manager.get_child(), config, "teacher", recorder)
         try:
             output = await self.teacher.ainvoke(input, child)
         except Exception as exc:
-            self._stats.add_usage("teacher", recorder.usages, self._prices, answered=False)
-            self._stats.count("teacher_failures")
-            raise self._teacher_error(query, exc) from exc
-        try:
-            answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
-        except AnswerFormatError:  # the tokens were spent all the same
-            self._stats.add_usage(
-                "teacher", self._usages(recorder, output), self._prices, answered=False
-            )
-            raise
-        self._stats.add_usage(
-            "teacher", self._usages(recorder, output), self._prices, answered=True
-        )
+            output = exc
+        answer = self._teacher_done(recorder, output, query)
         if self.learn:
             self._stats.count(await self._writer.awrite(query, answer, scored))
         return answer

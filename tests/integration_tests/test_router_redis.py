@@ -8,9 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.runnables import RunnableLambda
 
-from langchain_niche import MinHashExampleSelector, SimilarityPolicy, TeacherStudentRouter
+from langchain_niche import (
+    MinHashExampleSelector,
+    MissingKeyError,
+    SimilarityPolicy,
+    TeacherStudentRouter,
+)
 from tests.support.router_process import item, teacher_rule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +107,19 @@ async def test_async_router_over_redis(redis_url: str, index_name: str) -> None:
     stats = router.stats
     assert (stats.teacher.calls, stats.student.calls, stats.learned) == (20, 20, 20)
     assert len(store) == 20
+
+
+def test_a_redis_store_lacking_output_key_is_rejected_on_selection(
+    redis_url: str, index_name: str
+) -> None:
+    store = MinHashExampleSelector(
+        redis_url=redis_url, index_name=index_name, input_keys=["question"]
+    )
+    store.add_examples([item(i) | {"label": "x"} for i in range(3)])
+    router = TeacherStudentRouter(
+        teacher=RunnableLambda(teacher_rule),
+        student=RunnableLambda(lambda x: "s"),
+        selector=store,
+    )  # no full read of a Redis store at construction
+    with pytest.raises(MissingKeyError, match="'output'"):
+        router.invoke(item(1))

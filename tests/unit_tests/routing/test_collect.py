@@ -17,6 +17,7 @@ from langchain_niche import (
     TeacherError,
     acollect_examples,
     collect_examples,
+    dedupe_examples,
 )
 from langchain_niche.routing import AnswerFormatError
 
@@ -154,3 +155,12 @@ def test_bad_inputs_teacher_and_store() -> None:
     lacking = JaccardExampleSelector(examples=[{"q": "a", "label": "b"}])
     with pytest.raises(MissingKeyError):
         collect_examples(Teacher(), INPUTS, lacking, progress=False)
+
+
+def test_dedupe_examples_cleans_a_collected_store() -> None:
+    store = JaccardExampleSelector(input_keys=["q"])
+    near = [{"q": "how do I reset my password"}, {"q": "how do I reset my password ?"}]
+    report = collect_examples(Teacher(), [*near, {"q": "refund my order"}], store, progress=False)
+    assert report.learned == 3  # different text: both near-duplicates were asked and stored
+    clean = dedupe_examples(store.examples, threshold=0.9, input_keys=["q"])
+    assert [e["q"] for e in clean] == ["how do I reset my password", "refund my order"]
