@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche.errors import InvalidParameterError, MissingKeyError, preview
 
 __all__ = [
     "AgreementPolicy",
@@ -90,6 +90,14 @@ class RouteDecision:
     """A short explanation (shown in the run tree)."""
     scores: tuple[float, ...] = ()
     """Scores of the retrieved examples, best first."""
+
+
+def _answer(example: Mapping[str, Any], output_key: str) -> Any:
+    try:
+        return example[output_key]
+    except KeyError:
+        msg = f"a retrieved example has no field {output_key!r} (output_key); it has {sorted(example)}"
+        raise MissingKeyError(msg, key=output_key) from None
 
 
 def _invalid(exc: ValidationError, owner: str, data: Mapping[str, Any]) -> InvalidParameterError:
@@ -207,10 +215,10 @@ class AgreementPolicy(_Policy):
         if len(scored) < m:
             return -math.inf
         first_example, first_score = scored[0]
-        first = first_example[output_key]
+        first = _answer(first_example, output_key)
         lowest = float(first_score)
         for example, score in scored[1:m]:
-            if not self.agree(first, example[output_key]):
+            if not self.agree(first, _answer(example, output_key)):
                 return -math.inf
             lowest = min(lowest, float(score))
         return lowest

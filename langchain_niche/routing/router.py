@@ -86,6 +86,9 @@ class _GivenExamples(BaseExampleSelector):
     def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
         return list(input_variables.get(EXAMPLES_VAR) or [])
 
+    async def aselect_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.select_examples(input_variables)  # no I/O: no executor hop
+
 
 def default_student_prompt(
     input_keys: Sequence[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from typing import Any
 
@@ -17,10 +18,12 @@ from langchain_niche import (
     AgreementPolicy,
     InvalidParameterError,
     JaccardExampleSelector,
+    MissingKeyError,
     SimilarityPolicy,
     TeacherStudentRouter,
 )
 from langchain_niche.routing import exact_match, normalize_answer
+from langchain_niche.routing.answers import answer_text
 from langchain_niche.routing.costs import check_prices, price_for
 from langchain_niche.testing import ScriptedChatModel
 
@@ -205,3 +208,36 @@ def test_similarity_signal_is_the_best_score() -> None:
     assert (
         SimilarityPolicy(min_score=math.inf).decide([(ex("A"), 1.0)], "output").route == "teacher"
     )
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=5) | st.lists(json_values, max_size=5))
+def test_non_text_answers_round_trip_through_json(value: Any) -> None:
+    text = answer_text(value, route="teacher", non_text="json")
+    assert json.loads(text) == value
+    assert (
+        answer_text(value, route="teacher", non_text="json") == text
+    )  # deterministic (sorted keys)
+
+
+@given(st.text())
+def test_text_answers_are_kept_as_they_are(text: str) -> None:
+    assert answer_text(text, route="teacher", non_text="reject") == text
+    assert answer_text(AIMessage(content=text), route="student", non_text="reject") == text
+
+
+def test_a_policy_given_examples_without_the_answer_field_raises_a_typed_error() -> None:
+    with pytest.raises(MissingKeyError, match="'output'"):
+        AgreementPolicy(min_examples=2).decide([({"q": "a"}, 0.9), ({"q": "b"}, 0.8)], "output")
