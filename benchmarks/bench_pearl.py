@@ -110,7 +110,7 @@ def depth_three(latency: float, repeat: int) -> dict[str, float]:
         totals, executions = [], []
         for _ in range(repeat):
             start = time.perf_counter()
-            events = list(pearl.stream(question()))
+            events = list(pearl.stream_progress(question()))
             totals.append(time.perf_counter() - start)
             executions.append(execution_seconds(events))
         return statistics.median(totals), statistics.median(executions)

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -42,14 +44,17 @@ __all__ = [
     "TextAnalyzer",
     "TokenBatch",
     "TokenizerFn",
+    "check_encodable",
     "default_tokenizer",
     "example_text",
     "field_text",
     "stable_token_hashes",
+    "token_text",
 ]
 
 TokenizerFn = Callable[[str], Iterable[str]]
-"""A tokenizer: any callable from text to an iterable of string tokens."""
+"""A tokenizer: any callable from text to an iterable of string tokens (``bytes``
+tokens are accepted too and decoded as UTF-8)."""
 
 AnalyzerKind = Literal["word", "char"]
 """``"word"``: tokenizer tokens (and word n-grams); ``"char"``: character n-grams."""
@@ -183,6 +188,114 @@ def example_text(example: Mapping[str, Any], keys: Sequence[str]) -> str:
     return "\n".join(example_fields(example, sorted(keys)))
 
 
+def token_text(token: Any, *, where: str = "got", text: str | None = None) -> str:
+    """Return a token as ``str``: ``bytes`` are decoded as UTF-8, as datasketch users write them.
+
+    ``b"new"`` and ``"new"`` are the same token: their ids (and so MinHash
+    signatures) equal datasketch's for ``MinHash.update(b"new")``.
+
+    Args:
+        token: A token.
+        where: Who produced it, for the error message.
+        text: The text it came from, for the error message.
+
+    Returns:
+        The token as text.
+
+    Raises:
+        TokenizerError: The token is neither ``str`` nor ``bytes``, or its bytes
+            are not valid UTF-8 (the error names the token).
+    """
+    source = "" if text is None else f" for text {preview(text)}"
+    if isinstance(token, str):
+        return str(token)
+    if isinstance(token, bytes | bytearray):
+        try:
+            return bytes(token).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"{where} the token {preview(token)}{source}, which is not valid UTF-8 ({exc.reason})"
+            raise TokenizerError(msg) from exc
+    msg = (
+        f"{where} a non-string token {preview(token)} ({type(token).__name__}){source}; "
+        "tokens must be str (or UTF-8 bytes)"
+    )
+    raise TokenizerError(msg)
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every string in a JSON-like value (keys included), depth first."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+_values = operator.methodcaller("values")
+
+
+def check_encodable(batch: Sequence[Mapping[str, Any]]) -> None:
+    r"""Reject examples holding text that cannot be stored: lone surrogates (``"\ud800"``).
+
+    Such strings cannot be written as UTF-8 (JSON files, Redis, the terminal), so
+    they are refused when an example is added instead of failing later in
+    ``save``, Redis or the command line. One pass over the batch's strings.
+
+    Args:
+        batch: Examples (mappings of field name to value; nested lists and dicts
+            are searched too).
+
+    Raises:
+        InvalidExampleError: A field name or value is not encodable; the error
+            names the example's position and the field.
+    """
+    try:  # fast path: every key and value a str
+        keys = "".join(chain.from_iterable(batch))
+        values = "".join(chain.from_iterable(map(_values, batch)))
+    except TypeError:  # numbers, nested values...: collect the strings
+        parts: list[str] = []
+        for example in batch:
+            for key, value in example.items():
+                if type(key) is str:
+                    parts.append(key)
+                if type(value) is str:
+                    parts.append(value)
+                elif isinstance(value, Mapping | list | tuple):
+                    parts.extend(_strings(value))
+        keys, values = "", "".join(parts)
+    try:
+        keys.encode("utf-8")
+        values.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return
+    for index, example in enumerate(batch):
+        for key, value in example.items():
+            for part in (*_strings(key), *_strings(value)):
+                bad = _unencodable(part)
+                if bad is not None:
+                    msg = (
+                        f"example {index}: field {key!r} holds {bad!r} (a lone surrogate), which "
+                        f"cannot be encoded as UTF-8 and so could not be saved or sent to Redis: "
+                        f"{preview(part)}"
+                    )
+                    raise InvalidExampleError(msg, index=index, key=str(key))
+
+
+def _unencodable(text: str) -> str | None:
+    """The first characters of ``text`` that UTF-8 cannot encode, or ``None``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start : exc.end]
+    return None
+
+
 def _tokenizer_name(tokenizer: TokenizerFn) -> str:
     module = getattr(tokenizer, "__module__", None) or ""
     name = getattr(tokenizer, "__qualname__", None) or type(tokenizer).__name__
@@ -270,7 +383,8 @@ class TextAnalyzer:
 
         Raises:
             TokenizerError: The custom tokenizer raised, returned a single string,
-                or yielded something that is not a string.
+                or yielded something that is neither a string nor UTF-8 ``bytes``
+                (``bytes`` tokens, as datasketch users write them, are decoded).
         """
         if self.tokenizer is None:
             return default_tokenizer(text)
@@ -288,13 +402,9 @@ class TextAnalyzer:
         except Exception as exc:
             msg = f"tokenizer {self._name} failed on text {preview(text)}: {type(exc).__name__}: {exc}"
             raise TokenizerError(msg) from exc
-        for token in tokens:
-            if not isinstance(token, str):
-                msg = (
-                    f"tokenizer {self._name} returned a non-string token {preview(token)} "
-                    f"({type(token).__name__}) for text {preview(text)}"
-                )
-                raise TokenizerError(msg)
+        if not all(type(token) is str for token in tokens):
+            where = f"tokenizer {self._name} returned"
+            tokens = [token_text(token, where=where, text=text) for token in tokens]
         return [token for token in tokens if token]
 
     def shingles(self, text: str) -> set[str]:
@@ -473,7 +583,9 @@ def stable_token_hashes(tokens: Sequence[str]) -> npt.NDArray[np.uint64]:
     """Map tokens to stable 64-bit ids (the first 8 bytes of SHA-1, little-endian).
 
     The low 32 bits equal ``datasketch.hashfunc.sha1_hash32`` of the UTF-8 bytes,
-    so the same ids feed MinHash signatures that match datasketch's.
+    so the same ids feed MinHash signatures that match datasketch's. A ``bytes``
+    token is decoded as UTF-8 (:func:`token_text`): ``b"new"`` gets the id of
+    ``"new"``, as ``datasketch.MinHash.update(b"new")`` hashes the same bytes.
 
     Args:
         tokens: Tokens (hashed once each, in order).
@@ -482,7 +594,12 @@ def stable_token_hashes(tokens: Sequence[str]) -> npt.NDArray[np.uint64]:
         An array of ``uint64``, one id per token.
     """
     sha1 = hashlib.sha1  # a fingerprint, not security
-    blob = b"".join([sha1(token.encode("utf-8", "surrogatepass")).digest()[:8] for token in tokens])
+    try:
+        blob = b"".join(
+            [sha1(token.encode("utf-8", "surrogatepass")).digest()[:8] for token in tokens]
+        )
+    except (AttributeError, TypeError):  # a token that is not a str: bytes, or an error
+        return stable_token_hashes([token_text(token) for token in tokens])
     return np.frombuffer(blob, dtype="<u8").astype(np.uint64, copy=False)
 
 
@@ -515,10 +632,14 @@ class TokenBatch:
         """Encode shingle sets (each an iterable of *distinct* shingles).
 
         Args:
-            sets: The shingle sets, in order.
+            sets: The shingle sets, in order. ``bytes`` shingles are decoded as
+                UTF-8 (``b"new"`` and ``"new"`` are the same shingle).
 
         Returns:
             The batch.
+
+        Raises:
+            TokenizerError: A shingle is neither ``str`` nor UTF-8 ``bytes``.
         """
         cache: dict[str, int] = {}
         setdefault = cache.setdefault
@@ -528,11 +649,32 @@ class TokenBatch:
             before = len(local)
             local.extend([setdefault(token, len(cache)) for token in shingles])
             lens.append(len(local) - before)
-        return cls(
-            stable_token_hashes(list(cache)),
-            np.asarray(local, dtype=np.int64),
-            np.asarray(lens, dtype=np.int64),
+        vocab = list(cache)
+        local_ids = np.asarray(local, dtype=np.int64)
+        set_lens = np.asarray(lens, dtype=np.int64)
+        if not all(type(token) is str for token in vocab):
+            return cls._from_mixed(vocab, local_ids, set_lens)
+        return cls(stable_token_hashes(vocab), local_ids, set_lens)
+
+    @classmethod
+    def _from_mixed(
+        cls, vocab: list[Any], local: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]
+    ) -> TokenBatch:
+        """``from_sets`` when some shingles are ``bytes``: decode, then merge equal ones."""
+        texts = [token_text(token) for token in vocab]
+        position: dict[str, int] = {}
+        remap = np.fromiter(
+            (position.setdefault(text, len(position)) for text in texts),
+            dtype=np.int64,
+            count=len(texts),
         )
+        if len(position) < len(texts):  # b"x" and "x" in one batch: one token, once per set
+            size = len(position)
+            rows = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
+            pairs = unique_sorted(rows * size + remap[local])
+            rows, local = np.divmod(pairs, size)
+            lens = np.bincount(rows, minlength=lens.shape[0]).astype(np.int64)
+        return cls(stable_token_hashes(list(position)), local.astype(np.int64), lens)
 
     def __len__(self) -> int:
         return int(self.lens.shape[0])

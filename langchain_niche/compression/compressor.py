@@ -25,6 +25,7 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda, RunnableSer
 from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import ConfigDict, Field, InstanceOf
 
+from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.extract import (
     ChunkExtractor,
@@ -159,6 +160,7 @@ def _as_mapping(value: Vocab) -> dict[str, str] | None:
 
 
 class EntityCompressor(
+    TypedValidationErrors,
     BaseDocumentCompressor,
     BaseDocumentTransformer,
     RunnableSerializable[CompressorInput, list[Document]],

@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {SECTIONS}")
     out = Console()
+    out.wrap(
+        "langchain-niche demo. Everything runs offline on this machine: corpora come from the "
+        "Python installation, models are scripted stand-ins (labelled as such), and every time "
+        "shown was measured just now."
+    )
     for name in args.sections or SECTIONS:
         module = importlib.import_module(f"langchain_niche.demo.{name}")
         out.heading(module.TITLE)

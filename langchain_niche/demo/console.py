@@ -9,7 +9,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
-__all__ = ["Console"]
+__all__ = ["ELLIPSIS", "Console", "format_seconds", "shorten"]
+
+ELLIPSIS = "…"
+"""Marks every place where the demo cuts a text."""
 
 
 class Console:
@@ -45,14 +48,32 @@ class Console:
                 else ""
             )
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-        """Print a plain-text table."""
+    def table(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[object]],
+        *,
+        right: Sequence[int] = (),
+        indent: str = "",
+    ) -> None:
+        """Print a plain-text table: a header, a rule, then the rows.
+
+        Args:
+            header: Column titles (each column is labelled).
+            rows: The cells, converted with ``str``.
+            right: Indexes of the columns to right-align (numbers).
+            indent: Printed before every line.
+        """
         cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
         widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
         for n, row in enumerate(cells):
-            self.print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+            line = "  ".join(
+                cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+                for i, cell in enumerate(row)
+            )
+            self.print(indent + line.rstrip())
             if n == 0:
-                self.print("  ".join("-" * w for w in widths))
+                self.print(indent + "  ".join("-" * w for w in widths))
 
     @contextmanager
     def timed(self, label: str) -> Iterator[None]:
@@ -69,3 +90,20 @@ def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds:.2f} s"
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut to at most ``width`` characters with a trailing ``…``.
+
+    Args:
+        text: Any text; runs of whitespace (newlines included) become one space.
+        width: The maximum length of the result (at least 1).
+
+    Returns:
+        The text itself when it fits, otherwise its first ``width - 1``
+        characters (trailing spaces removed) followed by ``…``.
+    """
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    return flat[: max(0, width - 1)].rstrip() + ELLIPSIS

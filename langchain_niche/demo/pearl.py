@@ -47,8 +47,8 @@ PLAN = """New actions:
 1. try_cleanup = FIND_GUARANTEE(CTX, "the finally clause is executed when the try statement is left") : how try runs clean-up code
 2. with_cleanup = FIND_GUARANTEE(CTX, "the with statement calls the context manager __exit__ method") : how with runs clean-up code
 3. exceptions = FIND_X(CTX, "an exception raised inside the suite, handled or re-raised") : what happens to exceptions
-4. both = CONCAT(try_cleanup, with_cleanup, exceptions) : what the document says about each
-5. difference = COMPARE(try_cleanup, with_cleanup) : how the two statements differ"""
+4. difference = COMPARE(try_cleanup, with_cleanup) : how the two statements differ
+5. answer = CONCAT(difference, exceptions) : the comparison, then what happens to exceptions"""
 
 _STOP = frozenset(
     re.findall(
@@ -72,6 +72,11 @@ def long_document() -> str:
     return "\n\n".join(pydoc_data.topics.topics[name] for name in TOPICS)
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _keywords(text: str) -> set[str]:
     return {w for w in default_tokenizer(text) if w not in _STOP and len(w) > 2}
 
@@ -91,8 +96,9 @@ def _sentences(text: str) -> list[str]:
 
 
 def _best(sentences: list[str], words: set[str], k: int) -> list[str]:
-    """The ``k`` sentences sharing most keywords with ``words`` (at least 2), in text order."""
-    scored = [(len(words & _keywords(s)), -len(s), i, s) for i, s in enumerate(sentences)]
+    """The ``k`` sentences sharing most keywords with ``words`` (at least 2), in text order, each once."""
+    unique = list(dict.fromkeys(sentences))
+    scored = [(len(words & _keywords(s)), -len(s), i, s) for i, s in enumerate(unique)]
     top = sorted((x for x in scored if x[0] >= 2), reverse=True)[:k]
     return [s for *_, s in sorted(top, key=lambda x: x[2])]
 
@@ -127,15 +133,19 @@ def _execute(prompt: str) -> str:
             for line in body.splitlines()
             if line.startswith("- ")
         ]
-        unique = list(dict.fromkeys(lines))
-        return "\n".join(f"- {s}" for s in _best(unique, words, 4)) or _NOTHING
+        return "\n".join(f"- {s}" for s in _best(lines, words, 3)) or _NOTHING
     if any(kind == "document" for kind, _ in blocks):
         text = next(body for kind, body in blocks if kind == "document")
         found = _best(_sentences(text), words, 3)
         return "\n".join(f"- {s}" for s in found) or _NOTHING
-    inputs = [body for kind, body in blocks if kind == "input"]
-    firsts = [body.strip().splitlines()[0].removeprefix("- ") for body in inputs if body.strip()]
-    return "\n".join(f"({i}) {line}" for i, line in enumerate(firsts, 1)) or _NOTHING
+    # a step over earlier outputs (COMPARE ...): from each input, the line closest to the question
+    question = _keywords(prompt.split("[Original question]\n", 1)[-1].split("\n", 1)[0])
+    picked: list[str] = []
+    for body in (body for kind, body in blocks if kind == "input"):
+        lines = [line.removeprefix("- ") for line in body.splitlines() if line.startswith("- ")]
+        best = _best(lines, question | words, 1) or lines[:1]
+        picked.extend(best)
+    return "\n".join(f"({i}) {line}" for i, line in enumerate(picked, 1)) or _NOTHING
 
 
 def _plan(question: str, attempt: int) -> str:
@@ -196,11 +206,11 @@ def run(out: Console) -> None:
         "Model: ScriptedChatModel 'scripted-extractive' (fixed plans, extracts sentences; NOT an LLM)."
     )
 
-    out.subheading("Progress, as PEARL.stream() reports it")
+    out.subheading("Progress, as PEARL.stream_progress() reports it (also custom events)")
     events: list[PEARLEvent] = []
-    for event in pearl.stream({"question": QUESTION, "document": document}):
+    for event in pearl.stream_progress({"question": QUESTION, "document": document}):
         events.append(event)
-        out.print(f"  {event.seconds:6.2f} s  {event.message[:110]}")
+        out.print(f"  {event.seconds:6.2f} s  {_cut(event.message, 110)}")
     result = events[-1].result
     assert result is not None
 
@@ -234,7 +244,7 @@ def run(out: Console) -> None:
         out.wrap(f"note: {note}", indent="  ")
 
     out.subheading("Answer (outputs of the steps no later step uses)")
-    out.wrap(result.answer[:1200], indent="  ")
+    out.wrap(_cut(result.answer, 1200), indent="  ")
     out.print()
     out.print(
         f"Total: {result.usage.model_calls} model calls, {result.usage.input_tokens:,} input and "

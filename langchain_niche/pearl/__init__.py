@@ -7,7 +7,8 @@
 * :func:`parse_plan`, :class:`Plan`: the plan language (parsed, never evaluated).
 * :class:`Demonstration`, :func:`refine_demonstrations`: plan demonstrations and
   self-refinement; :func:`save_demonstrations` / :func:`load_demonstrations`.
-* :func:`evaluate`, :func:`load_quality_jsonl`: accuracy and cost on a dataset.
+* :func:`evaluate`, :func:`compare`, :func:`format_reports`, :class:`ZeroShotQA`,
+  :func:`load_quality_jsonl`: accuracy and cost on a dataset, PEARL vs zero-shot.
 """
 
 from langchain_niche.pearl.actions import (
@@ -17,6 +18,7 @@ from langchain_niche.pearl.actions import (
     ActionSet,
     parse_action,
 )
+from langchain_niche.pearl.baseline import ZeroShotQA
 from langchain_niche.pearl.chunking import split_text
 from langchain_niche.pearl.demonstrations import (
     DEFAULT_DEMONSTRATIONS,
@@ -36,7 +38,10 @@ from langchain_niche.pearl.evaluate import (
     EvaluationItem,
     EvaluationReport,
     aevaluate,
+    bootstrap_interval,
+    compare,
     evaluate,
+    format_reports,
     load_quality_jsonl,
 )
 from langchain_niche.pearl.grading import agrade, grade, llm_judge
@@ -78,12 +83,16 @@ __all__ = [
     "StepExecutionError",
     "StepRecord",
     "Usage",
+    "ZeroShotQA",
     "aevaluate",
     "agrade",
     "amine_actions",
     "arefine_demonstrations",
     "asimplify_actions",
+    "bootstrap_interval",
+    "compare",
     "evaluate",
+    "format_reports",
     "grade",
     "llm_judge",
     "load_demonstrations",

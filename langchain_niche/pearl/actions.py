@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -216,6 +217,13 @@ def parse_action(text: str) -> Action:
 class ActionSet:
     """An ordered set of actions with unique names (JSON round trip, immutable).
 
+    Name clashes are resolved explicitly: ``a | b`` keeps ``a``'s definition of a
+    name both define (the left side wins) and warns when the two definitions
+    differ; ``b | a`` or ``a.merge(b, on_conflict="replace")`` takes ``b``'s, and
+    ``on_conflict="error"`` refuses. :meth:`from_text` reads action lists such as
+    the PEARL paper's ``NAME(P1, P2) # definition`` files, where a repeated name is
+    an error naming both lines unless ``duplicates="first"`` (keep the first, warn).
+
     Example:
         ```python
         from langchain_niche.pearl import DEFAULT_ACTIONS, ActionSet, Action
@@ -236,7 +244,8 @@ class ActionSet:
             InvalidParameterError: Two actions share a name, or an entry is neither.
         """
         table: dict[str, Action] = {}
-        for entry in actions:
+        positions: dict[str, int] = {}
+        for index, entry in enumerate(actions):
             action = parse_action(entry) if isinstance(entry, str) else entry
             if not isinstance(action, Action):
                 msg = (
@@ -244,9 +253,13 @@ class ActionSet:
                 )
                 raise InvalidParameterError(msg, name="actions", value=entry)
             if action.name in table:
-                msg = f"two actions are named {action.name}: {table[action.name].signature} and {action.signature}"
+                msg = (
+                    f"two actions are named {action.name} (entries {positions[action.name]} and "
+                    f"{index}): {table[action.name].signature} and {action.signature}"
+                )
                 raise InvalidParameterError(msg, name="actions", value=action.name)
             table[action.name] = action
+            positions[action.name] = index
         self._actions = table
 
     # -- container protocol ----------------------------------------------------
@@ -274,7 +287,8 @@ class ActionSet:
         return f"ActionSet([{', '.join(a.signature for a in self)}])"
 
     def __or__(self, other: Iterable[Action | str]) -> ActionSet:
-        return self.merge(other)
+        """``self | other``: ``self`` wins name clashes (a warning names differing ones)."""
+        return self.merge(other, on_conflict="warn")
 
     def get(self, name: str) -> Action | None:
         """The action called ``name`` (case-insensitive), or ``None``."""
@@ -286,22 +300,60 @@ class ActionSet:
         return list(self._actions)
 
     # -- building --------------------------------------------------------------
-    def merge(self, other: Iterable[Action | str], *, replace: bool = False) -> ActionSet:
+    def merge(
+        self,
+        other: Iterable[Action | str],
+        *,
+        replace: bool = False,
+        on_conflict: Literal["keep", "warn", "replace", "error"] | None = None,
+    ) -> ActionSet:
         """Return a set with the actions of ``other`` added after these.
 
         Args:
             other: Actions or definitions.
-            replace: When a name exists in both, take ``other``'s definition
-                (default: keep this set's).
+            replace: Shorthand for ``on_conflict="replace"``.
+            on_conflict: What to do when a name exists in both with a different
+                definition: ``"keep"`` this set's (the default), ``"warn"`` (keep
+                this set's and warn, what ``|`` does), ``"replace"`` with
+                ``other``'s (a replaced action keeps its position), or ``"error"``.
 
         Returns:
             The merged set.
+
+        Raises:
+            InvalidParameterError: ``on_conflict="error"`` and a name clashes, or
+                ``on_conflict`` is not one of the values above.
         """
+        mode = on_conflict or ("replace" if replace else "keep")
+        if mode not in ("keep", "warn", "replace", "error"):
+            msg = f"on_conflict must be 'keep', 'warn', 'replace' or 'error', got {preview(mode)}"
+            raise InvalidParameterError(msg, name="on_conflict", value=mode)
         table = dict(self._actions)
+        clashes: list[tuple[Action, Action]] = []
         for entry in other:
             action = parse_action(entry) if isinstance(entry, str) else entry
-            if replace or action.name not in table:
+            existing = table.get(action.name)
+            if existing is None:
                 table[action.name] = action
+                continue
+            if existing == action:
+                continue
+            clashes.append((existing, action))
+            if mode == "replace":
+                table[action.name] = action
+        if clashes and mode == "error":
+            listed = "; ".join(f"{a.signature} vs {b.signature}" for a, b in clashes)
+            msg = f"both sets define {', '.join(a.name for a, _ in clashes)} differently: {listed}"
+            raise InvalidParameterError(msg, name="other", value=[a.name for a, _ in clashes])
+        if clashes and mode == "warn":
+            listed = ", ".join(f"{a.signature} (not {b.signature})" for a, b in clashes)
+            warnings.warn(
+                f"ActionSet | ActionSet keeps the left side's definition of a name both "
+                f"define: kept {listed}. Write `right | left` or "
+                "`left.merge(right, on_conflict='replace')` to take the right side's.",
+                UserWarning,
+                stacklevel=3,
+            )
         return ActionSet(table.values())
 
     def without(self, *names: str) -> ActionSet:
@@ -312,6 +364,69 @@ class ActionSet:
     def render(self) -> str:
         """One ``- NAME(P1, P2) : description`` line per action (as shown to the model)."""
         return "\n".join(f"- {action.to_line()}" for action in self)
+
+    # -- plain-text lists ----------------------------------------------------------
+    @classmethod
+    def from_text(
+        cls, text: str, *, duplicates: Literal["error", "first"] = "error", source: str = "text"
+    ) -> ActionSet:
+        """Read one action per line (``NAME(P1, P2) : definition`` or ``... # definition``).
+
+        Blank lines and lines starting with ``#`` are skipped; a leading ``-`` is
+        allowed. This reads the PEARL paper's mined and simplified action files.
+
+        Args:
+            text: The list.
+            duplicates: A name defined twice is an error naming both lines
+                (``"error"``, the default), or the first definition is kept with
+                a warning naming the line dropped (``"first"``).
+            source: Name of the text in messages (a file name).
+
+        Returns:
+            The actions, in order.
+
+        Raises:
+            ActionFormatError: A line is not an action definition, or a name is
+                repeated with ``duplicates="error"`` (the message names the line).
+        """
+        if duplicates not in ("error", "first"):
+            msg = f"duplicates must be 'error' or 'first', got {preview(duplicates)}"
+            raise InvalidParameterError(msg, name="duplicates", value=duplicates)
+        table: dict[str, tuple[Action, int]] = {}
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                action = parse_action(line)
+            except ActionFormatError as exc:
+                msg = f"{source}, line {number}: {exc}"
+                raise ActionFormatError(msg, text=line) from exc
+            if action.name in table:
+                first, first_line = table[action.name]
+                msg = (
+                    f"{source}, line {number}: {action.name} is already defined on line "
+                    f"{first_line} ({first.signature})"
+                )
+                if duplicates == "error":
+                    raise ActionFormatError(
+                        msg + "; remove one, or pass duplicates='first' to keep the first",
+                        text=line,
+                    )
+                warnings.warn(msg + "; keeping the first definition", UserWarning, stacklevel=2)
+                continue
+            table[action.name] = (action, number)
+        return cls(action for action, _ in table.values())
+
+    @classmethod
+    def load_text(
+        cls, path: str | os.PathLike[str], *, duplicates: Literal["error", "first"] = "error"
+    ) -> ActionSet:
+        """Read a plain-text action list from a file (see :meth:`from_text`)."""
+        source = Path(path)
+        return cls.from_text(
+            source.read_text(encoding="utf-8"), duplicates=duplicates, source=str(source)
+        )
 
     # -- JSON ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -22,10 +22,12 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import queue
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -226,27 +228,72 @@ class _Stopped(RuntimeError):
     """Another step failed: this one stops before its next model call."""
 
 
+class _CallPool:
+    """Daemon worker threads shared by every sync model call that has a timeout.
+
+    A worker is reused for call after call (an idle one takes the next call), at
+    most ``size`` exist at once and an idle worker exits after ``idle`` seconds, so
+    timeouts never add a thread per call. Python cannot stop a running thread: a
+    call that timed out keeps its worker until the model returns, and its result
+    is discarded. When every worker is busy, new calls wait in the queue; that
+    wait counts towards their timeout.
+    """
+
+    def __init__(self, size: int, idle: float = 30.0) -> None:
+        self.size = size
+        self.idle = idle
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        self._idle_workers = threading.Semaphore(0)
+        self._workers = 0
+
+    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn`` (in the caller's context) on a worker; return its future."""
+        future: Future[Any] = Future()
+        context = contextvars.copy_context()
+        self._queue.put((future, functools.partial(context.run, fn)))
+        if self._idle_workers.acquire(blocking=False):  # an idle worker will take it
+            return future
+        with self._lock:
+            if self._workers < self.size:
+                self._workers += 1
+                threading.Thread(target=self._work, daemon=True, name="pearl-model-call").start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            try:
+                future, fn = self._queue.get(timeout=self.idle)
+            except queue.Empty:
+                if self._idle_workers.acquire(blocking=False):  # nobody counts on this worker
+                    with self._lock:
+                        self._workers -= 1
+                    return
+                continue
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn()
+                except BaseException as exc:  # handed to the waiting caller
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                del future, fn
+            self._idle_workers.release()
+
+
+_CALL_POOL_SIZE = 64
+_calls_pool = _CallPool(_CALL_POOL_SIZE)
+
+
 def _call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
-    """Run ``fn`` in a daemon thread; give up waiting after ``timeout`` seconds."""
-    context = contextvars.copy_context()
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            box["value"] = context.run(fn)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=target, daemon=True, name="pearl-model-call").start()
-    if not done.wait(timeout):
+    """Run ``fn`` on the shared call pool; give up waiting after ``timeout`` seconds."""
+    future = _calls_pool.submit(fn)
+    try:
+        return future.result(timeout)
+    except FuturesTimeoutError:
+        future.cancel()  # never starts if it is still queued
         msg = f"the model call took longer than {timeout} s"
-        raise TimeoutError(msg)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+        raise TimeoutError(msg) from None
 
 
 class SyncRunner(_Runner):

@@ -62,20 +62,44 @@ def normalize_answer(text: str) -> str:
 def expected_option(expected: Any, options: Sequence[str]) -> int | None:
     """The 0-based option index ``expected`` designates, or ``None``.
 
-    ``expected`` may be an index (``int``), a letter (``"B"``) or an option's text.
+    ``expected`` may be an index (``int``, the unambiguous form that
+    :func:`~langchain_niche.pearl.load_quality_jsonl` produces), a letter
+    (``"B"``) or an option's text. Text is matched exactly first, then after
+    normalisation (case, punctuation, articles), and must designate one option.
+
+    Raises:
+        InvalidParameterError: ``expected`` designates two options: it is a letter
+            and the text of another option (``"B"`` with options ``["B", "A"]``),
+            or it matches several options once normalised (``"The dog"`` /
+            ``"A dog"``). Pass the option's index instead.
     """
     if isinstance(expected, int) and not isinstance(expected, bool):
         return expected if 0 <= expected < len(options) else None
     if not isinstance(expected, str):
         return None
     text = expected.strip()
-    if len(text) == 1 and text.upper() in string.ascii_uppercase[: len(options)]:
-        return string.ascii_uppercase.index(text.upper())
-    wanted = normalize_answer(text)
-    for index, option in enumerate(options):
-        if normalize_answer(option) == wanted:
-            return index
-    return None
+    exact = [i for i, option in enumerate(options) if option.strip() == text]
+    letter = (
+        string.ascii_uppercase.index(text.upper())
+        if len(text) == 1 and text.upper() in string.ascii_uppercase[: len(options)]
+        else None
+    )
+    candidates = set(exact)
+    if letter is not None:
+        candidates.add(letter)
+    if not candidates:
+        wanted = normalize_answer(text)
+        candidates = {i for i, option in enumerate(options) if normalize_answer(option) == wanted}
+    if len(candidates) > 1:
+        shown = ", ".join(
+            f"{string.ascii_uppercase[i]}. {options[i]!r}" for i in sorted(candidates)
+        )
+        msg = (
+            f"expected answer {expected!r} designates several options ({shown}); "
+            "give the gold option's 0-based index instead"
+        )
+        raise InvalidParameterError(msg, name="answer", value=expected)
+    return candidates.pop() if candidates else None
 
 
 def _verdict(output: Any) -> bool:

@@ -22,6 +22,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.pearl.actions import CONCAT, SEED_ACTIONS, Action, ActionSet, parse_action
 from langchain_niche.pearl.errors import ActionFormatError, StepExecutionError
+from langchain_niche.pearl.prompts import PROMPT_STYLES, PromptStyle
 
 __all__ = [
     "amine_actions",
@@ -51,6 +52,58 @@ New actions:
 
 Plan:
 1. name = ACTION(CTX, "text") : description"""
+
+PAPER_MINING_INSTRUCTIONS = """\
+You are given a question about an article and the list of actions above, which you \
+can execute to answer it. Think of the actions as functions of a program: each takes \
+input arguments and returns an output, and an output can be passed to another action. \
+The output of the last action is the answer. You have not read the article yet: write \
+the sequence of actions you would use to answer the question.
+
+Two worked examples:
+```
+Question:
+Why does the narrator keep returning to the harbour?
+
+My new actions:
+- FIND_MOTIVE(CTX, X) : Find and summarize what drives X to act as they do, given the input CTX.
+
+My sequence of actions:
+1. visits = FIND_X(CTX, "the narrator's visits to the harbour") : Find and summarize every visit of the narrator to the harbour.
+2. ans = FIND_MOTIVE(CTX, visits) : Find what drives the narrator to make these visits.
+```
+
+```
+Question:
+What is the overall message of the story?
+
+My new actions:
+- None
+
+My sequence of actions:
+1. message = FIND_MORAL(CTX) : Find the intended lesson or message of the input CTX.
+```
+
+Rules for your answer:
+1. Keep the sequence minimal: no unnecessary actions.
+2. Make it specific, covering every detail of the question.
+3. Use as many of the existing actions as you can.
+4. You may create new actions, but they must be as reusable and general as possible, \
+useful for other reading-comprehension questions too.
+5. The arguments must cover every detail of the question."""
+
+PAPER_MINING_ANSWER = """\
+Now write the plan for the question above, in this format:
+```
+My new actions (if any):
+- NEW_ACTION_1(arguments) : [one-sentence explanation]
+...
+
+My sequence of actions:
+1. output_1 = ACTION_1(arguments) : [one-sentence explanation]
+2. output_2 = ACTION_2(arguments) : [one-sentence explanation]
+...
+```"""
 
 SIMPLIFY_RULES = """\
 These actions were proposed for answering questions about long documents. Many \
@@ -89,11 +142,25 @@ def _new_actions_block(text: str) -> str:
     start = lowered.find("new actions")
     if start < 0:
         return ""
-    end = lowered.find("plan:", start)
-    return text[start : end if end >= 0 else len(text)]
+    ends = [
+        i
+        for i in (lowered.find("plan:", start), lowered.find("sequence of actions", start))
+        if i >= 0
+    ]
+    return text[start : min(ends) if ends else len(text)]
 
 
-def _mining_messages(seed: ActionSet, question: str) -> list[BaseMessage]:
+def _mining_messages(
+    seed: ActionSet, question: str, style: PromptStyle = "grounded"
+) -> list[BaseMessage]:
+    if style == "paper":
+        return [
+            SystemMessage(content="You design small, reusable actions for reading long documents."),
+            HumanMessage(
+                content=f"[Actions]\n{seed.render()}\n\n[Instructions]\n{PAPER_MINING_INSTRUCTIONS}"
+                f"\n\n[Question]\n{question}\n\n[Answer]\n{PAPER_MINING_ANSWER}"
+            ),
+        ]
     return [
         SystemMessage(content="You design small, reusable actions for reading long documents."),
         HumanMessage(
@@ -141,6 +208,12 @@ def _check_questions(questions: Iterable[str]) -> list[str]:
     return items
 
 
+def _check_style(style: Any) -> None:
+    if style not in PROMPT_STYLES:
+        msg = f"prompt_style must be one of {list(PROMPT_STYLES)}, got {preview(style)}"
+        raise InvalidParameterError(msg, name="prompt_style", value=style)
+
+
 def _aggregate(seed: ActionSet, replies: list[str | BaseException], min_count: int) -> ActionSet:
     failures = [r for r in replies if isinstance(r, BaseException)]
     if replies and len(failures) == len(replies):
@@ -186,6 +259,7 @@ def mine_actions(
     max_concurrency: int = 8,
     progress: bool = False,
     config: RunnableConfig | None = None,
+    prompt_style: PromptStyle = "grounded",
 ) -> ActionSet:
     """Mine task-specific actions from training questions (one call per question).
 
@@ -197,6 +271,8 @@ def mine_actions(
         max_concurrency: Calls in flight at once.
         progress: Show a progress bar (tqdm when installed).
         config: Config for the calls (callbacks, tags ...).
+        prompt_style: ``"grounded"`` (rules and the reply format) or ``"paper"``
+            (the paper's structure: instructions, two worked examples, five rules).
 
     Returns:
         ``seed`` plus the mined actions, most often proposed first. For an action
@@ -206,7 +282,8 @@ def mine_actions(
         StepExecutionError: Every call failed (a few failures only warn).
     """
     items = _check_questions(questions)
-    prompts = [_mining_messages(seed, q) for q in items]
+    _check_style(prompt_style)
+    prompts = [_mining_messages(seed, q, prompt_style) for q in items]
     replies: list[str | BaseException] = [RuntimeError("not run")] * len(items)
     bar = _Progress(len(items), "mining actions", progress)
     try:
@@ -229,10 +306,12 @@ async def amine_actions(
     max_concurrency: int = 8,
     progress: bool = False,
     config: RunnableConfig | None = None,
+    prompt_style: PromptStyle = "grounded",
 ) -> ActionSet:
     """Async twin of :func:`mine_actions`."""
     items = _check_questions(questions)
-    prompts = [_mining_messages(seed, q) for q in items]
+    _check_style(prompt_style)
+    prompts = [_mining_messages(seed, q, prompt_style) for q in items]
     replies: list[str | BaseException] = [RuntimeError("not run")] * len(items)
     bar = _Progress(len(items), "mining actions", progress)
     try:

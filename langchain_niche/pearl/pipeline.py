@@ -23,6 +23,7 @@ from langchain_niche.pearl.chunking import Budget, count_messages, run_prompt
 from langchain_niche.pearl.errors import ContextBudgetError, PlanParseError, StepExecutionError
 from langchain_niche.pearl.plan import Plan, PlanStep, parse_plan
 from langchain_niche.pearl.prompts import (
+    PromptStyle,
     correction_messages,
     document_tag,
     fallback_prompt,
@@ -43,7 +44,7 @@ from langchain_niche.pearl.trace import (
 from langchain_niche.selectors.base import jaccard
 from langchain_niche.text import default_tokenizer
 
-__all__ = ["QuestionRun", "RunSettings", "choose_option"]
+__all__ = ["QuestionRun", "RunSettings", "choose_option", "echo"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,27 @@ class RunSettings:
     max_steps: int
     synthesize_answer: bool
     budget_tokens: int | None
+    prompt_style: PromptStyle = "grounded"
+    plan_with_options: bool = False
+
+
+_ECHO_HEAD = 3000
+_ECHO_TAIL = 500
+_ERROR_CHARS = 1000
+
+
+def echo(text: str, head: int = _ECHO_HEAD, tail: int = _ECHO_TAIL) -> str:
+    """``text`` as a correction prompt shows it: long texts keep their start and end.
+
+    The middle of a text longer than ``head + tail`` characters is replaced by a
+    visible marker saying how many characters were cut, so a huge invalid reply
+    cannot push the correction prompt over the context budget.
+    """
+    if len(text) <= head + tail:
+        return text
+    cut = len(text) - head - tail
+    marked = f"{text[:head]}\n[... {cut:,} characters cut ...]"
+    return f"{marked}\n{text[len(text) - tail :]}" if tail else marked
 
 
 _LETTER_ALONE = re.compile(r"\(?([A-Z])\)?[.):]?")
@@ -207,7 +229,9 @@ class QuestionRun:
             seconds=self.elapsed(),
             notes=list(self.notes),
         )
-        yield self.event("answer", f"answer: {answer.strip()[:120]}", result=result)
+        shown = answer.strip()
+        shown = shown if len(shown) <= 120 else shown[:119].rstrip() + "…"
+        yield self.event("answer", f"answer: {shown}", result=result)
         return result
 
     def _fits(self, messages: list[BaseMessage]) -> bool:
@@ -250,7 +274,14 @@ class QuestionRun:
         error: str,
         earlier: list[str],
     ) -> list[BaseMessage]:
-        """The correction prompt, with fewer demonstrations if it would not fit."""
+        """The correction prompt, with fewer demonstrations if it would not fit.
+
+        The invalid reply and the errors are echoed at most a few thousand
+        characters long (:func:`echo`), so a huge reply cannot make it overflow.
+        """
+        invalid = echo(invalid)
+        error = echo(error, _ERROR_CHARS, 0)
+        earlier = [echo(e, _ERROR_CHARS, 0) for e in earlier]
         messages = correction_messages(base, invalid, error, earlier)
         if self._fits(messages):
             return messages
@@ -272,8 +303,9 @@ class QuestionRun:
                 self.settings.actions,
                 shown,
                 self.question,
-                options=self.options,
+                options=self.options if self.settings.plan_with_options else None,
                 avoid_plans=self.avoid_plans,
+                style=self.settings.prompt_style,
             )
 
         base = build(self._fitting_demonstrations(build))
@@ -327,7 +359,15 @@ class QuestionRun:
                 values[a.value] if a.kind == "variable" else a.value for a in step.arguments
             )
             return TaskOutcome(text=joined, usage=Usage())
-        prompt = step_prompt(step, action, values, self.question, self.document, tag=self.tag)
+        prompt = step_prompt(
+            step,
+            action,
+            values,
+            self.question,
+            self.document,
+            tag=self.tag,
+            style=self.settings.prompt_style,
+        )
         return (yield from run_prompt(prompt, self.budget, phase="step", step=step))
 
     def record(

@@ -19,14 +19,19 @@ such as ``Plan:`` before the first step are ignored)::
     arg         = "CTX" | string | VARIABLE
     string      = '"' {char | "\" char} '"'  |  "“" {char} "”"
 
-``CTX`` is the document. A string may contain commas, colons, parentheses and
+``CTX`` is the document. Where an action's definition has ``CTX``, a step may
+pass the output of an earlier step instead (as the PEARL paper's executor
+allows: ``least = FIND_LEAST_DESCRIBING_WORD(classes, "intense")``); the action
+then runs over that output as its context, and the step's prompt holds that
+output instead of the document (:attr:`PlanStep.context_from`). A string may contain commas, colons, parentheses and
 escaped quotes (``\"``, ``\\``, ``\n``, ``\r``, ``\t``). A variable names the output of
 an earlier step. The text after ``:`` is the step's description; it is given to
 the model verbatim when the step runs.
 
 Checks (each failure is a :class:`PlanParseError` naming the line): the action is
 known or declared in the ``New actions`` block; the number of arguments matches;
-``CTX`` is passed exactly where the action expects the document; every variable
+``CTX`` is passed only where the action expects the document, and that slot holds
+``CTX`` or an earlier step's output (never a string literal); every variable
 argument is the output of an earlier step, never the step's own; output names are
 unique. Because arguments can only refer to earlier steps, the dependency graph is
 acyclic by construction.
@@ -100,6 +105,11 @@ class PlanStep(BaseModel):
     """The text after ``:``, verbatim (may be empty)."""
     line: int = 0
     """1-based line of the step in the plan text (0 when built by hand)."""
+    context_from: str | None = None
+    """The earlier step whose output fills the action's ``CTX`` slot (``None``: the
+    document does, or the action takes no ``CTX``). Set by :func:`parse_plan` for
+    steps such as ``FIND_X(classes, "intense")``, where ``FIND_X(CTX, X)`` then
+    runs over the output of ``classes`` instead of the document."""
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -114,6 +124,11 @@ class PlanStep(BaseModel):
     def takes_context(self) -> bool:
         """Whether the step reads the document."""
         return any(arg.kind == "context" for arg in self.arguments)
+
+    @property
+    def reads_context(self) -> bool:
+        """Whether the step runs over a long text: the document or an earlier output in the CTX slot."""
+        return self.takes_context or self.context_from is not None
 
     def call_text(self) -> str:
         """``ACTION(arg, ...)``."""
@@ -394,7 +409,7 @@ class _Validator:
     def resolve(self, name: str) -> Action | None:
         return self.declared.get(name) or self.actions.get(name)
 
-    def check(self, cur: _Line, step: PlanStep) -> None:
+    def check(self, cur: _Line, step: PlanStep) -> PlanStep:
         if step.variable.upper() == CONTEXT:
             cur.fail("CTX is the document and cannot be an output name")
         if step.variable in self.defined:
@@ -413,18 +428,24 @@ class _Validator:
             )
         if not action.accepts(len(step.arguments)):
             cur.fail(f"{action.signature} takes {action.arity_text()}, got {len(step.arguments)}")
+        context_from = None
         for position, arg in enumerate(step.arguments):
             self._check_argument(cur, step, action, position, arg)
+            if arg.kind == "variable" and action.parameter_for(position) == CONTEXT:
+                context_from = arg.value
         self.defined[step.variable] = cur.number
+        return (
+            step if context_from is None else step.model_copy(update={"context_from": context_from})
+        )
 
     def _check_argument(
         self, cur: _Line, step: PlanStep, action: Action, position: int, arg: Argument
     ) -> None:
         expects_context = action.parameter_for(position) == CONTEXT
-        if expects_context and arg.kind != "context":
+        if expects_context and arg.kind == "string":
             cur.fail(
-                f"argument {position + 1} of {action.signature} must be CTX (the document), "
-                f"got {arg.render()}"
+                f"argument {position + 1} of {action.signature} must be CTX (the document) "
+                f"or the output of an earlier step, got {arg.render()}"
             )
         if arg.kind == "context" and not expects_context:
             where = (
@@ -476,8 +497,7 @@ def _parse_line(
     head = cur.match(_STEP_HEAD)
     if head is not None:
         step = _parse_step(cur, int(head.group(1)))
-        validator.check(cur, step)
-        steps.append(step)
+        steps.append(validator.check(cur, step))
         return False
     if in_declarations and (_NONE.fullmatch(line) or line[0] in "-*"):
         if not _NONE.fullmatch(line):

@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from langchain_niche.pearl.actions import Action, ActionSet
+from langchain_niche.pearl.actions import CONTEXT, Action, ActionSet
 from langchain_niche.pearl.plan import PlanStep
 
 __all__ = [
+    "PROMPT_STYLES",
+    "PromptStyle",
     "TaskPrompt",
     "correction_messages",
     "fallback_prompt",
@@ -75,6 +78,26 @@ CHUNK_NOTE = (
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+PromptStyle = Literal["grounded", "paper"]
+"""How planning, step and mining prompts are worded.
+
+* ``"grounded"`` (the default): step prompts repeat the original question and ask
+  for output grounded in the given information only; the planning prompt lists
+  explicit rules about the plan language.
+* ``"paper"``: the structure of the PEARL paper's prompts, in this package's own
+  words: the planning prompt is one instruction paragraph, the format and the
+  examples as ``Question: "..."`` / ``Answer:`` pairs; a step prompt is the text,
+  the action with its arguments, and the step's description as the answer cue,
+  with no question and no "use only the given information"; the mining prompt
+  carries two worked examples.
+
+Both keep a system message saying that delimited text is data (the paper sent one
+user message); both put the document and step outputs between tagged delimiters.
+"""
+
+PROMPT_STYLES: tuple[PromptStyle, ...] = ("grounded", "paper")
+"""The accepted values of :data:`PromptStyle`."""
+
 
 def option_letter(index: int) -> str:
     """``0 -> "A"``, ``1 -> "B"`` ..."""
@@ -108,11 +131,13 @@ class TaskPrompt:
     """What the long part is called in the prompt."""
     tag: str = "0"
     """Delimiter tag (see :func:`document_tag`)."""
+    task_title: str = "Task"
+    """Title of the last section (the paper's step prompts call it ``Answer``)."""
 
     def _render(self, head: str, task: str) -> list[BaseMessage]:
         parts = [head] if head else []
-        parts.extend(f"[{title}]\n{body}" for title, body in self.sections)
-        parts.append(f"[Task]\n{task}")
+        parts.extend(f"[{title}]\n{body}" if title else body for title, body in self.sections)
+        parts.append(f"[{self.task_title}]\n{task}")
         return [SystemMessage(content=self.system), HumanMessage(content="\n\n".join(parts))]
 
     def _block(self, text: str, attrs: str = "") -> str:
@@ -179,6 +204,7 @@ def planning_messages(
     *,
     options: Sequence[str] | None = None,
     avoid_plans: Sequence[str] = (),
+    style: PromptStyle = "grounded",
 ) -> list[BaseMessage]:
     """The planning prompt: actions, rules, format, demonstrations, the question.
 
@@ -186,12 +212,16 @@ def planning_messages(
         actions: The actions the plan may use.
         demonstrations: ``(question, plan)`` pairs, most similar first.
         question: The question.
-        options: Answer options, when the question has them.
+        options: Answer options to show the planner (``None``: plan from the
+            question alone, as the paper does).
         avoid_plans: Plans that gave wrong answers before (self-refinement).
+        style: ``"grounded"`` or ``"paper"`` (see :data:`PromptStyle`).
 
     Returns:
         System and human messages (no document).
     """
+    if style == "paper":
+        return _paper_planning_messages(actions, demonstrations, question, options, avoid_plans)
     parts = [
         f"[Actions]\n{actions.render()}\nThe output of any step can be an argument of a later step.",
         f"[Instructions]\n{PLAN_RULES}\n\nFormat:\n{PLAN_FORMAT}",
@@ -212,6 +242,67 @@ def planning_messages(
         )
     parts.append(question_part)
     parts.append("Plan:")
+    return [SystemMessage(content=PLANNER_SYSTEM), HumanMessage(content="\n\n".join(parts))]
+
+
+PAPER_PLAN_INSTRUCTIONS = """\
+You are given a question about an article and the list of actions above, which you \
+can execute to answer it. Think of the actions as functions of a program: each takes \
+input arguments and returns an output, and an output can be passed to another action. \
+Write the sequence of actions you would use to answer the question once you have read \
+the article. It must be specific and cover every detail of the question. Use the \
+listed actions first; if you need new ones, declare them as shown below. Give each \
+output a distinct name so that later actions can take it as an argument. Check that \
+your plan is valid, clear and easy to follow. Keep it simple: no unnecessary steps, \
+no list or dictionary comprehensions, every action as simple as possible. If the \
+question cannot be answered without its answer options, collect as much information \
+as you can so that it becomes answerable once the options are shown. Follow this \
+format:
+New actions:
+- NEW_ACTION(arguments) : [a one-sentence general definition], or "- None" when no new action is needed
+
+1. output_1 = ACTION(arguments) : [one-sentence explanation]
+2. output_2 = ACTION(arguments) : [one-sentence explanation]
+..."""
+
+PAPER_PLAN_QUESTION = """\
+The question about the article is:
+    {question}
+Write a plan (a sequence of actions) that reaches the answer after reading the \
+article. The answer options are not shown to you, so when the question cannot be \
+answered without them, collect as much information as you can so that it can be \
+answered once they are. Make sure the plan is valid and faithful to the question."""
+
+
+def _paper_planning_messages(
+    actions: ActionSet,
+    demonstrations: Sequence[tuple[str, str]],
+    question: str,
+    options: Sequence[str] | None,
+    avoid_plans: Sequence[str],
+) -> list[BaseMessage]:
+    parts = [
+        f"[Actions]\n{actions.render()}\n* Note: the output of any action can be the input of another action.",
+        f"[Instructions]\n{PAPER_PLAN_INSTRUCTIONS}",
+    ]
+    if demonstrations:
+        shown = "\n\n\n---\n".join(
+            f'Question: "{q}"\nAnswer:\n{p.strip()}' for q, p in demonstrations
+        )
+        parts.append(f"Some examples follow.\n\n{shown}")
+    if avoid_plans:
+        shown = "\n\n".join(
+            f"{p.strip()}\n\nError: this plan led to a wrong answer; rethink the strategy."
+            for p in avoid_plans
+        )
+        parts.append(f"[Earlier plans for this question]\n{shown}")
+    question_part = "[Question]\n" + PAPER_PLAN_QUESTION.format(question=question)
+    if options:
+        question_part += (
+            f"\n\nAnswer options (one is chosen after your plan runs):\n{_options_text(options)}"
+        )
+    parts.append(question_part)
+    parts.append("[Answer]")
     return [SystemMessage(content=PLANNER_SYSTEM), HumanMessage(content="\n\n".join(parts))]
 
 
@@ -244,6 +335,14 @@ def _input_block(tag: str, name: str, value: str) -> str:
     return f'<input-{tag} name="{name}">\n{value}\n</input-{tag}>'
 
 
+def _context_source(step: PlanStep, action: Action) -> tuple[int, str] | None:
+    """``(position, variable)`` of an earlier output passed in the action's CTX slot."""
+    for position, arg in enumerate(step.arguments):
+        if arg.kind == "variable" and action.parameter_for(position) == CONTEXT:
+            return position, arg.value
+    return None
+
+
 def step_prompt(
     step: PlanStep,
     action: Action,
@@ -252,12 +351,16 @@ def step_prompt(
     document: str,
     *,
     tag: str,
+    style: PromptStyle = "grounded",
 ) -> TaskPrompt:
     """The prompt of one step.
 
-    It holds the action's definition, every argument with earlier outputs
-    substituted, the step's description verbatim and the original question; the
-    document only when the step takes ``CTX``.
+    Grounded style: the action's definition, every argument with earlier outputs
+    substituted, the step's description verbatim and the original question. Paper
+    style: the action and its arguments, then the description as the answer cue
+    (no question). Either way the long part is the document when the step passes
+    ``CTX``, or the earlier output it passes in the ``CTX`` slot (that output is
+    then the text the action runs over, and the document is not sent).
 
     Args:
         step: The step.
@@ -266,15 +369,28 @@ def step_prompt(
         question: The original question.
         document: The document.
         tag: Delimiter tag.
+        style: ``"grounded"`` or ``"paper"`` (see :data:`PromptStyle`).
 
     Returns:
         The prompt.
     """
+    source = _context_source(step, action)
+    long_part: str | None = None
+    label = "document"
+    if step.takes_context:
+        long_part = document
+    elif source is not None:
+        long_part = values[source[1]]
+        label = "input"
+    if style == "paper":
+        return _paper_step_prompt(step, action, values, long_part, label, source, tag)
     lines = []
     for position, arg in enumerate(step.arguments):
         param = action.parameter_for(position)
         if arg.kind == "context":
             lines.append(f"{param} = the document shown above")
+        elif source is not None and position == source[0]:
+            lines.append(f"{param} = the output of step {arg.value!r}, shown above")
         elif arg.kind == "string":
             lines.append(f"{param} = {arg.value}")
         else:
@@ -298,8 +414,48 @@ def step_prompt(
             "description. Be thorough and specific (a list or paragraphs); use only the "
             "information given."
         ),
-        document=document if step.takes_context else None,
+        document=long_part,
+        label=label,
         tag=tag,
+    )
+
+
+def _paper_step_prompt(  # noqa: PLR0917 - a private helper of step_prompt
+    step: PlanStep,
+    action: Action,
+    values: dict[str, str],
+    long_part: str | None,
+    label: str,
+    source: tuple[int, str] | None,
+    tag: str,
+) -> TaskPrompt:
+    lines = []
+    for position, arg in enumerate(step.arguments):
+        param = action.parameter_for(position)
+        if arg.kind == "context" or (source is not None and position == source[0]):
+            continue  # the text shown above
+        if arg.kind == "string":
+            lines.append(f"{param} = {arg.render()}")
+        else:
+            lines.append(f"{param} = " + _input_block(tag, arg.value, values[arg.value]))
+    body = f"Action:\n\n{action.to_line()}"
+    if lines:
+        body += "\n\n" + "\n".join(lines)
+    sections: list[tuple[str, str]] = []
+    if long_part is not None:
+        sections.append(
+            ("", "---\n\nRead the text above first, then follow the instructions below.")
+        )
+    sections.append(("Instruction", f"{body}\n---"))
+    cue = "(a list or paragraph(s); be thorough)"
+    return TaskPrompt(
+        system=STEP_SYSTEM,
+        sections=tuple(sections),
+        instruction=f"{cue}\n({step.description})" if step.description else cue,
+        document=long_part,
+        label=label,
+        tag=tag,
+        task_title="Answer",
     )
 
 

@@ -1,12 +1,32 @@
-"""How PEARL retries failed model calls."""
+"""How PEARL retries failed model calls, and how long one call may take."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["RetryPolicy"]
+from langchain_niche.errors import InvalidParameterError, preview
+
+__all__ = ["DEFAULT_TIMEOUT", "RetryPolicy", "retry_policy"]
+
+DEFAULT_TIMEOUT = 120.0
+"""Seconds one model call may take by default (``RetryPolicy.timeout``)."""
+
+
+def _invalid(error: ValidationError, prefix: str, values: dict[str, Any]) -> InvalidParameterError:
+    """Turn pydantic's ``ValidationError`` into our typed error naming the field and value."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ())) or "?"
+    value = values.get(field, first.get("input"))
+    if first.get("type") == "extra_forbidden":
+        known = ", ".join(RetryPolicy.model_fields)
+        msg = f"{prefix} has no setting {field!r} (got {preview(value)}); known settings: {known}"
+    else:
+        msg = f"{prefix}.{field} {first.get('msg', 'is invalid').lower()}, got {preview(value)}"
+    return InvalidParameterError(msg, name=f"{prefix}.{field}", value=value)
 
 
 class RetryPolicy(BaseModel):
@@ -19,12 +39,28 @@ class RetryPolicy(BaseModel):
     :class:`~langchain_niche.pearl.StepExecutionError` with the plan and the
     finished steps attached.
 
+    By default one call may take ``DEFAULT_TIMEOUT`` (120) seconds, so a model that
+    hangs cannot block ``invoke`` forever: with the default three attempts and
+    backoff a hung model fails a step after about six minutes. ``timeout=None``
+    removes the limit.
+
+    What a timeout can stop: on the async path (``ainvoke``, ``astream``,
+    ``abatch``) the call's task is cancelled, which closes a native async model's
+    request. On the sync path a call runs in a worker thread of a small shared
+    pool (reused, never one new thread per call); Python cannot kill a thread, so
+    a timed-out sync call keeps its worker until the model returns (an HTTP
+    client's own timeout ends it) and its reply is discarded. Sync models called
+    through the async path run in a thread too and behave the same way.
+
+    Invalid settings raise :class:`~langchain_niche.errors.InvalidParameterError`
+    naming the setting and the value.
+
     Example:
         ```python
         from langchain_niche.pearl import PEARL, RetryPolicy
 
         policy = RetryPolicy(max_attempts=5, initial_delay=1.0, timeout=60)
-        # PEARL(llm=model, retry=policy)
+        # PEARL(llm=model, retry=policy) or PEARL(llm=model, retry={"timeout": 60})
         ```
     """
 
@@ -40,11 +76,19 @@ class RetryPolicy(BaseModel):
     """Upper bound of one delay."""
     jitter: bool = True
     """Randomize delays (50-100%) so concurrent retries do not line up."""
-    timeout: float | None = Field(default=None, gt=0.0)
-    """Seconds a call may take before it counts as failed (``None``: no limit; a sync
-    call that times out is abandoned, its thread finishes in the background)."""
+    timeout: float | None = Field(default=DEFAULT_TIMEOUT, gt=0.0, allow_inf_nan=False)
+    """Seconds one call (one attempt) may take before it counts as failed with a
+    ``TimeoutError`` (default 120; ``None``: no limit). A timed-out async call is
+    cancelled; a timed-out sync call is abandoned (see the class docstring)."""
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     """Exception types that are retried; others are raised at once."""
+
+    def __init__(self, **data: Any) -> None:
+        """Create a policy (invalid settings raise ``InvalidParameterError``)."""
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise _invalid(error, "retry", data) from None
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
@@ -54,3 +98,24 @@ class RetryPolicy(BaseModel):
     def retries(self, error: BaseException) -> bool:
         """Whether ``error`` is worth another attempt."""
         return isinstance(error, self.retry_on)
+
+
+def retry_policy(value: Any) -> RetryPolicy:
+    """Read PEARL's ``retry`` setting: a :class:`RetryPolicy` or a dict of its settings.
+
+    Raises:
+        InvalidParameterError: ``value`` is neither, or a setting is unknown or invalid.
+    """
+    if isinstance(value, RetryPolicy):
+        return value
+    if isinstance(value, Mapping):
+        bad = [key for key in value if not isinstance(key, str)]
+        if bad:
+            msg = f"retry settings must be named by strings, got key {preview(bad[0])}"
+            raise InvalidParameterError(msg, name="retry", value=value)
+        return RetryPolicy(**dict(value))
+    msg = (
+        "retry must be a RetryPolicy or a dict of its settings (e.g. {'timeout': 60}), "
+        f"got {type(value).__name__} {preview(value)}"
+    )
+    raise InvalidParameterError(msg, name="retry", value=value)

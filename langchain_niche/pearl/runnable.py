@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import Any, cast
 
+from langchain_core.callbacks import adispatch_custom_event, dispatch_custom_event
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import (
@@ -18,6 +20,7 @@ from langchain_core.runnables.config import (
 from langchain_core.runnables.utils import coro_with_context
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import (
     InvalidExampleError,
     InvalidParameterError,
@@ -35,12 +38,16 @@ from langchain_niche.pearl.errors import PEARLBatchError, PlanParseError
 from langchain_niche.pearl.execute import AsyncRunner, SyncRunner
 from langchain_niche.pearl.pipeline import QuestionRun, RunSettings
 from langchain_niche.pearl.plan import parse_plan
-from langchain_niche.pearl.retry import RetryPolicy
+from langchain_niche.pearl.prompts import PROMPT_STYLES, PromptStyle
+from langchain_niche.pearl.retry import RetryPolicy, retry_policy
 from langchain_niche.pearl.trace import PEARLEvent, PEARLResult
 from langchain_niche.selectors.jaccard import JaccardExampleSelector
 from langchain_niche.tokens import TokenCounter, approximate_token_count
 
-__all__ = ["PEARL", "PEARLInput"]
+__all__ = ["EVENT_PREFIX", "PEARL", "PEARLInput"]
+
+EVENT_PREFIX = "pearl_"
+"""Custom events PEARL dispatches are named ``pearl_<type>`` (``pearl_step_end`` ...)."""
 
 _MAX_OPTIONS = 26
 
@@ -98,7 +105,7 @@ def _coerce_actions(value: Any) -> ActionSet:
     return ActionSet(cast("Iterable[Action | str]", value))
 
 
-class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
+class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLResult]):
     """Answer questions about long documents by planning and executing actions.
 
     PEARL (Sun et al., 2023) asks a model for a *plan*, a short program over
@@ -114,8 +121,9 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
       then the question is answered zero-shot and ``fallback_used`` is ``True``.
     * **Execution**: one model call per step (``CONCAT`` runs locally). A step's
       prompt holds its action's definition, its arguments with earlier outputs
-      substituted, its description verbatim and the original question; the
-      document only if the step takes ``CTX``. Steps whose inputs are ready run
+      substituted, its description verbatim and (``prompt_style="grounded"``) the
+      original question; the document only if the step takes ``CTX``, or the
+      earlier output a step passes in the ``CTX`` slot. Steps whose inputs are ready run
       concurrently (at most ``max_concurrency`` model calls at once).
     * **Long documents**: a step whose prompt exceeds ``max_context_tokens`` (minus
       ``reserved_output_tokens``) runs over consecutive parts of the document and
@@ -127,10 +135,20 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
 
     Input: ``{"question": str, "document": str}`` plus optional ``"options"``
     (list of strings) and ``"avoid_plans"``. Output: :class:`PEARLResult`.
-    ``stream``/``astream`` yield :class:`PEARLEvent` progress events (the last,
-    ``type="answer"``, carries the result); inside a composed chain PEARL yields
-    its result as one chunk. Every model call is a child run (visible to
-    callbacks, LangSmith and ``astream_events``).
+    ``stream``/``astream`` yield the :class:`PEARLResult` as one chunk, like any
+    Runnable, alone or composed (so ``with_fallbacks`` falls back when a step
+    fails). Progress (plan attempts, the plan or the fallback, every step's start
+    and end, the answer) is dispatched as LangChain custom events named
+    ``pearl_<type>`` whose data is a :class:`PEARLEvent`: callbacks receive them
+    in ``on_custom_event`` and ``astream_events(version="v2")`` shows them as
+    ``on_custom_event``; :meth:`stream_progress` / :meth:`astream_progress`
+    iterate them directly. Every model call is a child run (visible to
+    callbacks, LangSmith and ``astream_events``) with the caller's callbacks,
+    tags and metadata.
+
+    Model calls time out after ``retry.timeout`` seconds (default 120, see
+    :class:`RetryPolicy`). ``copy.deepcopy`` and ``pickle`` work whenever the
+    models (and a custom ``demonstration_selector``) do.
 
     Batches: ``batch``/``abatch`` run questions concurrently (``config=
     {"max_concurrency": n}`` bounds how many). One failing question never loses
@@ -185,6 +203,15 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
     """Add one call that turns the final steps' outputs into a direct answer."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     """Retries, backoff and timeout of model calls."""
+    prompt_style: PromptStyle = "grounded"
+    """Wording of the planning and step prompts: ``"grounded"`` (step prompts repeat
+    the question and ask for grounded output) or ``"paper"`` (the PEARL paper's
+    structure, in this package's words; see ``langchain_niche.pearl.prompts``)."""
+    plan_with_options: bool = False
+    """Show the answer options to the planner. Off by default, as in the paper: the
+    plan comes from the question alone and the options are used only to map the
+    open answer to a choice (also during self-refinement, where showing them with
+    the failed plans lets the planner steer toward the known right answer)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
@@ -228,8 +255,18 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
         ):
             msg = f"token_counter must be None or a callable, got {preview(out['token_counter'])}"
             raise InvalidParameterError(msg, name="token_counter", value=out["token_counter"])
-        if "retry" in out and isinstance(out["retry"], Mapping):
-            out["retry"] = RetryPolicy(**out["retry"])
+        if "prompt_style" in out and out["prompt_style"] not in PROMPT_STYLES:
+            msg = f"prompt_style must be one of {list(PROMPT_STYLES)}, got {preview(out['prompt_style'])}"
+            raise InvalidParameterError(msg, name="prompt_style", value=out["prompt_style"])
+        if "plan_with_options" in out and not isinstance(out["plan_with_options"], bool):
+            msg = (
+                f"plan_with_options must be True or False, got {preview(out['plan_with_options'])}"
+            )
+            raise InvalidParameterError(
+                msg, name="plan_with_options", value=out["plan_with_options"]
+            )
+        if "retry" in out:
+            out["retry"] = retry_policy(out["retry"])
         if "actions" in out:
             out["actions"] = _coerce_actions(out["actions"])
         if "demonstrations" in out:
@@ -365,6 +402,8 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
             max_steps=self.max_steps,
             synthesize_answer=self.synthesize_answer,
             budget_tokens=None if window is None else window - self.reserved_output_tokens,
+            prompt_style=self.prompt_style,
+            plan_with_options=self.plan_with_options,
         )
         return QuestionRun(
             settings,
@@ -389,18 +428,27 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
     def _sync_events(
         self, input: Any, root: Any, config: RunnableConfig
     ) -> Generator[PEARLEvent, None, None]:
+        """Run one question; dispatch every progress event as a custom event and yield it."""
         data = self._read_input(input)
         run = self._question_run(data, self.select_demonstrations(data.question))
-        return SyncRunner(run, root=root, **self._runner_kwargs(config)).events()
+        events = SyncRunner(run, root=root, **self._runner_kwargs(config)).events()
+        try:
+            for event in events:
+                dispatch_custom_event(EVENT_PREFIX + event.type, event, config=config)
+                yield event
+        finally:
+            events.close()
 
     async def _async_events(
         self, input: Any, root: Any, config: RunnableConfig
     ) -> AsyncGenerator[PEARLEvent, None]:
+        """Async twin of :meth:`_sync_events`."""
         data = self._read_input(input)
         run = self._question_run(data, await self.aselect_demonstrations(data.question))
         runner = AsyncRunner(run, root=root, **self._runner_kwargs(config))
         async with contextlib.aclosing(runner.events()) as events:
             async for event in events:
+                await adispatch_custom_event(EVENT_PREFIX + event.type, event, config=config)
                 yield event
 
     # -- Runnable API ------------------------------------------------------------------------
@@ -429,6 +477,10 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
     ) -> PEARLResult:
         """Answer one question.
 
+        Progress events are dispatched as LangChain custom events named
+        ``pearl_<type>`` whose data is the :class:`PEARLEvent` (callbacks'
+        ``on_custom_event``, ``astream_events``' ``on_custom_event``).
+
         Args:
             input: ``{"question": ..., "document": ...}`` (optionally ``"options"``).
             config: Callbacks, tags, metadata, run name ...
@@ -449,10 +501,68 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
         """Async twin of :meth:`invoke` (native async model calls)."""
         return await self._acall_with_config(self._ainvoke, input, config)
 
-    def stream(  # type: ignore[override]
+    def _transform(
+        self, chunks: Iterator[Any], run_manager: Any, config: RunnableConfig
+    ) -> Iterator[PEARLResult]:
+        yield self._invoke(_merge_chunks(list(chunks)), run_manager, config)
+
+    async def _atransform(
+        self, chunks: AsyncIterator[Any], run_manager: Any, config: RunnableConfig
+    ) -> AsyncIterator[PEARLResult]:
+        yield await self._ainvoke(_merge_chunks([c async for c in chunks]), run_manager, config)
+
+    def stream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> Iterator[PEARLResult]:
+        """Answer one question; yield the :class:`PEARLResult` as the one chunk.
+
+        Like every Runnable's ``stream``, alone or composed. Progress goes to
+        custom events (see :meth:`invoke`); iterate it with :meth:`stream_progress`.
+        """
+        yield from self._transform_stream_with_config(iter([input]), self._transform, config)
+
+    async def astream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> AsyncIterator[PEARLResult]:
+        """Async twin of :meth:`stream` (see :meth:`astream_progress` for progress)."""
+
+        async def single() -> AsyncIterator[dict[str, Any]]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(single(), self._atransform, config):
+            yield chunk
+
+    def transform(
+        self,
+        input: Iterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any | None,
+    ) -> Iterator[PEARLResult]:
+        """In a streaming chain: merge the input chunks, yield the result as one chunk."""
+        yield from self._transform_stream_with_config(input, self._transform, config)
+
+    async def atransform(
+        self,
+        input: AsyncIterator[dict[str, Any]],
+        config: RunnableConfig | None = None,
+        **kwargs: Any | None,
+    ) -> AsyncIterator[PEARLResult]:
+        """Async twin of :meth:`transform`."""
+        async for chunk in self._atransform_stream_with_config(input, self._atransform, config):
+            yield chunk
+
+    def stream_progress(
+        self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> Iterator[PEARLEvent]:
-        """Answer one question, yielding progress events as they happen.
+        """Answer one question, yielding its progress events as they happen.
+
+        The same events are dispatched as custom events (see :meth:`invoke`);
+        inside a composed chain, read them from ``astream_events`` instead.
+        Closing the iterator early stops the run: no further step starts.
+
+        Args:
+            input: ``{"question": ..., "document": ...}`` (optionally ``"options"``).
+            config: Callbacks, tags, metadata, run name ...
 
         Yields:
             :class:`PEARLEvent` objects: ``plan_attempt``, ``plan`` (or ``fallback``),
@@ -480,16 +590,16 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
                         result = event.result or result
                         yield event
                 finally:
-                    events.close()
+                    context.run(events.close)
         except BaseException as exc:
             run_manager.on_chain_error(exc)
             raise
         run_manager.on_chain_end(result)
 
-    async def astream(  # type: ignore[override]
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any | None
+    async def astream_progress(
+        self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> AsyncIterator[PEARLEvent]:
-        """Async twin of :meth:`stream` (also what ``astream_events`` observes)."""
+        """Async twin of :meth:`stream_progress` (closing it early cancels running steps)."""
         config = ensure_config(config)
         run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
             None,
@@ -511,29 +621,54 @@ class PEARL(RunnableSerializable[dict[str, Any], PEARLResult]):
                         result = event.result or result
                         yield event
                 finally:
-                    await events.aclose()
+                    await coro_with_context(events.aclose(), context)
         except BaseException as exc:
             await run_manager.on_chain_error(exc)
             raise
         await run_manager.on_chain_end(result)
 
-    def transform(
-        self,
-        input: Iterator[dict[str, Any]],
-        config: RunnableConfig | None = None,
-        **kwargs: Any | None,
-    ) -> Iterator[PEARLResult]:
-        """In a streaming chain, PEARL yields its result as one chunk (events: use ``stream``)."""
-        yield self.invoke(_merge_chunks(list(input)), config)
+    # -- copy and pickle -------------------------------------------------------------------
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle state without the demonstration index (it holds a lock); rebuilt on load."""
+        state = dict(super().__getstate__())
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_selector"] = None
+        state["__pydantic_private__"] = private
+        return state
 
-    async def atransform(
-        self,
-        input: AsyncIterator[dict[str, Any]],
-        config: RunnableConfig | None = None,
-        **kwargs: Any | None,
-    ) -> AsyncIterator[PEARLResult]:
-        """Async twin of :meth:`transform`."""
-        yield await self.ainvoke(_merge_chunks([chunk async for chunk in input]), config)
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore a pickled PEARL and rebuild its demonstration index."""
+        super().__setstate__(state)
+        self._build_selector()
+
+    def __copy__(self) -> PEARL:
+        """A shallow copy (settings shared, its own demonstration index)."""
+        clone = type(self).__new__(type(self))
+        clone.__setstate__(self.__getstate__())
+        return clone
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> PEARL:
+        """An independent copy: models, demonstrations and settings are deep-copied."""
+        clone = type(self).__new__(type(self))
+        memo = {} if memo is None else memo
+        memo[id(self)] = clone
+        try:
+            state = copy.deepcopy(self.__getstate__(), memo)
+        except TypeError as exc:
+            for name in ("llm", "planner", "demonstration_selector", "token_counter"):
+                value = getattr(self, name)
+                try:
+                    copy.deepcopy(value)
+                except TypeError:
+                    msg = (
+                        f"PEARL cannot be deep-copied because its {name} "
+                        f"({type(value).__name__}) cannot be: {exc}. Build a new PEARL with a "
+                        f"fresh {name} instead"
+                    )
+                    raise TypeError(msg) from exc
+            raise
+        clone.__setstate__(state)
+        return clone
 
     def batch(
         self,

@@ -146,7 +146,12 @@ class PEARLResult(BaseModel):
 
 
 class PEARLEvent(BaseModel):
-    """A progress event yielded by ``PEARL.stream`` / ``PEARL.astream``.
+    """A progress event of a PEARL run.
+
+    PEARL dispatches each one as a LangChain custom event named ``pearl_<type>``
+    with the event as data (callbacks' ``on_custom_event``,
+    ``astream_events(version="v2")``' ``on_custom_event``);
+    ``PEARL.stream_progress`` / ``PEARL.astream_progress`` yield them directly.
 
     ``type`` is one of ``plan_attempt`` (a plan was written; ``attempt.error``
     says if it was rejected), ``plan`` (a plan was accepted), ``fallback`` (no valid

@@ -8,9 +8,12 @@ subclasses: producing the scored candidates for a set of shingles.
 
 from __future__ import annotations
 
-import threading
+import copy
+import math
+import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -21,6 +24,8 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
+from langchain_niche._copying import PicklableRLock
+from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import (
     InvalidExampleError,
     InvalidParameterError,
@@ -33,6 +38,7 @@ from langchain_niche.text import (
     AnalyzerKind,
     TextAnalyzer,
     TokenizerFn,
+    check_encodable,
     example_fields,
     stopwords_spec,
 )
@@ -47,6 +53,7 @@ DEFAULT_FETCH_K = 20
 """Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
 
 _INDEX_FIELDS = ("input_keys", "tokenizer", "ngram_range", "analyzer", "stopwords")
+_PRIVATE_PICKLE = "__niche_private_pickle__"
 
 
 def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
@@ -86,18 +93,24 @@ class Candidate:
     score: float
 
 
-def copy_examples(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copy a batch given to ``add_examples``, checking it is an iterable of mappings.
+def copy_examples(
+    examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    r"""Copy a batch given to ``add_examples``, checking it is an iterable of mappings.
 
     Args:
         examples: The examples.
+        ids: Their ids, if given (checked for text that UTF-8 cannot encode).
 
     Returns:
         Shallow copies.
 
     Raises:
-        InvalidParameterError: ``examples`` is a single mapping or a string.
-        InvalidExampleError: An item is not a mapping (the error names its position).
+        InvalidParameterError: ``examples`` is a single mapping or a string, or an
+            id holds a lone surrogate.
+        InvalidExampleError: An item is not a mapping (the error names its
+            position), or a field name or value holds a lone surrogate (``"\ud800"``:
+            it could not be saved or sent to Redis; the error names the field).
     """
     if isinstance(examples, Mapping | str | bytes):
         msg = (
@@ -110,7 +123,32 @@ def copy_examples(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
             raise InvalidExampleError(msg, index=i)
         batch.append(dict(example))
+    check_encodable(batch)
+    check_ids_encodable(ids)
     return batch
+
+
+def check_ids_encodable(ids: Sequence[str] | None) -> None:
+    """Reject example ids that UTF-8 cannot encode (lone surrogates).
+
+    Args:
+        ids: The ids given to ``add_examples`` (other problems are checked later).
+
+    Raises:
+        InvalidParameterError: An id holds a lone surrogate (the error names it).
+    """
+    if ids is None or isinstance(ids, str) or not isinstance(ids, Sequence):
+        return
+    for example_id in ids:
+        if isinstance(example_id, str) and not example_id.isascii():
+            try:
+                example_id.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                msg = (
+                    f"example id {example_id!r} holds a lone surrogate, which cannot be encoded "
+                    "as UTF-8"
+                )
+                raise InvalidParameterError(msg, name="ids", value=example_id) from exc
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -133,8 +171,9 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _check_non_negative(name: str, value: Any) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
-        msg = f"{name} must be a number >= 0, got {preview(value)}"
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
+    if not ok:
+        msg = f"{name} must be a number >= 0 and finite, got {preview(value)}"
         raise InvalidParameterError(msg, name=name, value=value)
 
 
@@ -172,11 +211,19 @@ _CHECKS: dict[str, Any] = {
 }
 
 
-class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
+class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseModel, ABC):
     """Base class of the package's lexical example selectors (not used directly).
 
     Subclasses implement :meth:`_candidates` (and storage); this class turns
     inputs into shingles and candidates into the final, ordered selection.
+
+    Copies and pickles: ``copy.deepcopy(selector)``, ``pickle.dumps(selector)`` and
+    ``selector.model_copy(deep=True)`` give an independent selector (adding to one
+    does not change the other) that selects exactly as the original did. The
+    index is copied under the selector's lock, so a copy taken while other
+    threads add examples holds each example completely or not at all.
+    ``model_copy()`` (shallow) gives a second view of the *same* examples and index
+    with settings of its own (``model_copy(update={"k": 2})``).
     """
 
     k: int = 4
@@ -247,7 +294,7 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
     )
 
     _analyzer: TextAnalyzer = PrivateAttr()
-    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+    _lock: PicklableRLock = PrivateAttr(default_factory=PicklableRLock)
 
     _index_fields: ClassVar[tuple[str, ...]] = _INDEX_FIELDS
 
@@ -272,6 +319,86 @@ class LexicalExampleSelector(BaseExampleSelector, BaseModel, ABC):
         if check is not None:
             check(value)
         super().__setattr__(name, value)
+
+    # -- copying and pickling -------------------------------------------------
+    def _state_lock(self) -> AbstractContextManager[Any]:
+        """The lock under which the private state (the index) is consistent."""
+        return self._lock
+
+    def _portable_private(self) -> dict[str, Any]:
+        """Private attributes a copy or a pickle carries (a subclass leaves out connections)."""
+        return dict(self.__pydantic_private__ or {})
+
+    def _reconnect(self) -> None:
+        """Re-create what :meth:`_portable_private` left out, in a copy or an unpickled selector."""
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        # The index is serialised here, under the lock: a pickle taken while other
+        # threads add examples is a consistent snapshot. Locks pickle as new locks.
+        with self._state_lock():
+            private = pickle.dumps(self._portable_private(), protocol=pickle.HIGHEST_PROTOCOL)
+        state["__pydantic_private__"] = None
+        state[_PRIVATE_PICKLE] = private
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        state = dict(state)
+        private = state.pop(_PRIVATE_PICKLE, None)
+        super().__setstate__(state)
+        if private is not None:
+            # bytes written by __getstate__ inside the very pickle being loaded
+            object.__setattr__(self, "__pydantic_private__", pickle.loads(private))  # noqa: S301
+        self._reconnect()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        memo = {} if memo is None else memo
+        cls = type(self)
+        copied = cls.__new__(cls)
+        memo[id(self)] = copied
+        object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
+        object.__setattr__(
+            copied, "__pydantic_extra__", copy.deepcopy(self.__pydantic_extra__, memo)
+        )
+        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        with self._state_lock():
+            private = copy.deepcopy(self._portable_private(), memo)
+        object.__setattr__(copied, "__pydantic_private__", private)
+        copied._reconnect()
+        return copied
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy the selector, optionally with other settings.
+
+        Args:
+            update: Settings of the copy (``{"k": 2}``), checked like an
+                assignment. Settings that define the index (``input_keys``,
+                ``tokenizer``, ``ngram_range``, ``analyzer``, ``stopwords`` and, for
+                MinHash, the banding and storage settings) cannot change.
+            deep: ``True``: an independent selector, as ``copy.deepcopy`` gives.
+                ``False``: a view of the same examples and index (an example
+                added through either is seen by both; for Redis, always so).
+
+        Returns:
+            The copy.
+
+        Raises:
+            InvalidParameterError: An update is invalid or changes an index setting.
+        """
+        updates = dict(update or {})
+        fields = type(self).model_fields
+        for name, value in updates.items():
+            info = fields.get(name)
+            if info is not None and info.frozen:
+                msg = (
+                    f"model_copy() cannot change {name}={preview(value)}: it defines the index; "
+                    f"build a new selector from the examples instead"
+                )
+                raise InvalidParameterError(msg, name=name, value=value)
+        copied = self.__deepcopy__() if deep else self.__copy__()
+        for name, value in updates.items():
+            setattr(copied, name, value)
+        return copied
 
     # -- abstract storage hooks -----------------------------------------------
     @abstractmethod

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
+import pickle
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -13,7 +16,9 @@ from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import (
+    InvalidExampleError,
     InvalidParameterError,
     MissingKeyError,
     VectorStoreError,
@@ -34,11 +39,29 @@ ID_KEY = "niche_id"
 """Metadata key holding the example id in vector-store documents."""
 
 
+class _PickledStore:
+    """The vector store of a pickled selector, pickled on its own (see ``__getstate__``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def _copy_error(store: VectorStore, exc: Exception, *, pickling: bool) -> VectorStoreError:
+    what, done = ("pickle", "pickled") if pickling else ("copy", "copied")
+    msg = (
+        f"cannot {what} HybridExampleSelector: its vector store {type(store).__name__} cannot be "
+        f"{done} ({type(exc).__name__}: {exc}); use a store "
+        "that can (e.g. InMemoryVectorStore with a picklable embedding model) or rebuild the "
+        "selector with from_examples()"
+    )
+    return VectorStoreError(msg)
+
+
 class FallbackWarning(UserWarning):
     """A hybrid selection fell back to lexical-only results (the vector store failed)."""
 
 
-class HybridExampleSelector(BaseExampleSelector, BaseModel):
+class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseModel):
     """Few-shot selection fusing embedding similarity with exact lexical similarity.
 
     Candidates come from a LangChain ``VectorStore`` (the ``fetch_k`` nearest
@@ -46,12 +69,27 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
     (:class:`JaccardExampleSelector`, with any of its text options: stop words,
     BM25, n-grams...). They are fused by
 
-    * ``fusion="rerank"`` (default): the vector candidates are ordered by their
-      exact lexical score, ties (including "no shared token") by vector rank. The
+    * ``fusion="weighted"`` (default): the vector candidates are ordered by
+      ``vector_weight * vector_score + lexical_weight * lexical_score``, ties by
+      vector rank (reported as the score). The vector score is the store's
+      relevance in [0, 1] when it defines one; otherwise its scores rescaled to
+      [0, 1] (best 1, last candidate 0); for a store that implements only
+      ``similarity_search`` (no scores at all), the rank rescaled the same way.
+    * ``fusion="rerank"``: the vector candidates are ordered by their exact
+      lexical score, ties (including "no shared token") by vector rank. The
       reported score is the lexical score.
     * ``fusion="rrf"``: reciprocal-rank fusion of both rankings,
       ``vector_weight / (rrf_k + vector_rank) + lexical_weight / (rrf_k + lexical_rank)``
       over the union of both candidate lists (reported as the score).
+
+    Any LangChain ``VectorStore`` works, down to one that implements only
+    ``similarity_search`` (as ``SemanticSimilarityExampleSelector`` needs): its
+    ranking is used, silently (no warning per selection).
+
+    Copies and pickles: ``copy.deepcopy`` and ``pickle`` give an independent
+    selector when the vector store can be copied or pickled (e.g.
+    ``InMemoryVectorStore`` with a picklable embedding model); otherwise they
+    raise :class:`~langchain_niche.errors.VectorStoreError` naming the store.
 
     Examples added once (``add_example(s)``) reach both indexes; if the vector
     store rejects them the lexical add is rolled back. Examples are embedded on
@@ -119,6 +157,7 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
 
     _last_fallback: str | None = PrivateAttr(default=None)
     _relevance: bool | None = PrivateAttr(default=None)
+    _scores: bool | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         _check_settings(data)
@@ -127,6 +166,56 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         _check_settings({name: value})
         super().__setattr__(name, value)
+
+    # -- copying and pickling ------------------------------------------------------------
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        fields = dict(state["__dict__"])
+        try:  # pickled here so that a store that cannot be pickled gets a clear error
+            fields["vectorstore"] = _PickledStore(
+                pickle.dumps(fields["vectorstore"], protocol=pickle.HIGHEST_PROTOCOL)
+            )
+        except Exception as exc:
+            raise _copy_error(self.vectorstore, exc, pickling=True) from exc
+        state["__dict__"] = fields
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        fields = dict(state["__dict__"])
+        stored = fields.get("vectorstore")
+        if isinstance(stored, _PickledStore):
+            # bytes written by __getstate__ inside the very pickle being loaded
+            fields["vectorstore"] = pickle.loads(stored.data)  # noqa: S301
+        super().__setstate__({**state, "__dict__": fields})
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> HybridExampleSelector:
+        memo = {} if memo is None else memo
+        try:
+            copy.deepcopy(self.vectorstore, memo)  # kept in memo for the field copy below
+        except Exception as exc:
+            raise _copy_error(self.vectorstore, exc, pickling=False) from exc
+        return super().__deepcopy__(memo)
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> HybridExampleSelector:
+        """Copy the selector, optionally with other settings.
+
+        Args:
+            update: Settings of the copy (``{"k": 2}``), checked like an assignment.
+            deep: ``True``: an independent selector, as ``copy.deepcopy`` gives.
+                ``False``: a view of the same lexical index and vector store.
+
+        Returns:
+            The copy.
+
+        Raises:
+            InvalidParameterError: An update is invalid.
+        """
+        copied = self.__deepcopy__() if deep else self.__copy__()
+        for name, value in (update or {}).items():
+            setattr(copied, name, value)
+        return copied
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -371,14 +460,7 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         if text is None:
             return []
         try:
-            if self._relevance_available():
-                hits = self.vectorstore.similarity_search_with_relevance_scores(
-                    text, k=self.fetch_k, **self.vectorstore_kwargs
-                )
-            else:
-                hits = self.vectorstore.similarity_search_with_score(
-                    text, k=self.fetch_k, **self.vectorstore_kwargs
-                )
+            hits = self._vector_search(text)
         except Exception as exc:
             return self._fallback(exc, input_variables)
         return self._fuse(input_variables, hits)
@@ -396,14 +478,7 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         if text is None:
             return []
         try:
-            if self._relevance_available():
-                hits = await self.vectorstore.asimilarity_search_with_relevance_scores(
-                    text, k=self.fetch_k, **self.vectorstore_kwargs
-                )
-            else:
-                hits = await self.vectorstore.asimilarity_search_with_score(
-                    text, k=self.fetch_k, **self.vectorstore_kwargs
-                )
+            hits = await self._avector_search(text)
         except Exception as exc:
             return self._fallback(exc, input_variables)
         return self._fuse(input_variables, hits)
@@ -456,6 +531,52 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         """
         return [(s.example, s.score) for s in await self.asearch(input_variables)]
 
+    # -- vector search -----------------------------------------------------------------------
+    def _scores_available(self) -> bool:
+        """Whether the store returns scores (a minimal store implements only ``similarity_search``)."""
+        if self._scores is None:
+            store = type(self.vectorstore)
+            self._scores = (
+                store.similarity_search_with_score is not VectorStore.similarity_search_with_score
+                or store.asimilarity_search_with_score
+                is not VectorStore.asimilarity_search_with_score
+            )
+        return self._scores
+
+    def _no_scores(self) -> None:
+        """Remember that the store has no scores (it raised ``NotImplementedError``)."""
+        self._scores = False
+        logger.info(
+            "HybridExampleSelector: %s returns no scores; its ranking is used",
+            type(self.vectorstore).__name__,
+        )
+
+    def _vector_search(self, text: str) -> list[tuple[Document, float]]:
+        store, kwargs = self.vectorstore, self.vectorstore_kwargs
+        if self._scores_available():
+            try:
+                if self._relevance_available():
+                    return store.similarity_search_with_relevance_scores(
+                        text, k=self.fetch_k, **kwargs
+                    )
+                return store.similarity_search_with_score(text, k=self.fetch_k, **kwargs)
+            except NotImplementedError:
+                self._no_scores()
+        return _ranked(store.similarity_search(text, k=self.fetch_k, **kwargs))
+
+    async def _avector_search(self, text: str) -> list[tuple[Document, float]]:
+        store, kwargs = self.vectorstore, self.vectorstore_kwargs
+        if self._scores_available():
+            try:
+                if self._relevance_available():
+                    return await store.asimilarity_search_with_relevance_scores(
+                        text, k=self.fetch_k, **kwargs
+                    )
+                return await store.asimilarity_search_with_score(text, k=self.fetch_k, **kwargs)
+            except NotImplementedError:
+                self._no_scores()
+        return _ranked(await store.asimilarity_search(text, k=self.fetch_k, **kwargs))
+
     # -- fusion ------------------------------------------------------------------------------
     def _relevance_available(self) -> bool:
         """Whether the store maps its scores to [0, 1] relevance (checked once)."""
@@ -469,6 +590,9 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         return self._relevance
 
     def _prepare(self, input_variables: Mapping[str, Any]) -> str | None:
+        if not isinstance(input_variables, Mapping):
+            msg = f"input_variables must be a dict, got {type(input_variables).__name__} {preview(input_variables)}"
+            raise InvalidExampleError(msg)
         for key in self.input_keys:
             if key not in input_variables:
                 msg = f"the input has no field {key!r} (input_keys={self.input_keys})"
@@ -504,7 +628,7 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
                 seen.add(example_id)
                 ids.append(example_id)
                 scores.append(float(score))
-        if not self._relevance and len(scores) > 1 and scores[-1] > scores[0]:
+        if self._scores and not self._relevance and len(scores) > 1 and scores[-1] > scores[0]:
             # Distances (growing down the ranking): rescale to [0, 1], best = 1.
             lo, hi = scores[0], scores[-1]
             scores = [(hi - s) / (hi - lo) for s in scores]
@@ -580,6 +704,12 @@ class HybridExampleSelector(BaseExampleSelector, BaseModel):
         return ScoredExample(scored.id, projected, scored.score)
 
 
+def _ranked(documents: Sequence[Document]) -> list[tuple[Document, float]]:
+    """Scores for a store without scores: the rank rescaled to [0, 1] (best 1, last 0)."""
+    last = len(documents) - 1
+    return [(doc, 1.0 - i / last if last else 1.0) for i, doc in enumerate(documents)]
+
+
 def _documents(
     lexical: JaccardExampleSelector, input_keys: list[str]
 ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
@@ -593,15 +723,15 @@ def _is_int(value: Any, minimum: int) -> bool:
 
 
 def _is_weight(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
 
 
 _SETTINGS: dict[str, tuple[Any, str]] = {
     "k": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "fetch_k": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "rrf_k": (lambda v: _is_int(v, 0), "an integer >= 0"),
-    "vector_weight": (_is_weight, "a number >= 0"),
-    "lexical_weight": (_is_weight, "a number >= 0"),
+    "vector_weight": (_is_weight, "a number >= 0 and finite"),
+    "lexical_weight": (_is_weight, "a number >= 0 and finite"),
     "fusion": (lambda v: v in ("weighted", "rerank", "rrf"), "'weighted', 'rerank' or 'rrf'"),
     "on_vector_error": (lambda v: v in ("fallback", "raise"), "'fallback' or 'raise'"),
     "input_keys": (

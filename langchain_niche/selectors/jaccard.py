@@ -21,7 +21,12 @@ from langchain_niche.errors import (
     preview,
 )
 from langchain_niche.persistence import read_index_file, write_index_file
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, jaccard
+from langchain_niche.selectors.base import (
+    Candidate,
+    LexicalExampleSelector,
+    copy_examples,
+    jaccard,
+)
 from langchain_niche.selectors.example_store import ExampleStore
 from langchain_niche.selectors.token_index import TokenSetIndex
 from langchain_niche.text import stable_token_hashes
@@ -167,19 +172,6 @@ class JaccardExampleSelector(LexicalExampleSelector):
         tokens = self._analyzer.encode_examples(batch, keys)
         return tokens.flat, tokens.lens
 
-    @staticmethod
-    def _copy_batch(examples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        if isinstance(examples, Mapping | str | bytes):
-            msg = f"add_examples() takes an iterable of examples, got a single {type(examples).__name__}"
-            raise InvalidParameterError(msg, name="examples", value=examples)
-        batch = []
-        for i, example in enumerate(examples):
-            if type(example) is not dict and not isinstance(example, Mapping):
-                msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
-                raise InvalidExampleError(msg, index=i)
-            batch.append(dict(example))
-        return batch
-
     def add_examples(
         self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
     ) -> list[str]:
@@ -199,7 +191,7 @@ class JaccardExampleSelector(LexicalExampleSelector):
             TokenizerError: The custom tokenizer failed.
             DuplicateIdError: An id is already used.
         """
-        batch = self._copy_batch(examples)
+        batch = copy_examples(examples, ids=ids)
         if not batch:
             return []
         with self._lock:

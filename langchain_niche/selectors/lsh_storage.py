@@ -24,7 +24,6 @@ plus, per set of compared fields, a :class:`TokenRows` and a :class:`BandTable`.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_counts, unique_sorted
+from langchain_niche._copying import PicklableRLock
 from langchain_niche.errors import InvalidExampleError, MissingKeyError
 from langchain_niche.selectors.example_store import ExampleStore
 from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
@@ -459,7 +459,7 @@ class MemoryLshStorage(LshStorage):
 
     def __init__(self, encoder: LshEncoder, fixed_keys: tuple[str, ...] | None) -> None:
         self.encoder = encoder
-        self.lock = threading.RLock()
+        self.lock = PicklableRLock()  # a copy or an unpickled index gets a new lock
         self.store = ExampleStore()
         self.indexes: dict[tuple[str, ...], _KeyIndex] = {}
         self._sketch_width = encoder.prefilter.width if encoder.prefilter is not None else None

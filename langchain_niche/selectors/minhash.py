@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -182,6 +183,13 @@ class MinHashExampleSelector(LexicalExampleSelector):
     ``save``/``load`` write the in-memory index to one file (JSON + ``.npy``, no
     pickle).
 
+    Copies and pickles (``copy.deepcopy``, ``pickle``, ``model_copy(deep=True)``):
+    an in-memory selector is copied whole and independent. A Redis-backed one
+    carries its settings, URL (password included) and index name but no
+    connection: the copy reconnects (``StoreUnavailableError`` if Redis cannot be
+    reached then) and shares the same Redis index, as every selector with that
+    URL and name does.
+
     Example:
         ```python
         from langchain_niche import MinHashExampleSelector
@@ -319,6 +327,31 @@ class MinHashExampleSelector(LexicalExampleSelector):
             msg = "fallback='exact' needs the in-memory storage"
             raise InvalidParameterError(msg, name="fallback", value=value)
         super().__setattr__(name, value)
+
+    # -- copying and pickling (see LexicalExampleSelector) -------------------------
+    def _state_lock(self) -> contextlib.AbstractContextManager[Any]:
+        storage = self.__pydantic_private__.get("_storage") if self.__pydantic_private__ else None
+        if isinstance(storage, MemoryLshStorage):
+            return storage.lock
+        return contextlib.nullcontext()  # Redis: nothing in this process to snapshot
+
+    def _portable_private(self) -> dict[str, Any]:
+        private = super()._portable_private()
+        if not isinstance(private.get("_storage"), MemoryLshStorage):
+            private.pop("_storage", None)  # connections are never copied or pickled
+        return private
+
+    def _reconnect(self) -> None:
+        """A copied or unpickled Redis-backed selector reconnects from its URL and index name."""
+        if self.__pydantic_private__ and "_storage" in self.__pydantic_private__:
+            return
+        from langchain_niche.selectors.redis_storage import RedisLshStorage  # noqa: PLC0415
+
+        settings = {name: getattr(self, name) for name in type(self).model_fields}
+        storage = RedisLshStorage.open(settings)
+        fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
+        storage.attach(replace(self._encoder, prefilter=None), self._index_settings(), fixed)
+        self._storage = storage
 
     @classmethod
     async def afrom_examples(
@@ -491,7 +524,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
             TokenizerError: The custom tokenizer failed.
             DuplicateIdError: An id is already used.
         """
-        batch = copy_examples(examples)
+        batch = copy_examples(examples, ids=ids)
         if not batch:
             return []
         new_ids: list[str] = self._run(self._storage.add(batch, ids), whole=False)
@@ -509,7 +542,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         Returns:
             The ids of the added examples.
         """
-        batch = copy_examples(examples)
+        batch = copy_examples(examples, ids=ids)
         if not batch:
             return []
         if isinstance(self._storage, MemoryLshStorage):

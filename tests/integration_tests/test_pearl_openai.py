@@ -77,10 +77,14 @@ async def test_options_over_http_async(openai_server: FakeOpenAIServer) -> None:
 
 def test_stream_progress_events_over_http(openai_server: FakeOpenAIServer) -> None:
     openai_server.responder = responder
-    events = list(PEARL(model(openai_server)).stream({"question": QUESTION, "document": DOCUMENT}))
+    pearl = PEARL(model(openai_server))
+    events = list(pearl.stream_progress({"question": QUESTION, "document": DOCUMENT}))
     assert [e.type for e in events][:2] == ["plan_attempt", "plan"]
     assert events[-1].type == "answer"
     assert isinstance(events[-1].result, PEARLResult)
+    chunks = list(pearl.stream({"question": QUESTION, "document": DOCUMENT}))
+    assert [type(c) for c in chunks] == [PEARLResult]
+    assert chunks[0].answer == events[-1].result.answer
 
 
 async def test_astream_events_streams_tokens_with_usage(openai_server: FakeOpenAIServer) -> None:
@@ -120,3 +124,33 @@ def test_batch_over_http_keeps_other_results(openai_server: FakeOpenAIServer) ->
     assert isinstance(results[0], PEARLResult)
     assert isinstance(results[2], PEARLResult)
     assert list(info.value.errors) == [1]
+
+
+def failing_steps(body: dict[str, Any]) -> Any:
+    """Steps asked of the model named ``gpt-broken`` fail; everything else is answered."""
+    if body.get("model") == "gpt-broken" and body["messages"][0]["content"] == STEP_SYSTEM:
+        return {"status": 500, "error": "scripted step failure"}
+    return responder(body)
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_with_fallbacks_streams_the_fallback_over_http(
+    openai_server: FakeOpenAIServer, use_async: bool
+) -> None:
+    """A failing step makes a composed, streamed chain fall back to another PEARL."""
+    from langchain_core.runnables import RunnableLambda  # noqa: PLC0415
+
+    openai_server.responder = failing_steps
+    broken_model = ChatOpenAI(
+        model="gpt-broken", base_url=openai_server.base_url, api_key="test", max_retries=0
+    )
+    broken = PEARL(broken_model, retry=RetryPolicy(max_attempts=1))
+    backup = PEARL(model(openai_server), retry=RetryPolicy(max_attempts=1))
+    chain = broken.with_fallbacks([backup]) | RunnableLambda(lambda r: r.answer)
+    data = {"question": QUESTION, "document": DOCUMENT}
+    chunks = [c async for c in chain.astream(data)] if use_async else list(chain.stream(data))
+    assert chunks == ["Finding for mayor: the budget.\nFinding for reasons: the budget."]
+    models = [request["model"] for request in openai_server.requests]
+    assert models[0] == "gpt-broken"
+    assert models[-1] == "gpt-test"
+    assert "gpt-broken" not in models[models.index("gpt-test") :]

@@ -86,7 +86,8 @@ def test_action_set_rejects_duplicate_names() -> None:
 
 def test_action_set_lookup_merge_and_without() -> None:
     extra = Action(name="FIND_PRICE", parameters=("CTX", "X"), description="Find what X costs.")
-    merged = DEFAULT_ACTIONS | [extra, "FIND_X(CTX) : replaced?"]
+    with pytest.warns(UserWarning, match=r"keeps the left side's.*FIND_X\(CTX, X\)"):
+        merged = DEFAULT_ACTIONS | [extra, "FIND_X(CTX) : replaced?"]
     assert "find_price" in merged
     assert merged.get("find_price") == extra
     assert merged["FIND_X"] == DEFAULT_ACTIONS["FIND_X"]  # existing definitions win

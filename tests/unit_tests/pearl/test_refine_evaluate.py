@@ -234,7 +234,8 @@ def quality_file(tmp_path: Path) -> Path:
 def test_load_quality_jsonl(tmp_path: Path) -> None:
     rows = load_quality_jsonl(quality_file(tmp_path))
     assert [r["id"] for r in rows[:2]] == ["1-a", "1-b"]
-    assert rows[0]["answer"] == "budget"
+    assert rows[0]["answer"] == 1  # the gold option's index, never its text
+    assert rows[0]["options"][1] == "budget"
     assert rows[0]["document"] == "She resigned over the budget."
     assert rows[2]["answer"] is None
     assert len(load_quality_jsonl(quality_file(tmp_path), difficult_only=True)) == 2

@@ -173,7 +173,15 @@ def test_options_are_mapped_to_a_letter() -> None:
     assert result.open_answer.startswith("<mayor>")
     prompt = calls_of(model, "options")[0].text
     assert "A. money\nB. health\nC. budget\nD. age" in prompt
-    assert "A. money" in calls_of(model, "plan")[0].text  # the planner sees the options too
+    assert "money" not in calls_of(model, "plan")[0].text  # the paper plans from the question alone
+
+
+def test_plan_with_options_shows_the_options_to_the_planner() -> None:
+    model = scripted(PLAN, option="C")
+    PEARL(model, plan_with_options=True).invoke(
+        {"question": QUESTION, "document": DOC, "options": ["money", "health", "budget", "age"]}
+    )
+    assert "A. money\nB. health" in calls_of(model, "plan")[0].text
 
 
 def test_option_reply_without_letter_falls_back_to_text_then_similarity() -> None:

@@ -1,4 +1,4 @@
-"""Streaming progress events, child runs, astream_events, LCEL composition, batches."""
+"""Streaming (PEARLResult chunks), progress as custom events, child runs, composition, fallbacks, batches."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def check_events(events: list[PEARLEvent]) -> None:
     assert all(e.message for e in events)
 
 
-def test_stream_yields_progress_events() -> None:
-    events = list(PEARL(scripted(PLAN)).stream(DATA))
+def test_stream_progress_yields_progress_events() -> None:
+    events = list(PEARL(scripted(PLAN)).stream_progress(DATA))
     check_events(events)
     assert (
         "a, b"
@@ -72,13 +72,13 @@ def test_stream_yields_progress_events() -> None:
     )
 
 
-async def test_astream_yields_progress_events() -> None:
-    events = [event async for event in PEARL(scripted(PLAN)).astream(DATA)]
+async def test_astream_progress_yields_progress_events() -> None:
+    events = [event async for event in PEARL(scripted(PLAN)).astream_progress(DATA)]
     check_events(events)
 
 
 def test_plan_rejections_are_streamed() -> None:
-    events = list(PEARL(scripted(["nonsense", PLAN])).stream(DATA))
+    events = list(PEARL(scripted(["nonsense", PLAN])).stream_progress(DATA))
     first = events[0]
     assert first.type == "plan_attempt"
     assert first.attempt is not None
@@ -87,7 +87,7 @@ def test_plan_rejections_are_streamed() -> None:
 
 
 def test_fallback_is_streamed() -> None:
-    events = list(PEARL(scripted("nonsense"), max_plan_attempts=2).stream(DATA))
+    events = list(PEARL(scripted("nonsense"), max_plan_attempts=2).stream_progress(DATA))
     assert [e.type for e in events] == ["plan_attempt", "plan_attempt", "fallback", "answer"]
     assert events[-1].result is not None
     assert events[-1].result.fallback_used
@@ -133,7 +133,7 @@ class Runs(BaseCallbackHandler):
 
 def check_tree(handler: Runs) -> None:
     roots = [r for r in handler.runs.values() if r["parent"] is None]
-    assert [r["name"] for r in roots] == ["PEARL"]
+    assert [r["name"] for r in roots] == ["my-pearl"]  # run_name names the PEARL run
     root_id = next(i for i, r in handler.runs.items() if r["parent"] is None)
     steps = {
         i: r for i, r in handler.runs.items() if r["kind"] == "chain" and r["parent"] == root_id
@@ -155,30 +155,43 @@ def check_tree(handler: Runs) -> None:
             step = steps[run["parent"]]
             assert run["metadata"]["pearl_step"] in step["name"]
             assert "pearl:step" in run["tags"]
-            assert "user-tag" in run["tags"]
+    for run in llms:  # the caller's tags and metadata reach every model call
+        assert "user-tag" in run["tags"]
+        assert run["metadata"]["user_key"] == "user value"
 
 
-@pytest.mark.parametrize("method", ["invoke", "stream"])
+CONFIG: dict[str, Any] = {
+    "tags": ["user-tag"],
+    "metadata": {"user_key": "user value"},
+    "run_name": "my-pearl",
+}
+
+
+@pytest.mark.parametrize("method", ["invoke", "stream", "stream_progress", "batch"])
 def test_every_model_call_is_a_child_run(method: str) -> None:
     handler = Runs()
     pearl = PEARL(scripted(PLAN))
-    config = {"callbacks": [handler], "tags": ["user-tag"]}
+    config = {**CONFIG, "callbacks": [handler]}
     if method == "invoke":
-        pearl.invoke(DATA, config)
+        assert isinstance(pearl.invoke(DATA, config), PEARLResult)
+    elif method == "batch":
+        assert isinstance(pearl.batch([DATA], config)[0], PEARLResult)
     else:
-        list(pearl.stream(DATA, config))
+        assert list(getattr(pearl, method)(DATA, config))
     check_tree(handler)
 
 
-@pytest.mark.parametrize("method", ["ainvoke", "astream"])
+@pytest.mark.parametrize("method", ["ainvoke", "astream", "astream_progress", "abatch"])
 async def test_every_model_call_is_a_child_run_async(method: str) -> None:
     handler = Runs()
     pearl = PEARL(scripted(PLAN))
-    config = {"callbacks": [handler], "tags": ["user-tag"]}
+    config = {**CONFIG, "callbacks": [handler]}
     if method == "ainvoke":
         await pearl.ainvoke(DATA, config)
+    elif method == "abatch":
+        await pearl.abatch([DATA], config)
     else:
-        [event async for event in pearl.astream(DATA, config)]
+        assert [event async for event in getattr(pearl, method)(DATA, config)]
     check_tree(handler)
 
 
@@ -198,7 +211,11 @@ async def test_astream_events_shows_model_calls_and_pearl_events() -> None:
         for e in events
         if e["event"] == "on_chain_stream" and e["name"] == "PEARL"
     ]
-    assert [c.type for c in streamed][-1] == "answer"
+    assert len(streamed) == 1
+    assert isinstance(streamed[0], PEARLResult)
+    custom = [e for e in events if e["event"] == "on_custom_event"]
+    assert [e["name"] for e in custom][-1] == "pearl_answer"
+    assert all(e["run_id"] == events[0]["run_id"] for e in custom)
     step_runs = [
         e for e in events if e["event"] == "on_chain_start" and e["name"].startswith("step ")
     ]
@@ -224,7 +241,7 @@ def test_errors_end_the_run_with_an_error_callback() -> None:
 
 def test_closing_a_stream_early_starts_no_further_steps() -> None:
     model = scripted(PLAN, latency=0.05)
-    stream = PEARL(model).stream(DATA)
+    stream = PEARL(model).stream_progress(DATA)
     starts = 0
     for event in stream:
         starts += event.type == "step_start"
@@ -322,7 +339,7 @@ async def test_closing_an_async_stream_early_cancels_running_steps() -> None:
             finished.append("end")
 
     model = scripted(PLAN, latency=0.2)
-    stream = PEARL(model).astream(DATA, {"callbacks": [Ends()]})
+    stream = PEARL(model).astream_progress(DATA, {"callbacks": [Ends()]})
     starts = 0
     async for event in stream:
         starts += event.type == "step_start"

@@ -1,0 +1,136 @@
+"""One place that turns pydantic's ``ValidationError`` into :class:`InvalidParameterError`.
+
+Every public pydantic component of the package (the example selectors, ``PEARL``,
+``EntityCompressor``) lists :class:`TypedValidationErrors` among its bases. The
+mixin wraps the ``__init__`` and ``__setattr__`` that each such class (and any
+subclass, a user's included) defines, so a ``ValidationError`` raised while an
+object is constructed or a validated attribute is assigned (an unknown keyword
+argument, a value of the wrong type, a bad nested ``RetryPolicy`` ...) reaches the
+caller as :class:`~langchain_niche.errors.InvalidParameterError` naming the field
+and the value. It stays a ``ValueError``, as ``ValidationError`` is, and chains
+the original error as its cause.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from langchain_niche.errors import InvalidParameterError, preview
+
+__all__ = ["TypedValidationErrors", "parameter_error"]
+
+_UNKNOWN = frozenset({"extra_forbidden", "no_such_attribute", "unexpected_keyword_argument"})
+_WRAPPED = "__niche_typed_errors__"
+
+
+def _field_names(owner: type) -> list[str]:
+    fields = getattr(owner, "model_fields", None)
+    return sorted(fields) if isinstance(fields, dict) else []
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "?"
+
+
+def parameter_error(error: ValidationError, owner: type) -> InvalidParameterError:
+    """The :class:`InvalidParameterError` for a pydantic ``ValidationError``.
+
+    Args:
+        error: The error raised while validating ``owner``'s fields (or a model
+            nested in them, such as ``RetryPolicy``).
+        owner: The class being constructed or assigned to.
+
+    Returns:
+        An error naming the first bad field and its value (the others are
+        counted in the message).
+    """
+    problems = error.errors(include_url=False)
+    if not problems:  # pragma: no cover - pydantic always lists at least one
+        msg = f"{owner.__name__}: {error}"
+        return InvalidParameterError(msg, name="?", value=None)
+    first = problems[0]
+    name = _location(first["loc"])
+    value = first.get("input")
+    where = owner.__name__
+    if error.title and error.title != owner.__name__:
+        where = f"{owner.__name__} ({error.title})"
+    if first["type"] in _UNKNOWN:
+        known = _field_names(owner) if error.title == owner.__name__ else []
+        hint = f"; its parameters are {', '.join(known)}" if known else ""
+        msg = f"{where} got an unknown parameter {name}={preview(value)}{hint}"
+    else:
+        msg = f"{where}: invalid {name}={preview(value)}: {first['msg']}"
+    if len(problems) > 1:
+        others = ", ".join(_location(problem["loc"]) for problem in problems[1:])
+        msg += f" (also invalid: {others})"
+    return InvalidParameterError(msg, name=name, value=value)
+
+
+def _typed(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except ValidationError as exc:
+            raise parameter_error(exc, type(self)) from exc
+
+    setattr(wrapper, _WRAPPED, True)
+    return wrapper
+
+
+def _unknown_attribute(owner: type[BaseModel], name: str, value: Any) -> InvalidParameterError:
+    hint = ", ".join(_field_names(owner))
+    msg = f"{owner.__name__} has no parameter {name!r} (got {preview(value)}); its parameters are {hint}"
+    return InvalidParameterError(msg, name=name, value=value)
+
+
+def _typed_setattr(method: Callable[..., Any]) -> Callable[..., Any]:
+    typed = _typed(method)
+
+    @functools.wraps(method)
+    def wrapper(self: Any, name: str, value: Any) -> Any:
+        owner = type(self)
+        if (
+            not name.startswith("_")
+            and name not in owner.model_fields
+            and owner.model_config.get("extra") != "allow"
+            and not hasattr(owner, name)  # properties and other class attributes
+        ):
+            # pydantic raises a bare ValueError here when assignment is not validated
+            raise _unknown_attribute(owner, name, value)
+        return typed(self, name, value)
+
+    setattr(wrapper, _WRAPPED, True)
+    return wrapper
+
+
+class TypedValidationErrors:
+    """Mixin for pydantic components: validation errors become ``InvalidParameterError``.
+
+    List it before the pydantic base class. Every class that derives from it
+    gets its ``__init__`` and ``__setattr__`` (its own or inherited) wrapped once,
+    when it is created.
+
+    Example:
+        ```python
+        class Component(TypedValidationErrors, BaseModel):
+            k: int = 4
+
+        Component(k="four")  # InvalidParameterError: Component: invalid k='four': ...
+        ```
+    """
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the new class's own ``__init__`` and ``__setattr__`` (pydantic hook)."""
+        super().__pydantic_init_subclass__(**kwargs)  # type: ignore[misc]
+        init = cls.__init__
+        if not getattr(init, _WRAPPED, False):
+            cls.__init__ = _typed(init)  # type: ignore[method-assign]
+        setter = cls.__setattr__
+        if not getattr(setter, _WRAPPED, False):
+            cls.__setattr__ = _typed_setattr(setter)  # type: ignore[method-assign]
