@@ -130,6 +130,13 @@ class UsageRecorder(BaseCallbackHandler):
         self._lock = threading.Lock()
         self.usages: list[Usage] = []
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"usages": list(self.usages)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.usages = state["usages"]
+
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         """Record the usage of each generation's message."""
         for generations in response.generations:
@@ -216,6 +223,14 @@ class StatsRecorder:
     def snapshot(self) -> RouterStats:
         with self._lock:
             return self._stats
+
+    # copies and pickles carry the counts, each with a lock of its own
+    def __getstate__(self) -> dict[str, Any]:
+        return {"stats": self.snapshot()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._lock = threading.Lock()
+        self._stats = state["stats"]
 
     def reset(self) -> None:
         with self._lock:

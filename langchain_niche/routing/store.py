@@ -114,6 +114,21 @@ class ExampleWriter:
         self._lock = threading.Lock()
         self._seen: set[str] = set()
 
+    # copies and pickles carry the selector and what was stored, each with a lock of its own
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            seen = set(self._seen)
+        return {
+            "selector": self.selector,
+            "output_key": self.output_key,
+            "accept": self.accept,
+            "seen": seen,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["selector"], state["output_key"], state["accept"])  # type: ignore[misc]
+        self._seen = state["seen"]
+
     def plan(
         self,
         query: Mapping[str, Any],

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import pickle
 import threading
 from typing import Any
 
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
@@ -461,3 +464,30 @@ def test_a_hybrid_store_lacking_output_key_is_rejected() -> None:
     )
     with pytest.raises(MissingKeyError, match="'output'"):
         make(selector=selector)
+
+
+# -- copy and pickle (LangChain's contract, issue 11) ---------------------------------------------
+def upper_first_word(x: dict[str, Any]) -> str:
+    return x["q"].split()[0].upper()
+
+
+@pytest.mark.parametrize(
+    "clone", [copy.deepcopy, lambda r: pickle.loads(pickle.dumps(r))], ids=["deepcopy", "pickle"]
+)
+def test_a_router_copies_and_pickles_into_an_independent_router(clone: Any) -> None:
+    router = TeacherStudentRouter(
+        teacher=RunnableLambda(upper_first_word),
+        student=FakeListChatModel(responses=["billing"]),
+        selector=JaccardExampleSelector(examples=STORED, k=3, input_keys=["q"]),
+        route=SimilarityPolicy(min_score=0.9),
+    )
+    router.invoke({"q": "brand new question"})  # teacher, learned
+    copied = clone(router)
+    assert copied.stats == router.stats
+    assert copied.selector.examples == router.selector.examples
+    assert copied.decide({"q": "refund my order"}) == router.decide({"q": "refund my order"})
+    copied.invoke({"q": "another new question"})  # learned by the copy only
+    assert len(copied.selector) == len(router.selector) + 1
+    assert copied.stats.calls == router.stats.calls + 1
+    assert copied.invoke({"q": "brand new question"}) == "billing"  # the copy's student
+    assert router.stats.calls == 1
