@@ -491,3 +491,12 @@ def test_a_router_copies_and_pickles_into_an_independent_router(clone: Any) -> N
     assert copied.stats.calls == router.stats.calls + 1
     assert copied.invoke({"q": "brand new question"}) == "billing"  # the copy's student
     assert router.stats.calls == 1
+
+
+def test_with_fallbacks_streams_the_fallback_when_the_teacher_fails() -> None:
+    router = make([], teacher=RunnableLambda(Teacher(fail_on="broken")))
+    guarded = router.with_fallbacks(
+        [RunnableLambda(lambda x: "fallback answer")], exceptions_to_handle=(TeacherError,)
+    )
+    assert list(guarded.stream({"q": "broken input"})) == ["fallback answer"]
+    assert guarded.invoke({"q": "fine input"}) == "FINE"
