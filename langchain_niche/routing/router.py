@@ -136,7 +136,15 @@ def _as_runnable(name: str, value: Any) -> Runnable[Any, Any]:
     raise InvalidParameterError(msg, name=name, value=value)
 
 
-def _policy_for(route: Any) -> AgreementPolicy | SimilarityPolicy | RouteFn:
+def _policy_for(route: Any, agree: Any) -> AgreementPolicy | SimilarityPolicy | RouteFn:
+    if agree is not None:
+        if route != "agreement":
+            msg = f"agree= configures route='agreement'; with route={preview(route)} set it on the policy (AgreementPolicy(agree=...))"
+            raise InvalidParameterError(msg, name="agree", value=agree)
+        if not callable(agree):
+            msg = f"agree must be a callable (answer, answer) -> bool, got {preview(agree)}"
+            raise InvalidParameterError(msg, name="agree", value=agree)
+        return AgreementPolicy(agree=agree)
     if route == "agreement":
         return AgreementPolicy()
     if route == "similarity":
@@ -205,6 +213,9 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
     """``"agreement"``, ``"similarity"``, an :class:`AgreementPolicy` /
     :class:`SimilarityPolicy` with settings, or a callable ``(scored examples) ->
     "student" | "teacher"``."""
+    agree: Callable[[Any, Any], bool] | None = None
+    """With ``route="agreement"``: compares two stored answers (default: exact after
+    ``normalize_answer``); same as ``route=AgreementPolicy(agree=...)``."""
     learn: bool = True
     """Store teacher answers as examples."""
     accept: AcceptFn | None = None
@@ -255,7 +266,7 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
             msg = "TeacherStudentRouter needs selector=... (e.g. JaccardExampleSelector)"
             raise InvalidParameterError(msg, name="selector", value=None)
         check_selector(data["selector"], output_key)
-        policy = _policy_for(data.get("route", "agreement"))
+        policy = _policy_for(data.get("route", "agreement"), data.get("agree"))
         accept = data.get("accept")
         if accept is not None and not callable(accept):
             msg = (

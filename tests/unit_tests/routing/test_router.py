@@ -101,6 +101,9 @@ def test_agreement_needs_enough_examples_above_min_score() -> None:
 def test_agree_function_is_pluggable() -> None:
     router = make(route=AgreementPolicy(agree=lambda a, b: a == b))  # no normalisation
     assert router.decide({"q": "refund my order"}).route == "teacher"  # "Billing." != "billing"
+    router = make(agree=lambda a, b: a == b)  # the same, on the router
+    assert router.decide({"q": "refund my order"}).route == "teacher"
+    assert make(agree=lambda a, b: True).decide({"q": "reset my password"}).route == "student"
 
 
 def test_similarity_policy_thresholds_the_best_score() -> None:
@@ -314,6 +317,8 @@ def test_a_selector_that_drops_output_key_is_rejected() -> None:
         ({"accept": "yes"}, "accept"),
         ({"teacher": 42}, "teacher"),
         ({"max_examples": -1}, "max_examples"),
+        ({"agree": "exact"}, "agree"),
+        ({"agree": lambda a, b: True, "route": "similarity"}, "agree"),
     ],
 )
 def test_bad_settings_raise_typed_errors_naming_the_parameter(
