@@ -48,6 +48,7 @@ import os
 import re
 import struct
 import tempfile
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -112,7 +113,8 @@ _READ_ERRORS = (
     TypeError,
     struct.error,
     OverflowError,
-    SyntaxError,
+    SyntaxError,  # npy header
+    tokenize.TokenError,  # npy header (numpy's Python 2 fallback parser)
 )
 
 _T = TypeVar("_T")
@@ -241,8 +243,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(msg)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        msg = f"JSON number {text} is out of range"
+        raise ValueError(msg)
+    return value
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _has_lone_surrogate(value: Any) -> bool:

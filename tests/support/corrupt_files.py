@@ -88,7 +88,8 @@ def rewrite_index(
         members: New content per member name.
         manifest: Entries to merge into the manifest, or a function returning a new one.
         resign: Recompute the manifest's SHA-256 of every member, as a tool that
-            knows the format would (``False``: keep the saved checksums).
+            knows the format would (``False``: keep the saved checksums). Done
+            before ``manifest`` is applied, so an edit of ``sha256`` stays.
 
     Returns:
         ``target``.
@@ -100,16 +101,16 @@ def rewrite_index(
         else:
             content[name] = data
     meta = json.loads(content["manifest.json"])
-    if callable(manifest):
-        meta = manifest(meta)
-    elif manifest is not None:
-        meta = {**meta, **manifest}
     if resign and "sha256" in meta:
         meta["sha256"] = {
             name: hashlib.sha256(data).hexdigest()
             for name, data in content.items()
             if name != "manifest.json"
         }
+    if callable(manifest):
+        meta = manifest(meta)
+    elif manifest is not None:
+        meta = {**meta, **manifest}
     content["manifest.json"] = json.dumps(meta).encode()
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in content.items():
