@@ -94,6 +94,7 @@ _MANIFEST = "manifest.json"
 _EXAMPLES = "examples.jsonl"
 _RATIO_FREE_BYTES = 64 * 1024  # members this small may have any compression ratio
 _CHUNK = 1 << 20
+_WRITE_BATCH = 1024  # records encoded and compressed at a time
 _NPY_HEADER_MAX = 10_000  # numpy's own default limit for np.load
 _NPY_PREFIX_MAX = 12  # magic (6) + version (2) + header length (2 or 4)
 _MIN_RECORD_BYTES = len('{"id":"","example":{}}\n')
@@ -200,11 +201,14 @@ def write_index_file(
         ) as zf:
             digest = hashlib.sha256()
             with zf.open(_EXAMPLES, "w", force_zip64=True) as raw:
+                batch: list[str] = []
                 for example_id, example in records:
-                    line = (_encode_record(example_id, example) + "\n").encode("utf-8")
-                    raw.write(line)
-                    digest.update(line)
+                    batch.append(_encode_record(example_id, example))
                     count += 1
+                    if len(batch) == _WRITE_BATCH:
+                        _write_lines(raw, batch, digest)
+                        batch = []
+                _write_lines(raw, batch, digest)
             checksums[_EXAMPLES] = digest.hexdigest()
             for name, array in (arrays or {}).items():
                 if array.dtype.hasobject:
@@ -238,6 +242,13 @@ def write_index_file(
     return target
 
 
+def _write_lines(raw: Any, lines: list[str], digest: Any) -> None:
+    if lines:
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        raw.write(data)
+        digest.update(data)
+
+
 def _reject_constant(name: str) -> Any:
     msg = f"JSON constant {name} is not allowed"
     raise ValueError(msg)
@@ -251,8 +262,11 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    return _DECODER.decode(text)
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -572,31 +586,43 @@ class IndexReader:
         records: list[tuple[str, dict[str, Any]]] = []
         seen: set[str] = set()
         digest = hashlib.sha256()
-        for line_no, line in enumerate(self._lines(_EXAMPLES, digest), start=1):
-            if line_no > count:
-                msg = f"has more lines than the {count} examples manifest.json announces"
-                raise self.error(msg, _EXAMPLES)
-            where = f"{_EXAMPLES} line {line_no}"
-            with self._guard(where):
-                record = _loads(line.decode("utf-8"))
-            if (
-                not isinstance(record, dict)
-                or set(record) != {"id", "example"}
-                or not isinstance(record["id"], str)
-                or not record["id"]
-                or not isinstance(record["example"], dict)
-            ):
-                msg = "is not an {id, example} record"
-                raise self.error(msg, where)
-            example_id = record["id"]
-            if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(record):
-                msg = "holds a lone surrogate (not valid Unicode text)"
-                raise self.error(msg, where)
-            if example_id in seen:
-                msg = f"repeats the id {example_id!r}"
-                raise self.error(msg, where)
-            seen.add(example_id)
-            records.append((example_id, record["example"]))
+        decode = _DECODER.decode
+        line_no = 0
+        try:
+            for line_no, line in enumerate(self._lines(_EXAMPLES, digest), start=1):
+                if line_no > count:
+                    msg = f"has more lines than the {count} examples manifest.json announces"
+                    raise self.error(msg, _EXAMPLES)
+                record = decode(line.decode("utf-8"))
+                if (
+                    type(record) is not dict
+                    or len(record) != 2
+                    or type(record.get("id")) is not str
+                    or not record["id"]
+                    or type(record.get("example")) is not dict
+                ):
+                    msg = "is not an {id, example} record"
+                    raise self.error(msg, f"{_EXAMPLES} line {line_no}")
+                example_id = record["id"]
+                if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(record):
+                    msg = "holds a lone surrogate (not valid Unicode text)"
+                    raise self.error(msg, f"{_EXAMPLES} line {line_no}")
+                if example_id in seen:
+                    msg = f"repeats the id {example_id!r}"
+                    raise self.error(msg, f"{_EXAMPLES} line {line_no}")
+                seen.add(example_id)
+                records.append((example_id, record["example"]))
+        except IndexFormatError:
+            raise
+        except RecursionError as exc:
+            msg = f"{self.source}: {_EXAMPLES} line {line_no}: nested too deeply"
+            raise IndexFormatError(msg) from exc
+        except _READ_ERRORS as exc:
+            msg = (
+                f"{self.source}: {_EXAMPLES} line {line_no}: not a readable langchain-niche "
+                f"index: {type(exc).__name__}: {exc}"
+            )
+            raise IndexFormatError(msg) from exc
         if len(records) != count:
             msg = f"manifest announces {count} examples, found {len(records)}"
             raise self.error(msg, _EXAMPLES)
