@@ -605,3 +605,54 @@ def test_overrides_keep_their_own_errors(
     for cls in CLASSES:
         with pytest.raises(InvalidParameterError, match="k must be"):
             cls.load(saved[cls.__name__][0], k=0)
+
+
+@pytest.fixture(scope="module")
+def large_minhash(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    words = "cat dog bird sun rain mat morning sunny afternoon tree river stone".split()
+    examples = [
+        {"q": " ".join(words[(i * j) % len(words)] for j in range(1, 6)) + f" n{i}"}
+        for i in range(200)
+    ]
+    selector = MinHashExampleSelector(examples=examples, input_keys=["q"], k=5)
+    return selector.save(tmp_path_factory.mktemp("large") / "large.zip")
+
+
+@settings(max_examples=25, derandomize=True, deadline=None, database=None)
+@given(
+    tokens=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=8),
+    keys=st.lists(st.integers(0, 2**64 - 2), min_size=32, max_size=32),
+    query=st.sampled_from(["cat dog", "sunny morning n1", "n1", "river stone mat"]),
+)
+def test_rows_outside_the_spot_check_cannot_break_a_load_or_a_selection(
+    large_minhash: Path, tokens: list[int], keys: list[int], query: str
+) -> None:
+    """A hand-made file may give one unchecked row any token ids and band keys."""
+    path = large_minhash
+    arrays = read_index_file(path, kind="MinHashExampleSelector").arrays
+    lens, flat = arrays["lens_0"], arrays["tokens_0"]
+    row = 1  # not among the 64 evenly spaced rows re-encoded on load
+    start = int(lens[:row].sum())
+    new_row = np.array(tokens, dtype=np.uint64)  # may repeat an id
+    flat = np.concatenate([flat[:start], new_row, flat[start + int(lens[row]) :]])
+    lens = lens.copy()
+    lens[row] = new_row.shape[0]
+    band_keys, band_rows = arrays["band_keys_0"], arrays["band_rows_0"]
+    band_keys = np.concatenate([band_keys[band_rows != row], np.array(keys, dtype=np.uint64)])
+    band_rows = np.concatenate(
+        [band_rows[band_rows != row], np.full(len(keys), row, dtype=band_rows.dtype)]
+    )
+    order = np.argsort(band_keys, kind="stable")
+    members = {
+        "tokens_0.npy": npy_bytes(flat),
+        "lens_0.npy": npy_bytes(lens),
+        "band_keys_0.npy": npy_bytes(band_keys[order]),
+        "band_rows_0.npy": npy_bytes(band_rows[order]),
+    }
+    crafted = rewrite_index(path, path.with_name("crafted.zip"), members=members)
+    loaded = MinHashExampleSelector.load(crafted)
+    for fallback in ("probe", "exact", "none"):
+        loaded.fallback = fallback
+        found = loaded.search({"q": query})
+        assert len(found) <= loaded.k
+        assert all(np.isfinite(s.score) for s in found)
