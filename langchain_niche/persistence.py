@@ -736,17 +736,6 @@ class IndexReader:
         info = self._infos.get(member)
         return 0 if info is None else int(info.file_size)
 
-    def guard(self, member: str) -> Any:
-        """A context manager turning low-level read errors into :class:`IndexFormatError`.
-
-        Args:
-            member: The member (or part) being interpreted, for the message.
-
-        Returns:
-            The context manager.
-        """
-        return self._guard(member)
-
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -669,8 +669,11 @@ class MinHashExampleSelector(LexicalExampleSelector):
 
         Raises:
             IndexFormatError: The file is not a saved selector of this class, is
-                inconsistent, was built with a custom tokenizer that was not passed
-                again, or an override contradicts the saved index.
+                corrupt or inconsistent (the message names the member and the
+                problem), was built with a custom tokenizer that was not passed
+                again, or an override contradicts the saved index. Reading is
+                bounded, and 64 evenly spaced examples are re-encoded to check the
+                saved arrays: see :mod:`langchain_niche.persistence`.
         """
         with IndexReader(path, kind=cls.__name__) as reader:
             config = reader.config(saved_setting_names(cls, exclude=_UNSAVED))

@@ -231,7 +231,6 @@ def write_zip_bomb(
             bomb.file_size = len(block) * copies
             bomb.compress_size = len(stream)
             bomb.CRC = crc
-            dst.fp.write(b"")  # make sure the file object exists
             _write_raw_member(dst, bomb, stream)
     return target
 

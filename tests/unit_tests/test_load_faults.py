@@ -609,7 +609,20 @@ def test_overrides_keep_their_own_errors(
 
 @pytest.fixture(scope="module")
 def large_minhash(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    words = "cat dog bird sun rain mat morning sunny afternoon tree river stone".split()
+    words = [
+        "cat",
+        "dog",
+        "bird",
+        "sun",
+        "rain",
+        "mat",
+        "morning",
+        "sunny",
+        "afternoon",
+        "tree",
+        "river",
+        "stone",
+    ]
     examples = [
         {"q": " ".join(words[(i * j) % len(words)] for j in range(1, 6)) + f" n{i}"}
         for i in range(200)
