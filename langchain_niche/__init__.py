@@ -10,6 +10,9 @@ Drop-in LangChain parts:
   (schema and graph types in :mod:`langchain_niche.compression`).
 * :class:`MinHashExampleSelector`: MinHash-LSH selection for millions of examples,
   in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates.
+* :class:`TeacherStudentRouter`: a cheap student answers with a strong teacher's
+  past answers as examples; the teacher answers what they do not cover
+  (``langchain_niche.routing``).
 """
 
 from langchain_niche._version import __version__
@@ -61,6 +64,17 @@ from langchain_niche.pearl import (
     save_demonstrations,
     simplify_actions,
 )
+from langchain_niche.routing import (
+    AgreementPolicy,
+    AnswerFormatError,
+    CalibrationReport,
+    RouterStats,
+    SimilarityPolicy,
+    TeacherError,
+    TeacherStudentRouter,
+    acollect_examples,
+    collect_examples,
+)
 from langchain_niche.selectors import (
     FallbackWarning,
     HybridExampleSelector,
@@ -82,6 +96,9 @@ __all__ = [
     "SEED_ACTIONS",
     "Action",
     "ActionSet",
+    "AgreementPolicy",
+    "AnswerFormatError",
+    "CalibrationReport",
     "CompressionError",
     "ContextBudgetError",
     "Demonstration",
@@ -111,14 +128,20 @@ __all__ = [
     "PlanParseError",
     "PlanStep",
     "RetryPolicy",
+    "RouterStats",
     "ScoredExample",
+    "SimilarityPolicy",
     "StepExecutionError",
     "StoreUnavailableError",
+    "TeacherError",
+    "TeacherStudentRouter",
     "TextAnalyzer",
     "TokenizerError",
     "VectorStoreError",
     "__version__",
+    "acollect_examples",
     "approximate_token_count",
+    "collect_examples",
     "dedupe_examples",
     "default_tokenizer",
     "evaluate",
