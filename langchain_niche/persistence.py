@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._atomic import atomic_path
 from langchain_niche.errors import IndexFormatError, InvalidExampleError, preview
 
 __all__ = [
@@ -117,11 +117,8 @@ def write_index_file(
         IndexFormatError: An array has an object dtype.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
     count = 0
-    try:
+    with atomic_path(target) as tmp_name:  # noqa: SIM117 - umask permissions, fsync, rename
         with zipfile.ZipFile(
             tmp_name, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
         ) as zf:
@@ -152,10 +149,6 @@ def write_index_file(
             zf.writestr(
                 _MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2, allow_nan=False)
             )
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return target
 
 
