@@ -9,7 +9,8 @@ Drop-in LangChain parts:
 * :class:`EntityCompressor`: replace long documents by the entities a task needs
   (schema and graph types in :mod:`langchain_niche.compression`).
 * :class:`MinHashExampleSelector`: MinHash-LSH selection for millions of examples,
-  in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates.
+  in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates;
+  :func:`from_datasketch` / :func:`to_lean_minhash` exchange signatures with datasketch.
 """
 
 from langchain_niche._version import __version__
@@ -70,6 +71,12 @@ from langchain_niche.selectors import (
     ScoredExample,
     jaccard,
 )
+from langchain_niche.selectors.datasketch_interop import (
+    add_datasketch_examples,
+    from_datasketch,
+    to_lean_minhash,
+    to_lean_minhashes,
+)
 from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import ENGLISH_STOPWORDS
 from langchain_niche.text import TextAnalyzer, default_tokenizer
@@ -118,10 +125,12 @@ __all__ = [
     "TokenizerError",
     "VectorStoreError",
     "__version__",
+    "add_datasketch_examples",
     "approximate_token_count",
     "dedupe_examples",
     "default_tokenizer",
     "evaluate",
+    "from_datasketch",
     "jaccard",
     "load_demonstrations",
     "load_quality_jsonl",
@@ -131,4 +140,6 @@ __all__ = [
     "refine_demonstrations",
     "save_demonstrations",
     "simplify_actions",
+    "to_lean_minhash",
+    "to_lean_minhashes",
 ]
