@@ -162,9 +162,12 @@ def _parse_line(raw: bytes, where: str, first: bool) -> dict[str, Any] | None:
     if not line.strip():
         return None
     try:
-        value = json.loads(line)
+        value = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         msg = f"{where}: not JSON: {exc.msg} (column {exc.colno})"
+        raise InvalidExampleError(msg) from None
+    except _NotFiniteError as exc:
+        msg = f"{where}: {exc} is not a finite number (JSON has no NaN or Infinity)"
         raise InvalidExampleError(msg) from None
     except RecursionError:
         msg = f"{where}: JSON nested deeper than {MAX_NESTING} levels"
@@ -179,6 +182,21 @@ def _parse_line(raw: bytes, where: str, first: bool) -> dict[str, Any] | None:
             msg = f"{where}: {problem}"
             raise InvalidExampleError(msg)
     return value
+
+
+class _NotFiniteError(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFiniteError(name)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFiniteError(text)
+    return number
 
 
 def _json_kind(value: Any) -> str:
@@ -549,9 +567,12 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _query_input(args: argparse.Namespace, selector: MinHashExampleSelector) -> dict[str, Any]:
     if args.json:
         try:
-            query = json.loads(args.text)
+            query = json.loads(args.text, parse_constant=_no_constant, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
             msg = f"--json: TEXT is not JSON: {exc.msg} (column {exc.colno})"
+            raise UsageError(msg) from None
+        except _NotFiniteError as exc:
+            msg = f"--json: TEXT: {exc} is not a finite number"
             raise UsageError(msg) from None
         except RecursionError:
             msg = f"--json: TEXT is nested deeper than {MAX_NESTING} levels"

@@ -208,6 +208,13 @@ def test_lone_surrogate_is_rejected_at_its_line(tmp_path: Path) -> None:
     assert_one_error(result, 1, "in.jsonl:2:", "surrogate")
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_rejected_at_their_line(number: str, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"q": "a"}\n\n{"q": "b", "x": ' + number + "}\n")
+    result = run("build", "in.jsonl", "--input-keys", "q", "-o", "x.zip", cwd=tmp_path)
+    assert_one_error(result, 1, "in.jsonl:3:", number, "finite")
+
+
 def test_empty_input_is_an_error_unless_allowed(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("\n  \n")
     assert_one_error(run("dedupe", "empty.jsonl", cwd=tmp_path), 1, "--allow-empty")
