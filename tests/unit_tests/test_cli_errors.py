@@ -474,3 +474,35 @@ def test_arbitrary_bytes_through_the_real_entry_point(data: bytes, tmp_path: Pat
     result = run("dedupe", "-", cwd=tmp_path, stdin=data)
     assert_one_error(result, result.returncode)
     assert result.returncode in (1, 2)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    text=st.one_of(
+        st.text(max_size=80),
+        st.recursive(
+            st.one_of(st.none(), st.booleans(), st.floats(), st.text(max_size=10)),
+            lambda children: st.lists(children) | st.dictionaries(st.text(max_size=8), children),
+            max_leaves=20,
+        ).map(json.dumps),
+        st.dictionaries(st.sampled_from(["description", "other"]), st.text(max_size=20)).map(
+            json.dumps
+        ),
+    )
+)
+def test_arbitrary_json_option_never_crashes(
+    text: str, index_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli.main(["query", str(index_file), text, "--json", "-k", "2"])
+    out, err = capsys.readouterr()
+    if status == 0:
+        assert all(set(json.loads(line)) == {"id", "score", "example"} for line in out.splitlines())
+        return
+    assert status in (1, 2)
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
