@@ -45,7 +45,7 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 from langchain_niche._atomic import atomic_writer
 from langchain_niche.dedupe import dedupe_examples
 from langchain_niche.errors import InvalidExampleError, InvalidParameterError, NicheError
-from langchain_niche.selectors.minhash import MinHashExampleSelector
+from langchain_niche.selectors.minhash import MinHashExampleSelector, _check_index_name
 
 __all__ = ["main"]
 
@@ -369,8 +369,36 @@ _UNSET: Any = object()
 # -- opening an index ----------------------------------------------------------------------
 def _store_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.redis_url:
+        _check_redis_options(args.redis_url, args.index_name)
         return {"redis_url": args.redis_url, "index_name": args.index_name}
     return {}
+
+
+def _check_redis_options(url: str, index_name: str) -> None:
+    """Reject a malformed --redis-url or --index-name (exit 2) before connecting."""
+    from langchain_niche.selectors.redis_storage import (  # noqa: PLC0415 - needs redis
+        _import_redis,
+        redact_url,
+    )
+
+    try:
+        _check_index_name(index_name)
+    except InvalidParameterError as exc:
+        msg = f"--index-name: {exc}"
+        raise UsageError(msg) from None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        msg = "--redis-url must start with redis://, rediss:// or unix://"
+        raise UsageError(msg)
+    redis = _import_redis()
+    try:
+        redis.connection.parse_url(url)
+    except ValueError as exc:  # the message names the bad part, never the password
+        try:
+            shown = redact_url(url)
+        except ValueError:
+            shown = "(unparsable URL)"
+        msg = f"--redis-url {shown}: {exc}"
+        raise UsageError(msg) from None
 
 
 def _check_redis_index(args: argparse.Namespace) -> None:

@@ -181,6 +181,36 @@ def test_usage_errors_exit_2(args: list[str], index_file: Path) -> None:
     assert_one_error(run(*args, cwd=index_file.parent), 2)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example",
+        "redis://h:notaport/0",
+        "redis://:s3cret@h:99999/0",
+        "redis://u:s3cret@[::1/0",
+    ],
+)
+@pytest.mark.parametrize("command", [["inspect"], ["query", "text"], ["build", "in.jsonl"]])
+def test_malformed_redis_url_is_a_usage_error_without_the_password(
+    url: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"q": "a"}\n')
+    args = [*command, "--redis-url", url]
+    if command[0] == "build":
+        args = ["build", str(source), "--input-keys", "q", "--redis-url", url]
+    assert cli.main(args) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: --redis-url")
+    assert "s3cret" not in line
+
+
+def test_bad_index_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["inspect", "--redis-url", "redis://127.0.0.1:1/0", "--index-name", "bad name!"]
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.startswith("error: --index-name")
+
+
 def test_line_numbers_are_file_lines(tmp_path: Path) -> None:
     lines = ['{"q": "a b"}', "", '{"q": "c d"}', "   ", '{"other": "e"}']
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
