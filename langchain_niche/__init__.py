@@ -9,7 +9,8 @@ Drop-in LangChain parts:
 * :class:`EntityCompressor`: replace long documents by the entities a task needs
   (schema and graph types in :mod:`langchain_niche.compression`).
 * :class:`MinHashExampleSelector`: MinHash-LSH selection for millions of examples,
-  in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates.
+  in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates;
+  :func:`from_datasketch` / :func:`to_lean_minhash` exchange signatures with datasketch.
 * :class:`TeacherStudentRouter`: a cheap student answers with a strong teacher's
   past answers as examples; the teacher answers what they do not cover
   (``langchain_niche.routing``).
@@ -84,6 +85,12 @@ from langchain_niche.selectors import (
     ScoredExample,
     jaccard,
 )
+from langchain_niche.selectors.datasketch_interop import (
+    add_datasketch_examples,
+    from_datasketch,
+    to_lean_minhash,
+    to_lean_minhashes,
+)
 from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import ENGLISH_STOPWORDS
 from langchain_niche.text import TextAnalyzer, default_tokenizer
@@ -140,11 +147,13 @@ __all__ = [
     "VectorStoreError",
     "__version__",
     "acollect_examples",
+    "add_datasketch_examples",
     "approximate_token_count",
     "collect_examples",
     "dedupe_examples",
     "default_tokenizer",
     "evaluate",
+    "from_datasketch",
     "jaccard",
     "load_demonstrations",
     "load_quality_jsonl",
@@ -154,4 +163,6 @@ __all__ = [
     "refine_demonstrations",
     "save_demonstrations",
     "simplify_actions",
+    "to_lean_minhash",
+    "to_lean_minhashes",
 ]

@@ -47,7 +47,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import tokenize
 import warnings
 import zipfile
@@ -62,6 +61,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche._atomic import atomic_path
 from langchain_niche.errors import IndexFormatError, InvalidExampleError, NicheError, preview
 
 __all__ = [
@@ -190,12 +190,9 @@ def write_index_file(
         IndexFormatError: An array has an object dtype or an invalid name.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
     count = 0
     checksums: dict[str, str] = {}
-    try:
+    with atomic_path(target) as tmp_name:  # noqa: SIM117 - umask permissions, fsync, rename
         with zipfile.ZipFile(
             tmp_name, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
         ) as zf:
@@ -235,10 +232,6 @@ def write_index_file(
             zf.writestr(
                 _MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2, allow_nan=False)
             )
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return target
 
 

@@ -44,6 +44,14 @@ EXPECTED_ALL += [
     "optimal_bands",
 ]
 
+# datasketch interop (issue 11)
+EXPECTED_ALL += [
+    "add_datasketch_examples",
+    "from_datasketch",
+    "to_lean_minhash",
+    "to_lean_minhashes",
+]
+
 # PEARL (issue 4)
 EXPECTED_ALL += [
     "DEFAULT_ACTIONS",
