@@ -40,6 +40,14 @@ leaves each example fully selectable or absent (reserved rows of a chunk that
 was never written are simply unused). A removal script deletes an example's
 document, tokens, id and band entries together.
 
+Every call is sent once (no automatic retry in redis-py: after a timeout Redis
+may still run the command). Two writes are safe to repeat and are sent once
+more after a timeout or a lost connection: ``INCRBY`` (unused rows are mere
+gaps) and a chunk's insert script, which recognises a chunk it already wrote
+(an id of the chunk already points to the row reserved for it; no other writer
+can have used that row) and then writes nothing. So a chunk is never stored
+twice, while an id taken by another example is still a :class:`DuplicateIdError`.
+
 Nothing read back is ever unpickled: documents are JSON, token ids and rows are
 fixed-width integers decoded with ``numpy.frombuffer``.
 """
@@ -134,30 +142,38 @@ end
 # concatenated), shards (4 hex chars each), member counts (uint32 LE per shard),
 # the members (12 bytes each, grouped by shard, concatenated: one argument
 # instead of one per member).
-# Returns {'ok'} or {'taken', id} (then nothing was written).
+# Returns {'ok'}; {'done'} when the chunk was written before (a re-sent chunk:
+# an id already points to the row reserved for it); or {'taken', id} (then
+# nothing was written).
 _INSERT_LUA = (
     _COMMON_LUA
     + """
 local sizes, rows, ids_blob, docs_blob, toks_blob = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local n = #rows / 4
-local ids, pairs_id, pairs_doc, pairs_tok = {}, {}, {}, {}
+local ids, names, pairs_id, pairs_doc, pairs_tok = {}, {}, {}, {}, {}
 local pi, pd, pt = 1, 1, 1
 for i = 1, n do
   local li, ld, lt = struct.unpack('<I4I4I4', sizes, (i - 1) * 12 + 1)
   local id = string.sub(ids_blob, pi, pi + li - 1)
   local r = string.format('%d', struct.unpack('>I4', rows, (i - 1) * 4 + 1))
-  ids[i] = id
+  ids[i], names[i] = id, r
   pairs_id[#pairs_id + 1] = id; pairs_id[#pairs_id + 1] = r
   pairs_doc[#pairs_doc + 1] = r; pairs_doc[#pairs_doc + 1] = string.sub(docs_blob, pd, pd + ld - 1)
   pairs_tok[#pairs_tok + 1] = r; pairs_tok[#pairs_tok + 1] = string.sub(toks_blob, pt, pt + lt - 1)
   pi, pd, pt = pi + li, pd + ld, pt + lt
 end
+local clash = nil
 for s = 1, n, 1000 do
   local taken = redis.call('HMGET', P .. 'id', unpack(ids, s, math.min(s + 999, n)))
   for i = 1, #taken do
-    if taken[i] then return {'taken', ids[s + i - 1]} end
+    if taken[i] then
+      -- rows come from INCRBY: only this very chunk can have put an id at one of them
+      if taken[i] == names[s + i - 1] then return {'done'} end
+      clash = clash or ids[s + i - 1]
+    end
   end
 end
+if clash then return {'taken', clash} end
 call_sliced('HSET', P .. 'id', pairs_id, 2000, {})
 call_sliced('HSET', P .. 'doc', pairs_doc, 2000, {})
 call_sliced('HSET', P .. 'tok', pairs_tok, 2000, {})
@@ -456,11 +472,15 @@ class RedisLshStorage(LshStorage):
         from redis.backoff import NoBackoff  # noqa: PLC0415
         from redis.retry import Retry  # noqa: PLC0415
 
-        retry: Any = Retry(NoBackoff(), 1)
+        # One attempt per call: redis-py would otherwise send a command again after
+        # a timeout, though Redis may still run the first one (a write twice), and
+        # an unresponsive server would hold a caller for twice redis_timeout. The
+        # writes that are safe to repeat say so (("resend", call)).
+        retry: Any = Retry(NoBackoff(), 0)
         if module is not self._redis:
             from redis.asyncio.retry import Retry as AsyncRetry  # noqa: PLC0415
 
-            retry = AsyncRetry(NoBackoff(), 1)
+            retry = AsyncRetry(NoBackoff(), 0)
         return module.BlockingConnectionPool.from_url(
             self.url,
             max_connections=self.max_connections,
@@ -586,8 +606,10 @@ class RedisLshStorage(LshStorage):
 
         Args:
             call: ``("cmd", *args)``, ``("script", name, args)``, ``("pipe", [args, ...])``,
-                ``("submit", call)`` (start a call in a worker thread; returns a
-                handle) or ``("wait", handle)`` (its reply).
+                ``("resend", call)`` (a call that is safe to run twice: sent once
+                more after a timeout or a lost connection), ``("submit", call)``
+                (start a call in a worker thread; returns a handle) or
+                ``("wait", handle)`` (its reply).
 
         Returns:
             The reply.
@@ -600,6 +622,11 @@ class RedisLshStorage(LshStorage):
             return self._pool_executor().submit(self.execute, call[1])
         if call[0] == "wait":
             return call[1].result()
+        if call[0] == "resend":
+            try:
+                return self.execute(call[1])
+            except StoreUnavailableError:
+                return self.execute(call[1])
         try:
             if call[0] == "cmd":
                 return self.client.execute_command(*call[1:])
@@ -642,6 +669,11 @@ class RedisLshStorage(LshStorage):
             return asyncio.ensure_future(self.aexecute(call[1]))
         if call[0] == "wait":
             return await call[1]
+        if call[0] == "resend":
+            try:
+                return await self.aexecute(call[1])
+            except StoreUnavailableError:
+                return await self.aexecute(call[1])
         client, scripts = self._async_client()
         try:
             if call[0] == "cmd":
@@ -871,7 +903,8 @@ class RedisLshStorage(LshStorage):
                     raise DuplicateIdError(msg, example_id=example_id)
         fields = json.dumps(sorted({k for example in examples for k in example}))
         batch = _Batch(encoded, bodies, planned, frozenset(custom), fields)
-        last = int((yield ("cmd", "INCRBY", self.prefix + "next", len(examples))))
+        # rows left unused by a repeated INCRBY are harmless gaps
+        last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", len(examples)))))
         block = np.arange(last - len(examples), last, dtype=np.int64)
         # Chunk i + 1 is packed while Redis writes chunk i (one chunk in flight).
         written: list[list[str]] = []
@@ -887,10 +920,13 @@ class RedisLshStorage(LshStorage):
                 if not defaults & batch.custom:
                     break
                 # a default id would equal a custom id of this batch: other rows
-                last = int((yield ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+                last = int(
+                    (yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+                )
                 block[start:stop] = np.arange(last - (stop - start), last)
                 args, chunk_ids = self._chunk_args(batch, block, start, stop)
-            handle = yield ("submit", ("script", "insert", args))
+            # a chunk sent twice is written once (the script knows its rows)
+            handle = yield ("submit", ("resend", ("script", "insert", args)))
             pending.append((handle, start, stop, chunk_ids))
             if len(pending) > 1:
                 failure = yield from self._settle(pending.pop(0), batch, written, failure)
@@ -911,7 +947,7 @@ class RedisLshStorage(LshStorage):
         handle, start, stop, chunk_ids = entry
         reply = yield ("wait", handle)
         for _ in range(_MAX_ROW_ATTEMPTS):
-            if _text(reply[0]) == "ok":
+            if _text(reply[0]) in ("ok", "done"):
                 written.append(chunk_ids)
                 return failure
             taken = _text(reply[1])
@@ -923,11 +959,11 @@ class RedisLshStorage(LshStorage):
                 )
                 return failure or DuplicateIdError(msg, example_id=taken)
             # a default id equals a custom id of an earlier example: take other rows
-            last = int((yield ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+            last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start))))
             block = np.full(stop, -1, dtype=np.int64)
             block[start:stop] = np.arange(last - (stop - start), last)
             args, chunk_ids = self._chunk_args(batch, block, start, stop)
-            reply = yield ("script", "insert", args)
+            reply = yield ("resend", ("script", "insert", args))
         msg = f"could not find free default ids in Redis index {self.index_name!r}"
         return failure or DuplicateIdError(msg, example_id=taken)
 
