@@ -628,16 +628,19 @@ class RedisLshStorage(LshStorage):
             except StoreUnavailableError:
                 return self.execute(call[1])
         try:
-            if call[0] == "cmd":
-                return self.client.execute_command(*call[1:])
-            if call[0] == "script":
-                return self._scripts[call[1]](args=call[2])
-            pipe = self.client.pipeline(transaction=False)
-            for args in call[1]:
-                pipe.execute_command(*args)
-            return pipe.execute()
+            return self._send(call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise self._unavailable(exc) from exc
+
+    def _send(self, call: Call) -> Any:
+        if call[0] == "cmd":
+            return self.client.execute_command(*call[1:])
+        if call[0] == "script":
+            return self._scripts[call[1]](args=call[2])
+        pipe = self.client.pipeline(transaction=False)
+        for args in call[1]:
+            pipe.execute_command(*args)
+        return pipe.execute()
 
     def _pool_executor(self) -> ThreadPoolExecutor:
         with self._executor_lock:
@@ -674,18 +677,21 @@ class RedisLshStorage(LshStorage):
                 return await self.aexecute(call[1])
             except StoreUnavailableError:
                 return await self.aexecute(call[1])
-        client, scripts = self._async_client()
         try:
-            if call[0] == "cmd":
-                return await client.execute_command(*call[1:])
-            if call[0] == "script":
-                return await scripts[call[1]](args=call[2])
-            pipe = client.pipeline(transaction=False)
-            for args in call[1]:
-                pipe.execute_command(*args)
-            return await pipe.execute()
+            return await self._asend(call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise self._unavailable(exc) from exc
+
+    async def _asend(self, call: Call) -> Any:
+        client, scripts = self._async_client()
+        if call[0] == "cmd":
+            return await client.execute_command(*call[1:])
+        if call[0] == "script":
+            return await scripts[call[1]](args=call[2])
+        pipe = client.pipeline(transaction=False)
+        for args in call[1]:
+            pipe.execute_command(*args)
+        return await pipe.execute()
 
     def close(self) -> None:
         """Close the blocking client's connections and the writer thread pool."""

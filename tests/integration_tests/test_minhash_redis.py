@@ -10,9 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from langchain_niche import (
 from langchain_niche.datasets import python_api_examples
 from langchain_niche.selectors.redis_storage import redact_url
 from tests.support.minhash_writer import synthetic_examples
+from tests.support.redis_server import SilentServer, start_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = [
@@ -245,57 +244,20 @@ def test_unreachable_redis_fails_fast_naming_the_url() -> None:
     assert isinstance(info.value, ConnectionError)
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP server that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
-
-
-def test_a_server_that_never_answers_times_out(silent_server: int) -> None:
-    start = time.monotonic()
-    with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{silent_server}"):
-        MinHashExampleSelector(
-            redis_url=f"redis://127.0.0.1:{silent_server}/0", input_keys=["q"], redis_timeout=0.5
-        )
+def test_a_server_that_never_answers_times_out() -> None:
+    with SilentServer() as silent:
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{silent.port}"):
+            MinHashExampleSelector(
+                redis_url=f"redis://127.0.0.1:{silent.port}/0", input_keys=["q"], redis_timeout=0.5
+            )
     assert time.monotonic() - start < 5
 
 
 def test_a_killed_writer_leaves_every_example_whole_or_absent(
     redis_url: str, index_name: str
 ) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.support.minhash_writer",
-        redis_url,
-        index_name,
-        "0",
-        "20000",
-        "k",
-        "100",
-    ]
-    writer = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    writer = start_writer(redis_url, index_name, 0, 20000, "k", 100)
     assert writer.stdout is not None
     for _ in range(5):  # let a few atomic steps land, then kill it mid-batch
         assert writer.stdout.readline().startswith("wrote")
