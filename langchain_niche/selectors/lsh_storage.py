@@ -78,10 +78,11 @@ _COMPACT_MIN_DEAD = 1024
 
 PROBE_READS_PER_ROW = 8
 """The probe reads at most this many index entries per row it may re-rank
-(``probe_limit``): band-prefix ranges are read smallest first, and a range that
-would exceed the budget is skipped with every larger one. At scale the ranges
-are large and banding alone finds plenty of candidates; the probe is for
-small and medium corpora."""
+(``probe_limit``): band-prefix ranges are read smallest first while they fit,
+then the first entries (by key, then row) of the next smallest range fill what
+is left, so a range of many equal examples still yields its earliest rows. At
+scale the ranges are large and banding alone finds plenty of candidates; the
+probe is for small and medium corpora."""
 
 
 def run_sync(plan: Plan[T], execute: Callable[[Call], Any]) -> T:

@@ -160,8 +160,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
          sorted index answers this) are ranked by how many band prefixes they
          share, and the best ``probe_limit`` are re-ranked and merged in. Its
          cost is bounded: it reads at most ``8 * probe_limit`` index entries,
-         the smallest prefix ranges first, so on large corpora (where banding
-         alone finds plenty) it reads little or nothing.
+         the smallest prefix ranges first (of a range too large to read whole,
+         its first entries: many equal examples never hide all of them).
        * ``"exact"``, when fewer than ``k`` candidates score at least
          ``lsh_threshold`` (and ``threshold``): scan every example; the result
          is then exactly ``JaccardExampleSelector``'s (slower than it on large

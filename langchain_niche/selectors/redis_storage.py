@@ -210,7 +210,8 @@ return {'ok'}
 #   'probe': prefix ranges, rows to leave out, limit, budget. Returns the rows
 #     the probe picks, their token counts and token ids.
 # The probe reads the prefix ranges smallest first (ZLEXCOUNT) while their
-# members fit in the budget, counts each row's ranges, and keeps whole
+# members fit in the budget, then the first members of the next range with what
+# is left of the budget (BandTable.probe), counts each row's ranges, and keeps whole
 # hit-count levels from the top while they fit in the limit (the lowest rows of
 # the top level when it alone does not fit): as top_probe_rows does. Rows are
 # compared as numbers (string order in Lua follows the server's locale).
@@ -219,9 +220,11 @@ _LOOKUP_LUA = (
     + r"""
 local mode = ARGV[2]
 local sub, fmt, unpack4, pack, rcall = string.sub, string.format, struct.unpack, struct.pack, redis.call
-local function members(ranges, a)
+local function members(ranges, a, limit)
   local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
-  return rcall('ZRANGEBYLEX', key, '[' .. sub(ranges, a + 4, a + 11), '(' .. sub(ranges, a + 12, a + 19))
+  local lo, hi = '[' .. sub(ranges, a + 4, a + 11), '(' .. sub(ranges, a + 12, a + 19)
+  if limit then return rcall('ZRANGEBYLEX', key, lo, hi, 'LIMIT', 0, limit) end
+  return rcall('ZRANGEBYLEX', key, lo, hi)
 end
 local function with_tokens(rows, out)
   local kept, lens, toks, n = out[1], out[2], out[3], #out[1]
@@ -254,12 +257,17 @@ local function probe_rows(ranges, seen, limit, budget)
   end)
   local count, used = {}, 0
   for _, e in ipairs(sizes) do
-    if used + e[1] > budget then break end
+    local limit = nil
+    if used + e[1] > budget then  -- the first members of the next range fill the budget
+      limit = budget - used
+      if limit <= 0 then break end
+    end
     used = used + e[1]
-    for _, m in ipairs(members(ranges, e[2])) do
+    for _, m in ipairs(members(ranges, e[2], limit)) do
       local r = sub(m, 9, 12)
       if not seen[r] then count[r] = (count[r] or 0) + 1 end
     end
+    if limit then break end
   end
   local levels, top = {}, 0
   for r, c in pairs(count) do

@@ -22,13 +22,14 @@ from langchain_niche import (
     ExampleNotFoundError,
     IndexFormatError,
     InvalidParameterError,
+    JaccardExampleSelector,
     MinHashExampleSelector,
     MissingKeyError,
     StoreUnavailableError,
 )
 from langchain_niche.datasets import python_api_examples
 from langchain_niche.selectors.redis_storage import redact_url
-from tests.support.minhash_writer import synthetic_examples
+from tests.support.minhash_writer import duplicate_heavy_corpus, synthetic_examples
 from tests.support.redis_server import SilentServer, start_writer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -325,3 +326,18 @@ def test_readme_redis_example_runs(redis_url: str, index_name: str) -> None:
 
     asyncio.run(run())
     assert len(namespace["reader"]) == 4
+
+
+def test_many_equal_examples_do_not_hide_all_results(redis_url: str, index_name: str) -> None:
+    # issue 10 item 7, in Redis: the probe script fills its budget with the first
+    # members of a range too large to read whole
+    examples, inputs = duplicate_heavy_corpus()
+    shared = redis_selector(redis_url, index_name, examples=examples, input_keys=["q"], k=3)
+    exact = JaccardExampleSelector(examples=examples, input_keys=["q"], k=3)
+    memory = MinHashExampleSelector(examples=examples, input_keys=["q"], k=3)
+    for x in inputs:
+        expected = [(h.id, h.score) for h in exact.search(x)]
+        assert [(h.id, h.score) for h in shared.search(x)] == expected, x
+        assert shared.search(x) == memory.search(x)
+    shared.fallback = "none"
+    assert any(len(shared.search(x)) < 3 for x in inputs)  # the probe was needed
