@@ -28,6 +28,7 @@ from langchain_niche.selectors.lsh_storage import (
     run_async,
     run_sync,
 )
+from langchain_niche.selectors.redis_url import parse_redis_url, redact_url
 from langchain_niche.sketches import MinHasher, check_num_perm, check_seed
 
 __all__ = ["MinHashExampleSelector"]
@@ -82,11 +83,14 @@ def _check_index_name(value: Any) -> None:
 def _check_redis_url(value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
-        msg = (
-            f"redis_url must be None or a redis://, rediss:// or unix:// URL, got {preview(value)}"
-        )
-        raise InvalidParameterError(msg, name="redis_url", value=value)
+    if not isinstance(value, str):  # its repr could hold a password: only the type is shown
+        msg = f"redis_url must be None or a redis://, rediss:// or unix:// URL, got a {type(value).__name__}"
+        raise InvalidParameterError(msg, name="redis_url", value=type(value).__name__)
+    try:
+        parse_redis_url(value)
+    except ValueError as exc:
+        msg = f"redis_url: {exc}"
+        raise InvalidParameterError(msg, name="redis_url", value=redact_url(value)) from None
 
 
 def _check_similarity(value: Any) -> None:

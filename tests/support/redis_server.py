@@ -68,19 +68,24 @@ def _resp(*args: str) -> bytes:
     return b"".join(out)
 
 
-def _command(port: int, *args: str, timeout: float = 5.0) -> bytes:
-    """Send one command on a fresh connection and return the raw reply."""
+def _command(port: int, *args: str, timeout: float = 5.0, password: str | None = None) -> bytes:
+    """Send one command on a fresh connection (after ``AUTH``) and return the raw reply."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        if password is not None:
+            sock.sendall(_resp("AUTH", password))
+            if not sock.recv(64).startswith(b"+OK"):
+                msg = "AUTH failed"
+                raise RuntimeError(msg)
         sock.sendall(_resp(*args))
         return sock.recv(4096)
 
 
 def _answers(port: int, within: float) -> bool:
-    """Whether the server answers a PING within ``within`` seconds."""
+    """Whether the server answers a PING within ``within`` seconds (``NOAUTH`` counts)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=within) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -93,6 +98,8 @@ class RedisServer:
         appendonly: Keep an append-only file, synced at every write
             (``appendfsync always``), in the server's directory, so that the
             server can be killed and restarted without losing acknowledged writes.
+        password: Require this password (``requirepass``); :attr:`url` stays
+            without it.
 
     Example:
         ```python
@@ -103,13 +110,16 @@ class RedisServer:
         ```
     """
 
-    def __init__(self, binary: str | None = None, *, appendonly: bool = False) -> None:
+    def __init__(
+        self, binary: str | None = None, *, appendonly: bool = False, password: str | None = None
+    ) -> None:
         found = binary or shutil.which("redis-server")
         if found is None:
             msg = "redis-server not found (Debian: apt-get install redis-server)"
             raise FileNotFoundError(msg)
         self.binary = found
         self.appendonly = appendonly
+        self.password = password
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -133,6 +143,7 @@ class RedisServer:
                 "--bind", "127.0.0.1",
                 "--save", "",
                 *persistence,
+                *(["--requirepass", self.password] if self.password is not None else []),
                 "--dir", self._dir.name,
                 "--loglevel", "warning",
             ],
@@ -177,7 +188,7 @@ class RedisServer:
 
     def command(self, *args: str) -> bytes:
         """Send one command from a separate connection; returns the raw reply."""
-        return _command(self.port, *args)
+        return _command(self.port, *args, password=self.password)
 
     def stop(self) -> None:
         """Stop the server."""
