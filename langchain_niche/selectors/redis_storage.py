@@ -1042,12 +1042,31 @@ class RedisLshStorage(LshStorage):
         # rows left unused by a repeated INCRBY are harmless gaps
         last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", len(examples)))))
         block = np.arange(last - len(examples), last, dtype=np.int64)
-        # Chunk i + 1 is packed while Redis writes chunk i (one chunk in flight).
         written: list[list[str]] = []
+        try:
+            failure = yield from self._write_chunks(batch, block, written)
+        except StoreUnavailableError as exc:
+            done = sum(len(chunk) for chunk in written)
+            msg = (
+                f"{exc}. {done} of the {len(examples)} examples of this batch were written; "
+                "a chunk in flight may still be written (whole, and once): compare with the "
+                "selector's ids before adding the rest"
+            )
+            raise StoreUnavailableError(msg, url=self.safe_url) from exc
+        if failure is not None:
+            raise failure
+        return [example_id for chunk in written for example_id in chunk]
+
+    def _write_chunks(
+        self, batch: _Batch, block: IntArray, written: list[list[str]]
+    ) -> Plan[DuplicateIdError | None]:
+        """Send the insert scripts, appending each written chunk's ids to ``written``."""
+        # Chunk i + 1 is packed while Redis writes chunk i (one chunk in flight).
         pending: list[tuple[Any, int, int, list[str]]] = []
         failure: DuplicateIdError | None = None
-        for start in range(0, len(examples), self.batch_size):
-            stop = min(start + self.batch_size, len(examples))
+        n = len(batch.ids)
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
             args, chunk_ids = self._chunk_args(batch, block, start, stop)
             for _ in range(_MAX_ROW_ATTEMPTS):
                 defaults = {
@@ -1068,9 +1087,7 @@ class RedisLshStorage(LshStorage):
                 failure = yield from self._settle(pending.pop(0), batch, written, failure)
         while pending:
             failure = yield from self._settle(pending.pop(0), batch, written, failure)
-        if failure is not None:
-            raise failure
-        return [example_id for chunk in written for example_id in chunk]
+        return failure
 
     def _settle(
         self,
