@@ -247,7 +247,9 @@ class MinHashExampleSelector(LexicalExampleSelector):
     """Namespace of the index in Redis (keys start with ``niche:{index_name}:``)."""
 
     redis_timeout: float = Field(default=5.0, frozen=True)
-    """Seconds to wait for Redis (connect, each command, a free pooled connection)."""
+    """Seconds to wait for Redis (connect, each command, a free pooled connection).
+    Every call is sent once, except that ``add_examples`` re-sends a chunk once after
+    a timeout (a chunk is never written twice), so it gives up after about twice this."""
 
     redis_max_connections: int = Field(default=64, frozen=True)
     """Connections per pool; further concurrent selections wait for a free one."""

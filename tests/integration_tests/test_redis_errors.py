@@ -196,6 +196,8 @@ def test_a_database_out_of_range_names_the_url(redis_server: RedisServer) -> Non
         "redis://127.0.0.1:6379/zero",
         "redis://",
         "http://127.0.0.1:6379/0",
+        "redis://127.0.0.1:6379/0?foo=1",
+        "redis://127.0.0.1:6379/0?socket_timeout=100",
     ],
 )
 def test_a_malformed_url_is_an_invalid_parameter_naming_it(url: str) -> None:
