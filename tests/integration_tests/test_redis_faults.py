@@ -124,7 +124,7 @@ def test_a_write_outlasting_two_timeouts_raises_and_stores_nothing_twice(
         selector.add_examples(examples, ids=ids)
     # the chunks sent before the timeouts ran once Redis was free: whole, and once
     stored = selector.ids
-    # the first chunk timed out twice: nothing confirmed, and the message says so
+    # the message says how many were confirmed (the first chunk timed out: none)
     assert "0 of the 500 examples of this batch were written" in str(info.value)
     assert stored[0] == "first"
     assert len(stored) == len(set(stored))

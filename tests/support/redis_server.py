@@ -254,7 +254,8 @@ def busy_server(port: int, seconds: float) -> Iterator[None]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 5
-    while _answers(port, 0.05):  # the script has not started yet
+    # the script runs once the server stops answering (twice in a row: not a slow reply)
+    while _answers(port, 0.1) or _answers(port, 0.1):
         if done.is_set() or time.monotonic() > deadline:
             msg = f"the busy script did not start: {errors}"
             raise RuntimeError(msg)
