@@ -693,7 +693,7 @@ class RedisLshStorage(LshStorage):
             key, problem = marked.group("key"), marked.group("problem")
         else:
             key, problem = self._key_of(call, text), text
-        if marked is not None or (key is not None and _BAD_VALUE.search(text)):
+        if marked is not None or _BAD_VALUE.search(text):
             where = f"key {key!r}" if key is not None else f"a key under {self.prefix!r}"
             msg = (
                 f"Redis index {self.index_name!r} at {self.safe_url}: {where} does not hold "
