@@ -40,6 +40,7 @@ from langchain_niche.selectors.lsh_storage import (
     run_async,
     run_sync,
 )
+from langchain_niche.selectors.redis_url import parse_redis_url, redact_url
 from langchain_niche.sketches import MinHasher, check_num_perm, check_seed
 
 __all__ = ["MinHashExampleSelector"]
@@ -96,11 +97,14 @@ def _check_index_name(value: Any) -> None:
 def _check_redis_url(value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
-        msg = (
-            f"redis_url must be None or a redis://, rediss:// or unix:// URL, got {preview(value)}"
-        )
-        raise InvalidParameterError(msg, name="redis_url", value=value)
+    if not isinstance(value, str):  # its repr could hold a password: only the type is shown
+        msg = f"redis_url must be None or a redis://, rediss:// or unix:// URL, got a {type(value).__name__}"
+        raise InvalidParameterError(msg, name="redis_url", value=type(value).__name__)
+    try:
+        parse_redis_url(value)
+    except ValueError as exc:
+        msg = f"redis_url: {exc}"
+        raise InvalidParameterError(msg, name="redis_url", value=redact_url(value)) from None
 
 
 def _check_similarity(value: Any) -> None:
@@ -174,8 +178,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
          sorted index answers this) are ranked by how many band prefixes they
          share, and the best ``probe_limit`` are re-ranked and merged in. Its
          cost is bounded: it reads at most ``8 * probe_limit`` index entries,
-         the smallest prefix ranges first, so on large corpora (where banding
-         alone finds plenty) it reads little or nothing.
+         the smallest prefix ranges first (of a range too large to read whole,
+         its first entries: many equal examples never hide all of them).
        * ``"exact"``, when fewer than ``k`` candidates score at least
          ``lsh_threshold`` (and ``threshold``): scan every example; the result
          is then exactly ``JaccardExampleSelector``'s (slower than it on large
@@ -264,7 +268,9 @@ class MinHashExampleSelector(LexicalExampleSelector):
     """Namespace of the index in Redis (keys start with ``niche:{index_name}:``)."""
 
     redis_timeout: float = Field(default=5.0, frozen=True)
-    """Seconds to wait for Redis (connect, each command, a free pooled connection)."""
+    """Seconds to wait for Redis (connect, each command, a free pooled connection).
+    Every call is sent once, except that ``add_examples`` re-sends a chunk once after
+    a timeout (a chunk is never written twice), so it gives up after about twice this."""
 
     redis_max_connections: int = Field(default=64, frozen=True)
     """Connections per pool; further concurrent selections wait for a free one."""
