@@ -536,3 +536,17 @@ def test_arbitrary_json_option_never_crashes(
     lines = err.splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("error: ")
+
+
+@pytest.mark.parametrize("password", ["s3#cr/et", "p@ss:w?rd", "pw%zz"])
+def test_redis_url_with_an_unencoded_password_reaches_the_server_check(
+    password: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The command line accepts every URL the selector accepts (one parser): the URL
+    # passes the usage check and fails only at the (closed) port, without the password.
+    url = f"redis://:{password}@127.0.0.1:1/0"
+    status = cli.main(["inspect", "--redis-url", url, "--index-name", "idx"])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert status == 1, line
+    assert line.startswith("error:")
+    assert password not in line
