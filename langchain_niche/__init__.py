@@ -9,7 +9,11 @@ Drop-in LangChain parts:
 * :class:`EntityCompressor`: replace long documents by the entities a task needs
   (schema and graph types in :mod:`langchain_niche.compression`).
 * :class:`MinHashExampleSelector`: MinHash-LSH selection for millions of examples,
-  in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates.
+  in memory or shared through Redis; :func:`dedupe_examples` removes near-duplicates;
+  :func:`from_datasketch` / :func:`to_lean_minhash` exchange signatures with datasketch.
+* :class:`TeacherStudentRouter`: a cheap student answers with a strong teacher's
+  past answers as examples; the teacher answers what they do not cover
+  (``langchain_niche.routing``).
 """
 
 from langchain_niche._version import __version__
@@ -61,6 +65,17 @@ from langchain_niche.pearl import (
     save_demonstrations,
     simplify_actions,
 )
+from langchain_niche.routing import (
+    AgreementPolicy,
+    AnswerFormatError,
+    CalibrationReport,
+    RouterStats,
+    SimilarityPolicy,
+    TeacherError,
+    TeacherStudentRouter,
+    acollect_examples,
+    collect_examples,
+)
 from langchain_niche.selectors import (
     FallbackWarning,
     HybridExampleSelector,
@@ -69,6 +84,12 @@ from langchain_niche.selectors import (
     MinHashExampleSelector,
     ScoredExample,
     jaccard,
+)
+from langchain_niche.selectors.datasketch_interop import (
+    add_datasketch_examples,
+    from_datasketch,
+    to_lean_minhash,
+    to_lean_minhashes,
 )
 from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import ENGLISH_STOPWORDS
@@ -82,6 +103,9 @@ __all__ = [
     "SEED_ACTIONS",
     "Action",
     "ActionSet",
+    "AgreementPolicy",
+    "AnswerFormatError",
+    "CalibrationReport",
     "CompressionError",
     "ContextBudgetError",
     "Demonstration",
@@ -111,17 +135,25 @@ __all__ = [
     "PlanParseError",
     "PlanStep",
     "RetryPolicy",
+    "RouterStats",
     "ScoredExample",
+    "SimilarityPolicy",
     "StepExecutionError",
     "StoreUnavailableError",
+    "TeacherError",
+    "TeacherStudentRouter",
     "TextAnalyzer",
     "TokenizerError",
     "VectorStoreError",
     "__version__",
+    "acollect_examples",
+    "add_datasketch_examples",
     "approximate_token_count",
+    "collect_examples",
     "dedupe_examples",
     "default_tokenizer",
     "evaluate",
+    "from_datasketch",
     "jaccard",
     "load_demonstrations",
     "load_quality_jsonl",
@@ -131,4 +163,6 @@ __all__ = [
     "refine_demonstrations",
     "save_demonstrations",
     "simplify_actions",
+    "to_lean_minhash",
+    "to_lean_minhashes",
 ]

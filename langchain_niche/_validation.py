@@ -173,8 +173,13 @@ def parameter_error(error: ValidationError, owner: type) -> InvalidParameterErro
     expected = describe(field) if isinstance(field, FieldInfo) else None
     if first["type"] in _UNKNOWN:
         known = _field_names(owner) if own else []
-        hint = f"; its parameters are {', '.join(known)}" if known else ""
-        msg = f"{where} got an unknown parameter {_location(first['loc'])}={preview(value)}{hint}"
+        unknown = _location(first["loc"])
+        if prefix:  # a nested settings object: "retry has no setting 'tries' (got 3)"
+            hint = f"; known settings: {', '.join(known)}" if known else ""
+            msg = f"{prefix} has no setting {unknown!r} (got {preview(value)}){hint}"
+        else:
+            hint = f"; its parameters are {', '.join(known)}" if known else ""
+            msg = f"{where} got an unknown parameter {unknown}={preview(value)}{hint}"
     elif expected is not None and not first["type"].startswith("frozen"):
         name = _location((prefix, first["loc"][0]) if prefix else first["loc"][:1])
         msg = f"{name} must be {expected}, got {preview(value)}"

@@ -40,6 +40,7 @@ from langchain_niche.errors import (
 from langchain_niche.stopwords import StopwordsSpec, resolve_stopwords
 
 __all__ = [
+    "MAX_NGRAM",
     "AnalyzerKind",
     "TextAnalyzer",
     "TokenBatch",
@@ -82,6 +83,8 @@ _BATCH_JOINER = " \x00 "
 _BATCH_MIN = 64
 _SEP_WORD_RE = re.compile(rf"\x00|{_WORD_RE.pattern}")
 _NGRAM_JOINER = " "
+MAX_NGRAM = 32
+"""Longest n-gram ``ngram_range`` may ask for (words or characters)."""
 
 
 def default_tokenizer(text: str) -> list[str]:
@@ -312,6 +315,7 @@ class TextAnalyzer:
             whitespace tokens). Only used with ``analyzer="word"``.
         ngram_range: ``(min_n, max_n)``: with ``"word"``, word n-grams of these
             lengths (``(1, 2)`` adds bigrams); with ``"char"``, character n-grams.
+            ``max_n`` is at most :data:`MAX_NGRAM` (32).
         analyzer: ``"word"`` or ``"char"``. Character n-grams are computed on the
             lower-cased text with runs of white space folded to one space; they
             suit languages written without spaces and noisy text.
@@ -342,10 +346,11 @@ class TextAnalyzer:
             not isinstance(lo_hi, tuple | list)
             or len(lo_hi) != 2
             or not all(isinstance(n, int) and not isinstance(n, bool) for n in lo_hi)
-            or not 1 <= lo_hi[0] <= lo_hi[1]
+            or not 1 <= lo_hi[0] <= lo_hi[1] <= MAX_NGRAM
         ):
             msg = (
-                f"ngram_range must be a pair (min_n, max_n) with 1 <= min_n <= max_n, got {lo_hi!r}"
+                "ngram_range must be a pair (min_n, max_n) with "
+                f"1 <= min_n <= max_n <= {MAX_NGRAM}, got {preview(lo_hi)}"
             )
             raise InvalidParameterError(msg, name="ngram_range", value=lo_hi)
         object.__setattr__(self, "ngram_range", (lo_hi[0], lo_hi[1]))
@@ -420,7 +425,9 @@ class TextAnalyzer:
         if self.analyzer == "char":
             folded = _SPACE_RE.sub(" ", text.lower()).strip()
             return {
-                folded[i : i + n] for n in range(lo, hi + 1) for i in range(len(folded) - n + 1)
+                folded[i : i + n]
+                for n in range(lo, min(hi, len(folded)) + 1)
+                for i in range(len(folded) - n + 1)
             }
         stop = self._stop
         if lo == hi == 1:
@@ -432,7 +439,7 @@ class TextAnalyzer:
         if stop:
             tokens = [token for token in tokens if token.lower() not in stop]
         out: set[str] = set()
-        for n in range(lo, hi + 1):
+        for n in range(lo, min(hi, len(tokens)) + 1):
             if n == 1:
                 out.update(tokens)
             else:

@@ -56,6 +56,14 @@ class PropertyValue(BaseModel):
     """Every chunk that stated this value."""
 
 
+def _value_here(item: PropertyValue, evidence: list[Evidence]) -> PropertyValue:
+    """A value limited to one document's evidence: verified only if found in that document."""
+    grounded = item.grounded
+    if grounded is True:  # another document's text does not verify it here
+        grounded = any(ev.start is not None for ev in evidence)
+    return item.model_copy(update={"evidence": evidence, "grounded": grounded})
+
+
 class Entity(BaseModel):
     """A merged entity: every name it goes by and every value stated about it."""
 
@@ -233,11 +241,8 @@ class EntityGraph(BaseModel):
                 continue
             properties: dict[str, list[PropertyValue]] = {}
             for key, items in entity.properties.items():
-                kept = [
-                    item.model_copy(update={"evidence": here(item.evidence)})
-                    for item in items
-                    if here(item.evidence)
-                ]
+                kept = [_value_here(item, here(item.evidence)) for item in items]
+                kept = [item for item in kept if item.evidence]
                 if kept:
                     properties[key] = kept
             entities.append(

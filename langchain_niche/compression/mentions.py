@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.graph import Evidence
 from langchain_niche.compression.grounding import GroundingMode, SourceText
-from langchain_niche.compression.keys import property_key, type_key
+from langchain_niche.compression.keys import name_key, property_key, type_key
 from langchain_niche.compression.schema import ExtractedEntity, ExtractedRelation, Extraction
 
 __all__ = [
@@ -229,10 +229,20 @@ class _Grounder:
             evidence=self.evidence(name_span),
         )
 
-    def relation(self, item: ExtractedRelation) -> RelationMention | None:
+    def named_here(self, endpoint: str, known: set[str]) -> bool:
+        """Whether a relation's endpoint is an entity of this chunk or written in it."""
+        return name_key(endpoint) in known or self.find(endpoint) is not None
+
+    def relation(self, item: ExtractedRelation, known: set[str]) -> RelationMention | None:
         name = self.vocabulary.relation(item.relation)
         if name is None:
             self.stats.off_vocabulary += 1
+            return None
+        if self.text is not None and not (
+            self.named_here(item.source, known) and self.named_here(item.target, known)
+        ):
+            # An endpoint this chunk never names would pull another document's
+            # entity into this one: not a fact of this chunk.
             return None
         return RelationMention(
             source=item.source, relation=name, target=item.target, evidence=self.evidence(None)
@@ -267,5 +277,8 @@ def chunk_mentions(
         source_text = SourceText(chunk.text)
     grounder = _Grounder(chunk, grounding, vocabulary, source, source_text)
     entities = [m for m in map(grounder.entity, extraction.entities) if m is not None]
-    relations = [m for m in map(grounder.relation, extraction.relations) if m is not None]
+    known = {name_key(name) for m in entities for name in (m.name, *m.aliases)}
+    relations = [
+        m for m in (grounder.relation(r, known) for r in extraction.relations) if m is not None
+    ]
     return ChunkMentions(entities=entities, relations=relations, stats=grounder.stats)

@@ -20,7 +20,12 @@ from langchain_niche.errors import (
     MissingKeyError,
     preview,
 )
-from langchain_niche.persistence import read_index_file, write_index_file
+from langchain_niche.persistence import (
+    IndexReader,
+    build_from_config,
+    saved_setting_names,
+    write_index_file,
+)
 from langchain_niche.selectors.base import (
     Candidate,
     LexicalExampleSelector,
@@ -35,6 +40,7 @@ __all__ = ["JaccardExampleSelector"]
 
 _COMPACT_MIN_DEAD = 1024
 _ASYNC_INLINE_BATCH = 256
+_UNSAVED = ("token_counter", "example_prompt")  # callables and prompts are never saved
 
 Encoded = tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]
 
@@ -440,39 +446,44 @@ class JaccardExampleSelector(LexicalExampleSelector):
             same selections.
 
         Raises:
-            IndexFormatError: The file is not a saved selector of this class, or
-                was built with a custom tokenizer that was not passed again.
+            IndexFormatError: The file is not a saved selector of this class, is
+                corrupt or inconsistent (the message names the member and the
+                problem), or was built with a custom tokenizer that was not passed
+                again. Reading is bounded: see :mod:`langchain_niche.persistence`.
         """
-        saved = read_index_file(path, kind=cls.__name__)
-        config = dict(saved.manifest["config"])
-        tokenizer_name = config.pop("tokenizer", "default")
-        if tokenizer_name != "default" and "tokenizer" not in overrides:
-            msg = (
-                f"{path} was built with the custom tokenizer {tokenizer_name}; "
-                "pass it again: load(path, tokenizer=...)"
-            )
-            raise IndexFormatError(msg)
-        config["ngram_range"] = tuple(config["ngram_range"])
-        config.update(overrides)
-        selector = cls(**config)
-        seqs = saved.arrays.get("seq")
-        if seqs is None or seqs.dtype.kind not in "iu":
-            msg = f"{path}: missing or non-integer 'seq' array"
-            raise IndexFormatError(msg)
-        try:
-            selector._store.restore(
-                [example for _, example in saved.records],
-                [example_id for example_id, _ in saved.records],
-                seqs.astype(np.int64),
-                int(saved.manifest.get("next_seq", 0)),
-            )
-        except ValueError as exc:
-            msg = f"{path}: inconsistent ids: {exc}"
-            raise IndexFormatError(msg) from exc
-        selector._indexes.clear()
-        compared = [tuple(keys) for keys in saved.manifest.get("compared_keys", [])]
+        with IndexReader(path, kind=cls.__name__) as reader:
+            config = reader.config(saved_setting_names(cls, exclude=_UNSAVED))
+            tokenizer_name = config.pop("tokenizer", "default")
+            if tokenizer_name != "default" and "tokenizer" not in overrides:
+                msg = (
+                    f"{path} was built with the custom tokenizer {tokenizer_name}; "
+                    "pass it again: load(path, tokenizer=...)"
+                )
+                raise IndexFormatError(msg)
+            if isinstance(config.get("ngram_range"), list):
+                config["ngram_range"] = tuple(config["ngram_range"])
+            selector = build_from_config(reader, cls, config, overrides)
+            next_seq = reader.integer("next_seq", default=0)
+            compared = reader.compared_keys()
+            records = reader.records()
+            seqs = reader.array("seq", kinds="iu", shape=(len(records),))
+            try:
+                selector._store.restore(
+                    [example for _, example in records],
+                    [example_id for example_id, _ in records],
+                    seqs.astype(np.int64),
+                    next_seq,
+                )
+            except ValueError as exc:
+                msg = f"inconsistent ids: {exc}"
+                raise reader.error(msg, "seq.npy") from exc
+            selector._indexes.clear()
+            try:
+                for keys in compared:
+                    selector._index_for(keys)
+            except (MissingKeyError, InvalidExampleError) as exc:
+                msg = f"cannot index the saved fields: {exc}"
+                raise reader.error(msg, "examples.jsonl") from exc
         if selector.input_keys:
-            compared.append(tuple(sorted(selector.input_keys)))
-        for keys in dict.fromkeys(compared):
-            selector._index_for(keys)
+            selector._index_for(tuple(sorted(selector.input_keys)))
         return selector

@@ -615,9 +615,11 @@ class BandTable:
         Args:
             lo: Range starts.
             hi: Range ends (exclusive).
-            budget: Most pairs to read: the smallest ranges are read first, and
-                a range that would exceed the budget is skipped with every larger
-                one. ``None``: read every range.
+            budget: Most pairs to read: the smallest ranges are read whole while
+                they fit, then what is left of the budget is spent on the first
+                pairs (by key, then row) of the next smallest range, so a range
+                of many equal examples still yields some (the earliest) rows.
+                ``None``: read every range.
 
         Returns:
             Row numbers, unordered, one entry per matching range.
@@ -627,8 +629,26 @@ class BandTable:
             return self._gather(bounds, None)
         sizes = sum((ends - starts for starts, ends, _ in bounds), np.zeros(lo.shape[0], np.int64))
         order = np.argsort(sizes, kind="stable")
-        fits = int(np.searchsorted(np.cumsum(sizes[order]), budget, side="right"))
-        return self._gather(bounds, np.sort(order[:fits]))
+        used = np.cumsum(sizes[order])
+        fits = int(np.searchsorted(used, budget, side="right"))
+        rows = self._gather(bounds, np.sort(order[:fits]))
+        left = budget - (int(used[fits - 1]) if fits else 0)
+        if fits == order.shape[0] or left <= 0:
+            return rows
+        return np.concatenate([rows, self._first_of_range(int(order[fits]), lo, hi, left)])
+
+    def _first_of_range(self, i: int, lo: U64Array, hi: U64Array, n: int) -> RowArray:
+        """The first ``n`` rows of range ``i`` in (key, row) order, over both segments."""
+        keys_parts, rows_parts = [], []
+        for keys, rows in self._segments():
+            a, b = np.searchsorted(keys, np.array([lo[i], hi[i]], dtype=np.uint64)).tolist()
+            keys_parts.append(keys[a:b])
+            rows_parts.append(rows[a:b])
+        if not keys_parts:
+            return np.zeros(0, dtype=_ROW_DTYPE)
+        keys, rows = np.concatenate(keys_parts), np.concatenate(rows_parts)
+        first: RowArray = rows[np.lexsort((rows, keys))[:n]]
+        return first
 
     def compact(self, keep: npt.NDArray[np.bool_]) -> None:
         """Drop the pairs of rows where ``keep`` is false; renumber the rest in order.

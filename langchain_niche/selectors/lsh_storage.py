@@ -78,14 +78,18 @@ _COMPACT_MIN_DEAD = 1024
 
 PROBE_READS_PER_ROW = 8
 """The probe reads at most this many index entries per row it may re-rank
-(``probe_limit``): band-prefix ranges are read smallest first, and a range that
-would exceed the budget is skipped with every larger one. At scale the ranges
-are large and banding alone finds plenty of candidates; the probe is for
-small and medium corpora."""
+(``probe_limit``): band-prefix ranges are read smallest first while they fit,
+then the first entries (by key, then row) of the next smallest range fill what
+is left, so a range of many equal examples still yields its earliest rows. At
+scale the ranges are large and banding alone finds plenty of candidates; the
+probe is for small and medium corpora."""
 
 
 def run_sync(plan: Plan[T], execute: Callable[[Call], Any]) -> T:
     """Run a plan, executing each call with a blocking function.
+
+    A call's exception is raised inside the plan (at its ``yield``), which may
+    add context; otherwise it propagates unchanged.
 
     Args:
         plan: The operation.
@@ -97,14 +101,19 @@ def run_sync(plan: Plan[T], execute: Callable[[Call], Any]) -> T:
     try:
         call = next(plan)
         while True:
-            call = plan.send(execute(call))
+            try:
+                reply = execute(call)
+            except Exception as exc:  # noqa: PERF203 - the plan may add context, or re-raises
+                call = plan.throw(exc)
+            else:
+                call = plan.send(reply)
     except StopIteration as stop:
         result: T = stop.value
         return result
 
 
 async def run_async(plan: Plan[T], execute: Callable[[Call], Awaitable[Any]]) -> T:
-    """Run a plan, awaiting each call.
+    """Run a plan, awaiting each call (exceptions are raised inside the plan, as in :func:`run_sync`).
 
     Args:
         plan: The operation.
@@ -116,7 +125,12 @@ async def run_async(plan: Plan[T], execute: Callable[[Call], Awaitable[Any]]) ->
     try:
         call = next(plan)
         while True:
-            call = plan.send(await execute(call))
+            try:
+                reply = await execute(call)
+            except Exception as exc:  # noqa: PERF203 - the plan may add context, or re-raises
+                call = plan.throw(exc)
+            else:
+                call = plan.send(reply)
     except StopIteration as stop:
         result: T = stop.value
         return result

@@ -15,8 +15,19 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import Field, PrivateAttr
 
 from langchain_niche.banding import Banding, optimal_bands
-from langchain_niche.errors import IndexFormatError, InvalidParameterError, preview
-from langchain_niche.persistence import read_index_file, write_index_file
+from langchain_niche.errors import (
+    IndexFormatError,
+    InvalidExampleError,
+    InvalidParameterError,
+    MissingKeyError,
+    preview,
+)
+from langchain_niche.persistence import (
+    IndexReader,
+    build_from_config,
+    saved_setting_names,
+    write_index_file,
+)
 from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
 from langchain_niche.selectors.lsh_encoding import LshEncoder, LshQuery
 from langchain_niche.selectors.lsh_prefilter import Prefilter
@@ -29,6 +40,7 @@ from langchain_niche.selectors.lsh_storage import (
     run_async,
     run_sync,
 )
+from langchain_niche.selectors.redis_url import parse_redis_url, redact_url
 from langchain_niche.sketches import MinHasher, check_num_perm, check_seed
 
 __all__ = ["MinHashExampleSelector"]
@@ -38,6 +50,8 @@ FallbackKind = Literal["probe", "exact", "none"]
 
 _ASYNC_INLINE_BATCH = 256
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
+_UNSAVED = ("token_counter", "example_prompt", "index_name")  # and every redis_* setting
+_SPOT_CHECK_ROWS = 64  # examples re-encoded on load to check the saved arrays
 DEFAULT_LSH_WEIGHTS = (0.1, 0.9)
 """Default ``(false_positive_weight, false_negative_weight)``: recall first."""
 
@@ -83,11 +97,14 @@ def _check_index_name(value: Any) -> None:
 def _check_redis_url(value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
-        msg = (
-            f"redis_url must be None or a redis://, rediss:// or unix:// URL, got {preview(value)}"
-        )
-        raise InvalidParameterError(msg, name="redis_url", value=value)
+    if not isinstance(value, str):  # its repr could hold a password: only the type is shown
+        msg = f"redis_url must be None or a redis://, rediss:// or unix:// URL, got a {type(value).__name__}"
+        raise InvalidParameterError(msg, name="redis_url", value=type(value).__name__)
+    try:
+        parse_redis_url(value)
+    except ValueError as exc:
+        msg = f"redis_url: {exc}"
+        raise InvalidParameterError(msg, name="redis_url", value=redact_url(value)) from None
 
 
 def _check_similarity(value: Any) -> None:
@@ -161,8 +178,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
          sorted index answers this) are ranked by how many band prefixes they
          share, and the best ``probe_limit`` are re-ranked and merged in. Its
          cost is bounded: it reads at most ``8 * probe_limit`` index entries,
-         the smallest prefix ranges first, so on large corpora (where banding
-         alone finds plenty) it reads little or nothing.
+         the smallest prefix ranges first (of a range too large to read whole,
+         its first entries: many equal examples never hide all of them).
        * ``"exact"``, when fewer than ``k`` candidates score at least
          ``lsh_threshold`` (and ``threshold``): scan every example; the result
          is then exactly ``JaccardExampleSelector``'s (slower than it on large
@@ -251,7 +268,9 @@ class MinHashExampleSelector(LexicalExampleSelector):
     """Namespace of the index in Redis (keys start with ``niche:{index_name}:``)."""
 
     redis_timeout: float = Field(default=5.0, frozen=True)
-    """Seconds to wait for Redis (connect, each command, a free pooled connection)."""
+    """Seconds to wait for Redis (connect, each command, a free pooled connection).
+    Every call is sent once, except that ``add_examples`` re-sends a chunk once after
+    a timeout (a chunk is never written twice), so it gives up after about twice this."""
 
     redis_max_connections: int = Field(default=64, frozen=True)
     """Connections per pool; further concurrent selections wait for a free one."""
@@ -689,75 +708,152 @@ class MinHashExampleSelector(LexicalExampleSelector):
 
         Raises:
             IndexFormatError: The file is not a saved selector of this class, is
-                inconsistent, was built with a custom tokenizer that was not passed
-                again, or an override contradicts the saved index.
+                corrupt or inconsistent (the message names the member and the
+                problem), was built with a custom tokenizer that was not passed
+                again, or an override contradicts the saved index. Reading is
+                bounded, and 64 evenly spaced examples are re-encoded to check the
+                saved arrays: see :mod:`langchain_niche.persistence`.
         """
-        saved = read_index_file(path, kind=cls.__name__)
-        config = dict(saved.manifest["config"])
-        for name in _INDEX_SETTINGS:
-            if name in overrides:
-                given = list(overrides[name]) if name == "lsh_weights" else overrides[name]
-                if given != config.get(name):
-                    msg = (
-                        f"{path} was built with {name}={config.get(name)!r}, got {name}={overrides[name]!r}; "
-                        "rebuild the index with from_examples(...) to change it"
-                    )
-                    raise IndexFormatError(msg)
-        if "redis_url" in overrides and overrides["redis_url"] is not None:
-            msg = "load() restores an in-memory index; add its examples to a Redis selector instead"
-            raise IndexFormatError(msg)
-        tokenizer_name = config.pop("tokenizer", "default")
-        if tokenizer_name != "default" and "tokenizer" not in overrides:
-            msg = (
-                f"{path} was built with the custom tokenizer {tokenizer_name}; "
-                "pass it again: load(path, tokenizer=...)"
-            )
-            raise IndexFormatError(msg)
-        config["ngram_range"] = tuple(config["ngram_range"])
-        config["lsh_weights"] = tuple(config["lsh_weights"])
-        config.update(overrides)
-        selector = cls(**config)
-        storage = selector._check_memory("load")
-        saved_index = saved.manifest.get("index")
-        if saved_index != selector._index_settings():
-            msg = f"{path}: the saved index settings {saved_index} do not match this selector's {selector._index_settings()}"
-            raise IndexFormatError(msg)
-        try:
-            _restore(storage, saved.records, saved.arrays, saved.manifest)
-        except (ValueError, KeyError, TypeError) as exc:
-            msg = f"{path}: inconsistent index: {exc}"
-            raise IndexFormatError(msg) from exc
+        with IndexReader(path, kind=cls.__name__) as reader:
+            config = reader.config(saved_setting_names(cls, exclude=_UNSAVED))
+            for name in _INDEX_SETTINGS:
+                if name in overrides:
+                    given = list(overrides[name]) if name == "lsh_weights" else overrides[name]
+                    if given != config.get(name):
+                        msg = (
+                            f"{path} was built with {name}={config.get(name)!r}, got {name}={overrides[name]!r}; "
+                            "rebuild the index with from_examples(...) to change it"
+                        )
+                        raise IndexFormatError(msg)
+            if "redis_url" in overrides and overrides["redis_url"] is not None:
+                msg = "load() restores an in-memory index; add its examples to a Redis selector instead"
+                raise IndexFormatError(msg)
+            tokenizer_name = config.pop("tokenizer", "default")
+            if tokenizer_name != "default" and "tokenizer" not in overrides:
+                msg = (
+                    f"{path} was built with the custom tokenizer {tokenizer_name}; "
+                    "pass it again: load(path, tokenizer=...)"
+                )
+                raise IndexFormatError(msg)
+            for name in ("ngram_range", "lsh_weights"):
+                if isinstance(config.get(name), list):
+                    config[name] = tuple(config[name])
+            selector = build_from_config(reader, cls, config, overrides)
+            storage = selector._check_memory("load")
+            saved_index = reader.manifest.get("index")
+            if saved_index != selector._index_settings():
+                msg = f"{path}: the saved index settings {saved_index} do not match this selector's {selector._index_settings()}"
+                raise IndexFormatError(msg)
+            _restore(reader, storage)
         return selector
 
 
-def _restore(
-    storage: MemoryLshStorage,
-    records: list[tuple[str, dict[str, Any]]],
-    arrays: dict[str, npt.NDArray[Any]],
-    manifest: dict[str, Any],
-) -> None:
-    seqs = arrays.get("seq")
-    if seqs is None or seqs.dtype.kind not in "iu":
-        msg = "missing or non-integer 'seq' array"
-        raise ValueError(msg)
-    storage.store.restore(
-        [example for _, example in records],
-        [example_id for example_id, _ in records],
-        seqs.astype(np.int64),
-        int(manifest.get("next_seq", 0)),
-    )
+def _restore(reader: IndexReader, storage: MemoryLshStorage) -> None:
+    """Fill an empty in-memory storage from an open file, checking every array."""
+    next_seq = reader.integer("next_seq", default=0)
+    compared = reader.compared_keys()
+    records = reader.records()
+    n = len(records)
+    seqs = reader.array("seq", kinds="iu", shape=(n,))
+    examples = [example for _, example in records]
+    try:
+        storage.store.restore(
+            examples, [example_id for example_id, _ in records], seqs.astype(np.int64), next_seq
+        )
+    except ValueError as exc:
+        msg = f"inconsistent ids: {exc}"
+        raise reader.error(msg, "seq.npy") from exc
     storage.indexes.clear()
-    for n, keys in enumerate(manifest.get("compared_keys", [])):
-        names = [f"tokens_{n}", f"lens_{n}", f"band_keys_{n}", f"band_rows_{n}"]
-        tokens, lens, band_keys, band_rows = (arrays[name] for name in names)
-        for name, array, kinds in zip(
-            names, (tokens, lens, band_keys, band_rows), ("u", "iu", "u", "iu"), strict=True
-        ):
-            if array.dtype.kind not in kinds or array.ndim != 1:
-                msg = f"array {name!r} has dtype {array.dtype} and {array.ndim} dimensions"
-                raise ValueError(msg)
-        sketches = arrays.get(f"sketches_{n}")  # absent from files saved before sketches
-        if sketches is not None and (sketches.dtype != np.uint8 or sketches.ndim != 2):
-            msg = f"array 'sketches_{n}' has dtype {sketches.dtype} and {sketches.ndim} dimensions"
-            raise ValueError(msg)
-        storage.restore_index(tuple(keys), tokens, lens, band_keys, band_rows, sketches=sketches)
+    encoder = storage.encoder
+    bands = encoder.banding.bands
+    width = None if encoder.prefilter is None else encoder.prefilter.width
+    for i, keys in enumerate(compared):
+        lens = reader.array(f"lens_{i}", kinds="iu", shape=(n,)).astype(np.int64)
+        room = reader.member_size(f"tokens_{i}.npy")  # at least one byte per token id
+        if n and (int(lens.min()) < 0 or float(lens.sum(dtype=np.float64)) > room):
+            msg = f"has negative row sizes or more token ids than tokens_{i}.npy can hold"
+            raise reader.error(msg, f"lens_{i}.npy")
+        tokens = reader.array(f"tokens_{i}", kinds="u", shape=(int(lens.sum()),))
+        band_keys = reader.array(f"band_keys_{i}", kinds="u", shape=(n * bands,))
+        band_rows = reader.array(f"band_rows_{i}", kinds="iu", shape=(n * bands,))
+        if n and (int(band_rows.min()) < 0 or int(band_rows.max()) >= n):
+            msg = f"has rows outside [0, {n})"
+            raise reader.error(msg, f"band_rows_{i}.npy")
+        if n and not bool(np.all(np.bincount(band_rows, minlength=n) == bands)):
+            msg = f"does not give each of the {n} examples exactly {bands} band keys"
+            raise reader.error(msg, f"band_rows_{i}.npy")
+        if band_keys.shape[0] > 1 and bool(np.any(band_keys[1:] < band_keys[:-1])):
+            msg = "is not sorted"
+            raise reader.error(msg, f"band_keys_{i}.npy")
+        sketches = None
+        if width is not None and f"sketches_{i}" in reader.manifest["arrays"]:
+            sketches = reader.array(f"sketches_{i}", kinds="u", shape=(n, width))
+        arrays = (tokens, lens, band_keys, band_rows)
+        _spot_check(reader, encoder, examples, keys=keys, i=i, arrays=arrays, sketches=sketches)
+        tokens = tokens.astype(np.uint64, copy=False)
+        band_keys = band_keys.astype(np.uint64, copy=False)
+        if sketches is not None:
+            sketches = sketches.astype(np.uint8, copy=False)
+        try:
+            storage.restore_index(keys, tokens, lens, band_keys, band_rows, sketches=sketches)
+        except ValueError as exc:
+            msg = f"inconsistent index arrays: {exc}"
+            raise reader.error(msg, f"tokens_{i}.npy") from exc
+
+
+def _sample_rows(n: int) -> npt.NDArray[np.int64]:
+    """Evenly spaced rows (first and last included) for the consistency spot check."""
+    return np.unique(np.linspace(0, n - 1, num=min(n, _SPOT_CHECK_ROWS)).astype(np.int64))
+
+
+def _spot_check(
+    reader: IndexReader,
+    encoder: LshEncoder,
+    examples: list[dict[str, Any]],
+    *,
+    keys: tuple[str, ...],
+    i: int,
+    arrays: tuple[npt.NDArray[Any], ...],
+    sketches: npt.NDArray[Any] | None,
+) -> None:
+    """Re-encode a sample of examples and compare with the saved arrays.
+
+    Arrays that were shuffled, swapped with another file's, or do not belong to
+    their examples are caught here even when the file's checksums were rewritten
+    (a change confined to rows outside the sample is not: checksums catch those
+    unless rewritten, and the index then selects by what its arrays say).
+    """
+    tokens, lens, band_keys, band_rows = arrays
+    n = len(examples)
+    if n == 0:
+        return
+    rows = _sample_rows(n)
+    try:
+        encoded = encoder.encode_examples([examples[r] for r in rows.tolist()], keys)
+    except (MissingKeyError, InvalidExampleError) as exc:
+        msg = f"cannot index the saved fields {list(keys)}: {exc}"
+        raise reader.error(msg, "examples.jsonl") from exc
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    got = np.concatenate([[0], np.cumsum(encoded.lens)])
+    in_sample = np.zeros(n, dtype=np.bool_)
+    in_sample[rows] = True
+    pick = np.flatnonzero(in_sample[band_rows])
+    order = np.lexsort((band_keys[pick], band_rows[pick]))
+    saved_keys = band_keys[pick][order].reshape(rows.shape[0], -1)
+    for j, row in enumerate(rows.tolist()):
+        saved = np.sort(tokens[offsets[row] : offsets[row + 1]])
+        expected = np.sort(encoded.tokens[got[j] : got[j + 1]])
+        if saved.shape != expected.shape or not np.array_equal(saved, expected):
+            msg = f"token ids of example {row} do not match its text in examples.jsonl"
+            raise reader.error(msg, f"tokens_{i}.npy")
+        if not np.array_equal(saved_keys[j], np.sort(encoded.keys[j])):
+            msg = f"band keys of example {row} do not match its text in examples.jsonl"
+            raise reader.error(msg, f"band_keys_{i}.npy")
+    if (
+        sketches is not None
+        and encoded.sketches is not None
+        and not np.array_equal(sketches[rows], encoded.sketches)
+    ):
+        msg = "pre-filter sketches do not match the examples in examples.jsonl"
+        raise reader.error(msg, f"sketches_{i}.npy")

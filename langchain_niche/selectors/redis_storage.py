@@ -40,6 +40,14 @@ leaves each example fully selectable or absent (reserved rows of a chunk that
 was never written are simply unused). A removal script deletes an example's
 document, tokens, id and band entries together.
 
+Every call is sent once (no automatic retry in redis-py: after a timeout Redis
+may still run the command). Two writes are safe to repeat and are sent once
+more after a timeout or a lost connection: ``INCRBY`` (unused rows are mere
+gaps) and a chunk's insert script, which recognises a chunk it already wrote
+(an id of the chunk already points to the row reserved for it; no other writer
+can have used that row) and then writes nothing. So a chunk is never stored
+twice, while an id taken by another example is still a :class:`DuplicateIdError`.
+
 Nothing read back is ever unpickled: documents are JSON, token ids and rows are
 fixed-width integers decoded with ``numpy.frombuffer``.
 """
@@ -48,18 +56,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_counts
+from langchain_niche.banding import optimal_bands
 from langchain_niche.errors import (
     DuplicateIdError,
     IndexFormatError,
@@ -81,7 +90,9 @@ from langchain_niche.selectors.lsh_storage import (
     SelectionRequest,
     score_rows,
 )
-from langchain_niche.sketches import MinHasher
+from langchain_niche.selectors.redis_url import parse_redis_url, redact_url
+from langchain_niche.sketches import MinHasher, check_seed
+from langchain_niche.text import TextAnalyzer
 
 __all__ = ["RedisLshStorage", "redact_url"]
 
@@ -111,10 +122,29 @@ _DOCS_WITH_CANDIDATES = 64
 _RANGE = np.dtype([("shard", "u1", (4,)), ("lo", ">u8"), ("hi", ">u8")])
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _SHARD_MASK = 0xFFF
+_MARKED = re.compile(
+    r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
+)
+_BAD_VALUE = re.compile(r"WRONGTYPE|not an integer|not a valid float")
 
 # Lua's unpack() takes at most a few thousand values: commands go in slices.
+# A key holding something else fails the script with 'NICHEKEY key problem'
+# (turned into IndexFormatError naming the key); writes check every key's type
+# before changing anything.
 _COMMON_LUA = """
 local P = ARGV[1]
+local function fail(key, problem)
+  error({err = 'NICHEKEY ' .. key .. ' ' .. problem})
+end
+local function rcall(cmd, key, ...)
+  local r = redis.pcall(cmd, key, ...)
+  if type(r) == 'table' and r.err then fail(key, r.err) end
+  return r
+end
+local function need(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= want and t ~= 'none' then fail(key, 'WRONGTYPE holds a ' .. t .. ', not a ' .. want) end
+end
 local function call_sliced(cmd, key, args, step, lead)
   if #args <= step and #lead == 0 then
     if #args > 0 then redis.call(cmd, key, unpack(args)) end
@@ -134,34 +164,45 @@ end
 # concatenated), shards (4 hex chars each), member counts (uint32 LE per shard),
 # the members (12 bytes each, grouped by shard, concatenated: one argument
 # instead of one per member).
-# Returns {'ok'} or {'taken', id} (then nothing was written).
+# Returns {'ok'}; {'done'} when the chunk was written before (a re-sent chunk:
+# an id already points to the row reserved for it); or {'taken', id} (then
+# nothing was written).
 _INSERT_LUA = (
     _COMMON_LUA
     + """
 local sizes, rows, ids_blob, docs_blob, toks_blob = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local n = #rows / 4
-local ids, pairs_id, pairs_doc, pairs_tok = {}, {}, {}, {}
+local ids, names, pairs_id, pairs_doc, pairs_tok = {}, {}, {}, {}, {}
 local pi, pd, pt = 1, 1, 1
 for i = 1, n do
   local li, ld, lt = struct.unpack('<I4I4I4', sizes, (i - 1) * 12 + 1)
   local id = string.sub(ids_blob, pi, pi + li - 1)
   local r = string.format('%d', struct.unpack('>I4', rows, (i - 1) * 4 + 1))
-  ids[i] = id
+  ids[i], names[i] = id, r
   pairs_id[#pairs_id + 1] = id; pairs_id[#pairs_id + 1] = r
   pairs_doc[#pairs_doc + 1] = r; pairs_doc[#pairs_doc + 1] = string.sub(docs_blob, pd, pd + ld - 1)
   pairs_tok[#pairs_tok + 1] = r; pairs_tok[#pairs_tok + 1] = string.sub(toks_blob, pt, pt + lt - 1)
   pi, pd, pt = pi + li, pd + ld, pt + lt
 end
+need(P .. 'id', 'hash'); need(P .. 'doc', 'hash'); need(P .. 'tok', 'hash'); need(P .. 'fields', 'set')
+local shards = ARGV[8]
+for k = 1, #shards / 4 do need(P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4), 'zset') end
+local clash = nil
 for s = 1, n, 1000 do
   local taken = redis.call('HMGET', P .. 'id', unpack(ids, s, math.min(s + 999, n)))
   for i = 1, #taken do
-    if taken[i] then return {'taken', ids[s + i - 1]} end
+    if taken[i] then
+      -- rows come from INCRBY: only this very chunk can have put an id at one of them
+      if taken[i] == names[s + i - 1] then return {'done'} end
+      clash = clash or ids[s + i - 1]
+    end
   end
 end
+if clash then return {'taken', clash} end
 call_sliced('HSET', P .. 'id', pairs_id, 2000, {})
 call_sliced('HSET', P .. 'doc', pairs_doc, 2000, {})
 call_sliced('HSET', P .. 'tok', pairs_tok, 2000, {})
-local shards, counts, members = ARGV[8], ARGV[9], ARGV[10]
+local counts, members = ARGV[9], ARGV[10]
 local at = 1
 for k = 1, #shards / 4 do
   local key = P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4)
@@ -194,7 +235,8 @@ return {'ok'}
 #   'probe': prefix ranges, rows to leave out, limit, budget. Returns the rows
 #     the probe picks, their token counts and token ids.
 # The probe reads the prefix ranges smallest first (ZLEXCOUNT) while their
-# members fit in the budget, counts each row's ranges, and keeps whole
+# members fit in the budget, then the first members of the next range with what
+# is left of the budget (BandTable.probe), counts each row's ranges, and keeps whole
 # hit-count levels from the top while they fit in the limit (the lowest rows of
 # the top level when it alone does not fit): as top_probe_rows does. Rows are
 # compared as numbers (string order in Lua follows the server's locale).
@@ -202,10 +244,20 @@ _LOOKUP_LUA = (
     _COMMON_LUA
     + r"""
 local mode = ARGV[2]
-local sub, fmt, unpack4, pack, rcall = string.sub, string.format, struct.unpack, struct.pack, redis.call
-local function members(ranges, a)
+local sub, fmt, unpack4, pack = string.sub, string.format, struct.unpack, struct.pack
+local function members(ranges, a, limit)
   local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
-  return rcall('ZRANGEBYLEX', key, '[' .. sub(ranges, a + 4, a + 11), '(' .. sub(ranges, a + 12, a + 19))
+  local lo, hi = '[' .. sub(ranges, a + 4, a + 11), '(' .. sub(ranges, a + 12, a + 19)
+  local found
+  if limit then
+    found = rcall('ZRANGEBYLEX', key, lo, hi, 'LIMIT', 0, limit)
+  else
+    found = rcall('ZRANGEBYLEX', key, lo, hi)
+  end
+  for _, m in ipairs(found) do
+    if #m ~= 12 then fail(key, 'holds a member of ' .. #m .. ' bytes, not 12') end
+  end
+  return found
 end
 local function with_tokens(rows, out)
   local kept, lens, toks, n = out[1], out[2], out[3], #out[1]
@@ -217,6 +269,9 @@ local function with_tokens(rows, out)
     local got = rcall('HMGET', P .. 'tok', unpack(names))
     for i = 1, #names do
       local t = got[i]
+      if t and #t % 8 ~= 0 then
+        fail(P .. 'tok', 'row ' .. names[i] .. ' holds ' .. #t .. ' bytes, not a multiple of 8')
+      end
       if t then
         n = n + 1
         kept[n], lens[n], toks[n] = rows[s + i - 1], pack('<I4', #t / 8), t
@@ -238,12 +293,17 @@ local function probe_rows(ranges, seen, limit, budget)
   end)
   local count, used = {}, 0
   for _, e in ipairs(sizes) do
-    if used + e[1] > budget then break end
+    local limit = nil
+    if used + e[1] > budget then  -- the first members of the next range fill the budget
+      limit = budget - used
+      if limit <= 0 then break end
+    end
     used = used + e[1]
-    for _, m in ipairs(members(ranges, e[2])) do
+    for _, m in ipairs(members(ranges, e[2], limit)) do
       local r = sub(m, 9, 12)
       if not seen[r] then count[r] = (count[r] or 0) + 1 end
     end
+    if limit then break end
   end
   local levels, top = {}, 0
   for r, c in pairs(count) do
@@ -307,7 +367,7 @@ if #all <= tonumber(ARGV[8]) then
     for i = s, math.min(s + 999, #all) do
       names[#names + 1] = string.format('%d', struct.unpack('>I4', all[i]))
     end
-    local got = redis.call('HMGET', P .. 'doc', unpack(names))
+    local got = rcall('HMGET', P .. 'doc', unpack(names))
     for i = 1, #names do
       local d = got[i] or ''
       sizes[#sizes + 1] = struct.pack('<I4', #d)
@@ -333,7 +393,7 @@ for s = 1, #rows / 4, 1000 do
     raw[#raw + 1] = string.sub(rows, i * 4 - 3, i * 4)
     names[#names + 1] = string.format('%d', struct.unpack('>I4', raw[#raw]))
   end
-  local found = redis.call('HMGET', P .. name, unpack(names))
+  local found = rcall('HMGET', P .. name, unpack(names))
   for i = 1, #names do
     if found[i] then
       kept[#kept + 1] = raw[i]
@@ -354,6 +414,10 @@ _REMOVE_LUA = (
 local nb = tonumber(ARGV[2])
 local out = {}
 local step = 2 + 2 * nb
+need(P .. 'id', 'hash'); need(P .. 'doc', 'hash'); need(P .. 'tok', 'hash')
+for base = 3, #ARGV, step do
+  for j = 0, nb - 1 do need(P .. 'lsh:' .. ARGV[base + 2 + 2 * j], 'zset') end
+end
 for base = 3, #ARGV, step do
   local id, r = ARGV[base], ARGV[base + 1]
   if redis.call('HGET', P .. 'id', id) == r then
@@ -376,24 +440,6 @@ _SCRIPTS = {
     "fetch": _FETCH_LUA,
     "remove": _REMOVE_LUA,
 }
-
-
-def redact_url(url: str) -> str:
-    """Replace the password of a URL with ``***`` (for messages and logs).
-
-    Args:
-        url: A URL.
-
-    Returns:
-        The URL without its secret.
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 def _import_redis() -> Any:
@@ -434,14 +480,23 @@ class RedisLshStorage(LshStorage):
 
     def __init__(self, redis_module: Any, url: str, settings: Mapping[str, Any]) -> None:
         self._redis = redis_module
-        self.url = url
-        self.safe_url = redact_url(url)
+        try:
+            parsed = parse_redis_url(url)
+        except ValueError as exc:
+            msg = f"redis_url: {exc}"
+            raise InvalidParameterError(msg, name="redis_url", value=redact_url(url)) from None
+        self.url = parsed.connect_url  # user name, password and options percent-encoded
+        self.safe_url = parsed.safe
         self.index_name: str = settings.get("index_name", "default")
         self.prefix = _prefix(self.index_name)
         self.timeout = float(settings.get("redis_timeout", 5.0))
         self.max_connections = int(settings.get("redis_max_connections", 64))
         self.batch_size = int(settings.get("redis_batch_size", DEFAULT_BATCH_SIZE))
-        self.client = self._redis.Redis.from_pool(self._pool(self._redis))
+        try:
+            self.client = self._redis.Redis.from_pool(self._pool(self._redis))
+        except ValueError as exc:  # redis-py rejects an option's value (no secrets in it)
+            msg = f"redis_url {self.safe_url!r}: {exc}"
+            raise InvalidParameterError(msg, name="redis_url", value=self.safe_url) from exc
         self._scripts = {name: self.client.register_script(lua) for name, lua in _SCRIPTS.items()}
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]
@@ -456,11 +511,15 @@ class RedisLshStorage(LshStorage):
         from redis.backoff import NoBackoff  # noqa: PLC0415
         from redis.retry import Retry  # noqa: PLC0415
 
-        retry: Any = Retry(NoBackoff(), 1)
+        # One attempt per call: redis-py would otherwise send a command again after
+        # a timeout, though Redis may still run the first one (a write twice), and
+        # an unresponsive server would hold a caller for twice redis_timeout. The
+        # writes that are safe to repeat say so (("resend", call)).
+        retry: Any = Retry(NoBackoff(), 0)
         if module is not self._redis:
             from redis.asyncio.retry import Retry as AsyncRetry  # noqa: PLC0415
 
-            retry = AsyncRetry(NoBackoff(), 1)
+            retry = AsyncRetry(NoBackoff(), 0)
         return module.BlockingConnectionPool.from_url(
             self.url,
             max_connections=self.max_connections,
@@ -495,12 +554,15 @@ class RedisLshStorage(LshStorage):
             return storage
         config = storage._parse_config(stored)
         index = config["index"]
+        adopted = {}
         for name in _ADOPTED:
             if name not in settings and name in index:
                 value = index[name]
-                settings[name] = tuple(value) if isinstance(value, list) else value
+                adopted[name] = tuple(value) if isinstance(value, list) else value
         if settings.get("input_keys") is None and config.get("input_keys"):
-            settings["input_keys"] = list(config["input_keys"])
+            adopted["input_keys"] = config["input_keys"]
+        storage._check_adopted({**settings, **adopted}, adopted)
+        settings.update(adopted)
         if index.get("tokenizer", "default") != "default" and settings.get("tokenizer") is None:
             msg = (
                 f"Redis index {storage.index_name!r} at {storage.safe_url} was built with the custom "
@@ -508,6 +570,37 @@ class RedisLshStorage(LshStorage):
             )
             raise IndexFormatError(msg)
         return storage
+
+    def _check_adopted(self, settings: Mapping[str, Any], adopted: Mapping[str, Any]) -> None:
+        """Check the settings read from ``config`` as the selector would check them.
+
+        Raises:
+            IndexFormatError: A stored setting is invalid (names the key and the setting).
+        """
+        from langchain_niche.selectors.minhash import DEFAULT_LSH_WEIGHTS  # noqa: PLC0415
+
+        try:
+            keys = adopted.get("input_keys", [])
+            if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+                msg = f"input_keys must be a list of field names, got {preview(keys)}"
+                raise InvalidParameterError(msg, name="input_keys", value=keys)
+            if {"num_perm", "lsh_threshold", "lsh_weights"} & set(adopted):
+                optimal_bands(
+                    settings.get("lsh_threshold", 0.5),
+                    settings.get("num_perm", 128),
+                    settings.get("lsh_weights", DEFAULT_LSH_WEIGHTS),
+                )
+            if "seed" in adopted:
+                check_seed(adopted["seed"])
+            if {"ngram_range", "analyzer", "stopwords"} & set(adopted):
+                TextAnalyzer(
+                    ngram_range=settings.get("ngram_range", (1, 1)),
+                    analyzer=settings.get("analyzer", "word"),
+                    stopwords=settings.get("stopwords"),
+                )
+        except (InvalidParameterError, TypeError, ValueError) as exc:
+            msg = f"Redis index {self.index_name!r} at {self.safe_url}: key {self.prefix + 'config'!r} holds an invalid setting: {exc}"
+            raise IndexFormatError(msg) from exc
 
     def _parse_config(self, raw: bytes) -> dict[str, Any]:
         config = _json(
@@ -575,19 +668,61 @@ class RedisLshStorage(LshStorage):
 
     # -- executing calls -----------------------------------------------------------------
     def _unavailable(self, exc: Exception) -> StoreUnavailableError:
-        msg = (
-            f"Redis at {self.safe_url} is unreachable or did not answer within "
-            f"{self.timeout:g} s: {type(exc).__name__}: {exc}"
-        )
+        if isinstance(exc, self._redis.AuthenticationError):
+            msg = f"Redis at {self.safe_url} rejected the credentials: {exc}"
+        else:
+            msg = (
+                f"Redis at {self.safe_url} is unreachable or did not answer within "
+                f"{self.timeout:g} s: {type(exc).__name__}: {exc}"
+            )
         return StoreUnavailableError(msg, url=self.safe_url)
+
+    def _refused(self, exc: Exception, call: Call) -> IndexFormatError | StoreUnavailableError:
+        """An error reply as a typed error.
+
+        A key of the index holding another type or a value that is not what the
+        index stores there (``WRONGTYPE``, a non-integer counter, a problem a
+        script found) is an :class:`IndexFormatError` naming the key; any other
+        refusal (database out of range, out of memory, read-only replica...)
+        a :class:`StoreUnavailableError` naming the URL.
+        """
+        text = str(exc)
+        marked = _MARKED.match(text)
+        key: str | None
+        if marked is not None:
+            key, problem = marked.group("key"), marked.group("problem")
+        else:
+            key, problem = self._key_of(call, text), text
+        if marked is not None or _BAD_VALUE.search(text):
+            where = f"key {key!r}" if key is not None else f"a key under {self.prefix!r}"
+            msg = (
+                f"Redis index {self.index_name!r} at {self.safe_url}: {where} does not hold "
+                f"what the index stores there ({problem}); was it written by something else?"
+            )
+            return IndexFormatError(msg)
+        msg = f"Redis at {self.safe_url} refused a request: {type(exc).__name__}: {text}"
+        return StoreUnavailableError(msg, url=self.safe_url)
+
+    @staticmethod
+    def _key_of(call: Call, text: str) -> str | None:
+        """The key a failed command worked on (``None`` when unknown)."""
+        if call[0] == "cmd" and len(call) > 2:
+            return _text(call[2])
+        number = re.match(r"Command # (\d+)", text)
+        if call[0] == "pipe" and number is not None and int(number.group(1)) <= len(call[1]):
+            args = call[1][int(number.group(1)) - 1]
+            return _text(args[1]) if len(args) > 1 else None
+        return None
 
     def execute(self, call: Call) -> Any:
         """Run one call with the blocking client.
 
         Args:
             call: ``("cmd", *args)``, ``("script", name, args)``, ``("pipe", [args, ...])``,
-                ``("submit", call)`` (start a call in a worker thread; returns a
-                handle) or ``("wait", handle)`` (its reply).
+                ``("resend", call)`` (a call that is safe to run twice: sent once
+                more after a timeout or a lost connection), ``("submit", call)``
+                (start a call in a worker thread; returns a handle) or
+                ``("wait", handle)`` (its reply).
 
         Returns:
             The reply.
@@ -600,17 +735,27 @@ class RedisLshStorage(LshStorage):
             return self._pool_executor().submit(self.execute, call[1])
         if call[0] == "wait":
             return call[1].result()
+        if call[0] == "resend":
+            try:
+                return self.execute(call[1])
+            except StoreUnavailableError:
+                return self.execute(call[1])
         try:
-            if call[0] == "cmd":
-                return self.client.execute_command(*call[1:])
-            if call[0] == "script":
-                return self._scripts[call[1]](args=call[2])
-            pipe = self.client.pipeline(transaction=False)
-            for args in call[1]:
-                pipe.execute_command(*args)
-            return pipe.execute()
+            return self._send(call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise self._unavailable(exc) from exc
+        except redis.RedisError as exc:
+            raise self._refused(exc, call) from exc
+
+    def _send(self, call: Call) -> Any:
+        if call[0] == "cmd":
+            return self.client.execute_command(*call[1:])
+        if call[0] == "script":
+            return self._scripts[call[1]](args=call[2])
+        pipe = self.client.pipeline(transaction=False)
+        for args in call[1]:
+            pipe.execute_command(*args)
+        return pipe.execute()
 
     def _pool_executor(self) -> ThreadPoolExecutor:
         with self._executor_lock:
@@ -642,18 +787,28 @@ class RedisLshStorage(LshStorage):
             return asyncio.ensure_future(self.aexecute(call[1]))
         if call[0] == "wait":
             return await call[1]
-        client, scripts = self._async_client()
+        if call[0] == "resend":
+            try:
+                return await self.aexecute(call[1])
+            except StoreUnavailableError:
+                return await self.aexecute(call[1])
         try:
-            if call[0] == "cmd":
-                return await client.execute_command(*call[1:])
-            if call[0] == "script":
-                return await scripts[call[1]](args=call[2])
-            pipe = client.pipeline(transaction=False)
-            for args in call[1]:
-                pipe.execute_command(*args)
-            return await pipe.execute()
+            return await self._asend(call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise self._unavailable(exc) from exc
+        except redis.RedisError as exc:
+            raise self._refused(exc, call) from exc
+
+    async def _asend(self, call: Call) -> Any:
+        client, scripts = self._async_client()
+        if call[0] == "cmd":
+            return await client.execute_command(*call[1:])
+        if call[0] == "script":
+            return await scripts[call[1]](args=call[2])
+        pipe = client.pipeline(transaction=False)
+        for args in call[1]:
+            pipe.execute_command(*args)
+        return await pipe.execute()
 
     def close(self) -> None:
         """Close the blocking client's connections and the writer thread pool."""
@@ -777,6 +932,15 @@ class RedisLshStorage(LshStorage):
         found = np.frombuffer(reply[0], dtype=">u4").astype(np.int64)
         return found, _split(reply[2], np.frombuffer(reply[1], dtype="<u4"))
 
+    def _row(self, value: Any, key: str, field: Any = None) -> int:
+        """A row number read from hash ``key`` (a field of ``doc``, a value of ``id``)."""
+        text = _text(value)
+        if not text.isdigit() or int(text) > _MAX_ROW:
+            where = "" if field is None else f" at field {_text(field)!r}"
+            msg = f"Redis index {self.index_name!r}: key {self.prefix + key!r} holds {preview(text)}{where} where a row number (0 to {_MAX_ROW}) belongs"
+            raise IndexFormatError(msg)
+        return int(text)
+
     def _parse_doc(self, raw: bytes | str) -> tuple[str, dict[str, Any]]:
         doc = _json(raw, f"Redis index {self.index_name!r}: a document is not JSON")
         if (
@@ -808,14 +972,18 @@ class RedisLshStorage(LshStorage):
     def known_keys(self) -> Plan[list[str]]:
         """Field names seen in the examples."""
         reply = yield ("cmd", "SMEMBERS", self.prefix + "fields")
-        return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in reply)
+        try:
+            return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in reply)
+        except UnicodeDecodeError as exc:
+            msg = f"Redis index {self.index_name!r}: key {self.prefix + 'fields'!r} holds a field name that is not UTF-8: {exc}"
+            raise IndexFormatError(msg) from exc
 
     def _scan_docs(self) -> Plan[list[tuple[int, str, dict[str, Any]]]]:
         cursor: int | bytes = 0
         out: list[tuple[int, str, dict[str, Any]]] = []
         while True:
             cursor, page = yield ("cmd", "HSCAN", self.prefix + "doc", cursor, "COUNT", _SCAN_COUNT)
-            out.extend((int(row), *self._parse_doc(raw)) for row, raw in page.items())
+            out.extend((self._row(row, "doc"), *self._parse_doc(raw)) for row, raw in page.items())
             if int(cursor) == 0:
                 break
         out.sort(key=lambda item: item[0])
@@ -871,14 +1039,34 @@ class RedisLshStorage(LshStorage):
                     raise DuplicateIdError(msg, example_id=example_id)
         fields = json.dumps(sorted({k for example in examples for k in example}))
         batch = _Batch(encoded, bodies, planned, frozenset(custom), fields)
-        last = int((yield ("cmd", "INCRBY", self.prefix + "next", len(examples))))
+        # rows left unused by a repeated INCRBY are harmless gaps
+        last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", len(examples)))))
         block = np.arange(last - len(examples), last, dtype=np.int64)
-        # Chunk i + 1 is packed while Redis writes chunk i (one chunk in flight).
         written: list[list[str]] = []
+        try:
+            failure = yield from self._write_chunks(batch, block, written)
+        except StoreUnavailableError as exc:
+            done = sum(len(chunk) for chunk in written)
+            msg = (
+                f"{exc}. {done} of the {len(examples)} examples of this batch were written; "
+                "a chunk in flight may still be written (whole, and once): compare with the "
+                "selector's ids before adding the rest"
+            )
+            raise StoreUnavailableError(msg, url=self.safe_url) from exc
+        if failure is not None:
+            raise failure
+        return [example_id for chunk in written for example_id in chunk]
+
+    def _write_chunks(
+        self, batch: _Batch, block: IntArray, written: list[list[str]]
+    ) -> Plan[DuplicateIdError | None]:
+        """Send the insert scripts, appending each written chunk's ids to ``written``."""
+        # Chunk i + 1 is packed while Redis writes chunk i (one chunk in flight).
         pending: list[tuple[Any, int, int, list[str]]] = []
         failure: DuplicateIdError | None = None
-        for start in range(0, len(examples), self.batch_size):
-            stop = min(start + self.batch_size, len(examples))
+        n = len(batch.ids)
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
             args, chunk_ids = self._chunk_args(batch, block, start, stop)
             for _ in range(_MAX_ROW_ATTEMPTS):
                 defaults = {
@@ -887,18 +1075,19 @@ class RedisLshStorage(LshStorage):
                 if not defaults & batch.custom:
                     break
                 # a default id would equal a custom id of this batch: other rows
-                last = int((yield ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+                last = int(
+                    (yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+                )
                 block[start:stop] = np.arange(last - (stop - start), last)
                 args, chunk_ids = self._chunk_args(batch, block, start, stop)
-            handle = yield ("submit", ("script", "insert", args))
+            # a chunk sent twice is written once (the script knows its rows)
+            handle = yield ("submit", ("resend", ("script", "insert", args)))
             pending.append((handle, start, stop, chunk_ids))
             if len(pending) > 1:
                 failure = yield from self._settle(pending.pop(0), batch, written, failure)
         while pending:
             failure = yield from self._settle(pending.pop(0), batch, written, failure)
-        if failure is not None:
-            raise failure
-        return [example_id for chunk in written for example_id in chunk]
+        return failure
 
     def _settle(
         self,
@@ -911,7 +1100,7 @@ class RedisLshStorage(LshStorage):
         handle, start, stop, chunk_ids = entry
         reply = yield ("wait", handle)
         for _ in range(_MAX_ROW_ATTEMPTS):
-            if _text(reply[0]) == "ok":
+            if _text(reply[0]) in ("ok", "done"):
                 written.append(chunk_ids)
                 return failure
             taken = _text(reply[1])
@@ -923,11 +1112,11 @@ class RedisLshStorage(LshStorage):
                 )
                 return failure or DuplicateIdError(msg, example_id=taken)
             # a default id equals a custom id of an earlier example: take other rows
-            last = int((yield ("cmd", "INCRBY", self.prefix + "next", stop - start)))
+            last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start))))
             block = np.full(stop, -1, dtype=np.int64)
             block[start:stop] = np.arange(last - (stop - start), last)
             args, chunk_ids = self._chunk_args(batch, block, start, stop)
-            reply = yield ("script", "insert", args)
+            reply = yield ("resend", ("script", "insert", args))
         msg = f"could not find free default ids in Redis index {self.index_name!r}"
         return failure or DuplicateIdError(msg, example_id=taken)
 
@@ -942,9 +1131,13 @@ class RedisLshStorage(LshStorage):
         """Arguments of the insert script for examples ``start .. stop - 1``."""
         part = batch.encoded.slice(start, stop)
         rows = block[start:stop]
-        if int(rows[-1]) > _MAX_ROW:
-            msg = f"Redis index {self.index_name!r} has handed out all {_MAX_ROW + 1} row numbers"
-            raise OverflowError(msg)
+        if int(rows[0]) < 0 or int(rows[-1]) > _MAX_ROW:
+            msg = (
+                f"Redis index {self.index_name!r}: key {self.prefix + 'next'!r} handed out rows "
+                f"{int(rows[0])} to {int(rows[-1])}; rows are 0 to {_MAX_ROW} (all used, or the "
+                "counter was changed by something else)"
+            )
+            raise IndexFormatError(msg)
         chunk_ids = [
             str(row) if example_id is None else example_id
             for example_id, row in zip(batch.ids[start:stop], rows.tolist(), strict=True)
@@ -975,7 +1168,7 @@ class RedisLshStorage(LshStorage):
         check_removal_target(target)
         if isinstance(target, str):
             row = yield ("cmd", "HGET", self.prefix + "id", target)
-            pairs = [] if row is None else [(target, int(row))]
+            pairs = [] if row is None else [(target, self._row(row, "id", target))]
         else:
             docs = yield from self._scan_docs()
             pairs = [(example_id, row) for row, example_id, example in docs if example == target]
@@ -993,6 +1186,10 @@ class RedisLshStorage(LshStorage):
         rows, kept = yield from self._fetch("tok", rows)
         if not kept:
             return rows, []
+        for row, blob in zip(rows.tolist(), kept, strict=True):
+            if len(blob) % 8:
+                msg = f"Redis index {self.index_name!r}: key {self.prefix + 'tok'!r} holds {len(blob)} bytes at row {row}, not a multiple of 8"
+                raise IndexFormatError(msg)
         lens = np.array([len(blob) // 8 for blob in kept], dtype=np.int64)
         tokens = np.frombuffer(b"".join(kept), dtype="<u8").astype(np.uint64)
         keys = self._encoder().keys_of_rows(tokens, lens)
@@ -1036,7 +1233,7 @@ class RedisLshStorage(LshStorage):
         if docs:
             id_rows = yield from self._hmget_ids([example_id for _, example_id, _ in docs])
             for (row, example_id, _), id_row in zip(docs, id_rows, strict=True):
-                if id_row is None or int(id_row) != row:
+                if id_row is None or _text(id_row) != str(row):
                     problems.append(f"id {example_id!r} does not point to row {row}")
             rows = np.array([row for row, _, _ in docs], dtype=np.int64)
             complete, entries = yield from self._stored_members(rows)

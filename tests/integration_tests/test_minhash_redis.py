@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,15 @@ from langchain_niche import (
     ExampleNotFoundError,
     IndexFormatError,
     InvalidParameterError,
+    JaccardExampleSelector,
     MinHashExampleSelector,
     MissingKeyError,
     StoreUnavailableError,
 )
 from langchain_niche.datasets import python_api_examples
 from langchain_niche.selectors.redis_storage import redact_url
-from tests.support.minhash_writer import synthetic_examples
+from tests.support.minhash_writer import duplicate_heavy_corpus, synthetic_examples
+from tests.support.redis_server import SilentServer, start_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = [
@@ -245,57 +247,20 @@ def test_unreachable_redis_fails_fast_naming_the_url() -> None:
     assert isinstance(info.value, ConnectionError)
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP server that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
-
-
-def test_a_server_that_never_answers_times_out(silent_server: int) -> None:
-    start = time.monotonic()
-    with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{silent_server}"):
-        MinHashExampleSelector(
-            redis_url=f"redis://127.0.0.1:{silent_server}/0", input_keys=["q"], redis_timeout=0.5
-        )
+def test_a_server_that_never_answers_times_out() -> None:
+    with SilentServer() as silent:
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{silent.port}"):
+            MinHashExampleSelector(
+                redis_url=f"redis://127.0.0.1:{silent.port}/0", input_keys=["q"], redis_timeout=0.5
+            )
     assert time.monotonic() - start < 5
 
 
 def test_a_killed_writer_leaves_every_example_whole_or_absent(
     redis_url: str, index_name: str
 ) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.support.minhash_writer",
-        redis_url,
-        index_name,
-        "0",
-        "20000",
-        "k",
-        "100",
-    ]
-    writer = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    writer = start_writer(redis_url, index_name, 0, 20000, "k", 100)
     assert writer.stdout is not None
     for _ in range(5):  # let a few atomic steps land, then kill it mid-batch
         assert writer.stdout.readline().startswith("wrote")
@@ -339,27 +304,43 @@ def test_two_processes_inserting_concurrently_lose_nothing(redis_url: str, index
 def test_redact_url() -> None:
     assert redact_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
     assert redact_url("redis://host:6379/0") == "redis://host:6379/0"
+    assert redact_url("redis://h:1/0?password=x&db=2") == "redis://h:1/0?password=***&db=2"
+    assert redact_url("redis://u:p#w@h/0") == "redis://u:***@h/0"
+    assert redact_url("redis://u:p#w@h:99999/0") == "redis://u..."  # unparsable: cut
 
 
 def test_readme_redis_example_runs(redis_url: str, index_name: str) -> None:
+    # the README's Redis block runs as written (no top-level await, every name defined);
+    # only the server's URL and the index name are replaced
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## MinHash-LSH selection for large corpora (Redis)") :]
-    setup = section[
-        section.index("```python\n") + 10 : section.index("```\n", section.index("```python\n"))
-    ]
     start = section.index("```py\n") + 6
     shared = section[start : section.index("```\n", start)]
+    assert shared.count("redis://localhost:6379/0") == 2
     shared = shared.replace("redis://localhost:6379/0", redis_url).replace(
         '"tickets"', repr(index_name)
     )
     namespace: dict[str, Any] = {"__name__": "readme"}
-    exec(compile(setup, "README.md", "exec"), namespace)
-    code = compile(shared, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(shared, "README.md", "exec"), namespace)
+    assert len(namespace["reader"]) == 3
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0] == lines[1]
+    assert ast.literal_eval(lines[0])[0] == namespace["tickets"][0]
 
-    async def run() -> None:
-        result = eval(code, namespace)
-        if asyncio.iscoroutine(result):
-            await result
 
-    asyncio.run(run())
-    assert len(namespace["reader"]) == 4
+def test_many_equal_examples_do_not_hide_all_results(redis_url: str, index_name: str) -> None:
+    # issue 10 item 7, in Redis: the probe script fills its budget with the first
+    # members of a range too large to read whole
+    examples, inputs = duplicate_heavy_corpus()
+    shared = redis_selector(redis_url, index_name, examples=examples, input_keys=["q"], k=3)
+    exact = JaccardExampleSelector(examples=examples, input_keys=["q"], k=3)
+    memory = MinHashExampleSelector(examples=examples, input_keys=["q"], k=3)
+    for x in inputs:
+        expected = [(h.id, h.score) for h in exact.search(x)]
+        assert [(h.id, h.score) for h in shared.search(x)] == expected, x
+        assert shared.search(x) == memory.search(x)
+    shared.fallback = "none"
+    assert any(len(shared.search(x)) < 3 for x in inputs)  # the probe was needed

@@ -34,6 +34,19 @@ def synthetic_examples(start: int, count: int) -> list[dict[str, str]]:
     return out
 
 
+def duplicate_heavy_corpus() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """1,000 copies of each of 4 texts, a little else, and inputs at Jaccard 0.5 and 0.4."""
+    examples: list[dict[str, str]] = []
+    inputs: list[dict[str, str]] = []
+    for family in range(4):
+        words = [f"w{family}x{i}" for i in range(6)]
+        examples += [{"q": " ".join(words)}] * 1000
+        examples += [{"q": f"{words[0]} filler{family}x{i} other{i}"} for i in range(30)]
+        inputs.append({"q": " ".join([*words[:4], "fresh1", "fresh2"])})  # 4 / 8 = 0.5
+        inputs.append({"q": " ".join([*words[:4], "fresh1", "fresh2", "fresh3", "fresh4"])})
+    return examples, inputs
+
+
 def main() -> None:
     url, index, start, count, prefix, batch = sys.argv[1:7]
     selector = MinHashExampleSelector(

@@ -39,6 +39,7 @@ def test_build_inspect_query(
                 str(index),
                 "--batch-size",
                 "150",
+                "--json",
             ]
         )
         == 0
@@ -48,15 +49,21 @@ def test_build_inspect_query(
     assert built["bands"] == 32
     assert len(MinHashExampleSelector.load(index)) == 401
 
-    assert main(["inspect", str(index)]) == 0
+    assert main(["inspect", str(index), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 401
 
     text = python_api_examples()[5]["description"]
-    assert main(["query", str(index), text, "-k", "2"]) == 0
+    query = json.dumps({"description": text})
+    assert main(["query", str(index), query, "--json", "-k", "2"]) == 0
     hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(hits) == 2
     assert hits[0]["score"] == 1.0
     assert hits[0]["example"]["description"] == text
+
+    assert main(["query", str(index), text, "-k", "2"]) == 0  # for people: a table
+    header, first, _second = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["#", "score", "id", "description"]
+    assert first.split()[:3] == ["1", "1.000", "5"]
 
     assert main(["query", str(index), json.dumps({"description": text}), "--json", "-k", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == "5"
@@ -119,8 +126,9 @@ def test_errors_are_reported_with_the_line(
     assert main(["dedupe", str(bad)]) == 1
     assert "bad.jsonl:2" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "missing.zip")]) == 1
-    with pytest.raises(SystemExit):
-        main(["build", str(bad), "--input-keys", "q"])  # neither -o nor --redis-url
+    assert "missing.zip: no such index file" in capsys.readouterr().err
+    assert main(["build", str(bad), "--input-keys", "q"]) == 2  # neither -o nor --redis-url
+    assert capsys.readouterr().err.startswith("error: build needs -o")
 
 
 def test_module_entry_point_runs(tmp_path: Path) -> None:

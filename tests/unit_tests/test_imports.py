@@ -3,6 +3,7 @@
 import langchain_niche
 import langchain_niche.compression as compression
 import langchain_niche.pearl as pearl
+import langchain_niche.routing as routing
 
 EXPECTED_ALL = [
     "ENGLISH_STOPWORDS",
@@ -43,6 +44,14 @@ EXPECTED_ALL += [
     "optimal_bands",
 ]
 
+# datasketch interop (issue 11)
+EXPECTED_ALL += [
+    "add_datasketch_examples",
+    "from_datasketch",
+    "to_lean_minhash",
+    "to_lean_minhashes",
+]
+
 # PEARL (issue 4)
 EXPECTED_ALL += [
     "DEFAULT_ACTIONS",
@@ -68,6 +77,19 @@ EXPECTED_ALL += [
     "refine_demonstrations",
     "save_demonstrations",
     "simplify_actions",
+]
+
+# Teacher -> student routing (issue 13)
+EXPECTED_ALL += [
+    "AgreementPolicy",
+    "AnswerFormatError",
+    "CalibrationReport",
+    "RouterStats",
+    "SimilarityPolicy",
+    "TeacherError",
+    "TeacherStudentRouter",
+    "acollect_examples",
+    "collect_examples",
 ]
 
 PEARL_ALL = [
@@ -158,3 +180,35 @@ def test_compression_all_is_pinned() -> None:
     assert sorted(compression.__all__) == sorted(COMPRESSION_ALL)
     for name in compression.__all__:
         assert getattr(compression, name) is not None, name
+
+
+ROUTING_ALL = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "AgreementPolicy",
+    "AnswerFormatError",
+    "CalibrationPoint",
+    "CalibrationReport",
+    "CollectFailure",
+    "CollectReport",
+    "Price",
+    "PriceTable",
+    "RouteDecision",
+    "RouteStats",
+    "RouterStats",
+    "RoutingError",
+    "SimilarityPolicy",
+    "TeacherError",
+    "TeacherStudentRouter",
+    "acollect_examples",
+    "collect_examples",
+    "default_student_prompt",
+    "exact_match",
+    "normalize_answer",
+    "sweep",
+]
+
+
+def test_routing_all_is_pinned() -> None:
+    assert sorted(routing.__all__) == sorted(ROUTING_ALL)
+    for name in routing.__all__:
+        assert getattr(routing, name) is not None, name

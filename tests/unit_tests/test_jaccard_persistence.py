@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from langchain_niche import IndexFormatError, InvalidExampleError, JaccardExampleSelector
+from tests.support.corrupt_files import npy_bytes, rewrite_index
 
 EXAMPLES = [
     {"input": "happy", "output": "sad", "meta": {"source": "list", "n": [1, 2.5, None, True]}},
@@ -120,13 +120,9 @@ def test_wrong_version_kind_and_truncation(tmp_path: Path) -> None:
 
 
 def with_seq_array(good: Path, target: Path, array: np.ndarray, allow_pickle: bool = False) -> Path:
-    """Copy a saved index, replacing its seq.npy member."""
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=allow_pickle)
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(target, "w") as dst:
-        for item in src.namelist():
-            dst.writestr(item, buf.getvalue() if item == "seq.npy" else src.read(item))
-    return target
+    """Copy a saved index, replacing its seq.npy member (checksums recomputed)."""
+    seq = npy_bytes(array, allow_pickle=allow_pickle)
+    return rewrite_index(good, target, members={"seq.npy": seq})
 
 
 def test_inconsistent_sequence_numbers_are_rejected(tmp_path: Path) -> None:
@@ -140,7 +136,7 @@ def test_object_arrays_are_never_loaded(tmp_path: Path) -> None:
     good = JaccardExampleSelector(examples=EXAMPLES).save(tmp_path / "good.zip")
     objects = np.array([object(), object()], dtype=object)
     bad = with_seq_array(good, tmp_path / "pickle.zip", objects, allow_pickle=True)
-    with pytest.raises(IndexFormatError, match="Object arrays cannot be loaded"):
+    with pytest.raises(IndexFormatError, match=r"seq\.npy: has dtype object"):
         JaccardExampleSelector.load(bad)
 
 

@@ -157,8 +157,21 @@ def test_probe_budget_reads_the_smallest_ranges_first() -> None:
     hi = lo + np.uint64(9)
     assert sorted(table.probe(lo, hi).tolist()) == list(range(9))
     assert sorted(table.probe(lo, hi, budget=4).tolist()) == [0, 1, 2, 3]  # B, then A
-    assert sorted(table.probe(lo, hi, budget=3).tolist()) == [3]  # A would exceed: stop
+    # A would exceed the budget: its first entries (by key, then row) fill it
+    assert sorted(table.probe(lo, hi, budget=3).tolist()) == [0, 1, 3]
+    assert sorted(table.probe(lo, hi, budget=6).tolist()) == [0, 1, 2, 3, 4, 5]
     assert table.probe(lo, hi, budget=0).tolist() == []
+
+
+def test_a_range_of_equal_keys_larger_than_the_budget_yields_its_first_rows() -> None:
+    # issue 10 item 7: 1,000 equal examples share every key: the range never fit,
+    # so the probe read nothing and the selection was empty
+    table = BandTable()
+    table.restore(np.full(1000, 50, dtype=np.uint64), np.arange(1000, dtype=np.int32))
+    table.append(np.array([[50], [49]], dtype=np.uint64), np.array([1000, 1001]))  # delta
+    lo, hi = np.array([49], dtype=np.uint64), np.array([51], dtype=np.uint64)
+    assert table.probe(lo, hi, budget=3).tolist() == [1001, 0, 1]  # both segments, merged
+    assert sorted(table.probe(lo, hi).tolist()) == list(range(1002))
 
 
 def test_sketch_rows_grow_gather_and_compact() -> None:

@@ -27,6 +27,7 @@ from langchain_niche import (
     TokenizerError,
 )
 from langchain_niche.datasets import python_api_examples
+from tests.support.minhash_writer import duplicate_heavy_corpus
 
 QUERIES = [
     "Delete a directory and all the files inside it",
@@ -530,3 +531,18 @@ def test_rerank_limit_is_checked() -> None:
     assert MinHashExampleSelector(rerank_limit=None).rerank_limit is None
     with pytest.raises(InvalidParameterError, match="rerank_limit"):
         MinHashExampleSelector(rerank_limit=0)
+
+
+def test_many_equal_examples_do_not_hide_all_results() -> None:
+    # issue 10 item 7: the probe skipped every prefix range larger than its read
+    # budget, and 1,000 equal examples make every range they share that large
+    examples, inputs = duplicate_heavy_corpus()
+    minhash = MinHashExampleSelector(examples=examples, input_keys=["q"], k=3)
+    exact = JaccardExampleSelector(examples=examples, input_keys=["q"], k=3)
+    banded_only = MinHashExampleSelector(examples=examples, input_keys=["q"], k=3, fallback="none")
+    needed_probe = 0
+    for x in inputs:
+        expected = [(h.id, h.score) for h in exact.search(x)]
+        assert [(h.id, h.score) for h in minhash.search(x)] == expected, x
+        needed_probe += len(banded_only.search(x)) < 3
+    assert needed_probe > 0  # the inputs exercise the probe, not only banding

@@ -46,3 +46,11 @@ def test_readme_example(code: str, expected: str | None) -> None:
         exec(compile(code, str(README), "exec"), {"__name__": "readme"})
     if expected is not None:
         assert out.getvalue().strip() == expected.strip()
+
+
+def test_readme_links_work_from_the_package_index_page() -> None:
+    # PyPI renders the README away from the repository: a relative link breaks there.
+    text = README.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    relative = [t for t in targets if not t.startswith(("https://", "http://", "#"))]
+    assert relative == []

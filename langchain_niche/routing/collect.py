@@ -1,0 +1,313 @@
+"""Bootstrap an example store from a batch of inputs answered by the teacher.
+
+Resumable: an input whose compared fields are already stored (by an earlier,
+interrupted run, another process sharing a Redis store, or earlier in the same
+batch) is skipped without calling the teacher, and answers are stored chunk by
+chunk, so a run that stops keeps what it collected.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import ensure_config, patch_config
+
+from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche.routing.answers import (
+    NonText,
+    answer_text,
+    fingerprint,
+    input_fields,
+    query_of,
+)
+from langchain_niche.routing.errors import RoutingError, TeacherError
+from langchain_niche.routing.store import AcceptFn, already_stored, check_selector
+
+__all__ = ["CollectFailure", "CollectReport", "acollect_examples", "collect_examples"]
+
+
+@dataclass(frozen=True)
+class CollectFailure:
+    """An input the teacher failed on (nothing stored for it)."""
+
+    index: int
+    """Position in ``inputs``."""
+    input: dict[str, Any]
+    error: RoutingError
+    """A :class:`TeacherError` (cause chained) or an ``AnswerFormatError``."""
+
+
+@dataclass(frozen=True)
+class CollectReport:
+    """What :func:`collect_examples` did."""
+
+    total: int
+    """Inputs given."""
+    learned: int = 0
+    """Teacher answers stored."""
+    skipped: int = 0
+    """Inputs already stored (earlier run, other process, repeated in the batch)."""
+    rejected: int = 0
+    """Teacher answers refused by ``accept``."""
+    failed: list[CollectFailure] = field(default_factory=list)
+    """Inputs the teacher failed on; run again to retry them."""
+    ids: list[str] = field(default_factory=list)
+    """Ids of the stored examples."""
+
+
+class _PlainProgress:
+    """A stand-in for tqdm: a line on stderr at most every two seconds."""
+
+    def __init__(self, total: int, desc: str, stream: TextIO) -> None:
+        self.total, self.desc, self.stream = total, desc, stream
+        self.done = 0
+        self.last = 0.0
+
+    def update(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= 2.0 or self.done >= self.total:
+            self.last = now
+            self.stream.write(f"{self.desc}: {self.done:,}/{self.total:,}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        return
+
+
+@contextmanager
+def _progress(total: int, desc: str, *, enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    try:
+        from tqdm import tqdm  # noqa: PLC0415 - optional (the `cli` extra)
+    except ImportError:
+        bar: Any = _PlainProgress(total, desc, sys.stderr)
+    else:
+        bar = tqdm(total=total, desc=desc, unit="input")
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _check_args(
+    teacher: Any, inputs: Any, selector: Any, max_concurrency: Any, output_key: Any
+) -> tuple[Runnable[Any, Any], list[Any]]:
+    if isinstance(teacher, Runnable):
+        runnable: Runnable[Any, Any] = teacher
+    elif callable(teacher):
+        runnable = RunnableLambda(teacher, name="teacher")
+    else:
+        msg = f"teacher must be a Runnable or a callable, got {type(teacher).__name__} {preview(teacher)}"
+        raise InvalidParameterError(msg, name="teacher", value=teacher)
+    if isinstance(inputs, Mapping | str) or not isinstance(inputs, Iterable):
+        msg = f"inputs must be an iterable of input dicts, got {preview(inputs)}"
+        raise InvalidParameterError(msg, name="inputs", value=inputs)
+    if (
+        not isinstance(max_concurrency, int)
+        or isinstance(max_concurrency, bool)
+        or max_concurrency < 1
+    ):
+        msg = f"max_concurrency must be an integer >= 1, got {preview(max_concurrency)}"
+        raise InvalidParameterError(msg, name="max_concurrency", value=max_concurrency)
+    if not isinstance(output_key, str) or not output_key:
+        msg = f"output_key must be a non-empty field name, got {preview(output_key)}"
+        raise InvalidParameterError(msg, name="output_key", value=output_key)
+    check_selector(selector, output_key)
+    return runnable, list(inputs)
+
+
+class _Collector:
+    """The bookkeeping shared by the sync and async drivers (no I/O of its own)."""
+
+    def __init__(
+        self,
+        items: list[Any],
+        input_keys: Sequence[str] | None,
+        output_key: str,
+        accept: AcceptFn | None,
+        non_text: NonText,
+    ) -> None:
+        self.items = items
+        self.input_keys = input_keys
+        self.output_key = output_key
+        self.accept = accept
+        self.non_text = non_text
+        self.seen: set[str] = set()
+        self.learned = self.skipped = self.rejected = 0
+        self.failed: list[CollectFailure] = []
+        self.ids: list[str] = []
+
+    def queries(self, chunk: range) -> list[tuple[int, dict[str, Any]]]:
+        out = []
+        for i in chunk:
+            keys = input_fields(self.items[i], self.input_keys, self.output_key)
+            out.append((i, query_of(self.items[i], keys)))
+        return out
+
+    def todo(
+        self,
+        queries: list[tuple[int, dict[str, Any]]],
+        scored: list[list[tuple[dict[str, Any], float]]],
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Inputs that still need the teacher (the rest are counted as skipped)."""
+        out = []
+        for (i, query), found in zip(queries, scored, strict=True):
+            key = fingerprint(query)
+            if key in self.seen or already_stored(query, found):
+                self.skipped += 1
+                continue
+            self.seen.add(key)
+            out.append((i, query))
+        return out
+
+    def examples(
+        self, todo: list[tuple[int, dict[str, Any]]], outputs: list[Any]
+    ) -> list[dict[str, Any]]:
+        """Turn teacher outputs into examples to store (failures and rejections recorded)."""
+        out = []
+        for (i, query), output in zip(todo, outputs, strict=True):
+            if isinstance(output, Exception):
+                msg = f"the teacher failed on input {i} {preview(query)}: {type(output).__name__}: {output}"
+                error = TeacherError(msg, input=query)
+                error.__cause__ = output
+                self.failed.append(CollectFailure(i, query, error))
+                self.seen.discard(fingerprint(query))
+                continue
+            try:
+                answer = answer_text(output, route="teacher", non_text=self.non_text, inputs=query)
+            except RoutingError as exc:
+                self.failed.append(CollectFailure(i, query, exc))
+                self.seen.discard(fingerprint(query))
+                continue
+            if self.accept is not None and not self.accept(dict(query), answer):
+                self.rejected += 1
+                continue
+            out.append({**query, self.output_key: answer})
+        return out
+
+    def stored(self, ids: list[str]) -> None:
+        self.learned += len(ids)
+        self.ids.extend(ids)
+
+    def report(self) -> CollectReport:
+        return CollectReport(
+            total=len(self.items),
+            learned=self.learned,
+            skipped=self.skipped,
+            rejected=self.rejected,
+            failed=self.failed,
+            ids=self.ids,
+        )
+
+
+def collect_examples(
+    teacher: Runnable[Any, Any] | Any,
+    inputs: Iterable[dict[str, Any]],
+    selector: Any,
+    *,
+    max_concurrency: int = 4,
+    input_keys: Sequence[str] | None = None,
+    output_key: str = "output",
+    accept: AcceptFn | None = None,
+    non_text: NonText = "json",
+    progress: bool = True,
+    config: RunnableConfig | None = None,
+) -> CollectReport:
+    """Ask the teacher about inputs and store its answers as examples in ``selector``.
+
+    Inputs already stored (same compared fields) are skipped, so running it
+    again after an interruption (or from another process on a shared Redis
+    store) only asks about what is missing. Teacher failures do not stop the run:
+    they are reported and nothing is stored for them.
+
+    Args:
+        teacher: Any Runnable taking the input dict (or a callable).
+        inputs: Input dicts.
+        selector: The store (Jaccard, MinHash in memory or Redis, Hybrid).
+        max_concurrency: Teacher calls in flight at once.
+        input_keys: Compared and stored fields (default: every field of each input).
+        output_key: The answer field of the stored examples.
+        accept: ``accept(input, answer) -> bool`` gates what is stored.
+        non_text: ``"json"`` or ``"reject"`` for answers that are not text.
+        progress: Show a progress bar (tqdm when installed, the ``cli`` extra;
+            otherwise a line on stderr now and then).
+        config: Passed to the teacher (callbacks, tags ...).
+
+    Returns:
+        A :class:`CollectReport`.
+
+    Example:
+        ```python
+        from langchain_niche import JaccardExampleSelector, collect_examples
+
+        store = JaccardExampleSelector(input_keys=["q"])
+        report = collect_examples(lambda x: x["q"].upper(), [{"q": "a"}, {"q": "b"}], store, progress=False)
+        report.learned  # 2
+        collect_examples(lambda x: x["q"].upper(), [{"q": "a"}], store, progress=False).skipped  # 1
+        ```
+    """
+    runnable, items = _check_args(teacher, inputs, selector, max_concurrency, output_key)
+    state = _Collector(items, input_keys, output_key, accept, non_text)
+    config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
+    step = max_concurrency * 4
+    with _progress(len(items), "collecting teacher answers", enabled=progress) as bar:
+        for start in range(0, len(items), step):
+            chunk = range(start, min(start + step, len(items)))
+            queries = state.queries(chunk)
+            scored = [selector.select_examples_with_scores(q) for _, q in queries]
+            todo = state.todo(queries, scored)
+            if todo:
+                outputs = runnable.batch(
+                    [items[i] for i, _ in todo], config, return_exceptions=True
+                )
+                examples = state.examples(todo, outputs)
+                if examples:
+                    state.stored(list(selector.add_examples(examples)))
+            if bar is not None:
+                bar.update(len(chunk))
+    return state.report()
+
+
+async def acollect_examples(
+    teacher: Runnable[Any, Any] | Any,
+    inputs: Iterable[dict[str, Any]],
+    selector: Any,
+    *,
+    max_concurrency: int = 4,
+    input_keys: Sequence[str] | None = None,
+    output_key: str = "output",
+    accept: AcceptFn | None = None,
+    non_text: NonText = "json",
+    progress: bool = True,
+    config: RunnableConfig | None = None,
+) -> CollectReport:
+    """Async twin of :func:`collect_examples` (``abatch``, native async Redis)."""
+    runnable, items = _check_args(teacher, inputs, selector, max_concurrency, output_key)
+    state = _Collector(items, input_keys, output_key, accept, non_text)
+    config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
+    step = max_concurrency * 4
+    with _progress(len(items), "collecting teacher answers", enabled=progress) as bar:
+        for start in range(0, len(items), step):
+            chunk = range(start, min(start + step, len(items)))
+            queries = state.queries(chunk)
+            scored = [await selector.aselect_examples_with_scores(q) for _, q in queries]
+            todo = state.todo(queries, scored)
+            if todo:
+                outputs = await runnable.abatch(
+                    [items[i] for i, _ in todo], config, return_exceptions=True
+                )
+                examples = state.examples(todo, outputs)
+                if examples:
+                    state.stored(list(await selector.aadd_examples(examples)))
+            if bar is not None:
+                bar.update(len(chunk))
+    return state.report()
