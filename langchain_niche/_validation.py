@@ -35,7 +35,7 @@ from pydantic.fields import FieldInfo
 
 from langchain_niche.errors import InvalidParameterError, preview
 
-__all__ = ["Expected", "TypedValidationErrors", "describe", "parameter_error"]
+__all__ = ["Expected", "TypedValidationErrors", "describe", "parameter_error", "with_required"]
 
 _UNKNOWN = frozenset({"extra_forbidden", "no_such_attribute", "unexpected_keyword_argument"})
 _WRAPPED = "__niche_typed_errors__"
@@ -129,6 +129,28 @@ def describe(field: FieldInfo) -> str | None:
         return None
     described = kind + _bounds([*metadata, *inner])
     return f"None or {described}" if optional else described
+
+
+def with_required(kwargs: dict[str, Any], name: str, value: Any, missing: str) -> dict[str, Any]:
+    """Constructor keywords with a required field that may also come positionally.
+
+    Args:
+        kwargs: The keyword arguments.
+        name: The field (e.g. ``"llm"``).
+        value: Its positional value (``None``: not given positionally).
+        missing: The message when it is given neither way.
+
+    Returns:
+        ``kwargs`` with ``name`` set.
+
+    Raises:
+        InvalidParameterError: The field is missing.
+    """
+    if value is not None:
+        kwargs[name] = value
+    if name not in kwargs:
+        raise InvalidParameterError(missing, name=name, value=None)
+    return kwargs
 
 
 def _field_names(owner: type) -> list[str]:

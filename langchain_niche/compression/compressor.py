@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from langchain_niche._validation import Expected, TypedValidationErrors
+from langchain_niche._validation import Expected, TypedValidationErrors, with_required
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.extract import (
     ChunkExtractor,
@@ -213,12 +213,9 @@ class EntityCompressor(
     )
 
     def __init__(self, llm: BaseLanguageModel[Any] | None = None, **data: Any) -> None:
-        if llm is not None:
-            data["llm"] = llm
-        if "llm" not in data:
-            msg = "EntityCompressor needs llm=<a chat model>"
-            raise InvalidParameterError(msg, name="llm", value=None)
-        super().__init__(**data)
+        super().__init__(
+            **with_required(data, "llm", llm, "EntityCompressor needs llm=<a chat model>")
+        )
         self._extractor_for(self.query)  # fails now, not at the first call, if it cannot work
 
     @model_validator(mode="after")

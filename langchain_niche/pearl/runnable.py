@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from langchain_niche._validation import TypedValidationErrors
+from langchain_niche._validation import TypedValidationErrors, with_required
 from langchain_niche.errors import InvalidParameterError
 from langchain_niche.pearl.actions import DEFAULT_ACTIONS
 from langchain_niche.pearl.chunking import Budget
@@ -174,12 +174,8 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
 
     def __init__(self, llm: Any = None, **kwargs: Any) -> None:
         """Create a PEARL runnable (``llm`` may be given positionally)."""
-        if llm is not None:
-            kwargs["llm"] = llm
-        if "llm" not in kwargs:
-            msg = "PEARL needs a model: PEARL(llm=chat_model, ...)"
-            raise InvalidParameterError(msg, name="llm", value=None)
-        super().__init__(**kwargs)
+        missing = "PEARL needs a model: PEARL(llm=chat_model, ...)"
+        super().__init__(**with_required(kwargs, "llm", llm, missing))
 
     @model_validator(mode="after")
     def _settings_fit(self) -> PEARL:
