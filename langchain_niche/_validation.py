@@ -9,22 +9,148 @@ argument, a value of the wrong type, a bad nested ``RetryPolicy`` ...) reaches t
 caller as :class:`~langchain_niche.errors.InvalidParameterError` naming the field
 and the value. It stays a ``ValueError``, as ``ValidationError`` is, and chains
 the original error as its cause.
+
+Components put their rules on the fields (``Field(ge=...)``, ``Literal``,
+``Strict``, ``Annotated`` validators, ``validate_assignment=True``); the message
+says what the field accepts, derived from its annotation and constraints ("k must
+be an integer >= 1, got 0"), or from an :class:`Expected` marker where the type
+alone does not say it well. A validator that raises ``InvalidParameterError``
+itself (a rule across fields, say) reaches the caller unchanged. A rejected
+assignment leaves the object as it was.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import functools
+import types
+import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import annotated_types
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from langchain_niche.errors import InvalidParameterError, preview
 
-__all__ = ["TypedValidationErrors", "parameter_error"]
+__all__ = ["Expected", "TypedValidationErrors", "describe", "parameter_error", "with_required"]
 
 _UNKNOWN = frozenset({"extra_forbidden", "no_such_attribute", "unexpected_keyword_argument"})
 _WRAPPED = "__niche_typed_errors__"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Field metadata: how error messages describe the values a field accepts.
+
+    Example:
+        ```python
+        llm: Annotated[Runnable[Any, Any], Expected("a chat model or another Runnable")]
+        ```
+    """
+
+    text: str
+
+
+def _unpack(annotation: Any) -> tuple[Any, list[Any]]:
+    """The base type of an annotation and its metadata (``Annotated`` and nested ``Field``)."""
+    metadata: list[Any] = []
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation, *extra = typing.get_args(annotation)
+        metadata.extend(extra)
+    flat: list[Any] = []
+    for item in metadata:
+        flat.extend(item.metadata if isinstance(item, FieldInfo) else [item])
+    return annotation, flat
+
+
+def _bounds(metadata: list[Any]) -> str:
+    limits = {
+        type(item).__name__.lower(): getattr(item, type(item).__name__.lower())
+        for item in metadata
+        if isinstance(
+            item, annotated_types.Ge | annotated_types.Gt | annotated_types.Le | annotated_types.Lt
+        )
+    }
+    if "ge" in limits and "le" in limits:
+        return f" in [{limits['ge']}, {limits['le']}]"
+    symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return "".join(f" {symbols[key]} {value}" for key, value in limits.items())
+
+
+_SIMPLE_KINDS: dict[Any, str] = {
+    bool: "True or False",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    collections.abc.Callable: "a callable",
+}
+
+
+def _kind(annotation: Any) -> str | None:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(annotation))
+    base = origin or annotation
+    if base in _SIMPLE_KINDS:
+        return _SIMPLE_KINDS[base]
+    if not isinstance(base, type):
+        return None
+    name = base.__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def describe(field: FieldInfo) -> str | None:
+    """What a field accepts, in words ("an integer >= 1", "None or a callable").
+
+    Args:
+        field: A pydantic field.
+
+    Returns:
+        The description, or ``None`` when the annotation is too complex to say.
+    """
+    annotation, metadata = _unpack(field.annotation)
+    metadata = [*field.metadata, *metadata]
+    for item in metadata:
+        if isinstance(item, Expected):
+            return item.text
+    options = [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = list(typing.get_args(annotation))
+    optional = type(None) in options
+    options = [option for option in options if option is not type(None)]
+    if len(options) != 1:
+        return None
+    base, inner = _unpack(options[0])
+    kind = _kind(base)
+    if kind is None:
+        return None
+    described = kind + _bounds([*metadata, *inner])
+    return f"None or {described}" if optional else described
+
+
+def with_required(kwargs: dict[str, Any], name: str, value: Any, missing: str) -> dict[str, Any]:
+    """Constructor keywords with a required field that may also come positionally.
+
+    Args:
+        kwargs: The keyword arguments.
+        name: The field (e.g. ``"llm"``).
+        value: Its positional value (``None``: not given positionally).
+        missing: The message when it is given neither way.
+
+    Returns:
+        ``kwargs`` with ``name`` set.
+
+    Raises:
+        InvalidParameterError: The field is missing.
+    """
+    if value is not None:
+        kwargs[name] = value
+    if name not in kwargs:
+        raise InvalidParameterError(missing, name=name, value=None)
+    return kwargs
 
 
 def _field_names(owner: type) -> list[str]:
@@ -46,22 +172,41 @@ def parameter_error(error: ValidationError, owner: type) -> InvalidParameterErro
 
     Returns:
         An error naming the first bad field and its value (the others are
-        counted in the message).
+        counted in the message); names start with ``owner.parameter_prefix``
+        and a dot when the class has one (``retry.timeout``).
     """
     problems = error.errors(include_url=False)
     if not problems:  # pragma: no cover - pydantic always lists at least one
         msg = f"{owner.__name__}: {error}"
         return InvalidParameterError(msg, name="?", value=None)
     first = problems[0]
-    name = _location(first["loc"])
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, InvalidParameterError):  # a validator's own typed error
+        return cause
+    prefix = getattr(owner, "parameter_prefix", "")
+    name = _location((prefix, *first["loc"]) if prefix else first["loc"])
     value = first.get("input")
     where = owner.__name__
-    if error.title and error.title != owner.__name__:
+    own = error.title == owner.__name__
+    if not own:
         where = f"{owner.__name__} ({error.title})"
+    fields = getattr(owner, "model_fields", {})
+    field = fields.get(first["loc"][0]) if own and first["loc"] else None
+    expected = describe(field) if isinstance(field, FieldInfo) else None
     if first["type"] in _UNKNOWN:
-        known = _field_names(owner) if error.title == owner.__name__ else []
-        hint = f"; its parameters are {', '.join(known)}" if known else ""
-        msg = f"{where} got an unknown parameter {name}={preview(value)}{hint}"
+        known = _field_names(owner) if own else []
+        unknown = _location(first["loc"])
+        if prefix:  # a nested settings object: "retry has no setting 'tries' (got 3)"
+            hint = f"; known settings: {', '.join(known)}" if known else ""
+            msg = f"{prefix} has no setting {unknown!r} (got {preview(value)}){hint}"
+        else:
+            hint = f"; its parameters are {', '.join(known)}" if known else ""
+            msg = f"{where} got an unknown parameter {unknown}={preview(value)}{hint}"
+    elif expected is not None and not first["type"].startswith("frozen"):
+        name = _location((prefix, first["loc"][0]) if prefix else first["loc"][:1])
+        msg = f"{name} must be {expected}, got {preview(value)}"
+        if first["type"] in ("value_error", "assertion_error"):
+            msg += f" ({cause or first['msg']})"
     else:
         msg = f"{where}: invalid {name}={preview(value)}: {first['msg']}"
     if len(problems) > 1:
@@ -88,9 +233,10 @@ def _unknown_attribute(owner: type[BaseModel], name: str, value: Any) -> Invalid
     return InvalidParameterError(msg, name=name, value=value)
 
 
-def _typed_setattr(method: Callable[..., Any]) -> Callable[..., Any]:
-    typed = _typed(method)
+_MISSING = object()
 
+
+def _typed_setattr(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: Any, name: str, value: Any) -> Any:
         owner = type(self)
@@ -102,7 +248,14 @@ def _typed_setattr(method: Callable[..., Any]) -> Callable[..., Any]:
         ):
             # pydantic raises a bare ValueError here when assignment is not validated
             raise _unknown_attribute(owner, name, value)
-        return typed(self, name, value)
+        previous = self.__dict__.get(name, _MISSING)
+        try:
+            return method(self, name, value)
+        except ValidationError as exc:
+            # pydantic has already stored the value when a model validator rejects it
+            if previous is not _MISSING and name in owner.model_fields:
+                self.__dict__[name] = previous
+            raise parameter_error(exc, owner) from exc
 
     setattr(wrapper, _WRAPPED, True)
     return wrapper

@@ -11,8 +11,8 @@ One class, three LangChain roles:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
@@ -23,9 +23,18 @@ from langchain_core.documents import BaseDocumentCompressor, BaseDocumentTransfo
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.runnables import RunnableConfig, RunnableLambda, RunnableSerializable
 from langchain_core.runnables.config import ensure_config, patch_config
-from pydantic import ConfigDict, Field, InstanceOf
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    InstanceOf,
+    Strict,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
-from langchain_niche._validation import TypedValidationErrors
+from langchain_niche._validation import Expected, TypedValidationErrors, with_required
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.extract import (
     ChunkExtractor,
@@ -63,82 +72,19 @@ CompressorInput = Sequence[Document] | Document | Mapping[str, Any]
 """What the runnable form accepts: documents, one document, or
 ``{"documents": [...], "query": "..."}``."""
 
-Vocab = list[str] | dict[str, str] | None
-
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "output_format": ("cards", "json", "triples"),
-    "grounding": ("drop", "flag", "off"),
-    "extraction_method": ("auto", "structured", "json"),
-    "relevance": ("jaccard", "model"),
-    "on_error": ("pass_through", "raise"),
-}
 _MIN_CHUNK_TOKENS = 16
-
-
-def _reject(name: str, expected: str, value: Any) -> NoReturn:
-    msg = f"{name} must be {expected}, got {preview(value)}"
-    raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_unit(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
-
-
 _VOCABULARY = "None, a list of names or a dict of name -> description"
 
 
-def _check_vocabulary(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, Mapping):
-        if not all(isinstance(v, str) for v in value.values()):
-            _reject(name, _VOCABULARY, value)
-    elif not isinstance(value, list | tuple):
-        _reject(name, _VOCABULARY, value)
-    if not value or not all(isinstance(n, str) and n.strip() for n in value):
-        _reject(name, _VOCABULARY, value)
+def _names(value: Any) -> Any:
+    if value is not None and (not value or not all(n.strip() for n in value)):
+        msg = "names must not be empty or blank"
+        raise ValueError(msg)
+    return value
 
 
-# name -> (check, expected), applied to the arguments that are given.
-_SIMPLE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "chunk_tokens": (
-        lambda v: _is_int(v, _MIN_CHUNK_TOKENS),
-        f"an integer >= {_MIN_CHUNK_TOKENS}",
-    ),
-    "chunk_overlap": (lambda v: _is_int(v, 0), "an integer >= 0"),
-    "max_concurrency": (lambda v: _is_int(v, 1), "an integer >= 1"),
-    "max_entities": (lambda v: v is None or _is_int(v, 1), "None or an integer >= 1"),
-    "max_retries": (lambda v: _is_int(v, 0), "an integer >= 0"),
-    "relevance_threshold": (_is_unit, "a number in [0, 1]"),
-    "relevance_ratio": (_is_unit, "a number in [0, 1]"),
-    "fuzzy_threshold": (_is_unit, "a number in [0, 1]"),
-    "token_counter": (lambda v: v is None or callable(v), "None or a callable str -> int"),
-    "query": (lambda v: v is None or isinstance(v, str), "None or a string"),
-    "llm": (
-        lambda v: isinstance(v, BaseLanguageModel),
-        "a LangChain chat model (BaseLanguageModel)",
-    ),
-}
-
-
-_CHECKED = frozenset({*_CHOICES, *_SIMPLE_CHECKS, "entity_types", "properties", "relation_types"})
-
-
-def _check_parameters(data: dict[str, Any]) -> None:
-    for name, choices in _CHOICES.items():
-        if name in data and data[name] not in choices:
-            _reject(name, " or ".join(repr(c) for c in choices), data[name])
-    for name, (check, expected) in _SIMPLE_CHECKS.items():
-        if name in data and not check(data[name]):
-            _reject(name, expected, data[name])
-    if data.get("chunk_overlap", 0) >= data.get("chunk_tokens", 1500):
-        _reject("chunk_overlap", "smaller than chunk_tokens", data["chunk_overlap"])
-    for name in ("entity_types", "properties", "relation_types"):
-        _check_vocabulary(name, data.get(name))
+Vocab = Annotated[list[str] | dict[str, str] | None, AfterValidator(_names), Expected(_VOCABULARY)]
+Unit = Annotated[float, Strict(), Field(ge=0, le=1)]
 
 
 def _results(chunks: Sequence[Chunk], outputs: Sequence[Any]) -> list[ChunkResult]:
@@ -151,7 +97,7 @@ def _results(chunks: Sequence[Chunk], outputs: Sequence[Any]) -> list[ChunkResul
     ]
 
 
-def _as_mapping(value: Vocab) -> dict[str, str] | None:
+def _as_mapping(value: list[str] | dict[str, str] | None) -> dict[str, str] | None:
     if value is None:
         return None
     if isinstance(value, Mapping):
@@ -205,7 +151,9 @@ class EntityCompressor(
         ```
     """
 
-    llm: InstanceOf[BaseLanguageModel[Any]]
+    llm: Annotated[
+        InstanceOf[BaseLanguageModel[Any]], Expected("a LangChain chat model (BaseLanguageModel)")
+    ]
     """The model that extracts entities (tool calling, or JSON in text)."""
     entity_types: Vocab = None
     """Entity types to extract (names, or name -> description); ``None``: any type.
@@ -217,11 +165,11 @@ class EntityCompressor(
     query: str | None = None
     """The task: focuses extraction and keeps only relevant entities (and neighbours).
     ``compress_documents(documents, query)`` and ``{"query": ...}`` inputs override it."""
-    chunk_tokens: int = 1500
+    chunk_tokens: StrictInt = Field(default=1500, ge=_MIN_CHUNK_TOKENS)
     """Maximum tokens per chunk sent to the model."""
-    chunk_overlap: int = 100
+    chunk_overlap: StrictInt = Field(default=100, ge=0)
     """Tokens of whole sentences shared by consecutive chunks."""
-    max_concurrency: int = 8
+    max_concurrency: StrictInt = Field(default=8, ge=1)
     """Chunks extracted at the same time (threads in sync code, tasks in async code)."""
     output_format: OutputFormat = "cards"
     """``"cards"``, ``"json"`` or ``"triples"``."""
@@ -233,55 +181,53 @@ class EntityCompressor(
     """``"auto"`` (tool calling when the model has it), ``"structured"`` or ``"json"``."""
     structured_output_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra arguments of ``with_structured_output`` (e.g. ``{"method": "function_calling"}``)."""
-    max_retries: int = 1
+    max_retries: StrictInt = Field(default=1, ge=0)
     """Further attempts per chunk after a failure (made with the JSON-in-text prompt)."""
     instructions: str | None = None
     """Extra instructions appended to the extraction prompt."""
     relevance: RelevanceMethod = "jaccard"
     """How a query selects entities: ``"jaccard"`` over entity cards, or ``"model"``."""
-    relevance_threshold: float = 0.0
+    relevance_threshold: Unit = 0.0
     """Minimum Jaccard similarity of a relevant entity (it must share a word)."""
-    relevance_ratio: float = DEFAULT_RELATIVE
+    relevance_ratio: Unit = DEFAULT_RELATIVE
     """Keep only entities scoring at least this fraction of the best entity's score
     (``0``: every entity sharing a word with the query)."""
-    max_entities: int | None = None
+    max_entities: Annotated[StrictInt, Field(ge=1)] | None = None
     """Keep at most this many relevant entities (before neighbours are added)."""
-    include_neighbors: bool = True
+    include_neighbors: StrictBool = True
     """With a query, also keep entities directly related to a relevant one."""
-    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
+    fuzzy_threshold: Unit = DEFAULT_FUZZY_THRESHOLD
     """Similarity for fuzzy name matching within a type (``1.0`` disables it)."""
     partial_name_types: list[str] | None = Field(default_factory=lambda: list(PARTIAL_NAME_TYPES))
     """Types whose partial names (``Okafor``) merge into the one full name containing
     them (``Mira Okafor``); ``None``: every type."""
-    combine_documents: bool = False
+    combine_documents: StrictBool = False
     """Return one document for the whole batch (entities merged across documents)
     instead of one per input document."""
     on_error: ErrorPolicy = "pass_through"
     """``"pass_through"``: failures are recorded in metadata; ``"raise"``: raise
     :class:`~langchain_niche.compression.CompressionError` naming the document."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, extra="forbid", validate_assignment=True
+    )
 
     def __init__(self, llm: BaseLanguageModel[Any] | None = None, **data: Any) -> None:
-        if llm is not None:
-            data["llm"] = llm
-        if "llm" not in data:
-            msg = "EntityCompressor needs llm=<a chat model>"
-            raise InvalidParameterError(msg, name="llm", value=None)
-        _check_parameters(data)
-        super().__init__(**data)
+        super().__init__(
+            **with_required(data, "llm", llm, "EntityCompressor needs llm=<a chat model>")
+        )
         self._extractor_for(self.query)  # fails now, not at the first call, if it cannot work
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _CHECKED:  # the same checks as the constructor, against the other fields
-            _check_parameters(
-                {
-                    "chunk_tokens": self.chunk_tokens,
-                    "chunk_overlap": self.chunk_overlap,
-                    name: value,
-                }
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> EntityCompressor:
+        """Chunks must advance: the overlap is smaller than a chunk (also on assignment)."""
+        if self.chunk_overlap >= self.chunk_tokens:
+            msg = (
+                f"chunk_overlap must be smaller than chunk_tokens ({self.chunk_tokens}), "
+                f"got {self.chunk_overlap}"
             )
-        super().__setattr__(name, value)
+            raise InvalidParameterError(msg, name="chunk_overlap", value=self.chunk_overlap)
+        return self
 
     # -- configuration ----------------------------------------------------------------
     def _spec(self, query: str | None) -> ExtractionSpec:
@@ -324,7 +270,8 @@ class EntityCompressor(
 
     def _query(self, query: str | None) -> str | None:
         if query is not None and not isinstance(query, str):
-            _reject("query", "None or a string", query)
+            msg = f"query must be None or a string, got {preview(query)}"
+            raise InvalidParameterError(msg, name="query", value=query)
         chosen = query if query and query.strip() else self.query
         return chosen if chosen and chosen.strip() else None
 
@@ -399,6 +346,15 @@ class EntityCompressor(
             return self._fallback(graph, query, exc)
 
     # -- the run --------------------------------------------------------------------------
+    def _start(
+        self, documents: Sequence[Document], query: str | None, config: RunnableConfig | None
+    ) -> tuple[str | None, CompressionJob, RunnableConfig]:
+        return (
+            self._query(query),
+            CompressionJob(documents, self._settings()),
+            ensure_config(config),
+        )
+
     def compress_with_graph(
         self,
         documents: Sequence[Document],
@@ -416,9 +372,7 @@ class EntityCompressor(
         Returns:
             The output documents, the merged graph and the relevance decision.
         """
-        query = self._query(query)
-        job = CompressionJob(documents, self._settings())
-        config = ensure_config(config)
+        query, job, config = self._start(documents, query, config)
         chunks = job.chunks
         outputs = self._extraction_runnable(query).batch(
             chunks, self._batch_config(config), return_exceptions=True
@@ -434,19 +388,8 @@ class EntityCompressor(
         *,
         config: RunnableConfig | None = None,
     ) -> CompressionResult:
-        """Async :meth:`compress_with_graph` (model calls run as concurrent tasks).
-
-        Args:
-            documents: The documents.
-            query: The task (overrides the constructor's ``query`` when not empty).
-            config: Runnable config for the model calls.
-
-        Returns:
-            The output documents, the merged graph and the relevance decision.
-        """
-        query = self._query(query)
-        job = CompressionJob(documents, self._settings())
-        config = ensure_config(config)
+        """Async twin of :meth:`compress_with_graph` (model calls run as concurrent tasks)."""
+        query, job, config = self._start(documents, query, config)
         chunks = job.chunks
         outputs = await self._extraction_runnable(query).abatch(
             chunks, self._batch_config(config), return_exceptions=True
@@ -481,16 +424,7 @@ class EntityCompressor(
         *,
         config: RunnableConfig | None = None,
     ) -> EntityGraph:
-        """Async :meth:`extract_graph`.
-
-        Args:
-            documents: The documents.
-            query: The task.
-            config: Runnable config for the model calls.
-
-        Returns:
-            The graph.
-        """
+        """Async twin of :meth:`extract_graph`."""
         result = await self.acompress_with_graph(documents, query, config=config)
         return result.selected
 
@@ -523,15 +457,7 @@ class EntityCompressor(
     async def atransform_documents(
         self, documents: Sequence[Document], **kwargs: Any
     ) -> list[Document]:
-        """Async :meth:`transform_documents` (native async model calls).
-
-        Args:
-            documents: The documents.
-            **kwargs: ``query`` (task), ``callbacks``, ``config``.
-
-        Returns:
-            One compressed document per input (see ``combine_documents``).
-        """
+        """Async twin of :meth:`transform_documents` (native async model calls)."""
         query, config = self._call_kwargs(dict(kwargs))
         result = await self.acompress_with_graph(documents, query, config=config)
         return result.documents
@@ -563,16 +489,7 @@ class EntityCompressor(
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
-        """Async :meth:`compress_documents`.
-
-        Args:
-            documents: The retrieved documents.
-            query: The retrieval query.
-            callbacks: Callbacks for the model calls.
-
-        Returns:
-            The compressed documents.
-        """
+        """Async twin of :meth:`compress_documents`."""
         config = ensure_config({"callbacks": callbacks})
         result = await self.acompress_with_graph(documents, query, config=config)
         return result.documents
@@ -630,22 +547,5 @@ class EntityCompressor(
     async def ainvoke(
         self, input: CompressorInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[Document]:
-        """Async :meth:`invoke`.
-
-        Args:
-            input: See :meth:`invoke`.
-            config: Runnable config.
-            **kwargs: Ignored (Runnable protocol).
-
-        Returns:
-            The compressed documents.
-        """
+        """Async twin of :meth:`invoke`."""
         return await self._acall_with_config(self._ainvoke, input, config, run_type="chain")
-
-    def as_runnable(self) -> EntityCompressor:
-        """The runnable form (the compressor itself is a ``Runnable``).
-
-        Returns:
-            ``self``, for ``retriever | compressor.as_runnable() | ...``.
-        """
-        return self

@@ -10,7 +10,6 @@ for document text, :class:`ContextBudgetError` is raised.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
@@ -22,16 +21,11 @@ from langchain_niche.pearl.errors import ContextBudgetError
 from langchain_niche.pearl.plan import PlanStep
 from langchain_niche.pearl.prompts import TaskPrompt
 from langchain_niche.pearl.trace import Usage
+from langchain_niche.text_budget import split_spans
 from langchain_niche.tokens import TokenCounter
 
 __all__ = ["Budget", "count_messages", "run_prompt", "split_text"]
 
-_SEPARATORS = (
-    re.compile(r"\n[ \t]*\n\s*"),
-    re.compile(r"\n"),
-    re.compile(r"(?<=[.!?;])\s+"),
-    re.compile(r"\s+"),
-)
 MESSAGE_OVERHEAD = 4
 """Tokens added per chat message (role and separators), as OpenAI's chat format does."""
 MIN_CHUNK_TOKENS = 32
@@ -39,77 +33,12 @@ MIN_CHUNK_TOKENS = 32
 MAX_REDUCE_ROUNDS = 8
 
 
-def _pieces(text: str, limit: int, counter: TokenCounter, level: int) -> list[tuple[str, int]]:
-    """Consecutive pieces of ``text`` (separators kept), each within ``limit`` tokens."""
-    tokens = counter(text)
-    if tokens <= limit:
-        return [(text, tokens)]
-    if level < len(_SEPARATORS):
-        cuts = [m.end() for m in _SEPARATORS[level].finditer(text) if 0 < m.end() < len(text)]
-        if cuts:
-            out: list[tuple[str, int]] = []
-            start = 0
-            for end in [*cuts, len(text)]:
-                if end > start:
-                    out.extend(_pieces(text[start:end], limit, counter, level + 1))
-                start = end
-            return out
-        return _pieces(text, limit, counter, level + 1)
-    return _split_characters(text, limit, counter)
-
-
-def _split_characters(text: str, limit: int, counter: TokenCounter) -> list[tuple[str, int]]:
-    out = []
-    start = 0
-    while start < len(text):
-        lo, hi = start + 1, len(text)
-        if counter(text[start:lo]) > limit:
-            msg = f"a single character {text[start]!r} needs more than {limit} tokens"
-            raise ContextBudgetError(msg, needed=counter(text[start:lo]), budget=limit)
-        while lo < hi:  # largest end with counter(text[start:end]) <= limit
-            mid = (lo + hi + 1) // 2
-            if counter(text[start:mid]) <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        out.append((text[start:lo], counter(text[start:lo])))
-        start = lo
-    return out
-
-
-def _pack(pieces: list[tuple[str, int]], limit: int, counter: TokenCounter) -> list[str]:
-    """Greedily join consecutive pieces into chunks of at most ``limit`` tokens."""
-    chunks: list[str] = []
-    current: list[str] = []
-    used = 0
-    for piece, tokens in pieces:
-        if current and used + tokens > limit:
-            chunks.append("".join(current))
-            current, used = [], 0
-        current.append(piece)
-        used += tokens
-    if current:
-        chunks.append("".join(current))
-    checked: list[str] = []
-    for chunk in chunks:  # token counts are not exactly additive: check the joined text
-        if counter(chunk) <= limit:
-            checked.append(chunk)
-            continue
-        current = []
-        for piece, _ in _pieces(chunk, limit, counter, 0):
-            if current and counter("".join([*current, piece])) > limit:
-                checked.append("".join(current))
-                current = []
-            current.append(piece)
-        checked.append("".join(current))
-    return checked
-
-
 def split_text(text: str, max_tokens: int, counter: TokenCounter) -> list[str]:
     """Split ``text`` into consecutive parts of at most ``max_tokens`` tokens each.
 
     Parts end at paragraph breaks where possible, then at line breaks, sentence
-    ends, spaces, and only as a last resort inside a word. Nothing is lost:
+    ends, spaces, and only as a last resort inside a word (the package's one
+    splitter, :mod:`langchain_niche.text_budget`). Nothing is lost:
     ``"".join(parts) == text``.
 
     Args:
@@ -127,9 +56,12 @@ def split_text(text: str, max_tokens: int, counter: TokenCounter) -> list[str]:
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         msg = f"max_tokens must be an integer >= 1, got {max_tokens!r}"
         raise InvalidParameterError(msg, name="max_tokens", value=max_tokens)
-    if not text:
-        return []
-    return _pack(_pieces(text, max_tokens, counter, 0), max_tokens, counter)
+    parts = [text[start:end] for start, end in split_spans(text, max_tokens, counter)]
+    for part in parts:
+        if counter(part) > max_tokens:  # only a single character can be left over the limit
+            msg = f"a single character {part!r} needs more than {max_tokens} tokens"
+            raise ContextBudgetError(msg, needed=counter(part), budget=max_tokens)
+    return parts
 
 
 def count_messages(messages: Sequence[BaseMessage], counter: TokenCounter) -> int:

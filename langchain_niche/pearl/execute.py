@@ -1,16 +1,20 @@
-"""Runners: perform PEARL's model calls and schedule plan steps over the dependency graph.
+"""Runners: carry out PEARL's requests with threads (sync) or asyncio tasks (async).
 
 A runner drives a :class:`~langchain_niche.pearl.pipeline.QuestionRun`: it answers
-its requests (model calls, plan execution) and forwards its progress events.
-:class:`SyncRunner` uses threads, :class:`AsyncRunner` asyncio tasks; both
+its requests (model calls, plan execution) and forwards its progress events. The
+decisions are made once, elsewhere: what to ask the model in
+:mod:`~langchain_niche.pearl.pipeline`, which step starts when in
+:mod:`~langchain_niche.pearl.schedule`. :class:`SyncRunner` and
+:class:`AsyncRunner` only wait differently. Both
 
-* start every step whose inputs are ready, at most ``max_concurrency`` at a time,
-  and run ``CONCAT`` steps locally as soon as their inputs exist;
 * allow at most ``max_concurrency`` model calls in flight (map-reduce parts of a
   step share that limit);
 * retry failed calls per the :class:`~langchain_niche.pearl.RetryPolicy`, then
   raise :class:`~langchain_niche.pearl.StepExecutionError` with the plan and the
   finished steps attached, and stop the remaining steps;
+* time a call out after ``RetryPolicy.timeout`` seconds: the async runner cancels
+  the call's task; the sync runner stops waiting for a worker of a small shared
+  pool (see :mod:`langchain_niche.pearl._calls` for what it cannot stop);
 * make every step a child run of the PEARL run and every model call a child run
   of its step (or of the PEARL run outside steps), tagged ``pearl:<phase>`` with
   ``pearl_phase`` / ``pearl_step`` / ``pearl_call`` metadata.
@@ -19,15 +23,12 @@ its requests (model calls, plan execution) and forwards its progress events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import functools
-import queue
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures import TimeoutError as FuturesTimeoutError
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -40,72 +41,37 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor, patch_config
 
-from langchain_niche.pearl._protocol import CallResult, Calls, Emit, RunPlan, TaskOutcome
+from langchain_niche.pearl._calls import call_with_timeout
+from langchain_niche.pearl._protocol import CallResult, Calls, Emit, TaskOutcome
 from langchain_niche.pearl.chunking import count_messages
 from langchain_niche.pearl.errors import StepExecutionError
 from langchain_niche.pearl.pipeline import QuestionRun
-from langchain_niche.pearl.plan import Plan, PlanStep
 from langchain_niche.pearl.retry import RetryPolicy
-from langchain_niche.pearl.trace import PEARLEvent, StepRecord, Usage
+from langchain_niche.pearl.schedule import Close, Fail, Open, Start, Wait, question
+from langchain_niche.pearl.trace import PEARLEvent, Usage
 from langchain_niche.tokens import TokenCounter
 
-__all__ = ["AsyncRunner", "DagState", "SyncRunner"]
+__all__ = ["AsyncRunner", "SyncRunner"]
 
 
-class DagState:
-    """Which steps of a plan are waiting, running and finished."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.position = {step.variable: i for i, step in enumerate(plan.steps)}
-        self.started: set[str] = set()
-        self.running: list[str] = []
-        self.records: dict[str, StepRecord] = {}
-
-    def ready(self) -> list[PlanStep]:
-        """Steps not started whose inputs are all finished, in plan order."""
-        return [
-            step
-            for step in self.plan.steps
-            if step.variable not in self.started
-            and all(dep in self.records for dep in step.dependencies)
-        ]
-
-    def start(self, step: PlanStep) -> None:
-        """Mark ``step`` as running."""
-        self.started.add(step.variable)
-        self.running.append(step.variable)
-
-    def finish(self, record: StepRecord) -> None:
-        """Mark a step as finished."""
-        self.running.remove(record.variable)
-        self.records[record.variable] = record
-
-    @property
-    def values(self) -> dict[str, str]:
-        """Outputs of the finished steps."""
-        return {name: record.output for name, record in self.records.items()}
-
-    @property
-    def finished(self) -> bool:
-        """Whether every step finished."""
-        return len(self.records) == len(self.plan.steps)
-
-    def ordered(self) -> list[StepRecord]:
-        """Finished records in plan order."""
-        return sorted(self.records.values(), key=lambda r: r.index)
-
-    def failed(self, error: BaseException, step: PlanStep) -> BaseException:
-        """Attach the plan and the finished steps to a step's error."""
-        if isinstance(error, StepExecutionError):
-            error.plan = self.plan
-            error.step = error.step or step.variable
-            error.completed_steps = self.ordered()
-        return error
+@dataclass(frozen=True)
+class _Finished:
+    value: Any
 
 
-def _scope_name(plan: Plan, step: PlanStep) -> str:
-    return f"step {plan.variables.index(step.variable) + 1}: {step.variable} = {step.action}"
+def _resume(task: Generator[Any, Any, Any], reply: Any, error: BaseException | None) -> Any:
+    """Send ``reply`` (or throw ``error``) into ``task``: its next request, or ``_Finished``."""
+    try:
+        return task.throw(error) if error is not None else task.send(reply)
+    except StopIteration as stop:
+        return _Finished(stop.value)
+
+
+class _Stopped(RuntimeError):
+    """Another step failed: this one stops before its next model call."""
+
+
+_ABANDONED = "the run stopped before this step finished"
 
 
 class _Runner:
@@ -196,104 +162,11 @@ class _Runner:
             attempts=attempts,
         )
 
-    def _record(self, step: PlanStep, outcome: TaskOutcome, started: float) -> StepRecord:
-        plan = self.run.plan
-        assert plan is not None
-        return self.run.record(plan, step, outcome, started, self.run.elapsed())
-
-    def _start_event(self, plan: Plan, step: PlanStep, state: DagState) -> PEARLEvent:
-        return self.run.event(
-            "step_start",
-            f"start {_scope_name(plan, step)}  (running: {', '.join(state.running)})",
-            step=step,
-            running=list(state.running),
-        ).event
-
-    def _end_event(
-        self, plan: Plan, step: PlanStep, record: StepRecord, state: DagState
-    ) -> PEARLEvent:
-        how = "locally" if record.local else f"{record.usage.model_calls} call(s)"
-        if record.chunks > 1:
-            how += f", document split into {record.chunks} parts"
-        return self.run.event(
-            "step_end",
-            f"done  {_scope_name(plan, step)}  in {record.seconds:.2f} s ({how})",
-            step=step,
-            record=record,
-            running=list(state.running),
-        ).event
-
-
-class _Stopped(RuntimeError):
-    """Another step failed: this one stops before its next model call."""
-
-
-class _CallPool:
-    """Daemon worker threads shared by every sync model call that has a timeout.
-
-    A worker is reused for call after call (an idle one takes the next call), at
-    most ``size`` exist at once and an idle worker exits after ``idle`` seconds, so
-    timeouts never add a thread per call. Python cannot stop a running thread: a
-    call that timed out keeps its worker until the model returns, and its result
-    is discarded. When every worker is busy, new calls wait in the queue; that
-    wait counts towards their timeout.
-    """
-
-    def __init__(self, size: int, idle: float = 30.0) -> None:
-        self.size = size
-        self.idle = idle
-        self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
-        self._idle_workers = threading.Semaphore(0)
-        self._workers = 0
-
-    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
-        """Run ``fn`` (in the caller's context) on a worker; return its future."""
-        future: Future[Any] = Future()
-        context = contextvars.copy_context()
-        self._queue.put((future, functools.partial(context.run, fn)))
-        if self._idle_workers.acquire(blocking=False):  # an idle worker will take it
-            return future
-        with self._lock:
-            if self._workers < self.size:
-                self._workers += 1
-                threading.Thread(target=self._work, daemon=True, name="pearl-model-call").start()
-        return future
-
-    def _work(self) -> None:
-        while True:
-            try:
-                future, fn = self._queue.get(timeout=self.idle)
-            except queue.Empty:
-                if self._idle_workers.acquire(blocking=False):  # nobody counts on this worker
-                    with self._lock:
-                        self._workers -= 1
-                    return
-                continue
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn()
-                except BaseException as exc:  # handed to the waiting caller
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-                del future, fn
-            self._idle_workers.release()
-
-
-_CALL_POOL_SIZE = 64
-_calls_pool = _CallPool(_CALL_POOL_SIZE)
-
-
-def _call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
-    """Run ``fn`` on the shared call pool; give up waiting after ``timeout`` seconds."""
-    future = _calls_pool.submit(fn)
-    try:
-        return future.result(timeout)
-    except FuturesTimeoutError:
-        future.cancel()  # never starts if it is still queued
-        msg = f"the model call took longer than {timeout} s"
-        raise TimeoutError(msg) from None
+    def _retry_delay(self, request: Calls, error: Exception, failures: int) -> float:
+        """Seconds before the next attempt; raises once the policy gives up."""
+        if failures >= self.retry.max_attempts or not self.retry.retries(error):
+            raise self._failure(request, error, failures) from error
+        return self.retry.delay(failures)
 
 
 class SyncRunner(_Runner):
@@ -306,31 +179,52 @@ class SyncRunner(_Runner):
         self.root = root
         self._slots = threading.Semaphore(self.max_concurrency)
         self._stop = threading.Event()
+        self._pool = ContextThreadPoolExecutor(max_workers=self.max_concurrency)
+        self._scopes: dict[str, CallbackManagerForChainRun] = {}
+        self._running: dict[Future[TaskOutcome], str] = {}
 
     def events(self) -> Generator[PEARLEvent, None, None]:
         """Run the question; yield its progress events (the last one carries the result)."""
-        task = self.run.run()
+        task = question(self.run, self.max_concurrency)
         reply: Any = None
         error: BaseException | None = None
         try:
-            while True:
-                try:
-                    request = task.throw(error) if error is not None else task.send(reply)
-                except StopIteration:
-                    return
+            while not isinstance(request := _resume(task, reply, error), _Finished):
                 reply, error = None, None
                 try:
                     if isinstance(request, Emit):
                         yield request.event
-                    elif isinstance(request, Calls):
-                        reply = self.calls(request, self.root)
-                    elif isinstance(request, RunPlan):
-                        reply = yield from self.run_plan(request.plan)
+                    else:
+                        reply = self._serve(request)
                 except Exception as exc:
                     error = exc
         finally:
-            self._stop.set()
+            self._stop.set()  # no further model call of this question starts
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            for variable in self._running.values():  # close the traces of abandoned steps
+                self._scopes[variable].on_chain_error(_Stopped(_ABANDONED))
             task.close()
+
+    def _serve(self, request: Any) -> Any:
+        """Carry out one request of :func:`~langchain_niche.pearl.schedule.question`."""
+        if isinstance(request, Calls):
+            return self.calls(request, self.root)
+        if isinstance(request, Start):
+            scope = self._scopes[request.step.variable]
+            if not request.background:
+                return self._step(request, scope)
+            self._running[self._pool.submit(self._step, request, scope)] = request.step.variable
+        elif isinstance(request, Wait):
+            done, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            return [(self._running.pop(f), f.exception() or f.result()) for f in done]
+        elif isinstance(request, Open):
+            opener = self.root.get_child("pearl:step").on_chain_start
+            self._scopes[request.step.variable] = opener(None, request.inputs, name=request.name)
+        elif isinstance(request, Close):
+            self._scopes.pop(request.step.variable).on_chain_end({"output": request.output})
+        elif isinstance(request, Fail):
+            self._scopes.pop(request.step.variable).on_chain_error(request.error)
+        return None
 
     # -- model calls --------------------------------------------------------------------------
     def call(self, request: Calls, index: int, parent: CallbackManagerForChainRun) -> CallResult:
@@ -350,15 +244,14 @@ class SyncRunner(_Runner):
                     if self.retry.timeout is None:
                         output = model.invoke(messages, config)
                     else:
-                        output = _call_with_timeout(
+                        output = call_with_timeout(
                             functools.partial(model.invoke, messages, config), self.retry.timeout
                         )
                 break
             except Exception as exc:
                 failures += 1
-                if failures >= self.retry.max_attempts or not self.retry.retries(exc):
-                    raise self._failure(request, exc, failures) from exc
-            time.sleep(self.retry.delay(failures))
+                delay = self._retry_delay(request, exc, failures)
+            time.sleep(delay)
         return self._result(output, messages, failures)
 
     def calls(self, request: Calls, parent: CallbackManagerForChainRun) -> list[CallResult]:
@@ -378,80 +271,13 @@ class SyncRunner(_Runner):
                 raise
 
     # -- steps ------------------------------------------------------------------------------------
-    def _step(
-        self, plan: Plan, step: PlanStep, values: dict[str, str], scope: CallbackManagerForChainRun
-    ) -> TaskOutcome:
-        task = self.run.step_task(plan, step, values)
+    def _step(self, request: Start, scope: CallbackManagerForChainRun) -> TaskOutcome:
+        task = self.run.step_task(request.plan, request.step, request.values)
         reply: Any = None
-        while True:
-            try:
-                request = task.send(reply)
-            except StopIteration as stop:
-                outcome: TaskOutcome = stop.value
-                return outcome
-            reply = self.calls(request, scope)
-
-    def _open(self, plan: Plan, step: PlanStep, state: DagState) -> CallbackManagerForChainRun:
-        return self.root.get_child("pearl:step").on_chain_start(
-            None,
-            {"step": step.render(), "inputs": {d: state.values[d] for d in step.dependencies}},
-            name=_scope_name(plan, step),
-        )
-
-    def run_plan(self, plan: Plan) -> Generator[PEARLEvent, None, list[StepRecord]]:
-        """Execute the plan over its dependency graph; yield step events."""
-        state = DagState(plan)
-        running: dict[Future[TaskOutcome], tuple[PlanStep, CallbackManagerForChainRun, float]] = {}
-        pool = ContextThreadPoolExecutor(max_workers=self.max_concurrency)
-        try:
-            while not state.finished:
-                launched = True
-                while launched:
-                    launched = False
-                    for step in state.ready():
-                        local = plan.action(step).is_local
-                        if not local and len(running) >= self.max_concurrency:
-                            continue
-                        state.start(step)
-                        scope = self._open(plan, step, state)
-                        started = self.run.elapsed()
-                        if local:
-                            yield self._start_event(plan, step, state)
-                            outcome = self._step(plan, step, state.values, scope)
-                            record = self._record(step, outcome, started)
-                            scope.on_chain_end({"output": record.output})
-                            state.finish(record)
-                            yield self._end_event(plan, step, record, state)
-                            launched = True
-                            break
-                        future = pool.submit(self._step, plan, step, state.values, scope)
-                        running[future] = (step, scope, started)
-                        yield self._start_event(plan, step, state)
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                failure: tuple[BaseException, PlanStep] | None = None
-                for future in sorted(done, key=lambda f: state.position[running[f][0].variable]):
-                    step, scope, started = running.pop(future)
-                    error = future.exception()
-                    if error is not None:
-                        scope.on_chain_error(error)
-                        failure = failure or (error, step)
-                        continue
-                    record = self._record(step, future.result(), started)
-                    scope.on_chain_end({"output": record.output})
-                    state.finish(record)
-                    yield self._end_event(plan, step, record, state)
-                if failure is not None:  # steps that finished alongside it are kept first
-                    self._stop.set()
-                    raise state.failed(*failure)
-        finally:
-            if running:
-                self._stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            for _, scope, _ in running.values():  # close the traces of abandoned steps
-                scope.on_chain_error(_Stopped("the run stopped before this step finished"))
-        return state.ordered()
+        while not isinstance(call := _resume(task, reply, None), _Finished):
+            reply = self.calls(call, scope)
+        outcome: TaskOutcome = call.value
+        return outcome
 
 
 class AsyncRunner(_Runner):
@@ -463,42 +289,58 @@ class AsyncRunner(_Runner):
         super().__init__(run, **kwargs)
         self.root = root
         self._slots = asyncio.Semaphore(self.max_concurrency)
+        self._scopes: dict[str, AsyncCallbackManagerForChainRun] = {}
+        self._running: dict[asyncio.Task[TaskOutcome], str] = {}
 
     async def events(self) -> AsyncGenerator[PEARLEvent, None]:
         """Run the question; yield its progress events (the last one carries the result)."""
-        task = self.run.run()
+        task = question(self.run, self.max_concurrency)
         reply: Any = None
         error: BaseException | None = None
         try:
-            while True:
-                try:
-                    request = task.throw(error) if error is not None else task.send(reply)
-                except StopIteration:
-                    return
+            while not isinstance(request := _resume(task, reply, error), _Finished):
                 reply, error = None, None
                 try:
                     if isinstance(request, Emit):
                         yield request.event
-                    elif isinstance(request, Calls):
-                        reply = await self.calls(request, self.root)
-                    elif isinstance(request, RunPlan):
-                        # aclosing: a consumer that stops early must cancel the running steps now
-                        async with contextlib.aclosing(self.run_plan(request.plan)) as steps:
-                            async for item in steps:
-                                if isinstance(item, PEARLEvent):
-                                    yield item
-                                else:
-                                    reply = item
+                    else:
+                        reply = await self._serve(request)
                 except Exception as exc:
                     error = exc
         finally:
+            await _cancel(list(self._running))  # a consumer that stops early cancels the steps
+            for variable in self._running.values():  # close the traces of abandoned steps
+                await self._scopes[variable].on_chain_error(_Stopped(_ABANDONED))
             task.close()
+
+    async def _serve(self, request: Any) -> Any:
+        """Carry out one request of :func:`~langchain_niche.pearl.schedule.question`."""
+        if isinstance(request, Calls):
+            return await self.calls(request, self.root)
+        if isinstance(request, Start):
+            step = self._step(request, self._scopes[request.step.variable])
+            if not request.background:
+                return await step
+            self._running[asyncio.ensure_future(step)] = request.step.variable
+        elif isinstance(request, Wait):
+            done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            return [(self._running.pop(t), t.exception() or t.result()) for t in done]
+        elif isinstance(request, Open):
+            opener = self.root.get_child("pearl:step").on_chain_start
+            self._scopes[request.step.variable] = await opener(
+                None, request.inputs, name=request.name
+            )
+        elif isinstance(request, Close):
+            await self._scopes.pop(request.step.variable).on_chain_end({"output": request.output})
+        elif isinstance(request, Fail):
+            await self._scopes.pop(request.step.variable).on_chain_error(request.error)
+        return None
 
     # -- model calls --------------------------------------------------------------------------
     async def call(
         self, request: Calls, index: int, parent: AsyncCallbackManagerForChainRun
     ) -> CallResult:
-        """One model call with retries."""
+        """One model call with retries (a timed-out call's task is cancelled)."""
         messages = request.prompts[index]
         model = self._model(request)
         failures = 0
@@ -508,22 +350,18 @@ class AsyncRunner(_Runner):
             )
             try:
                 async with self._slots:
-                    if self.retry.timeout is None:
-                        output = await model.ainvoke(messages, config)
-                    else:
-                        try:
-                            output = await asyncio.wait_for(
-                                model.ainvoke(messages, config), self.retry.timeout
-                            )
-                        except asyncio.TimeoutError:
-                            msg = f"the model call took longer than {self.retry.timeout} s"
-                            raise TimeoutError(msg) from None
+                    try:
+                        output = await asyncio.wait_for(
+                            model.ainvoke(messages, config), self.retry.timeout
+                        )
+                    except asyncio.TimeoutError:
+                        msg = f"the model call took longer than {self.retry.timeout} s"
+                        raise TimeoutError(msg) from None
                 break
             except Exception as exc:
                 failures += 1
-                if failures >= self.retry.max_attempts or not self.retry.retries(exc):
-                    raise self._failure(request, exc, failures) from exc
-            await asyncio.sleep(self.retry.delay(failures))
+                delay = self._retry_delay(request, exc, failures)
+            await asyncio.sleep(delay)
         return self._result(output, messages, failures)
 
     async def calls(
@@ -543,84 +381,13 @@ class AsyncRunner(_Runner):
             raise
 
     # -- steps ------------------------------------------------------------------------------------
-    async def _step(
-        self,
-        plan: Plan,
-        step: PlanStep,
-        values: dict[str, str],
-        scope: AsyncCallbackManagerForChainRun,
-    ) -> TaskOutcome:
-        task = self.run.step_task(plan, step, values)
+    async def _step(self, request: Start, scope: AsyncCallbackManagerForChainRun) -> TaskOutcome:
+        task = self.run.step_task(request.plan, request.step, request.values)
         reply: Any = None
-        while True:
-            try:
-                request = task.send(reply)
-            except StopIteration as stop:
-                outcome: TaskOutcome = stop.value
-                return outcome
-            reply = await self.calls(request, scope)
-
-    async def _open(
-        self, plan: Plan, step: PlanStep, state: DagState
-    ) -> AsyncCallbackManagerForChainRun:
-        return await self.root.get_child("pearl:step").on_chain_start(
-            None,
-            {"step": step.render(), "inputs": {d: state.values[d] for d in step.dependencies}},
-            name=_scope_name(plan, step),
-        )
-
-    async def run_plan(self, plan: Plan) -> AsyncGenerator[PEARLEvent | list[StepRecord], None]:
-        """Execute the plan over its dependency graph; yield step events, then the records."""
-        state = DagState(plan)
-        running: dict[
-            asyncio.Task[TaskOutcome], tuple[PlanStep, AsyncCallbackManagerForChainRun, float]
-        ] = {}
-        try:
-            while not state.finished:
-                launched = True
-                while launched:
-                    launched = False
-                    for step in state.ready():
-                        local = plan.action(step).is_local
-                        if not local and len(running) >= self.max_concurrency:
-                            continue
-                        state.start(step)
-                        scope = await self._open(plan, step, state)
-                        started = self.run.elapsed()
-                        if local:
-                            yield self._start_event(plan, step, state)
-                            outcome = await self._step(plan, step, state.values, scope)
-                            record = self._record(step, outcome, started)
-                            await scope.on_chain_end({"output": record.output})
-                            state.finish(record)
-                            yield self._end_event(plan, step, record, state)
-                            launched = True
-                            break
-                        task = asyncio.ensure_future(self._step(plan, step, state.values, scope))
-                        running[task] = (step, scope, started)
-                        yield self._start_event(plan, step, state)
-                if not running:
-                    break
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                failure: tuple[BaseException, PlanStep] | None = None
-                for task in sorted(done, key=lambda t: state.position[running[t][0].variable]):
-                    step, scope, started = running.pop(task)
-                    error = task.exception()
-                    if error is not None:
-                        await scope.on_chain_error(error)
-                        failure = failure or (error, step)
-                        continue
-                    record = self._record(step, task.result(), started)
-                    await scope.on_chain_end({"output": record.output})
-                    state.finish(record)
-                    yield self._end_event(plan, step, record, state)
-                if failure is not None:  # steps that finished alongside it are kept first
-                    raise state.failed(*failure)
-        finally:
-            await _cancel(list(running))
-            for _, scope, _ in running.values():  # close the traces of abandoned steps
-                await scope.on_chain_error(_Stopped("the run stopped before this step finished"))
-        yield state.ordered()
+        while not isinstance(call := _resume(task, reply, None), _Finished):
+            reply = await self.calls(call, scope)
+        outcome: TaskOutcome = call.value
+        return outcome
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]] | list[asyncio.Future[Any]]) -> None:

@@ -189,14 +189,6 @@ class Plan(BaseModel):
         """Output names, in plan order."""
         return [step.variable for step in self.steps]
 
-    def consumers(self) -> dict[str, list[str]]:
-        """``{variable: [variables of the steps that read it]}``."""
-        out: dict[str, list[str]] = {step.variable: [] for step in self.steps}
-        for step in self.steps:
-            for dep in step.dependencies:
-                out[dep].append(step.variable)
-        return out
-
     def final_steps(self) -> list[PlanStep]:
         """Steps whose output no later step reads, in plan order (they form the answer)."""
         consumed = {dep for step in self.steps for dep in step.dependencies}

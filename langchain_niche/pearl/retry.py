@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import InvalidParameterError, preview
 
 __all__ = ["DEFAULT_TIMEOUT", "RetryPolicy", "retry_policy"]
@@ -16,20 +17,7 @@ DEFAULT_TIMEOUT = 120.0
 """Seconds one model call may take by default (``RetryPolicy.timeout``)."""
 
 
-def _invalid(error: ValidationError, prefix: str, values: dict[str, Any]) -> InvalidParameterError:
-    """Turn pydantic's ``ValidationError`` into our typed error naming the field and value."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first.get("loc", ())) or "?"
-    value = values.get(field, first.get("input"))
-    if first.get("type") == "extra_forbidden":
-        known = ", ".join(RetryPolicy.model_fields)
-        msg = f"{prefix} has no setting {field!r} (got {preview(value)}); known settings: {known}"
-    else:
-        msg = f"{prefix}.{field} {first.get('msg', 'is invalid').lower()}, got {preview(value)}"
-    return InvalidParameterError(msg, name=f"{prefix}.{field}", value=value)
-
-
-class RetryPolicy(BaseModel):
+class RetryPolicy(TypedValidationErrors, BaseModel):
     """Retry policy for model calls: attempts, exponential backoff, per-call timeout.
 
     A call that raises one of ``retry_on`` (or exceeds ``timeout``, which raises
@@ -65,8 +53,10 @@ class RetryPolicy(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    parameter_prefix: ClassVar[str] = "retry"
+    """Errors name settings as ``retry.<setting>``, as PEARL's field is called."""
 
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: StrictInt = Field(default=3, ge=1)
     """Tries per model call, the first included (1: never retry)."""
     initial_delay: float = Field(default=0.5, ge=0.0)
     """Seconds before the first retry."""
@@ -82,13 +72,6 @@ class RetryPolicy(BaseModel):
     cancelled; a timed-out sync call is abandoned (see the class docstring)."""
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     """Exception types that are retried; others are raised at once."""
-
-    def __init__(self, **data: Any) -> None:
-        """Create a policy (invalid settings raise ``InvalidParameterError``)."""
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise _invalid(error, "retry", data) from None
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""

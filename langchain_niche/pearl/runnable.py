@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Mapping
-from typing import Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from typing import Annotated, Any
 
 from langchain_core.callbacks import adispatch_custom_event, dispatch_custom_event
 from langchain_core.example_selectors import BaseExampleSelector
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import (
     ensure_config,
     get_async_callback_manager_for_config,
@@ -18,28 +18,36 @@ from langchain_core.runnables.config import (
     set_config_context,
 )
 from langchain_core.runnables.utils import coro_with_context
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
-from langchain_niche._validation import TypedValidationErrors
-from langchain_niche.errors import (
-    InvalidExampleError,
-    InvalidParameterError,
-    MissingKeyError,
-    preview,
-)
-from langchain_niche.pearl.actions import DEFAULT_ACTIONS, Action, ActionSet
+from langchain_niche._validation import TypedValidationErrors, with_required
+from langchain_niche.errors import InvalidParameterError
+from langchain_niche.pearl.actions import DEFAULT_ACTIONS
 from langchain_niche.pearl.chunking import Budget
-from langchain_niche.pearl.demonstrations import (
-    DEFAULT_DEMONSTRATIONS,
-    Demonstration,
-    coerce_demonstrations,
-)
-from langchain_niche.pearl.errors import PEARLBatchError, PlanParseError
+from langchain_niche.pearl.demonstrations import DEFAULT_DEMONSTRATIONS
+from langchain_niche.pearl.errors import PEARLBatchError
 from langchain_niche.pearl.execute import AsyncRunner, SyncRunner
 from langchain_niche.pearl.pipeline import QuestionRun, RunSettings
-from langchain_niche.pearl.plan import parse_plan
-from langchain_niche.pearl.prompts import PROMPT_STYLES, PromptStyle
-from langchain_niche.pearl.retry import RetryPolicy, retry_policy
+from langchain_niche.pearl.prompts import PromptStyle
+from langchain_niche.pearl.retry import RetryPolicy
+from langchain_niche.pearl.settings import (
+    ActionsField,
+    DemonstrationsField,
+    ModelField,
+    OptionalModelField,
+    PEARLInput,
+    RetryField,
+    check_demonstrations,
+    read_input,
+)
 from langchain_niche.pearl.trace import PEARLEvent, PEARLResult
 from langchain_niche.selectors.jaccard import JaccardExampleSelector
 from langchain_niche.tokens import TokenCounter, approximate_token_count
@@ -48,61 +56,6 @@ __all__ = ["EVENT_PREFIX", "PEARL", "PEARLInput"]
 
 EVENT_PREFIX = "pearl_"
 """Custom events PEARL dispatches are named ``pearl_<type>`` (``pearl_step_end`` ...)."""
-
-_MAX_OPTIONS = 26
-
-
-class PEARLInput(BaseModel):
-    """The input of :class:`PEARL` (pass it as a dict)."""
-
-    question: str
-    """The question about the document."""
-    document: str
-    """The document (any length; long ones are split, never truncated)."""
-    options: list[str] | None = None
-    """Answer options; the result then names the chosen one."""
-    avoid_plans: list[str] = Field(default_factory=list)
-    """Plans that led to wrong answers before; the planner is asked for another strategy."""
-
-
-def _check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        kind = "None or an integer" if optional else "an integer"
-        msg = f"{name} must be {kind} >= {minimum}, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_runnable(name: str, value: Any, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if not isinstance(value, Runnable):
-        msg = (
-            f"{name} must be a chat model or another LangChain Runnable returning a message "
-            f"or a string, got {type(value).__name__} {preview(value)}"
-        )
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_demonstration(index: int, demo: Demonstration, actions: ActionSet) -> None:
-    try:
-        parse_plan(demo.plan, actions)
-    except PlanParseError as exc:
-        msg = (
-            f"demonstrations[{index}] ({demo.question[:60]!r}) has a plan that does not "
-            f"parse with these actions: {exc}"
-        )
-        raise InvalidParameterError(msg, name="demonstrations", value=demo) from exc
-
-
-def _coerce_actions(value: Any) -> ActionSet:
-    if isinstance(value, ActionSet):
-        return value
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        msg = f"actions must be an ActionSet or a list of Action, got {type(value).__name__}"
-        raise InvalidParameterError(msg, name="actions", value=value)
-    return ActionSet(cast("Iterable[Action | str]", value))
 
 
 class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLResult]):
@@ -170,111 +123,63 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         ```
     """
 
-    llm: Runnable[Any, Any]
+    llm: ModelField
     """Executes the steps (and plans, unless ``planner`` is set)."""
-    planner: Runnable[Any, Any] | None = None
+    planner: OptionalModelField = None
     """Writes the plans (default: ``llm``)."""
-    actions: ActionSet = DEFAULT_ACTIONS
+    actions: ActionsField = DEFAULT_ACTIONS
     """Actions plans may use (see ``mine_actions`` to build your own)."""
-    demonstrations: list[Demonstration] = Field(
+    demonstrations: DemonstrationsField = Field(
         default_factory=lambda: list(DEFAULT_DEMONSTRATIONS)
     )
     """Library of plan demonstrations (each plan must parse with ``actions``)."""
     demonstration_selector: BaseExampleSelector | None = None
     """Chooses demonstrations instead of the built-in Jaccard selection; it gets
     ``{"question": ...}`` and returns ``{"question", "plan"}`` dicts."""
-    num_demonstrations: int = 4
+    num_demonstrations: StrictInt = Field(default=4, ge=0)
     """Demonstrations shown per question: the most similar ones, topped up from the
     library order when fewer share a word with the question."""
-    max_plan_attempts: int = 8
+    max_plan_attempts: StrictInt = Field(default=8, ge=1)
     """Plans requested before falling back to a zero-shot answer."""
-    max_steps: int = 16
+    max_steps: StrictInt = Field(default=16, ge=1)
     """Longest plan accepted (longer ones are sent back for correction)."""
-    max_concurrency: int = 4
+    max_concurrency: StrictInt = Field(default=4, ge=1)
     """Model calls in flight at once for one question (steps and document parts)."""
-    max_context_tokens: int | None = None
+    max_context_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
     """The model's context window; longer step prompts are split (``None``: never split)."""
-    reserved_output_tokens: int = 1024
+    reserved_output_tokens: StrictInt = Field(default=1024, ge=0)
     """Part of ``max_context_tokens`` kept for the reply."""
     token_counter: TokenCounter | None = None
     """Counts prompt tokens (default: ``approximate_token_count``; e.g.
     ``chat_model.get_num_tokens`` for exact counts)."""
-    synthesize_answer: bool = False
+    synthesize_answer: StrictBool = False
     """Add one call that turns the final steps' outputs into a direct answer."""
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry: RetryField = Field(default_factory=RetryPolicy)
     """Retries, backoff and timeout of model calls."""
     prompt_style: PromptStyle = "grounded"
     """Wording of the planning and step prompts: ``"grounded"`` (step prompts repeat
     the question and ask for grounded output) or ``"paper"`` (the PEARL paper's
     structure, in this package's words; see ``langchain_niche.pearl.prompts``)."""
-    plan_with_options: bool = False
+    plan_with_options: StrictBool = False
     """Show the answer options to the planner. Off by default, as in the paper: the
     plan comes from the question alone and the options are used only to map the
     open answer to a choice (also during self-refinement, where showing them with
     the failed plans lets the planner steer toward the known right answer)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, extra="forbid", validate_assignment=True
+    )
 
     _selector: JaccardExampleSelector | None = PrivateAttr(default=None)
 
     def __init__(self, llm: Any = None, **kwargs: Any) -> None:
         """Create a PEARL runnable (``llm`` may be given positionally)."""
-        if llm is not None:
-            kwargs["llm"] = llm
-        if "llm" not in kwargs:
-            msg = "PEARL needs a model: PEARL(llm=chat_model, ...)"
-            raise InvalidParameterError(msg, name="llm", value=None)
-        kwargs = self._checked(kwargs)
-        super().__init__(**kwargs)
-        self._check_consistency()
-        self._build_selector()
+        missing = "PEARL needs a model: PEARL(llm=chat_model, ...)"
+        super().__init__(**with_required(kwargs, "llm", llm, missing))
 
-    # -- configuration checks ------------------------------------------------------------------
-    @classmethod
-    def _checked(cls, values: dict[str, Any]) -> dict[str, Any]:
-        out = dict(values)
-        if "llm" in out:
-            _check_runnable("llm", out["llm"])
-        if "planner" in out:
-            _check_runnable("planner", out["planner"], optional=True)
-        for name, minimum in (
-            ("num_demonstrations", 0),
-            ("max_plan_attempts", 1),
-            ("max_steps", 1),
-            ("max_concurrency", 1),
-            ("reserved_output_tokens", 0),
-        ):
-            if name in out:
-                _check_int(name, out[name], minimum)
-        if "max_context_tokens" in out:
-            _check_int("max_context_tokens", out["max_context_tokens"], 1, optional=True)
-        if (
-            "token_counter" in out
-            and out["token_counter"] is not None
-            and not callable(out["token_counter"])
-        ):
-            msg = f"token_counter must be None or a callable, got {preview(out['token_counter'])}"
-            raise InvalidParameterError(msg, name="token_counter", value=out["token_counter"])
-        if "prompt_style" in out and out["prompt_style"] not in PROMPT_STYLES:
-            msg = f"prompt_style must be one of {list(PROMPT_STYLES)}, got {preview(out['prompt_style'])}"
-            raise InvalidParameterError(msg, name="prompt_style", value=out["prompt_style"])
-        if "plan_with_options" in out and not isinstance(out["plan_with_options"], bool):
-            msg = (
-                f"plan_with_options must be True or False, got {preview(out['plan_with_options'])}"
-            )
-            raise InvalidParameterError(
-                msg, name="plan_with_options", value=out["plan_with_options"]
-            )
-        if "retry" in out:
-            out["retry"] = retry_policy(out["retry"])
-        if "actions" in out:
-            out["actions"] = _coerce_actions(out["actions"])
-        if "demonstrations" in out:
-            out["demonstrations"] = coerce_demonstrations(out["demonstrations"] or [])
-        return out
-
-    def _check_consistency(self) -> None:
-        """Check that the settings fit together (pydantic would wrap errors raised in hooks)."""
+    @model_validator(mode="after")
+    def _settings_fit(self) -> PEARL:
+        """Check the settings fit together; rebuild the demonstration index (also on assignment)."""
         window = self.max_context_tokens
         if window is not None and self.reserved_output_tokens >= window:
             msg = (
@@ -284,22 +189,9 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
             raise InvalidParameterError(
                 msg, name="reserved_output_tokens", value=self.reserved_output_tokens
             )
-        for index, demo in enumerate(self.demonstrations):
-            _check_demonstration(index, demo, self.actions)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in type(self).model_fields:
-            super().__setattr__(name, value)
-            return
-        value = self._checked({name: value})[name]
-        previous = getattr(self, name)
-        super().__setattr__(name, value)
-        try:
-            self._check_consistency()
-        except InvalidParameterError:
-            super().__setattr__(name, previous)  # never leave a half-valid object behind
-            raise
+        check_demonstrations(self.demonstrations, self.actions)
         self._build_selector()
+        return self
 
     def _build_selector(self) -> None:
         if not self.demonstrations or self.num_demonstrations == 0:
@@ -321,47 +213,6 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         return PEARLResult
 
     # -- preparing a run ----------------------------------------------------------------------
-    @staticmethod
-    def _read_input(value: Any) -> PEARLInput:
-        if isinstance(value, PEARLInput):
-            return value
-        if not isinstance(value, Mapping):
-            msg = (
-                "PEARL input must be a dict with 'question' and 'document' (and optionally "
-                f"'options'), got {type(value).__name__} {preview(value)}"
-            )
-            raise InvalidExampleError(msg)
-        for key in ("question", "document"):
-            if key not in value:
-                msg = f"PEARL input has no {key!r}; it has {sorted(map(str, value))}"
-                raise MissingKeyError(msg, key=key)
-            if not isinstance(value[key], str):
-                msg = f"PEARL input {key!r} must be a string, got {type(value[key]).__name__} {preview(value[key])}"
-                raise InvalidExampleError(msg, key=key)
-        if not value["question"].strip():
-            msg = "PEARL input 'question' is empty"
-            raise InvalidExampleError(msg, key="question")
-        options = value.get("options")
-        if options is not None:
-            options = list(options) if isinstance(options, list | tuple) else options
-            if (
-                not isinstance(options, list)
-                or not all(isinstance(o, str) and o.strip() for o in options)
-                or not 2 <= len(options) <= _MAX_OPTIONS
-            ):
-                msg = f"PEARL input 'options' must be a list of 2 to {_MAX_OPTIONS} non-empty strings, got {preview(options)}"
-                raise InvalidExampleError(msg, key="options")
-        avoid = value.get("avoid_plans") or []
-        if isinstance(avoid, str) or not all(isinstance(p, str) for p in avoid):
-            msg = f"PEARL input 'avoid_plans' must be a list of plan strings, got {preview(avoid)}"
-            raise InvalidExampleError(msg, key="avoid_plans")
-        return PEARLInput(
-            question=value["question"],
-            document=value["document"],
-            options=options,
-            avoid_plans=list(avoid),
-        )
-
     def _pad(self, chosen: list[dict[str, Any]]) -> list[tuple[str, str]]:
         pairs = [
             (str(d["question"]), str(d["plan"])) for d in chosen if "question" in d and "plan" in d
@@ -429,7 +280,7 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         self, input: Any, root: Any, config: RunnableConfig
     ) -> Generator[PEARLEvent, None, None]:
         """Run one question; dispatch every progress event as a custom event and yield it."""
-        data = self._read_input(input)
+        data = read_input(input)
         run = self._question_run(data, self.select_demonstrations(data.question))
         events = SyncRunner(run, root=root, **self._runner_kwargs(config)).events()
         try:
@@ -443,7 +294,7 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         self, input: Any, root: Any, config: RunnableConfig
     ) -> AsyncGenerator[PEARLEvent, None]:
         """Async twin of :meth:`_sync_events`."""
-        data = self._read_input(input)
+        data = read_input(input)
         run = self._question_run(data, await self.aselect_demonstrations(data.question))
         runner = AsyncRunner(run, root=root, **self._runner_kwargs(config))
         async with contextlib.aclosing(runner.events()) as events:
@@ -551,6 +402,20 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         async for chunk in self._atransform_stream_with_config(input, self._atransform, config):
             yield chunk
 
+    def _progress_run(
+        self, input: dict[str, Any], config: RunnableConfig | None
+    ) -> tuple[RunnableConfig, dict[str, Any]]:
+        """The config and the ``on_chain_start`` arguments of a progress stream's run."""
+        config = ensure_config(config)
+        name = config.get("run_name") or self.get_name()
+        start = {
+            "serialized": None,
+            "inputs": input,
+            "name": name,
+            "run_id": config.pop("run_id", None),
+        }
+        return config, start
+
     def stream_progress(
         self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> Iterator[PEARLEvent]:
@@ -569,13 +434,8 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
             ``step_start``/``step_end`` for every step, then ``answer`` whose
             ``result`` is the :class:`PEARLResult`.
         """
-        config = ensure_config(config)
-        run_manager = get_callback_manager_for_config(config).on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        config, start = self._progress_run(input, config)
+        run_manager = get_callback_manager_for_config(config).on_chain_start(**start)
         child = patch_config(config, callbacks=run_manager.get_child())
         result = None
         try:
@@ -600,13 +460,8 @@ class PEARL(TypedValidationErrors, RunnableSerializable[dict[str, Any], PEARLRes
         self, input: dict[str, Any], config: RunnableConfig | None = None
     ) -> AsyncIterator[PEARLEvent]:
         """Async twin of :meth:`stream_progress` (closing it early cancels running steps)."""
-        config = ensure_config(config)
-        run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        config, start = self._progress_run(input, config)
+        run_manager = await get_async_callback_manager_for_config(config).on_chain_start(**start)
         child = patch_config(config, callbacks=run_manager.get_child())
         result = None
         try:
