@@ -326,10 +326,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         try:
             self.vectorstore.add_texts(texts, metadatas=metadatas, ids=new_ids)
         except Exception as exc:
-            for example_id in new_ids:
-                self.lexical.remove_example(example_id)
-            msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
-            raise VectorStoreError(msg) from exc
+            raise self._rolled_back(new_ids, exc) from exc
         return new_ids
 
     async def aadd_examples(
@@ -349,11 +346,15 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         try:
             await self.vectorstore.aadd_texts(texts, metadatas=metadatas, ids=new_ids)
         except Exception as exc:
-            for example_id in new_ids:
-                self.lexical.remove_example(example_id)
-            msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
-            raise VectorStoreError(msg) from exc
+            raise self._rolled_back(new_ids, exc) from exc
         return new_ids
+
+    def _rolled_back(self, new_ids: list[str], exc: Exception) -> VectorStoreError:
+        """Undo the lexical add of examples the vector store rejected."""
+        for example_id in new_ids:
+            self.lexical.remove_example(example_id)
+        msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
+        return VectorStoreError(msg)
 
     def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
         """Add one example to both indexes.

@@ -65,6 +65,15 @@ class StoreAbilities:
         )
 
 
+def _scored_search(store: VectorStore, abilities: StoreAbilities) -> str | None:
+    """The name of the store's best scored search, or ``None`` for its ranking only."""
+    if not abilities.has_scores(store):
+        return None
+    if abilities.has_relevance(store):
+        return "similarity_search_with_relevance_scores"
+    return "similarity_search_with_score"
+
+
 def search_vectors(
     store: VectorStore, text: str, k: int, kwargs: dict[str, Any], abilities: StoreAbilities
 ) -> list[tuple[Document, float]]:
@@ -80,36 +89,29 @@ def search_vectors(
     Returns:
         ``(document, score)`` pairs, best first.
     """
-    if abilities.has_scores(store):
+    name = _scored_search(store, abilities)
+    if name is not None:
         try:
-            if abilities.has_relevance(store):
-                return store.similarity_search_with_relevance_scores(text, k=k, **kwargs)
-            return store.similarity_search_with_score(text, k=k, **kwargs)
+            hits: list[tuple[Document, float]] = getattr(store, name)(text, k=k, **kwargs)
         except NotImplementedError:
             abilities.no_scores(store)
+        else:
+            return hits
     return rank_scores(store.similarity_search(text, k=k, **kwargs))
 
 
 async def asearch_vectors(
     store: VectorStore, text: str, k: int, kwargs: dict[str, Any], abilities: StoreAbilities
 ) -> list[tuple[Document, float]]:
-    """Async twin of :func:`search_vectors` (native async store calls).
-
-    Args:
-        store: The vector store.
-        text: The query text.
-        k: Number of documents.
-        kwargs: Extra arguments of the search (e.g. a filter).
-        abilities: What the store supports (updated).
-
-    Returns:
-        ``(document, score)`` pairs, best first.
-    """
-    if abilities.has_scores(store):
+    """Async twin of :func:`search_vectors` (the store's native async searches)."""
+    name = _scored_search(store, abilities)
+    if name is not None:
         try:
-            if abilities.has_relevance(store):
-                return await store.asimilarity_search_with_relevance_scores(text, k=k, **kwargs)
-            return await store.asimilarity_search_with_score(text, k=k, **kwargs)
+            hits: list[tuple[Document, float]] = await getattr(store, f"a{name}")(
+                text, k=k, **kwargs
+            )
         except NotImplementedError:
             abilities.no_scores(store)
+        else:
+            return hits
     return rank_scores(await store.asimilarity_search(text, k=k, **kwargs))
