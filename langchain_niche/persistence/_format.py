@@ -8,15 +8,6 @@ import tokenize
 import zipfile
 import zlib
 
-__all__ = [
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "MAX_COMPARED_KEY_SETS",
-    "MAX_COMPRESSION_RATIO",
-    "MAX_MANIFEST_BYTES",
-    "MAX_MEMBERS",
-]
-
 FORMAT_NAME = "langchain-niche-index"
 FORMAT_VERSION = 1
 MAX_COMPRESSION_RATIO = 256
