@@ -83,7 +83,6 @@ from langchain_niche.selectors import (
     LexicalExampleSelector,
     MinHashExampleSelector,
     ScoredExample,
-    jaccard,
 )
 from langchain_niche.selectors.datasketch_interop import (
     add_datasketch_examples,
@@ -93,7 +92,7 @@ from langchain_niche.selectors.datasketch_interop import (
 )
 from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import ENGLISH_STOPWORDS
-from langchain_niche.text import TextAnalyzer, default_tokenizer
+from langchain_niche.text import TextAnalyzer, default_tokenizer, jaccard
 from langchain_niche.tokens import approximate_token_count
 
 __all__ = [

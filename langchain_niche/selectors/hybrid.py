@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
-import pickle
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -18,14 +15,30 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import (
+    ExampleNotFoundError,
     InvalidExampleError,
-    InvalidParameterError,
     MissingKeyError,
     VectorStoreError,
     preview,
 )
+from langchain_niche.selectors._vector_copy import (
+    deepcopy_store,
+    pickle_store_field,
+    unpickle_store_field,
+)
 from langchain_niche.selectors.base import ScoredExample
+from langchain_niche.selectors.fusion import (
+    ID_KEY,
+    rrf_scores,
+    vector_candidates,
+    weighted_order,
+)
 from langchain_niche.selectors.jaccard import JaccardExampleSelector
+from langchain_niche.selectors.vector_search import (
+    StoreAbilities,
+    asearch_vectors,
+    search_vectors,
+)
 from langchain_niche.text import example_fields
 
 __all__ = ["FallbackWarning", "HybridExampleSelector"]
@@ -35,26 +48,8 @@ logger = logging.getLogger(__name__)
 Fusion = Literal["weighted", "rerank", "rrf"]
 """How vector and lexical evidence are combined (see :class:`HybridExampleSelector`)."""
 
-ID_KEY = "niche_id"
-"""Metadata key holding the example id in vector-store documents."""
-
-
-class _PickledStore:
-    """The vector store of a pickled selector, pickled on its own (see ``__getstate__``)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-def _copy_error(store: VectorStore, exc: Exception, *, pickling: bool) -> VectorStoreError:
-    what, done = ("pickle", "pickled") if pickling else ("copy", "copied")
-    msg = (
-        f"cannot {what} HybridExampleSelector: its vector store {type(store).__name__} cannot be "
-        f"{done} ({type(exc).__name__}: {exc}); use a store "
-        "that can (e.g. InMemoryVectorStore with a picklable embedding model) or rebuild the "
-        "selector with from_examples()"
-    )
-    return VectorStoreError(msg)
+_Count = Annotated[int, Field(ge=1, strict=True)]
+_Weight = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 
 
 class FallbackWarning(UserWarning):
@@ -130,21 +125,21 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
     """Vector store holding one document per example (``metadata["niche_id"]`` = id)."""
     lexical: JaccardExampleSelector
     """The lexical index; it also stores the examples and their ids."""
-    input_keys: list[str]
+    input_keys: Annotated[list[str], Field(min_length=1)]
     """Fields embedded and compared (required: vectors are computed when an example is added)."""
-    k: int = 4
+    k: _Count = 4
     """Number of examples to select."""
     example_keys: list[str] | None = None
     """Fields of the returned examples (``None``: all)."""
     fusion: Fusion = "weighted"
     """How the two signals are combined (see the class docstring)."""
-    fetch_k: int = 50
+    fetch_k: _Count = 50
     """Candidates taken from each source before fusion."""
-    vector_weight: float = 0.5
+    vector_weight: _Weight = 0.5
     """Weight of the vector score (``weighted``) or ranking (``rrf``)."""
-    lexical_weight: float = 0.5
+    lexical_weight: _Weight = 0.5
     """Weight of the lexical score (``weighted``) or ranking (``rrf``)."""
-    rrf_k: int = 60
+    rrf_k: Annotated[int, Field(ge=0, strict=True)] = 60
     """Rank offset of reciprocal-rank fusion (larger: flatter)."""
     on_vector_error: Literal["fallback", "raise"] = "fallback"
     """What to do when the vector store fails during a selection."""
@@ -156,44 +151,18 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
     )
 
     _last_fallback: str | None = PrivateAttr(default=None)
-    _relevance: bool | None = PrivateAttr(default=None)
-    _scores: bool | None = PrivateAttr(default=None)
-
-    def __init__(self, **data: Any) -> None:
-        _check_settings(data)
-        super().__init__(**data)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        _check_settings({name: value})
-        super().__setattr__(name, value)
+    _abilities: StoreAbilities = PrivateAttr(default_factory=StoreAbilities)
 
     # -- copying and pickling ------------------------------------------------------------
     def __getstate__(self) -> dict[Any, Any]:
-        state = super().__getstate__()
-        fields = dict(state["__dict__"])
-        try:  # pickled here so that a store that cannot be pickled gets a clear error
-            fields["vectorstore"] = _PickledStore(
-                pickle.dumps(fields["vectorstore"], protocol=pickle.HIGHEST_PROTOCOL)
-            )
-        except Exception as exc:
-            raise _copy_error(self.vectorstore, exc, pickling=True) from exc
-        state["__dict__"] = fields
-        return state
+        return pickle_store_field(super().__getstate__(), "vectorstore")
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
-        fields = dict(state["__dict__"])
-        stored = fields.get("vectorstore")
-        if isinstance(stored, _PickledStore):
-            # bytes written by __getstate__ inside the very pickle being loaded
-            fields["vectorstore"] = pickle.loads(stored.data)  # noqa: S301
-        super().__setstate__({**state, "__dict__": fields})
+        super().__setstate__(unpickle_store_field(state, "vectorstore"))
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> HybridExampleSelector:
         memo = {} if memo is None else memo
-        try:
-            copy.deepcopy(self.vectorstore, memo)  # kept in memo for the field copy below
-        except Exception as exc:
-            raise _copy_error(self.vectorstore, exc, pickling=False) from exc
+        deepcopy_store(self.vectorstore, memo)  # a clear error if it cannot be copied
         return super().__deepcopy__(memo)
 
     def model_copy(
@@ -309,21 +278,8 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         Returns:
             The selector.
         """
-        settings = {
-            name: kwargs.pop(name)
-            for name in (
-                "k",
-                "example_keys",
-                "fusion",
-                "fetch_k",
-                "vector_weight",
-                "lexical_weight",
-                "rrf_k",
-                "on_vector_error",
-                "vectorstore_kwargs",
-            )
-            if name in kwargs
-        }
+        selection = set(cls.model_fields) - {"vectorstore", "lexical", "input_keys"}
+        settings = {name: kwargs.pop(name) for name in list(kwargs) if name in selection}
         ids = kwargs.pop("ids", None)
         lexical = await JaccardExampleSelector.afrom_examples(
             list(examples), ids=ids, input_keys=input_keys, k=settings.get("k", 4), **kwargs
@@ -370,10 +326,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         try:
             self.vectorstore.add_texts(texts, metadatas=metadatas, ids=new_ids)
         except Exception as exc:
-            for example_id in new_ids:
-                self.lexical.remove_example(example_id)
-            msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
-            raise VectorStoreError(msg) from exc
+            raise self._rolled_back(new_ids, exc) from exc
         return new_ids
 
     async def aadd_examples(
@@ -393,11 +346,15 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         try:
             await self.vectorstore.aadd_texts(texts, metadatas=metadatas, ids=new_ids)
         except Exception as exc:
-            for example_id in new_ids:
-                self.lexical.remove_example(example_id)
-            msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
-            raise VectorStoreError(msg) from exc
+            raise self._rolled_back(new_ids, exc) from exc
         return new_ids
+
+    def _rolled_back(self, new_ids: list[str], exc: Exception) -> VectorStoreError:
+        """Undo the lexical add of examples the vector store rejected."""
+        for example_id in new_ids:
+            self.lexical.remove_example(example_id)
+        msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
+        return VectorStoreError(msg)
 
     def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
         """Add one example to both indexes.
@@ -460,7 +417,9 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         if text is None:
             return []
         try:
-            hits = self._vector_search(text)
+            hits = search_vectors(
+                self.vectorstore, text, self.fetch_k, self.vectorstore_kwargs, self._abilities
+            )
         except Exception as exc:
             return self._fallback(exc, input_variables)
         return self._fuse(input_variables, hits)
@@ -478,7 +437,9 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         if text is None:
             return []
         try:
-            hits = await self._avector_search(text)
+            hits = await asearch_vectors(
+                self.vectorstore, text, self.fetch_k, self.vectorstore_kwargs, self._abilities
+            )
         except Exception as exc:
             return self._fallback(exc, input_variables)
         return self._fuse(input_variables, hits)
@@ -531,64 +492,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         """
         return [(s.example, s.score) for s in await self.asearch(input_variables)]
 
-    # -- vector search -----------------------------------------------------------------------
-    def _scores_available(self) -> bool:
-        """Whether the store returns scores (a minimal store implements only ``similarity_search``)."""
-        if self._scores is None:
-            store = type(self.vectorstore)
-            self._scores = (
-                store.similarity_search_with_score is not VectorStore.similarity_search_with_score
-                or store.asimilarity_search_with_score
-                is not VectorStore.asimilarity_search_with_score
-            )
-        return self._scores
-
-    def _no_scores(self) -> None:
-        """Remember that the store has no scores (it raised ``NotImplementedError``)."""
-        self._scores = False
-        logger.info(
-            "HybridExampleSelector: %s returns no scores; its ranking is used",
-            type(self.vectorstore).__name__,
-        )
-
-    def _vector_search(self, text: str) -> list[tuple[Document, float]]:
-        store, kwargs = self.vectorstore, self.vectorstore_kwargs
-        if self._scores_available():
-            try:
-                if self._relevance_available():
-                    return store.similarity_search_with_relevance_scores(
-                        text, k=self.fetch_k, **kwargs
-                    )
-                return store.similarity_search_with_score(text, k=self.fetch_k, **kwargs)
-            except NotImplementedError:
-                self._no_scores()
-        return _ranked(store.similarity_search(text, k=self.fetch_k, **kwargs))
-
-    async def _avector_search(self, text: str) -> list[tuple[Document, float]]:
-        store, kwargs = self.vectorstore, self.vectorstore_kwargs
-        if self._scores_available():
-            try:
-                if self._relevance_available():
-                    return await store.asimilarity_search_with_relevance_scores(
-                        text, k=self.fetch_k, **kwargs
-                    )
-                return await store.asimilarity_search_with_score(text, k=self.fetch_k, **kwargs)
-            except NotImplementedError:
-                self._no_scores()
-        return _ranked(await store.asimilarity_search(text, k=self.fetch_k, **kwargs))
-
     # -- fusion ------------------------------------------------------------------------------
-    def _relevance_available(self) -> bool:
-        """Whether the store maps its scores to [0, 1] relevance (checked once)."""
-        if self._relevance is None:
-            try:
-                self.vectorstore._select_relevance_score_fn()  # langchain-core hook
-            except NotImplementedError:
-                self._relevance = False
-            else:
-                self._relevance = True
-        return self._relevance
-
     def _prepare(self, input_variables: Mapping[str, Any]) -> str | None:
         if not isinstance(input_variables, Mapping):
             msg = f"input_variables must be a dict, got {type(input_variables).__name__} {preview(input_variables)}"
@@ -615,29 +519,12 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         ranked = self.lexical.search(dict(input_variables), k=self.k)
         return [self._project(s) for s in ranked]
 
-    def _vector_candidates(
-        self, hits: Sequence[tuple[Document, float]]
-    ) -> tuple[list[str], list[float]]:
-        """Example ids in vector order, with scores oriented so that higher is better."""
-        ids: list[str] = []
-        scores: list[float] = []
-        seen: set[str] = set()
-        for document, score in hits:
-            example_id = document.metadata.get(ID_KEY, document.id)
-            if isinstance(example_id, str) and example_id not in seen:
-                seen.add(example_id)
-                ids.append(example_id)
-                scores.append(float(score))
-        if self._scores and not self._relevance and len(scores) > 1 and scores[-1] > scores[0]:
-            # Distances (growing down the ranking): rescale to [0, 1], best = 1.
-            lo, hi = scores[0], scores[-1]
-            scores = [(hi - s) / (hi - lo) for s in scores]
-        return ids, scores
-
     def _fuse(
         self, input_variables: dict[str, Any], hits: Sequence[tuple[Document, float]]
     ) -> list[ScoredExample]:
-        vector_ids, vector_scores = self._vector_candidates(hits)
+        vector_ids, vector_scores = vector_candidates(
+            hits, may_be_distances=self._abilities.may_return_distances
+        )
         examples = self._lookup(vector_ids)
         stale = [i for i in vector_ids if i not in examples]
         if stale:
@@ -655,7 +542,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
             ]
         else:  # rerank
             fused = lexical
-        order = sorted(range(len(vector_ids)), key=lambda i: (-fused[i], i))  # ties: vector rank
+        order = weighted_order(fused)  # ties: vector rank
         chosen = [ScoredExample(vector_ids[i], examples[vector_ids[i]], fused[i]) for i in order]
         if len(chosen) < self.k:  # vector store short of candidates: fill from the lexical side
             have = {s.id for s in chosen}
@@ -668,28 +555,26 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         examples: dict[str, dict[str, Any]],
         lexical_ranked: list[ScoredExample],
     ) -> list[ScoredExample]:
-        fused: dict[str, float] = {}
-        for rank, example_id in enumerate(vector_ids, start=1):
-            fused[example_id] = fused.get(example_id, 0.0) + self.vector_weight / (
-                self.rrf_k + rank
-            )
-        for rank, scored in enumerate(lexical_ranked, start=1):
+        for scored in lexical_ranked:
             examples.setdefault(scored.id, scored.example)
-            fused[scored.id] = fused.get(scored.id, 0.0) + self.lexical_weight / (self.rrf_k + rank)
-        first_seen = {example_id: n for n, example_id in enumerate(fused)}
-        order = sorted(fused, key=lambda i: (-fused[i], first_seen[i]))[: self.k]
-        return [self._project(ScoredExample(i, examples[i], fused[i])) for i in order]
+        fused = rrf_scores(
+            [
+                (vector_ids, self.vector_weight),
+                ([s.id for s in lexical_ranked], self.lexical_weight),
+            ],
+            self.rrf_k,
+        )
+        return [self._project(ScoredExample(i, examples[i], score)) for i, score in fused[: self.k]]
 
     def _lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        lexical = self.lexical
-        with lexical._lock:
-            store = lexical._store
-            out = {}
-            for example_id in ids:
-                row = store.row_of(example_id)
-                if row is not None:
-                    out[example_id] = store.get(row)
-            return out
+        """The examples of the ids the lexical index knows (others are left out)."""
+        wanted = list(dict.fromkeys(ids))
+        try:
+            found = self.lexical.get_examples(wanted)
+        except ExampleNotFoundError:  # rare: a stale vector store
+            known = set(self.lexical.ids)
+            return self._lookup([i for i in wanted if i in known])
+        return dict(zip(wanted, found, strict=True))
 
     def _project(self, scored: ScoredExample) -> ScoredExample:
         example = scored.example
@@ -704,46 +589,9 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         return ScoredExample(scored.id, projected, scored.score)
 
 
-def _ranked(documents: Sequence[Document]) -> list[tuple[Document, float]]:
-    """Scores for a store without scores: the rank rescaled to [0, 1] (best 1, last 0)."""
-    last = len(documents) - 1
-    return [(doc, 1.0 - i / last if last else 1.0) for i, doc in enumerate(documents)]
-
-
 def _documents(
     lexical: JaccardExampleSelector, input_keys: list[str]
 ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
     ids = lexical.ids
     texts = [" ".join(example_fields(e, sorted(input_keys))) for e in lexical.examples]
     return texts, [{ID_KEY: i} for i in ids], ids
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_weight(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
-
-
-_SETTINGS: dict[str, tuple[Any, str]] = {
-    "k": (lambda v: _is_int(v, 1), "an integer >= 1"),
-    "fetch_k": (lambda v: _is_int(v, 1), "an integer >= 1"),
-    "rrf_k": (lambda v: _is_int(v, 0), "an integer >= 0"),
-    "vector_weight": (_is_weight, "a number >= 0 and finite"),
-    "lexical_weight": (_is_weight, "a number >= 0 and finite"),
-    "fusion": (lambda v: v in ("weighted", "rerank", "rrf"), "'weighted', 'rerank' or 'rrf'"),
-    "on_vector_error": (lambda v: v in ("fallback", "raise"), "'fallback' or 'raise'"),
-    "input_keys": (
-        lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v),
-        "a non-empty list of field names (the fields embedded when an example is added)",
-    ),
-}
-
-
-def _check_settings(data: Mapping[str, Any]) -> None:
-    for name, value in data.items():
-        rule = _SETTINGS.get(name)
-        if rule is not None and not rule[0](value):
-            msg = f"{name} must be {rule[1]}, got {preview(value)}"
-            raise InvalidParameterError(msg, name=name, value=value)

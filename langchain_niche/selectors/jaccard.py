@@ -487,3 +487,30 @@ class JaccardExampleSelector(LexicalExampleSelector):
         if selector.input_keys:
             selector._index_for(tuple(sorted(selector.input_keys)))
         return selector
+
+    # -- lookup by id ------------------------------------------------------------------
+    def get_examples(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Return copies of the examples with these ids, in the order of ``ids``.
+
+        The lookup is one consistent snapshot: no example is added or removed
+        while it runs.
+
+        Args:
+            ids: Example ids (as returned by ``add_example(s)`` or :attr:`ids`).
+
+        Returns:
+            One copy per id (a repeated id gives equal copies).
+
+        Raises:
+            ExampleNotFoundError: An id is unknown; the message names the first one.
+        """
+        with self._lock:
+            store = self._store
+            out = []
+            for example_id in ids:
+                row = store.row_of(example_id) if isinstance(example_id, str) else None
+                if row is None:
+                    msg = f"no example has id {example_id!r}"
+                    raise ExampleNotFoundError(msg)
+                out.append(dict(store.get(row)))
+            return out

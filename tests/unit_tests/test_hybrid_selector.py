@@ -145,14 +145,23 @@ def test_vector_scores_are_oriented_whatever_the_store_reports() -> None:
 
 
 def test_rrf_fuses_both_rankings() -> None:
-    selector = hybrid(fusion="rrf", k=2, fetch_k=5, vector_weight=1.0, lexical_weight=1.0)
-    scored = selector.select_examples_with_scores({"q": "automobile will not start"})
-    assert [e["a"] for e, _ in scored] == ["battery", "fuel"]
-    assert scored[0][1] > scored[1][1] > 0
-    # the score is exactly the reciprocal-rank sum
-    assert scored[0][1] == pytest.approx(1 / 61 + 1 / 61) or scored[0][1] == pytest.approx(
-        1 / 62 + 1 / 61
+    selector = hybrid(fusion="rrf", k=5, fetch_k=5, vector_weight=1.0, lexical_weight=2.0)
+    query = {"q": "vehicle will not start"}
+    # The two rankings disagree: the embedding ranks "fuel" (1) above "zoom" (3), the
+    # lexical index finds only "battery" (0) and "zoom" (3).
+    vector = selector.vectorstore.similarity_search_with_score(query["q"], k=5)
+    assert [d.metadata["niche_id"] for d, _ in vector] == ["0", "1", "3", "4", "2"]
+    assert [s.id for s in selector.lexical.search(query, k=5)] == ["0", "3"]
+    scored = selector.search(query)
+    # weight / (60 + rank), summed over both rankings; the lexical weight lifts 3 above 1
+    assert [s.id for s in scored] == ["0", "3", "1", "4", "2"]
+    assert [s.score for s in scored] == pytest.approx(
+        [1 / 61 + 2 / 61, 1 / 63 + 2 / 62, 1 / 62, 1 / 64, 1 / 65], rel=1e-12
     )
+    assert [e["a"] for e in selector.model_copy(update={"k": 2}).select_examples(query)] == [
+        "battery",
+        "zoom",
+    ]
 
 
 def test_empty_input_selects_nothing() -> None:
@@ -263,23 +272,45 @@ def test_example_keys_and_text_options() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"k": 0}, "k must be an integer >= 1, got 0"),
-        ({"fetch_k": -1}, "fetch_k must be an integer >= 1"),
-        ({"fusion": "max"}, "fusion must be 'weighted', 'rerank' or 'rrf'"),
-        ({"vector_weight": -1.0}, "vector_weight must be a number >= 0"),
-        ({"on_vector_error": "ignore"}, "on_vector_error must be 'fallback' or 'raise'"),
-        ({"input_keys": []}, "input_keys must be"),
+        ({"k": 0}, r"k.*\b0\b"),  # checked first by the lexical index
+        ({"fetch_k": -1}, r"invalid fetch_k=-1: .*greater than or equal to 1"),
+        ({"fetch_k": True}, r"invalid fetch_k=True: .*valid integer"),
+        ({"rrf_k": -1}, r"invalid rrf_k=-1: .*greater than or equal to 0"),
+        ({"fusion": "max"}, r"invalid fusion='max': .*'weighted', 'rerank' or 'rrf'"),
+        ({"vector_weight": -1.0}, r"invalid vector_weight=-1\.0: .*greater than or equal to 0"),
+        ({"lexical_weight": float("inf")}, r"invalid lexical_weight=inf: .*finite"),
+        (
+            {"on_vector_error": "ignore"},
+            r"invalid on_vector_error='ignore': .*'fallback' or 'raise'",
+        ),
+        ({"input_keys": []}, r"input_keys.*\[\]"),  # checked first by the lexical index
     ],
 )
 def test_bad_settings(kwargs: dict[str, Any], pattern: str) -> None:
-    with pytest.raises(InvalidParameterError, match=pattern):
+    with pytest.raises(InvalidParameterError, match=pattern) as info:
         hybrid(**kwargs)
+    assert info.value.name == next(iter(kwargs))
+
+
+def test_input_keys_are_required_by_the_hybrid_selector_itself() -> None:
+    lexical = JaccardExampleSelector(examples=EXAMPLES)
+    store = InMemoryVectorStore(embedding=SynonymBagEmbeddings())
+    with pytest.raises(InvalidParameterError, match=r"invalid input_keys=\[\]: .*at least 1"):
+        HybridExampleSelector(vectorstore=store, lexical=lexical, input_keys=[])
 
 
 def test_assignment_is_checked() -> None:
     selector = hybrid()
-    with pytest.raises(InvalidParameterError):
+    with pytest.raises(InvalidParameterError, match=r"invalid k=0") as info:
         selector.k = 0
+    assert info.value.name == "k"
+    assert selector.k == 2
+    with pytest.raises(InvalidParameterError, match="fusion"):
+        selector.fusion = "sum"  # type: ignore[assignment]
+    with pytest.raises(InvalidParameterError, match="no parameter 'kk'"):
+        selector.kk = 3
+    selector.vector_weight = 1  # an int is a fine weight
+    assert selector.vector_weight == 1.0
 
 
 def test_with_deterministic_fake_embedding_in_both_few_shot_templates() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,15 @@ def test_loading_a_foreign_or_broken_file_names_the_problem(tmp_path: Path) -> N
     )
     with pytest.raises(SavedFileError, match="invalid action set"):
         ActionSet.load(bad_action)
+
+
+def test_saved_action_set_follows_the_umask(tmp_path: Path) -> None:
+    # like open(path, "w"): 0o666 minus the umask, not mkstemp's private 0o600
+    old = os.umask(0o027)
+    try:
+        path = DEFAULT_ACTIONS.save(tmp_path / "actions.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert ActionSet.load(path) == DEFAULT_ACTIONS
+    assert [p.name for p in tmp_path.iterdir()] == ["actions.json"]  # no temporary file left

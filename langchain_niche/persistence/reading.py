@@ -1,283 +1,45 @@
-"""The on-disk format of saved indexes: a zip of JSON, JSON lines and ``.npy`` arrays.
-
-A saved index is one zip file holding
-
-* ``manifest.json``: ``{"format": "langchain-niche-index", "version": 1,
-  "kind": <class name>, "count": <examples>, "config": {...}, "arrays": [...],
-  "sha256": {<member>: <hex digest>}, ...}``;
-* ``examples.jsonl``: one ``{"id": ..., "example": {...}}`` object per line, in
-  insertion order;
-* optionally ``<name>.npy`` arrays written with ``numpy.save(allow_pickle=False)``.
-
-Nothing is ever unpickled: JSON is parsed with :mod:`json` and arrays are read
-by parsing the ``.npy`` header and viewing the bytes (object dtypes refused).
-Files are written to a temporary file in the target directory and moved into
-place, so a crash never leaves a half-written index behind. Examples must survive
-a JSON round trip unchanged (so tuples, ``Decimal``, ``NaN`` or non-string dict
-keys are refused when saving): what is loaded is exactly what was saved.
-
-Reading is bounded and checked (:class:`IndexReader`):
-
-* before anything is decompressed, the zip directory is checked: at most
-  :data:`MAX_MEMBERS` members, no duplicate names, only the members the manifest
-  announces, stored or deflated (not encrypted), each inside the file, and each
-  declaring at most :data:`MAX_COMPRESSION_RATIO` times its compressed size (the
-  writer's deflate level 1 never exceeds about 230); the manifest declares at
-  most :data:`MAX_MANIFEST_BYTES`;
-* a load so never decompresses more than ``MAX_COMPRESSION_RATIO`` times the
-  file's size (plus 64 KiB per member), and each member is read with a hard cap
-  of its declared size (the zip CRC-32 then checks it);
-* arrays are read against the exact shape the manifest implies (number of
-  examples, bands, sketch width), so a header claiming 10**12 rows is refused
-  before any allocation;
-* every member's SHA-256 recorded in the manifest is checked, which catches a
-  member replaced or edited after saving (e.g. a shuffled ``tokens_0.npy``).
-  Files without checksums (written before they existed) are still read.
-
-Every problem raises :class:`~langchain_niche.errors.IndexFormatError` naming the
-file, the member and what is wrong.
-"""
+"""Reading a saved index with every size bounded and every member checked."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import os
-import re
-import struct
-import tokenize
 import warnings
 import zipfile
-import zlib
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche._atomic import atomic_path
-from langchain_niche.errors import IndexFormatError, InvalidExampleError, NicheError, preview
-
-__all__ = [
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "MAX_COMPRESSION_RATIO",
-    "MAX_MANIFEST_BYTES",
-    "MAX_MEMBERS",
-    "IndexReader",
-    "SavedIndex",
-    "build_from_config",
-    "example_json",
-    "read_index_file",
-    "saved_setting_names",
-    "write_index_file",
-]
-
-FORMAT_NAME = "langchain-niche-index"
-FORMAT_VERSION = 1
-MAX_COMPRESSION_RATIO = 256
-"""Most a member may expand (declared size / compressed size) beyond 64 KiB."""
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-"""Largest ``manifest.json`` read (settings, stop words, checksums)."""
-MAX_MEMBERS = 4096
-"""Most members a saved index may have."""
-MAX_COMPARED_KEY_SETS = 1024
-"""Most sets of compared fields a saved index may hold an index for."""
-
-_MANIFEST = "manifest.json"
-_EXAMPLES = "examples.jsonl"
-_RATIO_FREE_BYTES = 64 * 1024  # members this small may have any compression ratio
-_CHUNK = 1 << 20
-_WRITE_BATCH = 1024  # records encoded and compressed at a time
-_NPY_HEADER_MAX = 10_000  # numpy's own default limit for np.load
-_NPY_PREFIX_MAX = 12  # magic (6) + version (2) + header length (2 or 4)
-_MIN_RECORD_BYTES = len('{"id":"","example":{}}\n')
-_ARRAY_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-# What reading a corrupt member can raise, besides IndexFormatError.
-_READ_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    NotImplementedError,
-    RuntimeError,  # encrypted member
-    ValueError,  # json, unicode, npy header
-    OSError,
-    KeyError,
-    TypeError,
-    struct.error,
-    OverflowError,
-    SyntaxError,  # npy header
-    tokenize.TokenError,  # npy header (numpy's Python 2 fallback parser)
+from langchain_niche.errors import IndexFormatError, preview
+from langchain_niche.persistence._format import (
+    _ARRAY_NAME,
+    _CHUNK,
+    _EXAMPLES,
+    _MANIFEST,
+    _MIN_RECORD_BYTES,
+    _NPY_HEADER_MAX,
+    _NPY_PREFIX_MAX,
+    _RATIO_FREE_BYTES,
+    _READ_ERRORS,
+    _SHA256,
+    _SURROGATE_ESCAPE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_COMPARED_KEY_SETS,
+    MAX_COMPRESSION_RATIO,
+    MAX_MANIFEST_BYTES,
+    MAX_MEMBERS,
 )
+from langchain_niche.persistence.records import decode_json, has_lone_surrogate
 
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class SavedIndex:
-    """The content of a saved index file."""
-
-    manifest: dict[str, Any]
-    records: list[tuple[str, dict[str, Any]]]
-    arrays: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
-
-
-def example_json(example: Mapping[str, Any], *, what: str) -> str:
-    """Encode an example as JSON, refusing anything JSON would not give back unchanged.
-
-    Args:
-        example: The example.
-        what: How to name the example in errors (e.g. ``"example 'a1'"``).
-
-    Returns:
-        The JSON text (UTF-8 characters kept as they are).
-
-    Raises:
-        InvalidExampleError: The example holds values JSON cannot represent
-            exactly (tuples, non-string keys, ``NaN``, arbitrary objects).
-    """
-    try:
-        encoded = json.dumps(example, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        msg = f"{what} cannot be saved as JSON: {exc} (example: {preview(example)})"
-        raise InvalidExampleError(msg) from exc
-    if json.loads(encoded) != example:
-        msg = (
-            f"{what} would not survive a JSON round trip unchanged "
-            f"(tuples, non-string keys?): {preview(example)}"
-        )
-        raise InvalidExampleError(msg)
-    return encoded
-
-
-def _encode_record(example_id: str, example: Mapping[str, Any]) -> str:
-    body = example_json(example, what=f"example {example_id!r}")
-    return f'{{"id": {json.dumps(example_id, ensure_ascii=False)}, "example": {body}}}'
-
-
-def write_index_file(
-    path: str | os.PathLike[str],
-    *,
-    kind: str,
-    config: Mapping[str, Any],
-    records: Iterable[tuple[str, Mapping[str, Any]]],
-    arrays: Mapping[str, npt.NDArray[Any]] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write an index file atomically.
-
-    Args:
-        path: Destination file.
-        kind: The class that wrote it (checked on load).
-        config: JSON-able settings needed to rebuild or check the index.
-        records: ``(id, example)`` pairs in insertion order.
-        arrays: Named numeric arrays (no object dtypes).
-        extra: More JSON-able manifest entries.
-
-    Returns:
-        The path written.
-
-    Raises:
-        InvalidExampleError: An example is not exactly representable as JSON.
-        IndexFormatError: An array has an object dtype or an invalid name.
-    """
-    target = Path(path)
-    count = 0
-    checksums: dict[str, str] = {}
-    with atomic_path(target) as tmp_name:  # noqa: SIM117 - umask permissions, fsync, rename
-        with zipfile.ZipFile(
-            tmp_name, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
-        ) as zf:
-            digest = hashlib.sha256()
-            with zf.open(_EXAMPLES, "w", force_zip64=True) as raw:
-                batch: list[str] = []
-                for example_id, example in records:
-                    batch.append(_encode_record(example_id, example))
-                    count += 1
-                    if len(batch) == _WRITE_BATCH:
-                        _write_lines(raw, batch, digest)
-                        batch = []
-                _write_lines(raw, batch, digest)
-            checksums[_EXAMPLES] = digest.hexdigest()
-            for name, array in (arrays or {}).items():
-                if array.dtype.hasobject:
-                    msg = f"array {name!r} has an object dtype; only numeric arrays are saved"
-                    raise IndexFormatError(msg)
-                if not _ARRAY_NAME.fullmatch(name):
-                    msg = f"array name {name!r} must be 1-64 ASCII letters, digits or '_'"
-                    raise IndexFormatError(msg)
-                buf = io.BytesIO()
-                np.save(buf, array, allow_pickle=False)
-                data = buf.getvalue()
-                checksums[f"{name}.npy"] = hashlib.sha256(data).hexdigest()
-                zf.writestr(f"{name}.npy", data)
-            manifest = {
-                "format": FORMAT_NAME,
-                "version": FORMAT_VERSION,
-                "kind": kind,
-                "count": count,
-                "config": dict(config),
-                "arrays": sorted(arrays or {}),
-                **dict(extra or {}),
-                "sha256": checksums,
-            }
-            zf.writestr(
-                _MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2, allow_nan=False)
-            )
-    return target
-
-
-def _write_lines(raw: Any, lines: list[str], digest: Any) -> None:
-    if lines:
-        data = ("\n".join(lines) + "\n").encode("utf-8")
-        raw.write(data)
-        digest.update(data)
-
-
-def _reject_constant(name: str) -> Any:
-    msg = f"JSON constant {name} is not allowed"
-    raise ValueError(msg)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        msg = f"JSON number {text} is out of range"
-        raise ValueError(msg)
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-
-def _loads(text: str) -> Any:
-    return _DECODER.decode(text)
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether a parsed JSON value holds a string that is not valid Unicode text."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+__all__ = ["IndexReader"]
 
 
 class IndexReader:
@@ -464,7 +226,7 @@ class IndexReader:
             raise self.error(msg)
         data = self._read_member(_MANIFEST, MAX_MANIFEST_BYTES)
         with self._guard(_MANIFEST):
-            manifest = _loads(data.decode("utf-8"))
+            manifest = decode_json(data.decode("utf-8"))
         self._check_manifest(manifest, kind)
         return manifest  # type: ignore[no-any-return]
 
@@ -579,7 +341,7 @@ class IndexReader:
         records: list[tuple[str, dict[str, Any]]] = []
         seen: set[str] = set()
         digest = hashlib.sha256()
-        decode = _DECODER.decode
+        decode = decode_json
         line_no = 0
         try:
             for line_no, line in enumerate(self._lines(_EXAMPLES, digest), start=1):
@@ -597,7 +359,7 @@ class IndexReader:
                     msg = "is not an {id, example} record"
                     raise self.error(msg, f"{_EXAMPLES} line {line_no}")
                 example_id = record["id"]
-                if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(record):
+                if _SURROGATE_ESCAPE.search(line) and has_lone_surrogate(record):
                     msg = "holds a lone surrogate (not valid Unicode text)"
                     raise self.error(msg, f"{_EXAMPLES} line {line_no}")
                 if example_id in seen:
@@ -732,79 +494,3 @@ class IndexReader:
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def build_from_config(
-    reader: IndexReader,
-    factory: Callable[..., _T],
-    config: Mapping[str, Any],
-    overrides: Mapping[str, Any],
-) -> _T:
-    """Construct a selector from saved settings, then with the caller's overrides.
-
-    A saved setting the selector refuses is the file's fault
-    (:class:`IndexFormatError`); an override it refuses is the caller's, and its
-    error is raised as it is.
-
-    Args:
-        reader: The open file (for error messages).
-        factory: The selector class.
-        config: The saved settings.
-        overrides: The caller's settings.
-
-    Returns:
-        The selector.
-
-    Raises:
-        IndexFormatError: A saved setting is invalid.
-    """
-    try:
-        built = factory(**config)
-    except (NicheError, ValueError, TypeError, OverflowError) as exc:
-        msg = f"invalid saved settings: {exc}"
-        raise reader.error(msg, _MANIFEST) from exc
-    if not overrides:
-        return built
-    return factory(**{**config, **overrides})
-
-
-def saved_setting_names(model: type, *, exclude: Collection[str] = ()) -> frozenset[str]:
-    """The settings a selector class may find in a file's ``config``.
-
-    Args:
-        model: The selector (a pydantic model class).
-        exclude: Fields never saved (callables, prompts, connection settings).
-
-    Returns:
-        Its field names but the excluded ones and any ``redis_*`` field.
-    """
-    fields: Mapping[str, Any] = getattr(model, "model_fields", {})
-    return frozenset(
-        name for name in fields if name not in exclude and not name.startswith("redis_")
-    )
-
-
-def read_index_file(path: str | os.PathLike[str], *, kind: str) -> SavedIndex:
-    """Read and check an index file written by :func:`write_index_file`.
-
-    Arrays are read with any shape their (bounded) members hold; selectors use
-    :class:`IndexReader` to check each against the shape it must have.
-
-    Args:
-        path: The file.
-        kind: The class expected to have written it.
-
-    Returns:
-        Manifest, records and arrays.
-
-    Raises:
-        IndexFormatError: The file is not a langchain-niche index of this kind,
-            is of an unknown version, or is corrupt.
-        FileNotFoundError: The file does not exist.
-    """
-    with IndexReader(path, kind=kind) as reader:
-        records = reader.records()
-        arrays = {
-            name: reader.array(name, kinds="biuf", shape=None) for name in reader.manifest["arrays"]
-        }
-        return SavedIndex(reader.manifest, records, arrays)
