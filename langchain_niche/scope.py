@@ -66,6 +66,7 @@ FilterValue = str | int | bool | None
 
 _SCALARS = (str, int, bool, type(None))
 _KEY_HEX = 16  # scope_key: 16 hex digits = 64 bits of blake2b
+_VALUE_CACHE = 1 << 16  # ScopeIndex: distinct raw values remembered per field
 
 
 def _check_text(text: str, *, name: str, what: str) -> None:
@@ -438,6 +439,28 @@ class Scope:
 class _Field:
     vocab: list[str] = field(default_factory=list)  # code -> canonical JSON
     codes_of: dict[str, int] = field(default_factory=dict)  # canonical JSON -> code
+    # (type, value) -> code (-1: never matches): skips json.dumps for values seen before;
+    # the type keeps True, 1 and "1" apart
+    by_value: dict[tuple[type, Any], int] = field(default_factory=dict)
+
+    def code(self, value: Any) -> int:
+        try:
+            key = (type(value), value)
+            return self.by_value[key]
+        except TypeError:  # unhashable (a list ...): never a filter scalar
+            return -1
+        except KeyError:
+            pass
+        text = _example_code(value)
+        if text is None:
+            code = -1
+        else:
+            code = self.codes_of.setdefault(text, len(self.vocab))
+            if code == len(self.vocab):
+                self.vocab.append(text)
+        if len(self.by_value) < _VALUE_CACHE:
+            self.by_value[key] = code
+        return code
 
 
 def _check_vocab(name: str, vocab: list[str]) -> None:
@@ -542,18 +565,11 @@ class ScopeIndex:
         self._grow(int(row_array.max()) + 1)
         for i, name in enumerate(self._names):
             f = self._fields[name]
-            codes = np.empty(len(examples), dtype=np.int32)
-            for j, example in enumerate(examples):
-                text = _example_code(example[name]) if name in example else None
-                if text is None:
-                    codes[j] = -1
-                    continue
-                code = f.codes_of.get(text)
-                if code is None:
-                    code = len(f.vocab)
-                    f.vocab.append(text)
-                    f.codes_of[text] = code
-                codes[j] = code
+            codes = np.fromiter(
+                (f.code(example[name]) if name in example else -1 for example in examples),
+                dtype=np.int32,
+                count=len(examples),
+            )
             self._codes[i, row_array] = codes
         self._live[row_array] = True
         self._postings.clear()
@@ -606,8 +622,10 @@ class ScopeIndex:
             row_codes = self._codes[self._names.index(name), : self._size]
             if len(codes) == 1:
                 result &= row_codes == codes[0]
-            else:
-                result &= np.isin(row_codes, codes)
+            else:  # a lookup table over the vocabulary (slot 0: code -1)
+                table = np.zeros(len(self._fields[name].vocab) + 1, dtype=np.bool_)
+                table[codes + 1] = True
+                result &= table[row_codes + 1]
         return result
 
     def _field_postings(self, name: str) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
@@ -630,25 +648,30 @@ class ScopeIndex:
         """
         if scope.is_unrestricted():
             return np.flatnonzero(self._live[: self._size]).astype(np.int64)
-        result: NDArray[np.int64] | None = None
+        plans = []
         for name, allowed in scope.conditions:
             codes = self._allowed_codes(name, allowed)
             order, offsets = self._field_postings(name)
             # code c's rows are order[offsets[c + 1]:offsets[c + 2]] (slot 0 holds code -1)
-            parts = [order[offsets[c + 1] : offsets[c + 2]] for c in codes.tolist()]
-            field_rows = (
-                np.sort(np.concatenate(parts)).astype(np.int64)
-                if parts
-                else np.empty(0, dtype=np.int64)
-            )
-            result = (
-                field_rows
-                if result is None
-                else np.intersect1d(result, field_rows, assume_unique=True)
-            )
+            size = sum(int(offsets[c + 2] - offsets[c + 1]) for c in codes.tolist())
+            plans.append((size, name, codes, order, offsets))
+        # postings of the most selective field, then filter those rows by the others' codes
+        plans.sort(key=lambda plan: plan[0])
+        _, _, codes, order, offsets = plans[0]
+        parts = [order[offsets[c + 1] : offsets[c + 2]] for c in codes.tolist()]
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        result: NDArray[np.int64] = (
+            parts[0].astype(np.int64)
+            if len(parts) == 1
+            else np.sort(np.concatenate(parts)).astype(np.int64)
+        )
+        for _, name, codes, _, _ in plans[1:]:
             if len(result) == 0:
                 break
-        assert result is not None
+            row_codes = self._codes[self._names.index(name), result]
+            keep = row_codes == codes[0] if len(codes) == 1 else np.isin(row_codes, codes)
+            result = result[keep]
         return result
 
     # -- persistence --------------------------------------------------------------
