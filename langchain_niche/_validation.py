@@ -75,9 +75,19 @@ def _bounds(metadata: list[Any]) -> str:
         )
     }
     if "ge" in limits and "le" in limits:
-        return f" in [{limits['ge']}, {limits['le']}]"
-    symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-    return "".join(f" {symbols[key]} {value}" for key, value in limits.items())
+        said = f" in [{limits['ge']}, {limits['le']}]"
+    else:
+        symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        said = "".join(f" {symbols[key]} {value}" for key, value in limits.items())
+    for item in metadata:
+        if isinstance(item, annotated_types.MinLen) and item.min_length > 0:
+            plural = "" if item.min_length == 1 else "s"
+            said += f" with at least {item.min_length} item{plural}"
+        if isinstance(item, annotated_types.MaxLen):
+            said += f" with at most {item.max_length} items"
+        if getattr(item, "allow_inf_nan", None) is False:  # pydantic's general metadata
+            said += " and finite"
+    return said
 
 
 _SIMPLE_KINDS: dict[Any, str] = {
