@@ -197,6 +197,61 @@ def band_layouts(d: Dump, size: int, prefix: str) -> list[BandLayout]:
     ]
 
 
+@dataclass
+class PostingLayout:
+    """Band entries as postings: one hash field per distinct band key (its bytes after
+    the ``strip`` the bucket fixes), value the rows sharing it (4 bytes each, ascending),
+    in hashes bucketed like ``zset-buckets``. A band lookup is one ``HGET``."""
+
+    name: str
+    shift: np.uint64
+    key_of: Callable[[int], bytes]
+    strip: int
+    lua = """
+local seen, out = {}, {}
+for i = 1, #ARGV, 2 do
+  local v = redis.call('HGET', ARGV[i], ARGV[i + 1])
+  if v then
+    for a = 1, #v, 4 do
+      local r = string.sub(v, a, a + 3)
+      if not seen[r] then seen[r] = true; out[#out + 1] = r end
+    end
+  end
+end
+return table.concat(out)
+"""
+
+    def write(self, client: redis.Redis, records: np.ndarray) -> None:
+        keys = records["key"].astype(np.uint64)
+        order = np.lexsort((records["row"], keys))
+        keys, rows = keys[order], records["row"][order].astype(">u4")
+        distinct, starts = np.unique(keys, return_index=True)
+        ends = [*starts[1:].tolist(), keys.shape[0]]
+        raw_rows = rows.tobytes()
+        raw_keys = distinct.astype(">u8").tobytes()
+        buckets = (distinct >> self.shift).tolist()
+        commands: list[tuple[object, ...]] = []
+        pairs: list[object] = []
+        current = None
+        for j, (s, e) in enumerate(zip(starts.tolist(), ends, strict=True)):
+            if buckets[j] != current or len(pairs) >= 2000:
+                if pairs:
+                    commands.append(("HSET", self.key_of(current), *pairs))
+                pairs, current = [], buckets[j]
+            pairs.extend((raw_keys[j * 8 + self.strip : j * 8 + 8], raw_rows[s * 4 : e * 4]))
+        if pairs:
+            commands.append(("HSET", self.key_of(current), *pairs))
+        pipelined(client, commands)
+
+    def lookup_args(self, keys: np.ndarray) -> list[bytes]:
+        args: list[bytes] = []
+        for key in keys.astype(np.uint64).tolist():
+            args.extend(
+                (self.key_of(key >> int(self.shift)), int(key).to_bytes(8, "big")[self.strip :])
+            )
+        return args
+
+
 # -- per-row values ---------------------------------------------------------------------
 def write_rows_today(client: redis.Redis, d: Dump, prefix: str) -> None:
     commands: list[tuple[object, ...]] = []
@@ -242,9 +297,10 @@ def encodings(client: redis.Redis, pattern: str) -> str:
 
 # -- lookups ----------------------------------------------------------------------------
 def lookups(
-    client: redis.Redis, layout: BandLayout, queries: np.ndarray
+    client: redis.Redis, layout: BandLayout | PostingLayout, queries: np.ndarray
 ) -> tuple[float, list[bytes]]:
-    script = client.register_script(LOOKUP_LUA)
+    lua = layout.lua if isinstance(layout, PostingLayout) else LOOKUP_LUA
+    script = client.register_script(lua)
     found, times = [], []
     for q in queries:
         args = layout.lookup_args(q)
@@ -257,7 +313,7 @@ def lookups(
 
 @dataclass
 class Variant:
-    band: BandLayout
+    band: BandLayout | PostingLayout
     rows: str  # "today" or "bucketed"
     config: dict[str, int]
     lookup: bool  # time the band lookup (band layouts differ; rows do not matter)
@@ -271,8 +327,20 @@ def set_config(client: redis.Redis, settings: dict[str, int]) -> None:
         client.config_set(name, value)
 
 
+def posting_layout(d: Dump, prefix: str, p: int) -> PostingLayout:
+    shift = np.uint64(d.full_bits + d.prefix_bits - p)
+    return PostingLayout(
+        f"postings: {d.members.shape[0] // d.rows.__len__() * 2**p:,} hashes, band key -> rows",
+        shift,
+        lambda b: f"{prefix}p:{b:x}".encode(),
+        (d.band_bits + p) // 8,
+    )
+
+
 def variants(d: Dump, size: int, prefix: str) -> list[Variant]:
     today, bucketed, short = band_layouts(d, size, prefix)
+    # about 160 distinct band keys per hash at 200,000 examples (hash-max-listpack-entries 512)
+    postings = posting_layout(d, prefix, max(1, int(np.ceil(np.log2(size / 200)))))
     mean = d.members.shape[0] / 4096
     raised = max(128, 2 ** int(np.ceil(np.log2(mean * 1.5))))
     return [
@@ -282,6 +350,10 @@ def variants(d: Dump, size: int, prefix: str) -> list[Variant]:
         Variant(short, "today", {}, lookup=True),
         Variant(short, "bucketed", {}, lookup=False),
         Variant(short, "bucketed", {"hash-max-listpack-value": 1024}, lookup=False),
+        Variant(postings, "today", {}, lookup=True),
+        Variant(postings, "bucketed", {}, lookup=False),
+        Variant(postings, "today", {"hash-max-listpack-value": 256}, lookup=True),
+        Variant(postings, "bucketed", {"hash-max-listpack-value": 1024}, lookup=False),
     ]
 
 
@@ -342,7 +414,13 @@ def main() -> None:
                 rows_bytes = used_memory(client) - base
                 v.band.write(client, d.members)
                 total = used_memory(client) - base
-                pattern = prefix + ("lsh:*" if v.band.name.startswith("today") else "b:*")
+                pattern = prefix + (
+                    "lsh:*"
+                    if v.band.name.startswith("today")
+                    else "p:*"
+                    if isinstance(v.band, PostingLayout)
+                    else "b:*"
+                )
                 memory_rows.append(
                     (
                         v.band.name,
@@ -378,12 +456,12 @@ def main() -> None:
         "(zset-max-listpack-entries 128, hash-max-listpack-entries 512, *-max-listpack-value 64)"
     )
     print()
-    header = ["band entries", "band zsets (encoding: keys)", "rows", "config", "examples",
+    header = ["band entries", "band keys (encoding: keys)", "rows", "config", "examples",
               "bytes/example", "of which band entries", "vs today"]  # fmt: skip
     print(table(header, memory_rows))
     print()
     print(
-        "A selection's band lookup: one Lua call walking the 32 band ranges (ZRANGEBYLEX), rows only:"
+        "A selection's band lookup: one Lua call, 32 ZRANGEBYLEX (zsets) or 32 HGET (postings), distinct rows only:"
     )
     header = ["band entries", "config", "examples", "p50 round trip", "same rows as today"]
     print(table(header, lookup_rows))
