@@ -17,29 +17,23 @@ import time
 
 import pytest
 
-redis = pytest.importorskip("redis")
+if os.environ.get("NICHE_REQUIRE_REDIS") != "1":  # CI requires redis-py (the test extra)
+    pytest.importorskip("redis")
 
-from redis.backoff import NoBackoff  # noqa: E402
-from redis.cluster import RedisCluster  # noqa: E402
-from redis.exceptions import (  # noqa: E402
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import (
     ClusterDownError,
     NoScriptError,
-    TryAgainError,
 )
-from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
-from redis.retry import Retry  # noqa: E402
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
-from tests.support import redis_cluster as harness  # noqa: E402
-from tests.support.redis_cluster import ClusterError, LocalRedisCluster  # noqa: E402
+from tests.support import redis_cluster as harness
+from tests.support.redis_cluster import ClusterError, LocalRedisCluster
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _keys_on_other_masters(client: RedisCluster, cluster: LocalRedisCluster, slot: int) -> str:
-    owner = cluster.owner(slot)
-    return next(
-        f"o{i}" for i in range(10_000) if cluster.owner(client.keyslot(f"o{i}")) is not owner
-    )
 
 
 # -- formation -----------------------------------------------------------------------
@@ -176,8 +170,10 @@ def test_multi_key_command_on_a_split_slot_gets_tryagain(redis_cluster: LocalRed
         try:
             with source.client() as node:
                 node.execute_command("MIGRATE", "127.0.0.1", dest.port, keys[0], 0, 5000)
-            with pytest.raises((TryAgainError, redis.exceptions.ClusterError)):
-                client.mget(keys)  # one key here, one there: TRYAGAIN until the move ends
+            # one key here, one there: TRYAGAIN until the move ends; redis-py retries
+            # about 0.4 s (16 attempts), then gives up, whatever its retry setting
+            with pytest.raises(redis.exceptions.ClusterError, match="TTL exhausted"):
+                client.mget(keys)
             assert client.get(keys[0]) == keys[0].encode()  # ASK
             assert client.get(keys[1]) == keys[1].encode()
             while redis_cluster.move_keys(slot, source, dest):
