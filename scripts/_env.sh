@@ -22,11 +22,15 @@ apt_install() {  # apt_install PACKAGE...: install Debian packages (root or sudo
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-ensure_redis_server() {  # the Redis integration tests start their own redis-server
-  if command -v redis-server >/dev/null 2>&1; then
+ensure_redis_server() {  # the Redis integration tests start their own redis-server / cluster
+  # redis-cli (Debian package redis-tools, a dependency of redis-server) forms the test cluster.
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+  if [ "${#missing[@]}" = 0 ]; then
     return
   fi
-  apt_install redis-server || log "could not install redis-server: the Redis tests will fail"
+  apt_install "${missing[@]}" || log "could not install ${missing[*]}: the Redis tests will fail"
 }
 
 ensure_venv() {
