@@ -7,14 +7,21 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from langchain_core.runnables.config import run_in_executor
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
+from typing_extensions import Self
 
-from langchain_niche.banding import Banding, optimal_bands
+from langchain_niche._validation import (
+    checked,
+    integer_at_least,
+    number_above_zero,
+    one_of,
+)
+from langchain_niche.banding import Banding
 from langchain_niche.errors import (
     IndexFormatError,
     InvalidExampleError,
@@ -49,34 +56,18 @@ RerankKind = Literal["jaccard", "minhash"]
 FallbackKind = Literal["probe", "exact", "none"]
 
 _ASYNC_INLINE_BATCH = 256
+_REDIS_SETTINGS = (
+    "redis_url",
+    "index_name",
+    "redis_timeout",
+    "redis_max_connections",
+    "redis_batch_size",
+)
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
 _UNSAVED = ("token_counter", "example_prompt", "index_name")  # and every redis_* setting
 _SPOT_CHECK_ROWS = 64  # examples re-encoded on load to check the saved arrays
 DEFAULT_LSH_WEIGHTS = (0.1, 0.9)
 """Default ``(false_positive_weight, false_negative_weight)``: recall first."""
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        msg = f"{name} must be one of {', '.join(map(repr, choices))}, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"{name} must be an integer >= 1, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_optional_positive_int(name: str, value: Any) -> None:
-    if value is not None:
-        _check_positive_int(name, value)
-
-
-def _check_positive_number(name: str, value: Any) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-        msg = f"{name} must be a number > 0, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
 
 
 def _check_index_name(value: Any) -> None:
@@ -116,20 +107,9 @@ def _check_similarity(value: Any) -> None:
         raise InvalidParameterError(msg, name="similarity", value=value)
 
 
-_MORE_CHECKS: dict[str, Any] = {
-    "similarity": _check_similarity,
-    "num_perm": check_num_perm,
-    "seed": check_seed,
-    "rerank": lambda v: _check_choice("rerank", v, ("jaccard", "minhash")),
-    "fallback": lambda v: _check_choice("fallback", v, ("probe", "exact", "none")),
-    "probe_limit": lambda v: _check_positive_int("probe_limit", v),
-    "rerank_limit": lambda v: _check_optional_positive_int("rerank_limit", v),
-    "redis_batch_size": lambda v: _check_positive_int("redis_batch_size", v),
-    "redis_max_connections": lambda v: _check_positive_int("redis_max_connections", v),
-    "redis_timeout": lambda v: _check_positive_number("redis_timeout", v),
-    "index_name": _check_index_name,
-    "redis_url": _check_redis_url,
-}
+def _only(check: Any) -> Any:
+    """A field validator for a check that knows its field's name."""
+    return checked(lambda _name, value: check(value))
 
 
 def _no_calls(call: Call) -> Any:  # pragma: no cover - the memory storage never yields
@@ -225,7 +205,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         ```
     """
 
-    num_perm: int = Field(default=128, frozen=True)
+    num_perm: Annotated[int, _only(check_num_perm)] = Field(default=128, frozen=True)
     """Permutations per MinHash signature (2 to 1024). More: better recall
     curves, slower signatures."""
 
@@ -239,43 +219,48 @@ class MinHashExampleSelector(LexicalExampleSelector):
     neighbours at similarity 0.5 and 99% at 0.6 (datasketch's own default
     ``(0.5, 0.5)`` gives ``b=25, r=5``: 55% and 87%)."""
 
-    seed: int = Field(default=1, frozen=True)
+    seed: Annotated[int, _only(check_seed)] = Field(default=1, frozen=True)
     """Seed of the MinHash permutations (datasketch's ``seed``)."""
 
-    rerank: RerankKind = "jaccard"
+    similarity: Annotated[Literal["jaccard"], _only(_check_similarity)] = "jaccard"
+    """Always ``"jaccard"`` (what MinHash estimates); BM25 needs ``JaccardExampleSelector``."""
+
+    rerank: Annotated[RerankKind, one_of("jaccard", "minhash")] = "jaccard"
     """How candidates are scored: ``"jaccard"`` (exact) or ``"minhash"`` (estimate)."""
 
-    fallback: FallbackKind = "probe"
+    fallback: Annotated[FallbackKind, one_of("probe", "exact", "none")] = "probe"
     """What to do when banding cannot fill the result: ``"probe"`` (fewer than ``k``
     candidates pass ``threshold``), ``"exact"`` (fewer than ``k`` reach
     ``lsh_threshold``) or ``"none"`` (see the class docstring)."""
 
-    probe_limit: int = 50
+    probe_limit: Annotated[int, integer_at_least(1)] = 50
     """Most candidates the ``"probe"`` fallback re-ranks (it reads at most 8 index
     entries per candidate it may re-rank)."""
 
-    rerank_limit: int | None = 50
+    rerank_limit: Annotated[int | None, integer_at_least(1, optional=True)] = 50
     """In memory: when banding finds more candidates than this (and ``k``), only
     those the sketch pre-filter keeps are re-ranked: the ``rerank_limit`` best by
     estimated similarity (ties included) plus every one whose sketch makes a
     similarity of ``lsh_threshold`` or more plausible (see the class docstring).
     ``None``: re-rank every candidate. Redis re-ranks every candidate exactly."""
 
-    redis_url: str | None = Field(default=None, frozen=True, repr=False)
+    redis_url: Annotated[str | None, _only(_check_redis_url)] = Field(
+        default=None, frozen=True, repr=False
+    )
     """``None`` for in-memory storage, or a Redis URL (``redis://host:6379/0``)."""
 
-    index_name: str = Field(default="default", frozen=True)
+    index_name: Annotated[str, _only(_check_index_name)] = Field(default="default", frozen=True)
     """Namespace of the index in Redis (keys start with ``niche:{index_name}:``)."""
 
-    redis_timeout: float = Field(default=5.0, frozen=True)
+    redis_timeout: Annotated[float, number_above_zero()] = Field(default=5.0, frozen=True)
     """Seconds to wait for Redis (connect, each command, a free pooled connection).
     Every call is sent once, except that ``add_examples`` re-sends a chunk once after
     a timeout (a chunk is never written twice), so it gives up after about twice this."""
 
-    redis_max_connections: int = Field(default=64, frozen=True)
+    redis_max_connections: Annotated[int, integer_at_least(1)] = Field(default=64, frozen=True)
     """Connections per pool; further concurrent selections wait for a free one."""
 
-    redis_batch_size: int = 1000
+    redis_batch_size: Annotated[int, integer_at_least(1)] = 1000
     """Examples written to Redis per atomic step of ``add_examples`` (Redis serves
     nobody else during a step: about 0.1 s for 1,000 examples)."""
 
@@ -301,29 +286,22 @@ class MinHashExampleSelector(LexicalExampleSelector):
             StoreUnavailableError: Redis cannot be reached.
             IndexFormatError: The shared Redis index was built with other settings.
         """
-        for name, value in kwargs.items():
-            check = _MORE_CHECKS.get(name)
-            if check is not None:
-                check(value)
-        banding_args = (
-            kwargs.get("lsh_threshold", 0.5),
-            kwargs.get("num_perm", 128),
-            kwargs.get("lsh_weights", DEFAULT_LSH_WEIGHTS),
-        )
-        optimal_bands(*banding_args)  # validates threshold and weights first
+        super().__init__(**kwargs)
+        banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
         redis_storage = None
-        if kwargs.get("redis_url") is not None:
+        if self.redis_url is not None:
             from langchain_niche.selectors.redis_storage import RedisLshStorage  # noqa: PLC0415
 
-            redis_storage = RedisLshStorage.open(kwargs)  # adopts the shared index's settings
-        super().__init__(**kwargs)
-        if self.fallback == "exact" and redis_storage is not None:
-            msg = "fallback='exact' scans every example and needs the in-memory storage; use 'probe' or 'none' with redis_url"
-            raise InvalidParameterError(msg, name="fallback", value=self.fallback)
+            given = {name: getattr(self, name) for name in self.model_fields_set}
+            settings = {**{name: getattr(self, name) for name in _REDIS_SETTINGS}, **given}
+            redis_storage = RedisLshStorage.open(settings)  # adopts the shared index's settings
+            if settings.keys() - given.keys() - set(_REDIS_SETTINGS):
+                super().__init__(**{**kwargs, **settings})
+                banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
         self._encoder = LshEncoder(
             self._analyzer,
             MinHasher(self.num_perm, self.seed),
-            Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights),
+            banding,
             Prefilter(self.num_perm, self.lsh_threshold),
         )
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
@@ -338,14 +316,15 @@ class MinHashExampleSelector(LexicalExampleSelector):
         if examples is not None:
             self.add_examples(examples, ids=ids)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        check = _MORE_CHECKS.get(name)
-        if check is not None:
-            check(value)
-        if name == "fallback" and value == "exact" and self.redis_url is not None:
-            msg = "fallback='exact' needs the in-memory storage"
-            raise InvalidParameterError(msg, name="fallback", value=value)
-        super().__setattr__(name, value)
+    @model_validator(mode="after")
+    def _exact_fallback_needs_memory(self) -> Self:
+        if self.fallback == "exact" and self.redis_url is not None:
+            msg = (
+                "fallback='exact' scans every example and needs the in-memory storage; "
+                "use 'probe' or 'none' with redis_url"
+            )
+            raise InvalidParameterError(msg, name="fallback", value=self.fallback)
+        return self
 
     # -- copying and pickling (see LexicalExampleSelector) -------------------------
     def _state_lock(self) -> contextlib.AbstractContextManager[Any]:
