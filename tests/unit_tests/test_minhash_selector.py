@@ -116,7 +116,12 @@ def test_minhash_rerank_scores_are_datasketch_estimates(corpus: list[dict[str, s
     )
     query = MinHash(num_perm=128, seed=1)
     query.update_batch([t.encode() for t in ("return", "the", "median", "of", "a", "list")])
-    for hit in selector.search({"description": "Return the median of a list"}):
+    hits = selector.search({"description": "Return the median of a list"})
+    assert len(hits) == 3  # an empty result must not pass
+    exact = MinHashExampleSelector(examples=corpus, input_keys=["description"], k=3)
+    exact_scores = [h.score for h in exact.search({"description": "Return the median of a list"})]
+    assert [h.score for h in hits] != exact_scores  # estimates, not exact Jaccard scores
+    for hit in hits:
         other = MinHash(num_perm=128, seed=1)
         other.update_batch(
             [
