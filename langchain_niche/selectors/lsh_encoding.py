@@ -104,6 +104,11 @@ class LshEncoder:
     prefilter: Prefilter | None = None
     _token_ids: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def cached_tokens(self) -> int:
+        """Token ids held by the cache of recent tokens (bounded)."""
+        return len(self._token_ids)
+
     def encode_examples(self, batch: Sequence[Any], keys: Sequence[str]) -> EncodedBatch:
         """Validate examples and compute their token ids and band keys.
 

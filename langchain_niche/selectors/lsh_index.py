@@ -498,11 +498,6 @@ class BandTable:
         self._keys, self._rows = keys, rows
 
     @property
-    def n_pairs(self) -> int:
-        """Number of (key, row) pairs."""
-        return int(self._keys.shape[0] + self._delta_keys.shape[0])
-
-    @property
     def nbytes(self) -> int:
         """Bytes held by the arrays."""
         return int(

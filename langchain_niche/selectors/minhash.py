@@ -438,11 +438,16 @@ class MinHashExampleSelector(LexicalExampleSelector):
         in-memory index is consistent by construction and reports its size.
 
         Returns:
-            ``{"examples": n, "problems": [...]}``; no problems when consistent.
+            ``{"examples": n, "problems": [...]}``; no problems when consistent. In
+            memory also ``"token_cache"``: token ids cached by the encoder (bounded).
         """
         storage = self._storage
         if isinstance(storage, MemoryLshStorage):
-            return {"examples": len(self), "problems": []}
+            return {
+                "examples": len(self),
+                "problems": [],
+                "token_cache": self._encoder.cached_tokens,
+            }
         report: dict[str, Any] = self._run(storage.audit())  # type: ignore[attr-defined]
         return report
 
