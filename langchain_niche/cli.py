@@ -376,7 +376,7 @@ def _store_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _check_redis_options(url: str, index_name: str) -> None:
     """Reject a malformed --redis-url or --index-name (exit 2) before connecting."""
-    from langchain_niche.selectors.redis_url import parse_redis_url  # noqa: PLC0415
+    from langchain_niche.minhash.redis.url import parse_redis_url  # noqa: PLC0415
 
     try:
         _check_index_name(index_name)
@@ -392,7 +392,7 @@ def _check_redis_options(url: str, index_name: str) -> None:
 
 def _check_redis_index(args: argparse.Namespace) -> None:
     """Fail (exit 1) when the Redis index does not exist, instead of creating an empty one."""
-    from langchain_niche.selectors.redis_storage import (  # noqa: PLC0415 - needs redis
+    from langchain_niche.minhash.redis.storage import (  # noqa: PLC0415 - needs redis
         RedisLshStorage,
         _import_redis,
     )

@@ -21,7 +21,6 @@ from langchain_niche._validation import (
     number_above_zero,
     one_of,
 )
-from langchain_niche.banding import Banding
 from langchain_niche.errors import (
     IndexFormatError,
     InvalidExampleError,
@@ -29,16 +28,12 @@ from langchain_niche.errors import (
     MissingKeyError,
     preview,
 )
-from langchain_niche.persistence import (
-    IndexReader,
-    build_from_config,
-    saved_setting_names,
-    write_index_file,
-)
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
-from langchain_niche.selectors.lsh_encoding import LshEncoder, LshQuery
-from langchain_niche.selectors.lsh_prefilter import Prefilter
-from langchain_niche.selectors.lsh_storage import (
+from langchain_niche.minhash.banding import Banding
+from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.prefilter import Prefilter
+from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
+from langchain_niche.minhash.sketches import MinHasher, check_num_perm, check_seed
+from langchain_niche.minhash.storage import (
     Call,
     LshStorage,
     MemoryLshStorage,
@@ -47,8 +42,13 @@ from langchain_niche.selectors.lsh_storage import (
     run_async,
     run_sync,
 )
-from langchain_niche.selectors.redis_url import parse_redis_url, redact_url
-from langchain_niche.sketches import MinHasher, check_num_perm, check_seed
+from langchain_niche.persistence import (
+    IndexReader,
+    build_from_config,
+    saved_setting_names,
+    write_index_file,
+)
+from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
 
 __all__ = ["MinHashExampleSelector"]
 
@@ -142,7 +142,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
        least as much as the ``rerank_limit``-th best does, and every candidate
        whose sketch makes a similarity of ``lsh_threshold`` or more plausible (a
        candidate at or above ``lsh_threshold`` is dropped with probability at
-       most 1e-4; see :mod:`langchain_niche.selectors.lsh_prefilter`).
+       most 1e-4; see :mod:`langchain_niche.minhash.prefilter`).
        ``rerank_limit=None`` re-ranks every candidate; Redis always does.
     3. **Re-ranking.** ``rerank="jaccard"`` (default) scores candidates by their
        *exact* Jaccard similarity, computed on the token ids stored with every
@@ -176,7 +176,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
     ``redis_url`` the examples (as JSON), their token ids and the band buckets
     live in Redis under ``index_name``, so every process using the same URL and
     name shares one index and a new process serves selections from Redis alone
-    (see :mod:`langchain_niche.selectors.redis_storage` for the key layout).
+    (see :mod:`langchain_niche.minhash.redis.storage` for the key layout).
     ``save``/``load`` write the in-memory index to one file (JSON + ``.npy``, no
     pickle).
 
@@ -290,7 +290,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
         redis_storage = None
         if self.redis_url is not None:
-            from langchain_niche.selectors.redis_storage import RedisLshStorage  # noqa: PLC0415
+            from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
 
             given = {name: getattr(self, name) for name in self.model_fields_set}
             settings = {**{name: getattr(self, name) for name in _REDIS_SETTINGS}, **given}
@@ -343,7 +343,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         """A copied or unpickled Redis-backed selector reconnects from its URL and index name."""
         if self.__pydantic_private__ and "_storage" in self.__pydantic_private__:
             return
-        from langchain_niche.selectors.redis_storage import RedisLshStorage  # noqa: PLC0415
+        from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
 
         settings = {name: getattr(self, name) for name in type(self).model_fields}
         storage = RedisLshStorage.open(settings)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import langchain_niche.selectors.lsh_prefilter as lsh_prefilter
+import langchain_niche.minhash.prefilter as lsh_prefilter
 from langchain_niche import MinHasher
-from langchain_niche.selectors.lsh_prefilter import MISS_PROBABILITY, SKETCH_BYTES, Prefilter
+from langchain_niche.minhash.prefilter import MISS_PROBABILITY, SKETCH_BYTES, Prefilter
 
 
 def _binomial_below(count: int, n: int, p: float) -> float:

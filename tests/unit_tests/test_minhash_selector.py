@@ -429,7 +429,7 @@ def test_prefilter_keeps_the_neighbours_above_lsh_threshold(
             kept = [w for w in words if rng.random() < 0.8] or words[:1]
             corpus.append({"text": " ".join([*kept, "extra" + str(rng.randrange(99))])})
     calls: list[int] = []
-    from langchain_niche.selectors.lsh_prefilter import Prefilter  # noqa: PLC0415
+    from langchain_niche.minhash.prefilter import Prefilter  # noqa: PLC0415
 
     survivors = Prefilter.survivors
 
@@ -506,7 +506,7 @@ def test_load_recomputes_sketches_missing_from_older_files(tmp_path: Path) -> No
 
 
 def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import langchain_niche.selectors.lsh_encoding as lsh_encoding  # noqa: PLC0415
+    import langchain_niche.minhash.encoding as lsh_encoding  # noqa: PLC0415
 
     monkeypatch.setattr(lsh_encoding, "_TOKEN_CACHE", 8)
     corpus = _zipf_corpus(300, seed=2)

@@ -10,7 +10,7 @@ Two numpy structures, both addressed by row (the selector's insertion order):
   them (their low 32 bits are datasketch's ``sha1_hash32``), so signatures are
   never stored.
 * :class:`BandTable`, one ``uint64`` band key (see
-  :class:`langchain_niche.banding.Banding`) and one ``int32`` row per (row, band)
+  :class:`langchain_niche.minhash.banding.Banding`) and one ``int32`` row per (row, band)
   pair, sorted by key: 12 bytes per band of an example. A lookup is a binary
   search per band; because a key's high bits hash the band's prefix, a range
   search over the same array finds the rows agreeing on a band prefix (the

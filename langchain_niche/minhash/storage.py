@@ -35,15 +35,15 @@ import numpy.typing as npt
 from langchain_niche._arrays import unique_counts, unique_sorted
 from langchain_niche._copying import PicklableRLock
 from langchain_niche.errors import InvalidExampleError, MissingKeyError
-from langchain_niche.selectors.example_store import ExampleStore
-from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
-from langchain_niche.selectors.lsh_index import (
+from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder, LshQuery
+from langchain_niche.minhash.index import (
     BandTable,
     SketchRows,
     TokenRows,
     jaccard_of_rows,
 )
-from langchain_niche.sketches import MinHasher
+from langchain_niche.minhash.sketches import MinHasher
+from langchain_niche.selectors.example_store import ExampleStore
 
 __all__ = [
     "AnyRows",
@@ -306,7 +306,7 @@ class LshStorage(ABC):
         """Rows sharing at least one whole band with the query, with their token ids.
 
         With ``keep`` a storage holding pre-filter sketches may return only the
-        candidates :meth:`~langchain_niche.selectors.lsh_prefilter.Prefilter.survivors`
+        candidates :meth:`~langchain_niche.minhash.prefilter.Prefilter.survivors`
         keeps; ``None``: every candidate.
         """
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche.banding import Banding
-from langchain_niche.selectors.lsh_index import TokenSet
-from langchain_niche.selectors.lsh_prefilter import Prefilter
-from langchain_niche.sketches import MinHasher
+from langchain_niche.minhash.banding import Banding
+from langchain_niche.minhash.index import TokenSet
+from langchain_niche.minhash.prefilter import Prefilter
+from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.text import TextAnalyzer, TokenBatch, stable_token_hashes
 
 __all__ = ["EncodedBatch", "LshEncoder", "LshQuery"]

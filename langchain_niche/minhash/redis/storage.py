@@ -21,7 +21,7 @@ key         type        content
                         big-endian)``, all with score 0
 ==========  ==========  ===============================================================
 
-A band key is the one of :class:`~langchain_niche.banding.Banding`: band number,
+A band key is the one of :class:`~langchain_niche.minhash.banding.Banding`: band number,
 then the hash of the band's prefix, then the hash of the whole band. Members of
 a sorted set with equal scores are ordered by their bytes, so ``ZRANGEBYLEX``
 over ``[key, key + 1)`` returns the rows sharing a whole band, and over the
@@ -68,7 +68,6 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_counts
-from langchain_niche.banding import optimal_bands
 from langchain_niche.errors import (
     DuplicateIdError,
     IndexFormatError,
@@ -77,10 +76,11 @@ from langchain_niche.errors import (
     StoreUnavailableError,
     preview,
 )
-from langchain_niche.persistence import example_json
-from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
-from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder, LshQuery
-from langchain_niche.selectors.lsh_storage import (
+from langchain_niche.minhash.banding import optimal_bands
+from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder, LshQuery
+from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
+from langchain_niche.minhash.sketches import MinHasher, check_seed
+from langchain_niche.minhash.storage import (
     PROBE_READS_PER_ROW,
     Banded,
     Call,
@@ -90,8 +90,8 @@ from langchain_niche.selectors.lsh_storage import (
     SelectionRequest,
     score_rows,
 )
-from langchain_niche.selectors.redis_url import parse_redis_url, redact_url
-from langchain_niche.sketches import MinHasher, check_seed
+from langchain_niche.persistence import example_json
+from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 from langchain_niche.text import TextAnalyzer
 
 __all__ = ["RedisLshStorage", "redact_url"]
