@@ -392,12 +392,10 @@ def _check_redis_options(url: str, index_name: str) -> None:
 
 def _check_redis_index(args: argparse.Namespace) -> None:
     """Fail (exit 1) when the Redis index does not exist, instead of creating an empty one."""
-    from langchain_niche.minhash.redis.storage import (  # noqa: PLC0415 - needs redis
-        RedisLshStorage,
-        _import_redis,
-    )
+    from langchain_niche.minhash.redis.connection import import_redis  # noqa: PLC0415
+    from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
 
-    storage = RedisLshStorage(_import_redis(), args.redis_url, _store_settings(args))
+    storage = RedisLshStorage(import_redis(), args.redis_url, _store_settings(args))
     try:
         exists = storage.execute(("cmd", "EXISTS", storage.prefix + "config"))
     finally:

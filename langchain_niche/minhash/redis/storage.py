@@ -54,13 +54,9 @@ fixed-width integers decoded with ``numpy.frombuffer``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,18 +68,18 @@ from langchain_niche.errors import (
     DuplicateIdError,
     IndexFormatError,
     InvalidParameterError,
-    MissingDependencyError,
     StoreUnavailableError,
     preview,
 )
 from langchain_niche.minhash.banding import optimal_bands
 from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder, LshQuery
-from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
+from langchain_niche.minhash.redis.audit import audit_index
+from langchain_niche.minhash.redis.connection import RedisConnection, decoded, import_redis
+from langchain_niche.minhash.redis.url import redact_url
 from langchain_niche.minhash.sketches import MinHasher, check_seed
 from langchain_niche.minhash.storage import (
     PROBE_READS_PER_ROW,
     Banded,
-    Call,
     LshStorage,
     Plan,
     RowTokens,
@@ -127,337 +123,6 @@ _MARKED = re.compile(
 )
 _BAD_VALUE = re.compile(r"WRONGTYPE|not an integer|not a valid float")
 
-# Lua's unpack() takes at most a few thousand values: commands go in slices.
-# A key holding something else fails the script with 'NICHEKEY key problem'
-# (turned into IndexFormatError naming the key); writes check every key's type
-# before changing anything.
-_COMMON_LUA = """
-local P = ARGV[1]
-local function fail(key, problem)
-  error({err = 'NICHEKEY ' .. key .. ' ' .. problem})
-end
-local function rcall(cmd, key, ...)
-  local r = redis.pcall(cmd, key, ...)
-  if type(r) == 'table' and r.err then fail(key, r.err) end
-  return r
-end
-local function need(key, want)
-  local t = redis.call('TYPE', key)['ok']
-  if t ~= want and t ~= 'none' then fail(key, 'WRONGTYPE holds a ' .. t .. ', not a ' .. want) end
-end
-local function call_sliced(cmd, key, args, step, lead)
-  if #args <= step and #lead == 0 then
-    if #args > 0 then redis.call(cmd, key, unpack(args)) end
-    return
-  end
-  for s = 1, #args, step do
-    local part = {}
-    for _, v in ipairs(lead) do part[#part + 1] = v end
-    for i = s, math.min(s + step - 1, #args) do part[#part + 1] = args[i] end
-    redis.call(cmd, key, unpack(part))
-  end
-end
-"""
-
-# ARGV: prefix, fields json, sizes (n x 3 little-endian uint32: id, document and
-# token bytes), rows (n x 4-byte big-endian), ids, documents, token blobs (each
-# concatenated), shards (4 hex chars each), member counts (uint32 LE per shard),
-# the members (12 bytes each, grouped by shard, concatenated: one argument
-# instead of one per member).
-# Returns {'ok'}; {'done'} when the chunk was written before (a re-sent chunk:
-# an id already points to the row reserved for it); or {'taken', id} (then
-# nothing was written).
-_INSERT_LUA = (
-    _COMMON_LUA
-    + """
-local sizes, rows, ids_blob, docs_blob, toks_blob = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local n = #rows / 4
-local ids, names, pairs_id, pairs_doc, pairs_tok = {}, {}, {}, {}, {}
-local pi, pd, pt = 1, 1, 1
-for i = 1, n do
-  local li, ld, lt = struct.unpack('<I4I4I4', sizes, (i - 1) * 12 + 1)
-  local id = string.sub(ids_blob, pi, pi + li - 1)
-  local r = string.format('%d', struct.unpack('>I4', rows, (i - 1) * 4 + 1))
-  ids[i], names[i] = id, r
-  pairs_id[#pairs_id + 1] = id; pairs_id[#pairs_id + 1] = r
-  pairs_doc[#pairs_doc + 1] = r; pairs_doc[#pairs_doc + 1] = string.sub(docs_blob, pd, pd + ld - 1)
-  pairs_tok[#pairs_tok + 1] = r; pairs_tok[#pairs_tok + 1] = string.sub(toks_blob, pt, pt + lt - 1)
-  pi, pd, pt = pi + li, pd + ld, pt + lt
-end
-need(P .. 'id', 'hash'); need(P .. 'doc', 'hash'); need(P .. 'tok', 'hash'); need(P .. 'fields', 'set')
-local shards = ARGV[8]
-for k = 1, #shards / 4 do need(P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4), 'zset') end
-local clash = nil
-for s = 1, n, 1000 do
-  local taken = redis.call('HMGET', P .. 'id', unpack(ids, s, math.min(s + 999, n)))
-  for i = 1, #taken do
-    if taken[i] then
-      -- rows come from INCRBY: only this very chunk can have put an id at one of them
-      if taken[i] == names[s + i - 1] then return {'done'} end
-      clash = clash or ids[s + i - 1]
-    end
-  end
-end
-if clash then return {'taken', clash} end
-call_sliced('HSET', P .. 'id', pairs_id, 2000, {})
-call_sliced('HSET', P .. 'doc', pairs_doc, 2000, {})
-call_sliced('HSET', P .. 'tok', pairs_tok, 2000, {})
-local counts, members = ARGV[9], ARGV[10]
-local at = 1
-for k = 1, #shards / 4 do
-  local key = P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4)
-  local m = struct.unpack('<I4', counts, k * 4 - 3)
-  local args = {}
-  for i = 0, m - 1 do
-    args[2 * i + 1] = '0'
-    args[2 * i + 2] = string.sub(members, at, at + 11)
-    at = at + 12
-  end
-  call_sliced('ZADD', key, args, 2000, {})
-end
-call_sliced('SADD', P .. 'fields', cjson.decode(ARGV[2]), 1000, {})
-return {'ok'}
-"""
-)
-
-# Lex ranges are packed 20 bytes each: shard (4 hex chars), inclusive start and
-# exclusive end (8-byte band keys). Rows travel as 4-byte big-endian strings; the
-# client scores them (numpy), so the server only walks its sorted sets.
-# ARGV: prefix, mode, then per mode:
-#   'band': band ranges, prefix ranges ('' for no probe), limit, probe limit,
-#     probe budget, most documents to return. Returns {distinct rows sharing a
-#     band, their token counts (uint32 LE), their token ids (concatenated)};
-#     then, when there are prefix ranges and fewer than `limit` such rows, the
-#     same three for the probe's rows (the banded rows left out; '' otherwise);
-#     then, when all these rows are at most the documents' limit, their
-#     document sizes (uint32 LE) and documents (concatenated), in the same
-#     order. So a selection over few candidates is one round trip.
-#   'probe': prefix ranges, rows to leave out, limit, budget. Returns the rows
-#     the probe picks, their token counts and token ids.
-# The probe reads the prefix ranges smallest first (ZLEXCOUNT) while their
-# members fit in the budget, then the first members of the next range with what
-# is left of the budget (BandTable.probe), counts each row's ranges, and keeps whole
-# hit-count levels from the top while they fit in the limit (the lowest rows of
-# the top level when it alone does not fit): as top_probe_rows does. Rows are
-# compared as numbers (string order in Lua follows the server's locale).
-_LOOKUP_LUA = (
-    _COMMON_LUA
-    + r"""
-local mode = ARGV[2]
-local sub, fmt, unpack4, pack = string.sub, string.format, struct.unpack, struct.pack
-local function members(ranges, a, limit)
-  local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
-  local lo, hi = '[' .. sub(ranges, a + 4, a + 11), '(' .. sub(ranges, a + 12, a + 19)
-  local found
-  if limit then
-    found = rcall('ZRANGEBYLEX', key, lo, hi, 'LIMIT', 0, limit)
-  else
-    found = rcall('ZRANGEBYLEX', key, lo, hi)
-  end
-  for _, m in ipairs(found) do
-    if #m ~= 12 then fail(key, 'holds a member of ' .. #m .. ' bytes, not 12') end
-  end
-  return found
-end
-local function with_tokens(rows, out)
-  local kept, lens, toks, n = out[1], out[2], out[3], #out[1]
-  for s = 1, #rows, 1000 do
-    local names = {}
-    for i = s, math.min(s + 999, #rows) do
-      names[i - s + 1] = fmt('%d', unpack4('>I4', rows[i]))
-    end
-    local got = rcall('HMGET', P .. 'tok', unpack(names))
-    for i = 1, #names do
-      local t = got[i]
-      if t and #t % 8 ~= 0 then
-        fail(P .. 'tok', 'row ' .. names[i] .. ' holds ' .. #t .. ' bytes, not a multiple of 8')
-      end
-      if t then
-        n = n + 1
-        kept[n], lens[n], toks[n] = rows[s + i - 1], pack('<I4', #t / 8), t
-      end
-    end
-  end
-  return {table.concat(kept), table.concat(lens), table.concat(toks)}
-end
-local function probe_rows(ranges, seen, limit, budget)
-  local sizes = {}
-  for a = 1, #ranges, 20 do
-    local key = P .. 'lsh:' .. sub(ranges, a, a + 3)
-    local lo, hi = sub(ranges, a + 4, a + 11), sub(ranges, a + 12, a + 19)
-    sizes[#sizes + 1] = {rcall('ZLEXCOUNT', key, '[' .. lo, '(' .. hi), a}
-  end
-  table.sort(sizes, function(x, y)
-    if x[1] ~= y[1] then return x[1] < y[1] end
-    return x[2] < y[2]
-  end)
-  local count, used = {}, 0
-  for _, e in ipairs(sizes) do
-    local limit = nil
-    if used + e[1] > budget then  -- the first members of the next range fill the budget
-      limit = budget - used
-      if limit <= 0 then break end
-    end
-    used = used + e[1]
-    for _, m in ipairs(members(ranges, e[2], limit)) do
-      local r = sub(m, 9, 12)
-      if not seen[r] then count[r] = (count[r] or 0) + 1 end
-    end
-    if limit then break end
-  end
-  local levels, top = {}, 0
-  for r, c in pairs(count) do
-    local level = levels[c]
-    if not level then level = {}; levels[c] = level end
-    level[#level + 1] = r
-    if c > top then top = c end
-  end
-  local chosen, left = {}, limit
-  for c = top, 1, -1 do
-    local level = levels[c]
-    if level then
-      if #level <= left then
-        for _, r in ipairs(level) do chosen[#chosen + 1] = r end
-        left = left - #level
-      else
-        if #chosen == 0 then
-          local numbered = {}
-          for i, r in ipairs(level) do numbered[i] = {unpack4('>I4', r), r} end
-          table.sort(numbered, function(x, y) return x[1] < y[1] end)
-          for i = 1, left do chosen[#chosen + 1] = numbered[i][2] end
-        end
-        break
-      end
-    end
-  end
-  return chosen
-end
-if mode == 'probe' then
-  local seen = {}
-  for a = 1, #ARGV[4], 4 do seen[sub(ARGV[4], a, a + 3)] = true end
-  local rows = probe_rows(ARGV[3], seen, tonumber(ARGV[5]), tonumber(ARGV[6]))
-  return with_tokens(rows, {{}, {}, {}})
-end
-local seen, rows, n = {}, {}, 0
-local band = ARGV[3]
-for a = 1, #band, 20 do
-  for _, m in ipairs(members(band, a)) do
-    local r = sub(m, 9, 12)
-    if not seen[r] then
-      seen[r] = true
-      n = n + 1
-      rows[n] = r
-    end
-  end
-end
-local found = {{}, {}, {}}
-local out = with_tokens(rows, found)
-local probed = {{}, {}, {}}
-out[4], out[5], out[6] = '', '', ''
-if ARGV[4] ~= '' and n < tonumber(ARGV[5]) then
-  local probe = with_tokens(probe_rows(ARGV[4], seen, tonumber(ARGV[6]), tonumber(ARGV[7])), probed)
-  out[4], out[5], out[6] = probe[1], probe[2], probe[3]
-end
-local all = found[1]
-for _, r in ipairs(probed[1]) do all[#all + 1] = r end
-if #all <= tonumber(ARGV[8]) then
-  local sizes, docs = {}, {}
-  for s = 1, #all, 1000 do
-    local names = {}
-    for i = s, math.min(s + 999, #all) do
-      names[#names + 1] = string.format('%d', struct.unpack('>I4', all[i]))
-    end
-    local got = rcall('HMGET', P .. 'doc', unpack(names))
-    for i = 1, #names do
-      local d = got[i] or ''
-      sizes[#sizes + 1] = struct.pack('<I4', #d)
-      docs[#docs + 1] = d
-    end
-  end
-  out[7], out[8] = table.concat(sizes), table.concat(docs)
-end
-return out
-"""
-)
-
-# ARGV: prefix, hash name ('tok' or 'doc'), rows (4-byte big-endian each).
-# Returns {rows found, sizes (uint32 LE), values (concatenated)}.
-_FETCH_LUA = (
-    _COMMON_LUA
-    + """
-local rows, name = ARGV[3], ARGV[2]
-local kept, sizes, values = {}, {}, {}
-for s = 1, #rows / 4, 1000 do
-  local names, raw = {}, {}
-  for i = s, math.min(s + 999, #rows / 4) do
-    raw[#raw + 1] = string.sub(rows, i * 4 - 3, i * 4)
-    names[#names + 1] = string.format('%d', struct.unpack('>I4', raw[#raw]))
-  end
-  local found = rcall('HMGET', P .. name, unpack(names))
-  for i = 1, #names do
-    if found[i] then
-      kept[#kept + 1] = raw[i]
-      sizes[#sizes + 1] = struct.pack('<I4', #found[i])
-      values[#values + 1] = found[i]
-    end
-  end
-end
-return {table.concat(kept), table.concat(sizes), table.concat(values)}
-"""
-)
-
-# ARGV: prefix, bands, then per example: id, row, then `bands` (shard, member) pairs.
-# Returns the ids removed (an id no longer pointing to its row is skipped).
-_REMOVE_LUA = (
-    _COMMON_LUA
-    + """
-local nb = tonumber(ARGV[2])
-local out = {}
-local step = 2 + 2 * nb
-need(P .. 'id', 'hash'); need(P .. 'doc', 'hash'); need(P .. 'tok', 'hash')
-for base = 3, #ARGV, step do
-  for j = 0, nb - 1 do need(P .. 'lsh:' .. ARGV[base + 2 + 2 * j], 'zset') end
-end
-for base = 3, #ARGV, step do
-  local id, r = ARGV[base], ARGV[base + 1]
-  if redis.call('HGET', P .. 'id', id) == r then
-    for j = 0, nb - 1 do
-      redis.call('ZREM', P .. 'lsh:' .. ARGV[base + 2 + 2 * j], ARGV[base + 3 + 2 * j])
-    end
-    redis.call('HDEL', P .. 'doc', r)
-    redis.call('HDEL', P .. 'tok', r)
-    redis.call('HDEL', P .. 'id', id)
-    out[#out + 1] = id
-  end
-end
-return out
-"""
-)
-
-_SCRIPTS = {
-    "insert": _INSERT_LUA,
-    "lookup": _LOOKUP_LUA,
-    "fetch": _FETCH_LUA,
-    "remove": _REMOVE_LUA,
-}
-
-
-def _import_redis() -> Any:
-    try:
-        import redis  # noqa: PLC0415
-        import redis.asyncio  # noqa: PLC0415
-    except ImportError as exc:
-        msg = (
-            "MinHashExampleSelector(redis_url=...) needs the redis package: "
-            'pip install "langchain-niche[redis]"'
-        )
-        raise MissingDependencyError(msg) from exc
-    return redis
-
-
-def _prefix(index_name: str) -> str:
-    return f"niche:{{{index_name}}}:"
-
 
 @dataclass(frozen=True)
 class _Batch:
@@ -471,7 +136,7 @@ class _Batch:
     fields: str
 
 
-class RedisLshStorage(LshStorage):
+class RedisLshStorage(RedisConnection, LshStorage):
     """Examples and their MinHash-LSH index in Redis (see the module docstring).
 
     Created by :meth:`open` (connects, reads an existing index's settings) and
@@ -479,55 +144,10 @@ class RedisLshStorage(LshStorage):
     """
 
     def __init__(self, redis_module: Any, url: str, settings: Mapping[str, Any]) -> None:
-        self._redis = redis_module
-        try:
-            parsed = parse_redis_url(url)
-        except ValueError as exc:
-            msg = f"redis_url: {exc}"
-            raise InvalidParameterError(msg, name="redis_url", value=redact_url(url)) from None
-        self.url = parsed.connect_url  # user name, password and options percent-encoded
-        self.safe_url = parsed.safe
-        self.index_name: str = settings.get("index_name", "default")
-        self.prefix = _prefix(self.index_name)
-        self.timeout = float(settings.get("redis_timeout", 5.0))
-        self.max_connections = int(settings.get("redis_max_connections", 64))
+        super().__init__(redis_module, url, settings)
         self.batch_size = int(settings.get("redis_batch_size", DEFAULT_BATCH_SIZE))
-        try:
-            self.client = self._redis.Redis.from_pool(self._pool(self._redis))
-        except ValueError as exc:  # redis-py rejects an option's value (no secrets in it)
-            msg = f"redis_url {self.safe_url!r}: {exc}"
-            raise InvalidParameterError(msg, name="redis_url", value=self.safe_url) from exc
-        self._scripts = {name: self.client.register_script(lua) for name, lua in _SCRIPTS.items()}
-        self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]
-        ]
-        self._async = weakref.WeakKeyDictionary()
         self.encoder: LshEncoder | None = None
         self.compared: tuple[str, ...] = ()
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
-
-    def _pool(self, module: Any) -> Any:
-        from redis.backoff import NoBackoff  # noqa: PLC0415
-        from redis.retry import Retry  # noqa: PLC0415
-
-        # One attempt per call: redis-py would otherwise send a command again after
-        # a timeout, though Redis may still run the first one (a write twice), and
-        # an unresponsive server would hold a caller for twice redis_timeout. The
-        # writes that are safe to repeat say so (("resend", call)).
-        retry: Any = Retry(NoBackoff(), 0)
-        if module is not self._redis:
-            from redis.asyncio.retry import Retry as AsyncRetry  # noqa: PLC0415
-
-            retry = AsyncRetry(NoBackoff(), 0)
-        return module.BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=self.max_connections,
-            timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            socket_timeout=self.timeout,
-            retry=retry,
-        )
 
     # -- opening ------------------------------------------------------------------
     @classmethod
@@ -548,7 +168,7 @@ class RedisLshStorage(LshStorage):
             IndexFormatError: The key holds something else, or the index was built
                 with a custom tokenizer that was not passed.
         """
-        storage = cls(_import_redis(), settings["redis_url"], settings)
+        storage = cls(import_redis(), settings["redis_url"], settings)
         stored = storage.execute(("cmd", "GET", storage.prefix + "config"))
         if stored is None:
             return storage
@@ -665,156 +285,6 @@ class RedisLshStorage(LshStorage):
                 raise IndexFormatError(msg)
         self.encoder = encoder
         self.compared = compared
-
-    # -- executing calls -----------------------------------------------------------------
-    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
-        if isinstance(exc, self._redis.AuthenticationError):
-            msg = f"Redis at {self.safe_url} rejected the credentials: {exc}"
-        else:
-            msg = (
-                f"Redis at {self.safe_url} is unreachable or did not answer within "
-                f"{self.timeout:g} s: {type(exc).__name__}: {exc}"
-            )
-        return StoreUnavailableError(msg, url=self.safe_url)
-
-    def _refused(self, exc: Exception, call: Call) -> IndexFormatError | StoreUnavailableError:
-        """An error reply as a typed error.
-
-        A key of the index holding another type or a value that is not what the
-        index stores there (``WRONGTYPE``, a non-integer counter, a problem a
-        script found) is an :class:`IndexFormatError` naming the key; any other
-        refusal (database out of range, out of memory, read-only replica...)
-        a :class:`StoreUnavailableError` naming the URL.
-        """
-        text = str(exc)
-        marked = _MARKED.match(text)
-        key: str | None
-        if marked is not None:
-            key, problem = marked.group("key"), marked.group("problem")
-        else:
-            key, problem = self._key_of(call, text), text
-        if marked is not None or _BAD_VALUE.search(text):
-            where = f"key {key!r}" if key is not None else f"a key under {self.prefix!r}"
-            msg = (
-                f"Redis index {self.index_name!r} at {self.safe_url}: {where} does not hold "
-                f"what the index stores there ({problem}); was it written by something else?"
-            )
-            return IndexFormatError(msg)
-        msg = f"Redis at {self.safe_url} refused a request: {type(exc).__name__}: {text}"
-        return StoreUnavailableError(msg, url=self.safe_url)
-
-    @staticmethod
-    def _key_of(call: Call, text: str) -> str | None:
-        """The key a failed command worked on (``None`` when unknown)."""
-        if call[0] == "cmd" and len(call) > 2:
-            return _text(call[2])
-        number = re.match(r"Command # (\d+)", text)
-        if call[0] == "pipe" and number is not None and int(number.group(1)) <= len(call[1]):
-            args = call[1][int(number.group(1)) - 1]
-            return _text(args[1]) if len(args) > 1 else None
-        return None
-
-    def execute(self, call: Call) -> Any:
-        """Run one call with the blocking client.
-
-        Args:
-            call: ``("cmd", *args)``, ``("script", name, args)``, ``("pipe", [args, ...])``,
-                ``("resend", call)`` (a call that is safe to run twice: sent once
-                more after a timeout or a lost connection), ``("submit", call)``
-                (start a call in a worker thread; returns a handle) or
-                ``("wait", handle)`` (its reply).
-
-        Returns:
-            The reply.
-
-        Raises:
-            StoreUnavailableError: Redis cannot be reached or timed out.
-        """
-        redis = self._redis
-        if call[0] == "submit":
-            return self._pool_executor().submit(self.execute, call[1])
-        if call[0] == "wait":
-            return call[1].result()
-        if call[0] == "resend":
-            try:
-                return self.execute(call[1])
-            except StoreUnavailableError:
-                return self.execute(call[1])
-        try:
-            return self._send(call)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise self._unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise self._refused(exc, call) from exc
-
-    def _send(self, call: Call) -> Any:
-        if call[0] == "cmd":
-            return self.client.execute_command(*call[1:])
-        if call[0] == "script":
-            return self._scripts[call[1]](args=call[2])
-        pipe = self.client.pipeline(transaction=False)
-        for args in call[1]:
-            pipe.execute_command(*args)
-        return pipe.execute()
-
-    def _pool_executor(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(4, thread_name_prefix="niche-redis")
-            return self._executor
-
-    def _async_client(self) -> tuple[Any, dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        entry = self._async.get(loop)
-        if entry is None:
-            module = self._redis.asyncio
-            client = module.Redis.from_pool(self._pool(module))
-            entry = (client, {name: client.register_script(lua) for name, lua in _SCRIPTS.items()})
-            self._async[loop] = entry
-        return entry
-
-    async def aexecute(self, call: Call) -> Any:
-        """Async twin of :meth:`execute` (one client per event loop).
-
-        Args:
-            call: As for :meth:`execute`.
-
-        Returns:
-            The reply.
-        """
-        redis = self._redis
-        if call[0] == "submit":
-            return asyncio.ensure_future(self.aexecute(call[1]))
-        if call[0] == "wait":
-            return await call[1]
-        if call[0] == "resend":
-            try:
-                return await self.aexecute(call[1])
-            except StoreUnavailableError:
-                return await self.aexecute(call[1])
-        try:
-            return await self._asend(call)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise self._unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise self._refused(exc, call) from exc
-
-    async def _asend(self, call: Call) -> Any:
-        client, scripts = self._async_client()
-        if call[0] == "cmd":
-            return await client.execute_command(*call[1:])
-        if call[0] == "script":
-            return await scripts[call[1]](args=call[2])
-        pipe = client.pipeline(transaction=False)
-        for args in call[1]:
-            pipe.execute_command(*args)
-        return await pipe.execute()
-
-    def close(self) -> None:
-        """Close the blocking client's connections and the writer thread pool."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-        self.client.close()
 
     # -- lookups ----------------------------------------------------------------------------
     def _encoder(self) -> LshEncoder:
@@ -934,9 +404,9 @@ class RedisLshStorage(LshStorage):
 
     def _row(self, value: Any, key: str, field: Any = None) -> int:
         """A row number read from hash ``key`` (a field of ``doc``, a value of ``id``)."""
-        text = _text(value)
+        text = decoded(value)
         if not text.isdigit() or int(text) > _MAX_ROW:
-            where = "" if field is None else f" at field {_text(field)!r}"
+            where = "" if field is None else f" at field {decoded(field)!r}"
             msg = f"Redis index {self.index_name!r}: key {self.prefix + key!r} holds {preview(text)}{where} where a row number (0 to {_MAX_ROW}) belongs"
             raise IndexFormatError(msg)
         return int(text)
@@ -1100,10 +570,10 @@ class RedisLshStorage(LshStorage):
         handle, start, stop, chunk_ids = entry
         reply = yield ("wait", handle)
         for _ in range(_MAX_ROW_ATTEMPTS):
-            if _text(reply[0]) in ("ok", "done"):
+            if decoded(reply[0]) in ("ok", "done"):
                 written.append(chunk_ids)
                 return failure
-            taken = _text(reply[1])
+            taken = decoded(reply[1])
             if taken in batch.custom:  # a custom id was added concurrently by another writer
                 done = sum(len(chunk) for chunk in written)
                 msg = (
@@ -1217,44 +687,12 @@ class RedisLshStorage(LshStorage):
             for shard, member in row_entries:
                 args.extend([shard, member])
         reply = yield ("script", "remove", args)
-        return [_text(r) for r in reply]
+        return [decoded(r) for r in reply]
 
-    # -- maintenance --------------------------------------------------------------------------------
+    # -- maintenance ----------------------------------------------------------------
     def audit(self) -> Plan[dict[str, Any]]:
-        """Check that every example is complete: id, document, tokens and band entries.
-
-        Reads the whole index; meant for tests and operations, not for the hot path.
-
-        Returns:
-            ``{"examples": n, "problems": [...]}`` (an empty list when consistent).
-        """
-        docs = yield from self._scan_docs()
-        problems: list[str] = []
-        if docs:
-            id_rows = yield from self._hmget_ids([example_id for _, example_id, _ in docs])
-            for (row, example_id, _), id_row in zip(docs, id_rows, strict=True):
-                if id_row is None or _text(id_row) != str(row):
-                    problems.append(f"id {example_id!r} does not point to row {row}")
-            rows = np.array([row for row, _, _ in docs], dtype=np.int64)
-            complete, entries = yield from self._stored_members(rows)
-            missing = sorted(set(rows.tolist()) - set(complete.tolist()))
-            problems.extend(f"row {row} has no tokens" for row in missing)
-            checks = [
-                ("ZSCORE", self.prefix + "lsh:" + shard, member)
-                for row_entries in entries
-                for shard, member in row_entries
-            ]
-            scores: list[Any] = []
-            if checks:
-                scores = yield ("pipe", checks)
-            width = self._encoder().banding.bands
-            for i, row in enumerate(complete.tolist()):
-                if any(score is None for score in scores[i * width : (i + 1) * width]):
-                    problems.append(f"row {row} is missing band entries")
-        counts = yield ("pipe", [("HLEN", self.prefix + name) for name in ("id", "tok", "doc")])
-        if len(set(map(int, counts))) != 1:
-            problems.append(f"{counts[2]} documents, {counts[0]} ids and {counts[1]} token entries")
-        return {"examples": len(docs), "problems": problems}
+        """Check that every example is complete (see :func:`~.audit.audit_index`)."""
+        return audit_index(self)
 
 
 def _json(raw: bytes | str, problem: str) -> Any:
@@ -1271,7 +709,3 @@ def _split(blob: bytes, sizes: npt.NDArray[np.uint32]) -> list[bytes]:
     ends = np.cumsum(sizes, dtype=np.int64).tolist()
     starts = [0, *ends[:-1]] if ends else []
     return [blob[a:b] for a, b in zip(starts, ends, strict=True)]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
