@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,18 +30,11 @@ from langchain_niche.errors import (
 )
 from langchain_niche.minhash.banding import Banding
 from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.memory import MemoryLshStorage
 from langchain_niche.minhash.prefilter import Prefilter
 from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
 from langchain_niche.minhash.sketches import MinHasher, check_num_perm, check_seed
-from langchain_niche.minhash.storage import (
-    Call,
-    LshStorage,
-    MemoryLshStorage,
-    Plan,
-    SelectionRequest,
-    run_async,
-    run_sync,
-)
+from langchain_niche.minhash.storage import LshStorage, Plan, SelectionRequest
 from langchain_niche.persistence import (
     IndexReader,
     build_from_config,
@@ -110,15 +103,6 @@ def _check_similarity(value: Any) -> None:
 def _only(check: Any) -> Any:
     """A field validator for a check that knows its field's name."""
     return checked(lambda _name, value: check(value))
-
-
-def _no_calls(call: Call) -> Any:  # pragma: no cover - the memory storage never yields
-    msg = f"unexpected storage call {call[:1]!r}"
-    raise RuntimeError(msg)
-
-
-async def _ano_calls(call: Call) -> Any:  # pragma: no cover
-    return _no_calls(call)
 
 
 class MinHashExampleSelector(LexicalExampleSelector):
@@ -329,13 +313,12 @@ class MinHashExampleSelector(LexicalExampleSelector):
     # -- copying and pickling (see LexicalExampleSelector) -------------------------
     def _state_lock(self) -> contextlib.AbstractContextManager[Any]:
         storage = self.__pydantic_private__.get("_storage") if self.__pydantic_private__ else None
-        if isinstance(storage, MemoryLshStorage):
-            return storage.lock
-        return contextlib.nullcontext()  # Redis: nothing in this process to snapshot
+        return contextlib.nullcontext() if storage is None else storage.state_lock()
 
     def _portable_private(self) -> dict[str, Any]:
         private = super()._portable_private()
-        if not isinstance(private.get("_storage"), MemoryLshStorage):
+        storage = private.get("_storage")
+        if storage is None or storage.shared:
             private.pop("_storage", None)  # connections are never copied or pickled
         return private
 
@@ -398,8 +381,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
     @property
     def index_nbytes(self) -> int:
         """Bytes of the in-memory index arrays (0 for Redis; example dicts excluded)."""
-        storage = self._storage
-        return storage.nbytes if isinstance(storage, MemoryLshStorage) else 0
+        return self._storage.nbytes
 
     def _index_settings(self) -> dict[str, Any]:
         """The settings a saved or shared index must be used with."""
@@ -419,16 +401,16 @@ class MinHashExampleSelector(LexicalExampleSelector):
         """
         info: dict[str, Any] = {
             "examples": len(self),
-            "storage": "memory" if isinstance(self._storage, MemoryLshStorage) else "redis",
+            "storage": self._storage.kind,
             **self._index_settings(),
             "input_keys": sorted(self.input_keys) if self.input_keys else None,
             "rerank": self.rerank,
             "fallback": self.fallback,
         }
-        if isinstance(self._storage, MemoryLshStorage):
-            info["index_bytes"] = self.index_nbytes
-        else:
+        if self._storage.shared:
             info["index_name"] = self.index_name
+        else:
+            info["index_bytes"] = self.index_nbytes
         return info
 
     def audit(self) -> dict[str, Any]:
@@ -441,48 +423,26 @@ class MinHashExampleSelector(LexicalExampleSelector):
             ``{"examples": n, "problems": [...]}``; no problems when consistent. In
             memory also ``"token_cache"``: token ids cached by the encoder (bounded).
         """
-        storage = self._storage
-        if isinstance(storage, MemoryLshStorage):
-            return {
-                "examples": len(self),
-                "problems": [],
-                "token_cache": self._encoder.cached_tokens,
-            }
-        report: dict[str, Any] = self._run(storage.audit())  # type: ignore[attr-defined]
+        report: dict[str, Any] = self._run(self._storage.audit())
         return report
 
     # -- plumbing -------------------------------------------------------------------
     def _run(self, plan: Plan[Any], *, whole: bool = True) -> Any:
         """Run a storage plan; ``whole``: hold the in-memory lock from start to end."""
-        storage = self._storage
-        if isinstance(storage, MemoryLshStorage):
-            if not whole:
-                return run_sync(plan, _no_calls)
-            with storage.lock:
-                return run_sync(plan, _no_calls)
-        return run_sync(plan, storage.execute)  # type: ignore[attr-defined]
+        return self._storage.run(plan, whole=whole)
 
     async def _arun(self, plan: Plan[Any]) -> Any:
-        storage = self._storage
-        if isinstance(storage, MemoryLshStorage):
-            with storage.lock:
-                return await run_async(plan, _ano_calls)
-        return await run_async(plan, storage.aexecute)  # type: ignore[attr-defined]
+        return await self._storage.arun(plan)
 
     def _has_native_async(self) -> bool:
-        return not isinstance(self._storage, MemoryLshStorage)
+        return self._storage.shared
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
-        storage = self._storage
-        if not isinstance(storage, MemoryLshStorage):
-            return True
-        if self.fallback == "exact" and len(storage.store) > 50_000:
-            return False
         try:
             keys = self._compared_keys(input_variables)
         except (KeyError, TypeError, ValueError):
             return True  # the sync path raises the error
-        return keys is None or keys in storage.indexes
+        return self._storage.is_cheap(keys, exact_fallback=self.fallback == "exact")
 
     # -- size and content -------------------------------------------------------------
     def __len__(self) -> int:
@@ -548,7 +508,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         batch = copy_examples(examples, ids=ids)
         if not batch:
             return []
-        if isinstance(self._storage, MemoryLshStorage):
+        if not self._storage.shared:
             if len(batch) <= _ASYNC_INLINE_BATCH:
                 return self.add_examples(batch, ids=ids)
             return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
@@ -623,10 +583,10 @@ class MinHashExampleSelector(LexicalExampleSelector):
     # -- persistence -------------------------------------------------------------------------
     def _check_memory(self, what: str) -> MemoryLshStorage:
         storage = self._storage
-        if not isinstance(storage, MemoryLshStorage):
+        if storage.shared:
             msg = f"{what}() applies to the in-memory index; a Redis index is persisted by Redis itself"
             raise InvalidParameterError(msg, name="redis_url", value="<redis>")
-        return storage
+        return cast("MemoryLshStorage", storage)  # the only storage that is not shared
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the examples, ids, settings and index arrays to one file.

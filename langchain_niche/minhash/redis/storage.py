@@ -58,7 +58,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -84,6 +84,8 @@ from langchain_niche.minhash.storage import (
     Plan,
     RowTokens,
     SelectionRequest,
+    run_async,
+    run_sync,
     score_rows,
 )
 from langchain_niche.persistence import example_json
@@ -94,6 +96,7 @@ __all__ = ["RedisLshStorage", "redact_url"]
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
+T = TypeVar("T")
 
 FORMAT = "langchain-niche-minhash-redis"
 VERSION = 1
@@ -142,6 +145,9 @@ class RedisLshStorage(RedisConnection, LshStorage):
     Created by :meth:`open` (connects, reads an existing index's settings) and
     :meth:`attach` (creates or checks the index's ``config``).
     """
+
+    kind = "redis"
+    shared = True
 
     def __init__(self, redis_module: Any, url: str, settings: Mapping[str, Any]) -> None:
         super().__init__(redis_module, url, settings)
@@ -688,6 +694,15 @@ class RedisLshStorage(RedisConnection, LshStorage):
                 args.extend([shard, member])
         reply = yield ("script", "remove", args)
         return [decoded(r) for r in reply]
+
+    # -- running plans --------------------------------------------------------------
+    def run(self, plan: Plan[T], *, whole: bool = True) -> T:
+        """Run a plan with the blocking client (each call is one round trip)."""
+        return run_sync(plan, self.execute)
+
+    async def arun(self, plan: Plan[T]) -> T:
+        """Run a plan with this event loop's async client."""
+        return await run_async(plan, self.aexecute)
 
     # -- maintenance ----------------------------------------------------------------
     def audit(self) -> Plan[dict[str, Any]]:
