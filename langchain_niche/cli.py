@@ -45,7 +45,8 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 from langchain_niche._atomic import atomic_writer
 from langchain_niche.dedupe import dedupe_examples
 from langchain_niche.errors import InvalidExampleError, InvalidParameterError, NicheError
-from langchain_niche.selectors.minhash import MinHashExampleSelector, _check_index_name
+from langchain_niche.minhash.redis.url import check_index_name
+from langchain_niche.selectors.minhash import MinHashExampleSelector
 
 __all__ = ["main"]
 
@@ -379,7 +380,7 @@ def _check_redis_options(url: str, index_name: str) -> None:
     from langchain_niche.minhash.redis.url import parse_redis_url  # noqa: PLC0415
 
     try:
-        _check_index_name(index_name)
+        check_index_name(index_name)
     except InvalidParameterError as exc:
         msg = f"--index-name: {exc}"
         raise UsageError(msg) from None

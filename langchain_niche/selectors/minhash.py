@@ -9,8 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-import numpy as np
-import numpy.typing as npt
 from langchain_core.runnables.config import run_in_executor
 from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
@@ -23,16 +21,14 @@ from langchain_niche._validation import (
 )
 from langchain_niche.errors import (
     IndexFormatError,
-    InvalidExampleError,
     InvalidParameterError,
-    MissingKeyError,
-    preview,
 )
 from langchain_niche.minhash.banding import Banding
 from langchain_niche.minhash.encoding import LshEncoder, LshQuery
 from langchain_niche.minhash.memory import MemoryLshStorage
 from langchain_niche.minhash.prefilter import Prefilter
-from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
+from langchain_niche.minhash.redis.url import check_index_name, check_redis_url
+from langchain_niche.minhash.saved import restore_saved
 from langchain_niche.minhash.sketches import MinHasher, check_num_perm, check_seed
 from langchain_niche.minhash.storage import LshStorage, Plan, SelectionRequest
 from langchain_niche.persistence import (
@@ -58,37 +54,8 @@ _REDIS_SETTINGS = (
 )
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
 _UNSAVED = ("token_counter", "example_prompt", "index_name")  # and every redis_* setting
-_SPOT_CHECK_ROWS = 64  # examples re-encoded on load to check the saved arrays
 DEFAULT_LSH_WEIGHTS = (0.1, 0.9)
 """Default ``(false_positive_weight, false_negative_weight)``: recall first."""
-
-
-def _check_index_name(value: Any) -> None:
-    ok = (
-        isinstance(value, str)
-        and 0 < len(value) <= 200
-        and all(c.isalnum() or c in "-_.:" for c in value)
-        and value.isascii()
-    )
-    if not ok:
-        msg = (
-            "index_name must be 1-200 ASCII letters, digits or '-_.:' characters, "
-            f"got {preview(value)}"
-        )
-        raise InvalidParameterError(msg, name="index_name", value=value)
-
-
-def _check_redis_url(value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):  # its repr could hold a password: only the type is shown
-        msg = f"redis_url must be None or a redis://, rediss:// or unix:// URL, got a {type(value).__name__}"
-        raise InvalidParameterError(msg, name="redis_url", value=type(value).__name__)
-    try:
-        parse_redis_url(value)
-    except ValueError as exc:
-        msg = f"redis_url: {exc}"
-        raise InvalidParameterError(msg, name="redis_url", value=redact_url(value)) from None
 
 
 def _check_similarity(value: Any) -> None:
@@ -108,68 +75,38 @@ def _only(check: Any) -> Any:
 class MinHashExampleSelector(LexicalExampleSelector):
     r"""Select few-shot examples from millions with MinHash-LSH, in memory or in Redis.
 
-    Selection has four steps:
+    Selection (the README's "MinHash" section has the measured details):
 
-    1. **Candidates by LSH banding.** The input's MinHash signature (``num_perm``
-       values, identical to ``datasketch.MinHash``'s) is cut into ``b`` bands of
-       ``r`` values, ``(b, r)`` chosen as ``datasketch.MinHashLSH`` chooses them for
-       ``lsh_threshold`` and ``lsh_weights``. Examples sharing a whole band with
-       the input are candidates: an example of Jaccard similarity ``s`` is found
-       with probability ``1 - (1 - s**r)**b``. The default weights favour recall
-       (``b=32, r=4`` for 0.5): 0.87 at ``s = lsh_threshold``, 0.99 at
-       ``lsh_threshold + 0.1``.
-    2. **Pre-filter (in memory).** Short texts share common words, so at a
-       million examples banding finds hundreds to thousands of candidates. Each
-       example stores a 64-byte sketch (4 bits of 128 MinHash values); when
-       there are more than ``rerank_limit`` candidates (and ``k``), only these
-       are re-ranked: every candidate whose sketch agrees with the input's at
-       least as much as the ``rerank_limit``-th best does, and every candidate
-       whose sketch makes a similarity of ``lsh_threshold`` or more plausible (a
-       candidate at or above ``lsh_threshold`` is dropped with probability at
-       most 1e-4; see :mod:`langchain_niche.minhash.prefilter`).
-       ``rerank_limit=None`` re-ranks every candidate; Redis always does.
-    3. **Re-ranking.** ``rerank="jaccard"`` (default) scores candidates by their
-       *exact* Jaccard similarity, computed on the token ids stored with every
-       example (8 bytes per token): scores equal ``JaccardExampleSelector``'s.
-       ``rerank="minhash"`` scores them by the MinHash estimate (the fraction of
-       equal signature values, ``datasketch.MinHash.jaccard``) instead.
-    4. **Fallback**, when banding cannot fill the result (``k``, or ``fetch_k``
-       with ``diversity``):
-
-       * ``"probe"`` (default), when fewer than ``k`` candidates score above 0
-         and at least ``threshold``: lower-threshold probing. Examples that agree
-         with the input on the first ``ceil(r / 2)`` values of some band (the same
-         sorted index answers this) are ranked by how many band prefixes they
-         share, and the best ``probe_limit`` are re-ranked and merged in. Its
-         cost is bounded: it reads at most ``8 * probe_limit`` index entries,
-         the smallest prefix ranges first (of a range too large to read whole,
-         its first entries: many equal examples never hide all of them).
-       * ``"exact"``, when fewer than ``k`` candidates score at least
-         ``lsh_threshold`` (and ``threshold``): scan every example; the result
-         is then exactly ``JaccardExampleSelector``'s (slower than it on large
-         corpora; in-memory storage only).
-       * ``"none"``: return the banded candidates only (possibly fewer than
-         ``k``, and lower-similarity ones only when banding happened to find them).
+    1. **Candidates by LSH banding**: examples sharing a whole band of the
+       input's MinHash signature (``b`` bands of ``r`` values, chosen as
+       ``datasketch.MinHashLSH`` chooses them for ``lsh_threshold`` and
+       ``lsh_weights``; the default weights favour recall: ``b=32, r=4``).
+    2. **Pre-filter (in memory)**: beyond ``rerank_limit`` candidates, 64-byte
+       sketches keep the best by estimated similarity plus every candidate
+       that may reach ``lsh_threshold`` (dropped with probability at most 1e-4;
+       see :mod:`langchain_niche.minhash.prefilter`). Redis re-ranks all.
+    3. **Re-ranking**: ``rerank="jaccard"`` scores by *exact* Jaccard similarity
+       on the stored token ids (equal to ``JaccardExampleSelector``'s);
+       ``"minhash"`` by the MinHash estimate.
+    4. **Fallback** when banding cannot fill the result: ``"probe"`` ranks
+       examples sharing band prefixes (at most ``8 * probe_limit`` index
+       entries read), ``"exact"`` scans every example (in memory only; the
+       result is then exactly ``JaccardExampleSelector``'s), ``"none"`` returns
+       what banding found.
 
     Results are ordered like ``JaccardExampleSelector``'s: highest score first,
     ties broken by insertion order; examples sharing no token with the input or
     scoring below ``threshold`` are never returned.
 
-    Storage: by default everything lives in this process (numpy arrays: about
-    ``8 * tokens + 12 * b + 64`` bytes per example besides the example dicts); with
-    ``redis_url`` the examples (as JSON), their token ids and the band buckets
-    live in Redis under ``index_name``, so every process using the same URL and
-    name shares one index and a new process serves selections from Redis alone
-    (see :mod:`langchain_niche.minhash.redis.storage` for the key layout).
-    ``save``/``load`` write the in-memory index to one file (JSON + ``.npy``, no
-    pickle).
+    Storage: in this process by default (numpy arrays, about
+    ``8 * tokens + 12 * b + 64`` bytes per example besides the example dicts;
+    ``save``/``load`` write one file, no pickle), or with ``redis_url`` in Redis
+    under ``index_name``, shared by every process using the same URL and name
+    (key layout: :mod:`langchain_niche.minhash.redis.storage`).
 
-    Copies and pickles (``copy.deepcopy``, ``pickle``, ``model_copy(deep=True)``):
-    an in-memory selector is copied whole and independent. A Redis-backed one
-    carries its settings, URL (password included) and index name but no
-    connection: the copy reconnects (``StoreUnavailableError`` if Redis cannot be
-    reached then) and shares the same Redis index, as every selector with that
-    URL and name does.
+    Copies and pickles give an independent in-memory selector; a Redis-backed
+    one carries its settings, URL and index name but no connection: the copy
+    reconnects (``StoreUnavailableError`` if it cannot) to the same index.
 
     Example:
         ```python
@@ -228,12 +165,12 @@ class MinHashExampleSelector(LexicalExampleSelector):
     similarity of ``lsh_threshold`` or more plausible (see the class docstring).
     ``None``: re-rank every candidate. Redis re-ranks every candidate exactly."""
 
-    redis_url: Annotated[str | None, _only(_check_redis_url)] = Field(
+    redis_url: Annotated[str | None, _only(check_redis_url)] = Field(
         default=None, frozen=True, repr=False
     )
     """``None`` for in-memory storage, or a Redis URL (``redis://host:6379/0``)."""
 
-    index_name: Annotated[str, _only(_check_index_name)] = Field(default="default", frozen=True)
+    index_name: Annotated[str, _only(check_index_name)] = Field(default="default", frozen=True)
     """Namespace of the index in Redis (keys start with ``niche:{index_name}:``)."""
 
     redis_timeout: Annotated[float, number_above_zero()] = Field(default=5.0, frozen=True)
@@ -688,116 +625,5 @@ class MinHashExampleSelector(LexicalExampleSelector):
             if saved_index != selector._index_settings():
                 msg = f"{path}: the saved index settings {saved_index} do not match this selector's {selector._index_settings()}"
                 raise IndexFormatError(msg)
-            _restore(reader, storage)
+            restore_saved(reader, storage)
         return selector
-
-
-def _restore(reader: IndexReader, storage: MemoryLshStorage) -> None:
-    """Fill an empty in-memory storage from an open file, checking every array."""
-    next_seq = reader.integer("next_seq", default=0)
-    compared = reader.compared_keys()
-    records = reader.records()
-    n = len(records)
-    seqs = reader.array("seq", kinds="iu", shape=(n,))
-    examples = [example for _, example in records]
-    try:
-        storage.store.restore(
-            examples, [example_id for example_id, _ in records], seqs.astype(np.int64), next_seq
-        )
-    except ValueError as exc:
-        msg = f"inconsistent ids: {exc}"
-        raise reader.error(msg, "seq.npy") from exc
-    storage.indexes.clear()
-    encoder = storage.encoder
-    bands = encoder.banding.bands
-    width = None if encoder.prefilter is None else encoder.prefilter.width
-    for i, keys in enumerate(compared):
-        lens = reader.array(f"lens_{i}", kinds="iu", shape=(n,)).astype(np.int64)
-        room = reader.member_size(f"tokens_{i}.npy")  # at least one byte per token id
-        if n and (int(lens.min()) < 0 or float(lens.sum(dtype=np.float64)) > room):
-            msg = f"has negative row sizes or more token ids than tokens_{i}.npy can hold"
-            raise reader.error(msg, f"lens_{i}.npy")
-        tokens = reader.array(f"tokens_{i}", kinds="u", shape=(int(lens.sum()),))
-        band_keys = reader.array(f"band_keys_{i}", kinds="u", shape=(n * bands,))
-        band_rows = reader.array(f"band_rows_{i}", kinds="iu", shape=(n * bands,))
-        if n and (int(band_rows.min()) < 0 or int(band_rows.max()) >= n):
-            msg = f"has rows outside [0, {n})"
-            raise reader.error(msg, f"band_rows_{i}.npy")
-        if n and not bool(np.all(np.bincount(band_rows, minlength=n) == bands)):
-            msg = f"does not give each of the {n} examples exactly {bands} band keys"
-            raise reader.error(msg, f"band_rows_{i}.npy")
-        if band_keys.shape[0] > 1 and bool(np.any(band_keys[1:] < band_keys[:-1])):
-            msg = "is not sorted"
-            raise reader.error(msg, f"band_keys_{i}.npy")
-        sketches = None
-        if width is not None and f"sketches_{i}" in reader.manifest["arrays"]:
-            sketches = reader.array(f"sketches_{i}", kinds="u", shape=(n, width))
-        arrays = (tokens, lens, band_keys, band_rows)
-        _spot_check(reader, encoder, examples, keys=keys, i=i, arrays=arrays, sketches=sketches)
-        tokens = tokens.astype(np.uint64, copy=False)
-        band_keys = band_keys.astype(np.uint64, copy=False)
-        if sketches is not None:
-            sketches = sketches.astype(np.uint8, copy=False)
-        try:
-            storage.restore_index(keys, tokens, lens, band_keys, band_rows, sketches=sketches)
-        except ValueError as exc:
-            msg = f"inconsistent index arrays: {exc}"
-            raise reader.error(msg, f"tokens_{i}.npy") from exc
-
-
-def _sample_rows(n: int) -> npt.NDArray[np.int64]:
-    """Evenly spaced rows (first and last included) for the consistency spot check."""
-    return np.unique(np.linspace(0, n - 1, num=min(n, _SPOT_CHECK_ROWS)).astype(np.int64))
-
-
-def _spot_check(
-    reader: IndexReader,
-    encoder: LshEncoder,
-    examples: list[dict[str, Any]],
-    *,
-    keys: tuple[str, ...],
-    i: int,
-    arrays: tuple[npt.NDArray[Any], ...],
-    sketches: npt.NDArray[Any] | None,
-) -> None:
-    """Re-encode a sample of examples and compare with the saved arrays.
-
-    Arrays that were shuffled, swapped with another file's, or do not belong to
-    their examples are caught here even when the file's checksums were rewritten
-    (a change confined to rows outside the sample is not: checksums catch those
-    unless rewritten, and the index then selects by what its arrays say).
-    """
-    tokens, lens, band_keys, band_rows = arrays
-    n = len(examples)
-    if n == 0:
-        return
-    rows = _sample_rows(n)
-    try:
-        encoded = encoder.encode_examples([examples[r] for r in rows.tolist()], keys)
-    except (MissingKeyError, InvalidExampleError) as exc:
-        msg = f"cannot index the saved fields {list(keys)}: {exc}"
-        raise reader.error(msg, "examples.jsonl") from exc
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    got = np.concatenate([[0], np.cumsum(encoded.lens)])
-    in_sample = np.zeros(n, dtype=np.bool_)
-    in_sample[rows] = True
-    pick = np.flatnonzero(in_sample[band_rows])
-    order = np.lexsort((band_keys[pick], band_rows[pick]))
-    saved_keys = band_keys[pick][order].reshape(rows.shape[0], -1)
-    for j, row in enumerate(rows.tolist()):
-        saved = np.sort(tokens[offsets[row] : offsets[row + 1]])
-        expected = np.sort(encoded.tokens[got[j] : got[j + 1]])
-        if saved.shape != expected.shape or not np.array_equal(saved, expected):
-            msg = f"token ids of example {row} do not match its text in examples.jsonl"
-            raise reader.error(msg, f"tokens_{i}.npy")
-        if not np.array_equal(saved_keys[j], np.sort(encoded.keys[j])):
-            msg = f"band keys of example {row} do not match its text in examples.jsonl"
-            raise reader.error(msg, f"band_keys_{i}.npy")
-    if (
-        sketches is not None
-        and encoded.sketches is not None
-        and not np.array_equal(sketches[rows], encoded.sketches)
-    ):
-        msg = "pre-filter sketches do not match the examples in examples.jsonl"
-        raise reader.error(msg, f"sketches_{i}.npy")
