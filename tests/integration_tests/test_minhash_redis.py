@@ -30,7 +30,7 @@ from langchain_niche import (
     StoreUnavailableError,
 )
 from langchain_niche.datasets import python_api_examples
-from langchain_niche.minhash.redis.storage import redact_url
+from langchain_niche.minhash.redis.url import redact_url
 from tests.support.minhash_writer import duplicate_heavy_corpus, synthetic_examples
 from tests.support.redis_server import SilentServer, start_writer
 

@@ -3,16 +3,27 @@
 :class:`RedisConnection` sends the backend's calls: ``("cmd", ...)`` one command,
 ``("pipe", [...])`` a pipeline, ``("script", name, args)`` a Lua script of
 :mod:`~langchain_niche.minhash.redis.lua`, ``("resend", call)`` a write that is safe
-to send once more after a timeout. Each call is sent once otherwise (see
-:mod:`~langchain_niche.minhash.redis.storage`), with the blocking client or, in
-async code, one client per event loop; failures become
+to send once more after a timeout; with the blocking client or, in async code,
+one client per event loop. Failures become
 :class:`~langchain_niche.errors.StoreUnavailableError` or
 :class:`~langchain_niche.errors.IndexFormatError` naming the key.
+
+Every call is sent once (no automatic retry in redis-py: after a timeout Redis
+may still run the command). Two writes are safe to repeat and are sent once
+more after a timeout or a lost connection: ``INCRBY`` (unused rows are mere
+gaps) and a chunk's insert script, which recognises a chunk it already wrote
+(an id of the chunk already points to the row reserved for it; no other writer
+can have used that row) and then writes nothing. So a chunk is never stored
+twice, while an id taken by another example is still a :class:`DuplicateIdError`.
+
+Nothing read back is ever unpickled: documents are JSON, token ids and rows are
+fixed-width integers decoded with ``numpy.frombuffer``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import weakref
@@ -30,7 +41,7 @@ from langchain_niche.minhash.redis.lua import scripts
 from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
 from langchain_niche.minhash.storage import Call
 
-__all__ = ["RedisConnection", "decoded", "import_redis", "key_prefix"]
+__all__ = ["RedisConnection", "decoded", "import_redis", "key_prefix", "parse_json"]
 
 _MARKED = re.compile(
     r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
@@ -55,6 +66,15 @@ def import_redis() -> Any:
 def decoded(value: Any) -> str:
     """A reply or argument as text (bytes are UTF-8)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_json(raw: bytes | str, problem: str) -> Any:
+    """Parse JSON read from Redis (never pickle); ``problem`` starts the error message."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"{problem}: {exc}"
+        raise IndexFormatError(msg) from exc
 
 
 def key_prefix(index_name: str) -> str:

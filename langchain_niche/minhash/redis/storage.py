@@ -40,22 +40,12 @@ leaves each example fully selectable or absent (reserved rows of a chunk that
 was never written are simply unused). A removal script deletes an example's
 document, tokens, id and band entries together.
 
-Every call is sent once (no automatic retry in redis-py: after a timeout Redis
-may still run the command). Two writes are safe to repeat and are sent once
-more after a timeout or a lost connection: ``INCRBY`` (unused rows are mere
-gaps) and a chunk's insert script, which recognises a chunk it already wrote
-(an id of the chunk already points to the row reserved for it; no other writer
-can have used that row) and then writes nothing. So a chunk is never stored
-twice, while an id taken by another example is still a :class:`DuplicateIdError`.
-
-Nothing read back is ever unpickled: documents are JSON, token ids and rows are
-fixed-width integers decoded with ``numpy.frombuffer``.
+Calls, retries and decoding: :mod:`~langchain_niche.minhash.redis.connection`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -71,12 +61,16 @@ from langchain_niche.errors import (
     StoreUnavailableError,
     preview,
 )
-from langchain_niche.minhash.banding import optimal_bands
 from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder, LshQuery
 from langchain_niche.minhash.redis.audit import audit_index
-from langchain_niche.minhash.redis.connection import RedisConnection, decoded, import_redis
-from langchain_niche.minhash.redis.url import redact_url
-from langchain_niche.minhash.sketches import MinHasher, check_seed
+from langchain_niche.minhash.redis.config import adopt_config, write_or_check_config
+from langchain_niche.minhash.redis.connection import (
+    RedisConnection,
+    decoded,
+    import_redis,
+    parse_json,
+)
+from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.minhash.storage import (
     PROBE_READS_PER_ROW,
     Banded,
@@ -90,25 +84,13 @@ from langchain_niche.minhash.storage import (
 )
 from langchain_niche.persistence import example_json
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
-from langchain_niche.text import TextAnalyzer
 
-__all__ = ["RedisLshStorage", "redact_url"]
+__all__ = ["RedisLshStorage"]
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
 T = TypeVar("T")
 
-FORMAT = "langchain-niche-minhash-redis"
-VERSION = 1
-_ADOPTED = (
-    "num_perm",
-    "lsh_threshold",
-    "lsh_weights",
-    "seed",
-    "ngram_range",
-    "analyzer",
-    "stopwords",
-)
 _MAX_ROW = 2**32 - 1
 _HMGET_CHUNK = 1000
 _SCAN_COUNT = 1000
@@ -121,10 +103,6 @@ _DOCS_WITH_CANDIDATES = 64
 _RANGE = np.dtype([("shard", "u1", (4,)), ("lo", ">u8"), ("hi", ">u8")])
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _SHARD_MASK = 0xFFF
-_MARKED = re.compile(
-    r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
-)
-_BAD_VALUE = re.compile(r"WRONGTYPE|not an integer|not a valid float")
 
 
 @dataclass(frozen=True)
@@ -175,74 +153,8 @@ class RedisLshStorage(RedisConnection, LshStorage):
                 with a custom tokenizer that was not passed.
         """
         storage = cls(import_redis(), settings["redis_url"], settings)
-        stored = storage.execute(("cmd", "GET", storage.prefix + "config"))
-        if stored is None:
-            return storage
-        config = storage._parse_config(stored)
-        index = config["index"]
-        adopted = {}
-        for name in _ADOPTED:
-            if name not in settings and name in index:
-                value = index[name]
-                adopted[name] = tuple(value) if isinstance(value, list) else value
-        if settings.get("input_keys") is None and config.get("input_keys"):
-            adopted["input_keys"] = config["input_keys"]
-        storage._check_adopted({**settings, **adopted}, adopted)
-        settings.update(adopted)
-        if index.get("tokenizer", "default") != "default" and settings.get("tokenizer") is None:
-            msg = (
-                f"Redis index {storage.index_name!r} at {storage.safe_url} was built with the custom "
-                f"tokenizer {index['tokenizer']}; pass tokenizer=... again"
-            )
-            raise IndexFormatError(msg)
+        adopt_config(storage, settings)
         return storage
-
-    def _check_adopted(self, settings: Mapping[str, Any], adopted: Mapping[str, Any]) -> None:
-        """Check the settings read from ``config`` as the selector would check them.
-
-        Raises:
-            IndexFormatError: A stored setting is invalid (names the key and the setting).
-        """
-        from langchain_niche.selectors.minhash import DEFAULT_LSH_WEIGHTS  # noqa: PLC0415
-
-        try:
-            keys = adopted.get("input_keys", [])
-            if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-                msg = f"input_keys must be a list of field names, got {preview(keys)}"
-                raise InvalidParameterError(msg, name="input_keys", value=keys)
-            if {"num_perm", "lsh_threshold", "lsh_weights"} & set(adopted):
-                optimal_bands(
-                    settings.get("lsh_threshold", 0.5),
-                    settings.get("num_perm", 128),
-                    settings.get("lsh_weights", DEFAULT_LSH_WEIGHTS),
-                )
-            if "seed" in adopted:
-                check_seed(adopted["seed"])
-            if {"ngram_range", "analyzer", "stopwords"} & set(adopted):
-                TextAnalyzer(
-                    ngram_range=settings.get("ngram_range", (1, 1)),
-                    analyzer=settings.get("analyzer", "word"),
-                    stopwords=settings.get("stopwords"),
-                )
-        except (InvalidParameterError, TypeError, ValueError) as exc:
-            msg = f"Redis index {self.index_name!r} at {self.safe_url}: key {self.prefix + 'config'!r} holds an invalid setting: {exc}"
-            raise IndexFormatError(msg) from exc
-
-    def _parse_config(self, raw: bytes) -> dict[str, Any]:
-        config = _json(
-            raw, f"{self.prefix}config at {self.safe_url} is not a langchain-niche index"
-        )
-        if (
-            not isinstance(config, dict)
-            or config.get("format") != FORMAT
-            or not isinstance(config.get("index"), dict)
-        ):
-            msg = f"{self.prefix}config at {self.safe_url} is not a langchain-niche MinHash index"
-            raise IndexFormatError(msg)
-        if config.get("version") != VERSION:
-            msg = f"Redis index {self.index_name!r} has format version {config.get('version')!r}; this release reads version {VERSION}"
-            raise IndexFormatError(msg)
-        return config
 
     def attach(
         self, encoder: LshEncoder, index: Mapping[str, Any], compared: tuple[str, ...] | None
@@ -258,39 +170,8 @@ class RedisLshStorage(RedisConnection, LshStorage):
             InvalidParameterError: ``input_keys`` is missing for a new index.
             IndexFormatError: The index was built with other settings.
         """
-        if compared is None:
-            msg = (
-                f"a Redis index is built on a fixed set of fields: pass input_keys=[...] to create "
-                f"index {self.index_name!r} at {self.safe_url}"
-            )
-            raise InvalidParameterError(msg, name="input_keys", value=None)
-        config = {
-            "format": FORMAT,
-            "version": VERSION,
-            "index": dict(index),
-            "input_keys": list(compared),
-        }
-        raw = json.dumps(config, sort_keys=True)
-        created = self.execute(("cmd", "SET", self.prefix + "config", raw, "NX"))
-        if not created:
-            stored = self._parse_config(self.execute(("cmd", "GET", self.prefix + "config")))
-            mine = {**index, "input_keys": list(compared)}
-            theirs = {**stored["index"], "input_keys": stored.get("input_keys")}
-            diff = [
-                name
-                for name in sorted(set(mine) | set(theirs))
-                if mine.get(name) != theirs.get(name)
-            ]
-            if diff:
-                built = ", ".join(f"{name}={theirs.get(name)!r}" for name in diff)
-                given = ", ".join(f"{name}={mine.get(name)!r}" for name in diff)
-                msg = (
-                    f"Redis index {self.index_name!r} at {self.safe_url} was built with {built}; "
-                    f"got {given}. Use the same settings, or another index_name"
-                )
-                raise IndexFormatError(msg)
+        self.compared = write_or_check_config(self, index, compared)
         self.encoder = encoder
-        self.compared = compared
 
     # -- lookups ----------------------------------------------------------------------------
     def _encoder(self) -> LshEncoder:
@@ -418,7 +299,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         return int(text)
 
     def _parse_doc(self, raw: bytes | str) -> tuple[str, dict[str, Any]]:
-        doc = _json(raw, f"Redis index {self.index_name!r}: a document is not JSON")
+        doc = parse_json(raw, f"Redis index {self.index_name!r}: a document is not JSON")
         if (
             not isinstance(doc, dict)
             or not isinstance(doc.get("id"), str)
@@ -708,15 +589,6 @@ class RedisLshStorage(RedisConnection, LshStorage):
     def audit(self) -> Plan[dict[str, Any]]:
         """Check that every example is complete (see :func:`~.audit.audit_index`)."""
         return audit_index(self)
-
-
-def _json(raw: bytes | str, problem: str) -> Any:
-    """Parse JSON read from Redis (never pickle); ``problem`` starts the error message."""
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        msg = f"{problem}: {exc}"
-        raise IndexFormatError(msg) from exc
 
 
 def _split(blob: bytes, sizes: npt.NDArray[np.uint32]) -> list[bytes]:
