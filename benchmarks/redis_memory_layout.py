@@ -5,7 +5,7 @@
 A study for issue 15 (target: at most 1.5 KB per example, a band lookup still one
 command per band or one Lua call). For each size it builds the index with the
 package (``MinHashExampleSelector(redis_url=...)``, today's layout: see
-``langchain_niche/selectors/redis_storage.py``), measures the ``INFO memory``
+``langchain_niche/minhash/redis/``), measures the ``INFO memory``
 ``used_memory`` delta, reads every stored value back (documents, token ids, ids,
 band entries) and writes the *same bytes* again in other layouts on the same
 private ``redis-server`` (``FLUSHALL`` in between), measuring each delta. Every

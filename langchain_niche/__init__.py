@@ -17,7 +17,6 @@ Drop-in LangChain parts:
 """
 
 from langchain_niche._version import __version__
-from langchain_niche.banding import optimal_bands
 from langchain_niche.compression import (
     CompressionError,
     EntityCompressor,
@@ -40,6 +39,14 @@ from langchain_niche.errors import (
     TokenizerError,
     VectorStoreError,
 )
+from langchain_niche.minhash.banding import optimal_bands
+from langchain_niche.minhash.datasketch_interop import (
+    add_datasketch_examples,
+    from_datasketch,
+    to_lean_minhash,
+    to_lean_minhashes,
+)
+from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.pearl import (
     DEFAULT_ACTIONS,
     PEARL,
@@ -84,13 +91,6 @@ from langchain_niche.selectors import (
     MinHashExampleSelector,
     ScoredExample,
 )
-from langchain_niche.selectors.datasketch_interop import (
-    add_datasketch_examples,
-    from_datasketch,
-    to_lean_minhash,
-    to_lean_minhashes,
-)
-from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import ENGLISH_STOPWORDS
 from langchain_niche.text import TextAnalyzer, default_tokenizer, jaccard
 from langchain_niche.tokens import approximate_token_count

@@ -15,7 +15,11 @@ Components put their rules on the fields (``Field(ge=...)``, ``Literal``,
 says what the field accepts, derived from its annotation and constraints ("k must
 be an integer >= 1, got 0"), or from an :class:`Expected` marker where the type
 alone does not say it well. A validator that raises ``InvalidParameterError``
-itself (a rule across fields, say) reaches the caller unchanged. A rejected
+itself (a rule across fields, say) reaches the caller unchanged, without
+pydantic's error chained to it (its text repeats the raw input, e.g. a URL with
+its password). Where a rule needs more than the annotation says, a field carries
+one of the checks at the end of this module (``Annotated[int,
+integer_at_least(1)]``), which raise that typed error themselves. A rejected
 assignment leaves the object as it was.
 """
 
@@ -23,19 +27,35 @@ from __future__ import annotations
 
 import collections.abc
 import functools
+import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import annotated_types
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError, ValidationInfo
 from pydantic.fields import FieldInfo
 
 from langchain_niche.errors import InvalidParameterError, preview
 
-__all__ = ["Expected", "TypedValidationErrors", "describe", "parameter_error", "with_required"]
+__all__ = [
+    "Expected",
+    "TypedValidationErrors",
+    "checked",
+    "describe",
+    "field_names_or_none",
+    "integer_at_least",
+    "number_above_zero",
+    "number_at_least_zero",
+    "one_of",
+    "optional_callable",
+    "parameter_error",
+    "require_integer_at_least",
+    "unit_interval",
+    "with_required",
+]
 
 _UNKNOWN = frozenset({"extra_forbidden", "no_such_attribute", "unexpected_keyword_argument"})
 _WRAPPED = "__niche_typed_errors__"
@@ -225,13 +245,22 @@ def parameter_error(error: ValidationError, owner: type) -> InvalidParameterErro
     return InvalidParameterError(msg, name=name, value=value)
 
 
+def _is_own(exc: ValidationError, error: InvalidParameterError) -> bool:
+    """Whether ``error`` is the typed error a field's own check raised."""
+    problems = exc.errors(include_url=False)
+    return bool(problems) and (problems[0].get("ctx") or {}).get("error") is error
+
+
 def _typed(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except ValidationError as exc:
-            raise parameter_error(exc, type(self)) from exc
+            error = parameter_error(exc, type(self))
+            if _is_own(exc, error):
+                raise error from error.__cause__  # pydantic's text would repeat the input
+            raise error from exc
 
     setattr(wrapper, _WRAPPED, True)
     return wrapper
@@ -265,7 +294,10 @@ def _typed_setattr(method: Callable[..., Any]) -> Callable[..., Any]:
             # pydantic has already stored the value when a model validator rejects it
             if previous is not _MISSING and name in owner.model_fields:
                 self.__dict__[name] = previous
-            raise parameter_error(exc, owner) from exc
+            error = parameter_error(exc, owner)
+            if _is_own(exc, error):
+                raise error from error.__cause__  # pydantic's text would repeat the input
+            raise error from exc
 
     setattr(wrapper, _WRAPPED, True)
     return wrapper
@@ -297,3 +329,114 @@ class TypedValidationErrors:
         setter = cls.__setattr__
         if not getattr(setter, _WRAPPED, False):
             cls.__setattr__ = _typed_setattr(setter)  # type: ignore[method-assign]
+
+
+# -- field checks: Annotated[..., check] ------------------------------------------------
+def checked(check: Callable[[str, Any], None]) -> Any:
+    """A field validator that runs ``check(field_name, value)`` before pydantic's own.
+
+    ``check`` raises :class:`InvalidParameterError` (naming the field and value);
+    the value itself reaches pydantic unchanged.
+    """
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        check(info.field_name or "?", value)
+        return value
+
+    return BeforeValidator(validate)
+
+
+def _fail(name: str, value: Any, expected: str) -> None:
+    msg = f"{name} must be {expected}, got {preview(value)}"
+    raise InvalidParameterError(msg, name=name, value=value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def require_integer_at_least(name: str, value: Any, minimum: int) -> None:
+    """Check an argument that is not a field (``search(k=...)``) as a field is checked.
+
+    Raises:
+        InvalidParameterError: ``value`` is not an integer (a bool is not) ``>= minimum``.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        _fail(name, value, f"an integer >= {minimum}")
+
+
+def integer_at_least(minimum: int, *, optional: bool = False) -> Any:
+    """An integer (not a bool) ``>= minimum``; ``optional``: or ``None``."""
+
+    def check(name: str, value: Any) -> None:
+        if not (optional and value is None):
+            require_integer_at_least(name, value, minimum)
+
+    return checked(check)
+
+
+def unit_interval() -> Any:
+    """A number in ``[0, 1]``."""
+
+    def check(name: str, value: Any) -> None:
+        if not (_is_number(value) and 0.0 <= value <= 1.0):
+            _fail(name, value, "a number in [0, 1]")
+
+    return checked(check)
+
+
+def number_at_least_zero() -> Any:
+    """A finite number ``>= 0``."""
+
+    def check(name: str, value: Any) -> None:
+        if not (_is_number(value) and 0 <= value < math.inf):
+            _fail(name, value, "a number >= 0 and finite")
+
+    return checked(check)
+
+
+def number_above_zero() -> Any:
+    """A number ``> 0``."""
+
+    def check(name: str, value: Any) -> None:
+        if not (_is_number(value) and value > 0):
+            _fail(name, value, "a number > 0")
+
+    return checked(check)
+
+
+def one_of(*choices: str) -> Any:
+    """One of ``choices`` (put it on a ``Literal`` field for a message listing them)."""
+
+    def check(name: str, value: Any) -> None:
+        if value not in choices:
+            _fail(name, value, f"one of {list(choices)}")
+
+    return checked(check)
+
+
+def field_names_or_none() -> Any:
+    """``None`` or a non-empty list of field names."""
+
+    def check(name: str, value: Any) -> None:
+        if value is None:
+            return
+        if (
+            isinstance(value, str)
+            or not isinstance(value, Sequence)
+            or not value
+            or not all(isinstance(key, str) for key in value)
+        ):
+            _fail(name, value, "None or a non-empty list of field names")
+
+    return checked(check)
+
+
+def optional_callable() -> Any:
+    """``None`` or a callable."""
+
+    def check(name: str, value: Any) -> None:
+        if value is not None and not callable(value):
+            _fail(name, value, "None or a callable")
+
+    return checked(check)

@@ -63,7 +63,8 @@ from langchain_niche._cli_input import (
 from langchain_niche._cli_output import _print_fields, _print_hits, _progress
 from langchain_niche.dedupe import dedupe_examples
 from langchain_niche.errors import InvalidParameterError, NicheError
-from langchain_niche.selectors.minhash import MinHashExampleSelector, _check_index_name
+from langchain_niche.minhash.redis.url import check_index_name
+from langchain_niche.selectors.minhash import MinHashExampleSelector
 
 __all__ = ["MAX_NESTING", "main", "read_jsonl"]
 
@@ -82,10 +83,10 @@ def _store_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _check_redis_options(url: str, index_name: str) -> None:
     """Reject a malformed --redis-url or --index-name (exit 2) before connecting."""
-    from langchain_niche.selectors.redis_url import parse_redis_url  # noqa: PLC0415
+    from langchain_niche.minhash.redis.url import parse_redis_url  # noqa: PLC0415
 
     try:
-        _check_index_name(index_name)
+        check_index_name(index_name)
     except InvalidParameterError as exc:
         msg = f"--index-name: {exc}"
         raise UsageError(msg) from None
@@ -98,12 +99,10 @@ def _check_redis_options(url: str, index_name: str) -> None:
 
 def _check_redis_index(args: argparse.Namespace) -> None:
     """Fail (exit 1) when the Redis index does not exist, instead of creating an empty one."""
-    from langchain_niche.selectors.redis_storage import (  # noqa: PLC0415 - needs redis
-        RedisLshStorage,
-        _import_redis,
-    )
+    from langchain_niche.minhash.redis.connection import import_redis  # noqa: PLC0415
+    from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
 
-    storage = RedisLshStorage(_import_redis(), args.redis_url, _store_settings(args))
+    storage = RedisLshStorage(import_redis(), args.redis_url, _store_settings(args))
     try:
         exists = storage.execute(("cmd", "EXISTS", storage.prefix + "config"))
     finally:

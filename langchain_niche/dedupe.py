@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche.banding import Banding
 from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche.minhash.banding import Banding
+from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder
+from langchain_niche.minhash.index import TokenRows
+from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.selectors.base import copy_examples
-from langchain_niche.selectors.lsh_encoding import EncodedBatch, LshEncoder
-from langchain_niche.selectors.lsh_index import TokenRows
-from langchain_niche.sketches import MinHasher
 from langchain_niche.stopwords import StopwordsSpec
 from langchain_niche.text import AnalyzerKind, TextAnalyzer, TokenBatch, TokenizerFn
 

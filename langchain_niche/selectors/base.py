@@ -9,13 +9,12 @@ subclasses: producing the scored candidates for a set of shingles.
 from __future__ import annotations
 
 import copy
-import math
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.messages import get_buffer_string
@@ -25,7 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
 from langchain_niche._copying import PicklableRLock
-from langchain_niche._validation import TypedValidationErrors
+from langchain_niche._validation import (
+    TypedValidationErrors,
+    field_names_or_none,
+    integer_at_least,
+    number_at_least_zero,
+    one_of,
+    optional_callable,
+    require_integer_at_least,
+    unit_interval,
+)
 from langchain_niche.errors import (
     InvalidExampleError,
     InvalidParameterError,
@@ -52,7 +60,6 @@ Similarity = Literal["jaccard", "bm25"]
 DEFAULT_FETCH_K = 20
 """Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
 
-_INDEX_FIELDS = ("input_keys", "tokenizer", "ngram_range", "analyzer", "stopwords")
 _PRIVATE_PICKLE = "__niche_private_pickle__"
 
 
@@ -151,66 +158,6 @@ def check_ids_encodable(ids: Sequence[str] | None) -> None:
                 raise InvalidParameterError(msg, name="ids", value=example_id) from exc
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        msg = f"{name} must be an integer >= {minimum}, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_unit(name: str, value: Any) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
-    if not ok:
-        msg = f"{name} must be a number in [0, 1], got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        msg = f"{name} must be one of {list(choices)}, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_non_negative(name: str, value: Any) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
-    if not ok:
-        msg = f"{name} must be a number >= 0 and finite, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_keys(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if (
-        isinstance(value, str)
-        or not isinstance(value, Sequence)
-        or not value
-        or not all(isinstance(key, str) for key in value)
-    ):
-        msg = f"{name} must be None or a non-empty list of field names, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_callable(name: str, value: Any) -> None:
-    if value is not None and not callable(value):
-        msg = f"{name} must be None or a callable, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-_CHECKS: dict[str, Any] = {
-    "k": lambda v: _check_int("k", v, 1),
-    "threshold": lambda v: _check_unit("threshold", v),
-    "diversity": lambda v: _check_unit("diversity", v),
-    "fetch_k": lambda v: _check_int("fetch_k", v, 1),
-    "max_tokens": lambda v: None if v is None else _check_int("max_tokens", v, 1),
-    "input_keys": lambda v: _check_keys("input_keys", v),
-    "example_keys": lambda v: _check_keys("example_keys", v),
-    "token_counter": lambda v: _check_callable("token_counter", v),
-    "similarity": lambda v: _check_choice("similarity", v, ("jaccard", "bm25")),
-    "bm25_b": lambda v: _check_unit("bm25_b", v),
-    "bm25_k1": lambda v: _check_non_negative("bm25_k1", v),
-}
-
-
 class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseModel, ABC):
     """Base class of the package's lexical example selectors (not used directly).
 
@@ -226,15 +173,17 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
     with settings of its own (``model_copy(update={"k": 2})``).
     """
 
-    k: int = 4
+    k: Annotated[int, integer_at_least(1)] = 4
     """Number of examples to select (fewer come back when fewer pass ``threshold``)."""
 
-    input_keys: list[str] | None = Field(default=None, frozen=True)
+    input_keys: Annotated[list[str] | None, field_names_or_none()] = Field(
+        default=None, frozen=True
+    )
     """Fields compared between input and examples. ``None``: the input's own
     fields that examples have (so an ``answer`` field is compared only when the
     input has it; extra input variables are ignored)."""
 
-    example_keys: list[str] | None = None
+    example_keys: Annotated[list[str] | None, field_names_or_none()] = None
     """Fields of the returned examples (``None``: all fields)."""
 
     tokenizer: TokenizerFn | None = Field(default=None, frozen=True)
@@ -252,36 +201,36 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
     """``None`` (keep every token), ``"english"`` (this package's list of English
     function words) or a collection of words to ignore (word analyzer only)."""
 
-    similarity: Similarity = "jaccard"
+    similarity: Annotated[Similarity, one_of("jaccard", "bm25")] = "jaccard"
     """``"jaccard"``: exact Jaccard similarity of the token sets (default).
     ``"bm25"``: BM25 over token sets, which weights rare tokens by their inverse
     document frequency and normalises by example length; scores are divided by
     the score of an ideal example so they lie in [0, 1]."""
 
-    bm25_k1: float = 1.2
+    bm25_k1: Annotated[float, number_at_least_zero()] = 1.2
     """BM25 ``k1`` (with token sets it only scales the length normalisation)."""
 
-    bm25_b: float = 0.75
+    bm25_b: Annotated[float, unit_interval()] = 0.75
     """BM25 length normalisation ``b`` in [0, 1] (0: ignore example length)."""
 
-    threshold: float = 0.0
+    threshold: Annotated[float, unit_interval()] = 0.0
     """Minimum similarity in [0, 1]; examples below it are never returned.
     Examples sharing no token with the input are never returned either."""
 
-    diversity: float = 0.0
+    diversity: Annotated[float, unit_interval()] = 0.0
     """In [0, 1]: 0 ranks by similarity only; higher values re-rank the top
     ``fetch_k`` candidates by maximal marginal relevance, penalising examples
     similar (Jaccard) to those already chosen."""
 
-    fetch_k: int = DEFAULT_FETCH_K
+    fetch_k: Annotated[int, integer_at_least(1)] = DEFAULT_FETCH_K
     """Candidates considered by the diversity re-ranking (at least ``k``)."""
 
-    max_tokens: int | None = None
+    max_tokens: Annotated[int | None, integer_at_least(1, optional=True)] = None
     """Token budget for the selected examples' formatted text: examples are
     taken in rank order while the total still fits; the first that does not fit
     ends the selection."""
 
-    token_counter: TokenCounter | None = None
+    token_counter: Annotated[TokenCounter | None, optional_callable()] = None
     """Counts tokens for ``max_tokens`` (default: ``approximate_token_count``;
     e.g. ``chat_model.get_num_tokens`` for exact counts)."""
 
@@ -296,13 +245,7 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
     _analyzer: TextAnalyzer = PrivateAttr()
     _lock: PicklableRLock = PrivateAttr(default_factory=PicklableRLock)
 
-    _index_fields: ClassVar[tuple[str, ...]] = _INDEX_FIELDS
-
     def __init__(self, **data: Any) -> None:
-        for name, value in data.items():
-            check = _CHECKS.get(name)
-            if check is not None:
-                check(value)
         analyzer = TextAnalyzer(
             tokenizer=data.get("tokenizer"),
             ngram_range=data.get("ngram_range", (1, 1)),
@@ -313,12 +256,6 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
             data["ngram_range"] = analyzer.ngram_range
         super().__init__(**data)
         self._analyzer = analyzer
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        check = _CHECKS.get(name)
-        if check is not None:
-            check(value)
-        super().__setattr__(name, value)
 
     # -- copying and pickling -------------------------------------------------
     def _state_lock(self) -> AbstractContextManager[Any]:
@@ -533,7 +470,7 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         if k is None:
             k = self.k
         else:
-            _check_int("k", k, 1)
+            require_integer_at_least("k", k, 1)
         keys = self._compared_keys(input_variables)
         if keys is None:
             return None

@@ -7,21 +7,30 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-import numpy as np
-import numpy.typing as npt
 from langchain_core.runnables.config import run_in_executor
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
+from typing_extensions import Self
 
-from langchain_niche.banding import Banding, optimal_bands
+from langchain_niche._validation import (
+    checked,
+    integer_at_least,
+    number_above_zero,
+    one_of,
+)
 from langchain_niche.errors import (
     IndexFormatError,
-    InvalidExampleError,
     InvalidParameterError,
-    MissingKeyError,
-    preview,
 )
+from langchain_niche.minhash.banding import Banding
+from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.memory import MemoryLshStorage
+from langchain_niche.minhash.prefilter import Prefilter
+from langchain_niche.minhash.redis.url import check_index_name, check_redis_url
+from langchain_niche.minhash.saved import restore_saved
+from langchain_niche.minhash.sketches import MinHasher, check_num_perm, check_seed
+from langchain_niche.minhash.storage import LshStorage, Plan, SelectionRequest
 from langchain_niche.persistence import (
     IndexReader,
     build_from_config,
@@ -29,19 +38,6 @@ from langchain_niche.persistence import (
     write_index_file,
 )
 from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
-from langchain_niche.selectors.lsh_encoding import LshEncoder, LshQuery
-from langchain_niche.selectors.lsh_prefilter import Prefilter
-from langchain_niche.selectors.lsh_storage import (
-    Call,
-    LshStorage,
-    MemoryLshStorage,
-    Plan,
-    SelectionRequest,
-    run_async,
-    run_sync,
-)
-from langchain_niche.selectors.redis_url import parse_redis_url, redact_url
-from langchain_niche.sketches import MinHasher, check_num_perm, check_seed
 
 __all__ = ["MinHashExampleSelector"]
 
@@ -49,62 +45,17 @@ RerankKind = Literal["jaccard", "minhash"]
 FallbackKind = Literal["probe", "exact", "none"]
 
 _ASYNC_INLINE_BATCH = 256
+_REDIS_SETTINGS = (
+    "redis_url",
+    "index_name",
+    "redis_timeout",
+    "redis_max_connections",
+    "redis_batch_size",
+)
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
 _UNSAVED = ("token_counter", "example_prompt", "index_name")  # and every redis_* setting
-_SPOT_CHECK_ROWS = 64  # examples re-encoded on load to check the saved arrays
 DEFAULT_LSH_WEIGHTS = (0.1, 0.9)
 """Default ``(false_positive_weight, false_negative_weight)``: recall first."""
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        msg = f"{name} must be one of {', '.join(map(repr, choices))}, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"{name} must be an integer >= 1, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_optional_positive_int(name: str, value: Any) -> None:
-    if value is not None:
-        _check_positive_int(name, value)
-
-
-def _check_positive_number(name: str, value: Any) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-        msg = f"{name} must be a number > 0, got {preview(value)}"
-        raise InvalidParameterError(msg, name=name, value=value)
-
-
-def _check_index_name(value: Any) -> None:
-    ok = (
-        isinstance(value, str)
-        and 0 < len(value) <= 200
-        and all(c.isalnum() or c in "-_.:" for c in value)
-        and value.isascii()
-    )
-    if not ok:
-        msg = (
-            "index_name must be 1-200 ASCII letters, digits or '-_.:' characters, "
-            f"got {preview(value)}"
-        )
-        raise InvalidParameterError(msg, name="index_name", value=value)
-
-
-def _check_redis_url(value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):  # its repr could hold a password: only the type is shown
-        msg = f"redis_url must be None or a redis://, rediss:// or unix:// URL, got a {type(value).__name__}"
-        raise InvalidParameterError(msg, name="redis_url", value=type(value).__name__)
-    try:
-        parse_redis_url(value)
-    except ValueError as exc:
-        msg = f"redis_url: {exc}"
-        raise InvalidParameterError(msg, name="redis_url", value=redact_url(value)) from None
 
 
 def _check_similarity(value: Any) -> None:
@@ -116,96 +67,46 @@ def _check_similarity(value: Any) -> None:
         raise InvalidParameterError(msg, name="similarity", value=value)
 
 
-_MORE_CHECKS: dict[str, Any] = {
-    "similarity": _check_similarity,
-    "num_perm": check_num_perm,
-    "seed": check_seed,
-    "rerank": lambda v: _check_choice("rerank", v, ("jaccard", "minhash")),
-    "fallback": lambda v: _check_choice("fallback", v, ("probe", "exact", "none")),
-    "probe_limit": lambda v: _check_positive_int("probe_limit", v),
-    "rerank_limit": lambda v: _check_optional_positive_int("rerank_limit", v),
-    "redis_batch_size": lambda v: _check_positive_int("redis_batch_size", v),
-    "redis_max_connections": lambda v: _check_positive_int("redis_max_connections", v),
-    "redis_timeout": lambda v: _check_positive_number("redis_timeout", v),
-    "index_name": _check_index_name,
-    "redis_url": _check_redis_url,
-}
-
-
-def _no_calls(call: Call) -> Any:  # pragma: no cover - the memory storage never yields
-    msg = f"unexpected storage call {call[:1]!r}"
-    raise RuntimeError(msg)
-
-
-async def _ano_calls(call: Call) -> Any:  # pragma: no cover
-    return _no_calls(call)
+def _only(check: Any) -> Any:
+    """A field validator for a check that knows its field's name."""
+    return checked(lambda _name, value: check(value))
 
 
 class MinHashExampleSelector(LexicalExampleSelector):
     r"""Select few-shot examples from millions with MinHash-LSH, in memory or in Redis.
 
-    Selection has four steps:
+    Selection (the README's "MinHash" section has the measured details):
 
-    1. **Candidates by LSH banding.** The input's MinHash signature (``num_perm``
-       values, identical to ``datasketch.MinHash``'s) is cut into ``b`` bands of
-       ``r`` values, ``(b, r)`` chosen as ``datasketch.MinHashLSH`` chooses them for
-       ``lsh_threshold`` and ``lsh_weights``. Examples sharing a whole band with
-       the input are candidates: an example of Jaccard similarity ``s`` is found
-       with probability ``1 - (1 - s**r)**b``. The default weights favour recall
-       (``b=32, r=4`` for 0.5): 0.87 at ``s = lsh_threshold``, 0.99 at
-       ``lsh_threshold + 0.1``.
-    2. **Pre-filter (in memory).** Short texts share common words, so at a
-       million examples banding finds hundreds to thousands of candidates. Each
-       example stores a 64-byte sketch (4 bits of 128 MinHash values); when
-       there are more than ``rerank_limit`` candidates (and ``k``), only these
-       are re-ranked: every candidate whose sketch agrees with the input's at
-       least as much as the ``rerank_limit``-th best does, and every candidate
-       whose sketch makes a similarity of ``lsh_threshold`` or more plausible (a
-       candidate at or above ``lsh_threshold`` is dropped with probability at
-       most 1e-4; see :mod:`langchain_niche.selectors.lsh_prefilter`).
-       ``rerank_limit=None`` re-ranks every candidate; Redis always does.
-    3. **Re-ranking.** ``rerank="jaccard"`` (default) scores candidates by their
-       *exact* Jaccard similarity, computed on the token ids stored with every
-       example (8 bytes per token): scores equal ``JaccardExampleSelector``'s.
-       ``rerank="minhash"`` scores them by the MinHash estimate (the fraction of
-       equal signature values, ``datasketch.MinHash.jaccard``) instead.
-    4. **Fallback**, when banding cannot fill the result (``k``, or ``fetch_k``
-       with ``diversity``):
-
-       * ``"probe"`` (default), when fewer than ``k`` candidates score above 0
-         and at least ``threshold``: lower-threshold probing. Examples that agree
-         with the input on the first ``ceil(r / 2)`` values of some band (the same
-         sorted index answers this) are ranked by how many band prefixes they
-         share, and the best ``probe_limit`` are re-ranked and merged in. Its
-         cost is bounded: it reads at most ``8 * probe_limit`` index entries,
-         the smallest prefix ranges first (of a range too large to read whole,
-         its first entries: many equal examples never hide all of them).
-       * ``"exact"``, when fewer than ``k`` candidates score at least
-         ``lsh_threshold`` (and ``threshold``): scan every example; the result
-         is then exactly ``JaccardExampleSelector``'s (slower than it on large
-         corpora; in-memory storage only).
-       * ``"none"``: return the banded candidates only (possibly fewer than
-         ``k``, and lower-similarity ones only when banding happened to find them).
+    1. **Candidates by LSH banding**: examples sharing a whole band of the
+       input's MinHash signature (``b`` bands of ``r`` values, chosen as
+       ``datasketch.MinHashLSH`` chooses them for ``lsh_threshold`` and
+       ``lsh_weights``; the default weights favour recall: ``b=32, r=4``).
+    2. **Pre-filter (in memory)**: beyond ``rerank_limit`` candidates, 64-byte
+       sketches keep the best by estimated similarity plus every candidate
+       that may reach ``lsh_threshold`` (dropped with probability at most 1e-4;
+       see :mod:`langchain_niche.minhash.prefilter`). Redis re-ranks all.
+    3. **Re-ranking**: ``rerank="jaccard"`` scores by *exact* Jaccard similarity
+       on the stored token ids (equal to ``JaccardExampleSelector``'s);
+       ``"minhash"`` by the MinHash estimate.
+    4. **Fallback** when banding cannot fill the result: ``"probe"`` ranks
+       examples sharing band prefixes (at most ``8 * probe_limit`` index
+       entries read), ``"exact"`` scans every example (in memory only; the
+       result is then exactly ``JaccardExampleSelector``'s), ``"none"`` returns
+       what banding found.
 
     Results are ordered like ``JaccardExampleSelector``'s: highest score first,
     ties broken by insertion order; examples sharing no token with the input or
     scoring below ``threshold`` are never returned.
 
-    Storage: by default everything lives in this process (numpy arrays: about
-    ``8 * tokens + 12 * b + 64`` bytes per example besides the example dicts); with
-    ``redis_url`` the examples (as JSON), their token ids and the band buckets
-    live in Redis under ``index_name``, so every process using the same URL and
-    name shares one index and a new process serves selections from Redis alone
-    (see :mod:`langchain_niche.selectors.redis_storage` for the key layout).
-    ``save``/``load`` write the in-memory index to one file (JSON + ``.npy``, no
-    pickle).
+    Storage: in this process by default (numpy arrays, about
+    ``8 * tokens + 12 * b + 64`` bytes per example besides the example dicts;
+    ``save``/``load`` write one file, no pickle), or with ``redis_url`` in Redis
+    under ``index_name``, shared by every process using the same URL and name
+    (key layout: :mod:`langchain_niche.minhash.redis.storage`).
 
-    Copies and pickles (``copy.deepcopy``, ``pickle``, ``model_copy(deep=True)``):
-    an in-memory selector is copied whole and independent. A Redis-backed one
-    carries its settings, URL (password included) and index name but no
-    connection: the copy reconnects (``StoreUnavailableError`` if Redis cannot be
-    reached then) and shares the same Redis index, as every selector with that
-    URL and name does.
+    Copies and pickles give an independent in-memory selector; a Redis-backed
+    one carries its settings, URL and index name but no connection: the copy
+    reconnects (``StoreUnavailableError`` if it cannot) to the same index.
 
     Example:
         ```python
@@ -225,7 +126,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         ```
     """
 
-    num_perm: int = Field(default=128, frozen=True)
+    num_perm: Annotated[int, _only(check_num_perm)] = Field(default=128, frozen=True)
     """Permutations per MinHash signature (2 to 1024). More: better recall
     curves, slower signatures."""
 
@@ -239,43 +140,48 @@ class MinHashExampleSelector(LexicalExampleSelector):
     neighbours at similarity 0.5 and 99% at 0.6 (datasketch's own default
     ``(0.5, 0.5)`` gives ``b=25, r=5``: 55% and 87%)."""
 
-    seed: int = Field(default=1, frozen=True)
+    seed: Annotated[int, _only(check_seed)] = Field(default=1, frozen=True)
     """Seed of the MinHash permutations (datasketch's ``seed``)."""
 
-    rerank: RerankKind = "jaccard"
+    similarity: Annotated[Literal["jaccard"], _only(_check_similarity)] = "jaccard"
+    """Always ``"jaccard"`` (what MinHash estimates); BM25 needs ``JaccardExampleSelector``."""
+
+    rerank: Annotated[RerankKind, one_of("jaccard", "minhash")] = "jaccard"
     """How candidates are scored: ``"jaccard"`` (exact) or ``"minhash"`` (estimate)."""
 
-    fallback: FallbackKind = "probe"
+    fallback: Annotated[FallbackKind, one_of("probe", "exact", "none")] = "probe"
     """What to do when banding cannot fill the result: ``"probe"`` (fewer than ``k``
     candidates pass ``threshold``), ``"exact"`` (fewer than ``k`` reach
     ``lsh_threshold``) or ``"none"`` (see the class docstring)."""
 
-    probe_limit: int = 50
+    probe_limit: Annotated[int, integer_at_least(1)] = 50
     """Most candidates the ``"probe"`` fallback re-ranks (it reads at most 8 index
     entries per candidate it may re-rank)."""
 
-    rerank_limit: int | None = 50
+    rerank_limit: Annotated[int | None, integer_at_least(1, optional=True)] = 50
     """In memory: when banding finds more candidates than this (and ``k``), only
     those the sketch pre-filter keeps are re-ranked: the ``rerank_limit`` best by
     estimated similarity (ties included) plus every one whose sketch makes a
     similarity of ``lsh_threshold`` or more plausible (see the class docstring).
     ``None``: re-rank every candidate. Redis re-ranks every candidate exactly."""
 
-    redis_url: str | None = Field(default=None, frozen=True, repr=False)
+    redis_url: Annotated[str | None, _only(check_redis_url)] = Field(
+        default=None, frozen=True, repr=False
+    )
     """``None`` for in-memory storage, or a Redis URL (``redis://host:6379/0``)."""
 
-    index_name: str = Field(default="default", frozen=True)
+    index_name: Annotated[str, _only(check_index_name)] = Field(default="default", frozen=True)
     """Namespace of the index in Redis (keys start with ``niche:{index_name}:``)."""
 
-    redis_timeout: float = Field(default=5.0, frozen=True)
+    redis_timeout: Annotated[float, number_above_zero()] = Field(default=5.0, frozen=True)
     """Seconds to wait for Redis (connect, each command, a free pooled connection).
     Every call is sent once, except that ``add_examples`` re-sends a chunk once after
     a timeout (a chunk is never written twice), so it gives up after about twice this."""
 
-    redis_max_connections: int = Field(default=64, frozen=True)
+    redis_max_connections: Annotated[int, integer_at_least(1)] = Field(default=64, frozen=True)
     """Connections per pool; further concurrent selections wait for a free one."""
 
-    redis_batch_size: int = 1000
+    redis_batch_size: Annotated[int, integer_at_least(1)] = 1000
     """Examples written to Redis per atomic step of ``add_examples`` (Redis serves
     nobody else during a step: about 0.1 s for 1,000 examples)."""
 
@@ -301,29 +207,22 @@ class MinHashExampleSelector(LexicalExampleSelector):
             StoreUnavailableError: Redis cannot be reached.
             IndexFormatError: The shared Redis index was built with other settings.
         """
-        for name, value in kwargs.items():
-            check = _MORE_CHECKS.get(name)
-            if check is not None:
-                check(value)
-        banding_args = (
-            kwargs.get("lsh_threshold", 0.5),
-            kwargs.get("num_perm", 128),
-            kwargs.get("lsh_weights", DEFAULT_LSH_WEIGHTS),
-        )
-        optimal_bands(*banding_args)  # validates threshold and weights first
-        redis_storage = None
-        if kwargs.get("redis_url") is not None:
-            from langchain_niche.selectors.redis_storage import RedisLshStorage  # noqa: PLC0415
-
-            redis_storage = RedisLshStorage.open(kwargs)  # adopts the shared index's settings
         super().__init__(**kwargs)
-        if self.fallback == "exact" and redis_storage is not None:
-            msg = "fallback='exact' scans every example and needs the in-memory storage; use 'probe' or 'none' with redis_url"
-            raise InvalidParameterError(msg, name="fallback", value=self.fallback)
+        banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
+        redis_storage = None
+        if self.redis_url is not None:
+            from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
+
+            given = {name: getattr(self, name) for name in self.model_fields_set}
+            settings = {**{name: getattr(self, name) for name in _REDIS_SETTINGS}, **given}
+            redis_storage = RedisLshStorage.open(settings)  # adopts the shared index's settings
+            if settings.keys() - given.keys() - set(_REDIS_SETTINGS):
+                super().__init__(**{**kwargs, **settings})
+                banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
         self._encoder = LshEncoder(
             self._analyzer,
             MinHasher(self.num_perm, self.seed),
-            Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights),
+            banding,
             Prefilter(self.num_perm, self.lsh_threshold),
         )
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
@@ -338,25 +237,25 @@ class MinHashExampleSelector(LexicalExampleSelector):
         if examples is not None:
             self.add_examples(examples, ids=ids)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        check = _MORE_CHECKS.get(name)
-        if check is not None:
-            check(value)
-        if name == "fallback" and value == "exact" and self.redis_url is not None:
-            msg = "fallback='exact' needs the in-memory storage"
-            raise InvalidParameterError(msg, name="fallback", value=value)
-        super().__setattr__(name, value)
+    @model_validator(mode="after")
+    def _exact_fallback_needs_memory(self) -> Self:
+        if self.fallback == "exact" and self.redis_url is not None:
+            msg = (
+                "fallback='exact' scans every example and needs the in-memory storage; "
+                "use 'probe' or 'none' with redis_url"
+            )
+            raise InvalidParameterError(msg, name="fallback", value=self.fallback)
+        return self
 
     # -- copying and pickling (see LexicalExampleSelector) -------------------------
     def _state_lock(self) -> contextlib.AbstractContextManager[Any]:
         storage = self.__pydantic_private__.get("_storage") if self.__pydantic_private__ else None
-        if isinstance(storage, MemoryLshStorage):
-            return storage.lock
-        return contextlib.nullcontext()  # Redis: nothing in this process to snapshot
+        return contextlib.nullcontext() if storage is None else storage.state_lock()
 
     def _portable_private(self) -> dict[str, Any]:
         private = super()._portable_private()
-        if not isinstance(private.get("_storage"), MemoryLshStorage):
+        storage = private.get("_storage")
+        if storage is None or storage.shared:
             private.pop("_storage", None)  # connections are never copied or pickled
         return private
 
@@ -364,7 +263,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         """A copied or unpickled Redis-backed selector reconnects from its URL and index name."""
         if self.__pydantic_private__ and "_storage" in self.__pydantic_private__:
             return
-        from langchain_niche.selectors.redis_storage import RedisLshStorage  # noqa: PLC0415
+        from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
 
         settings = {name: getattr(self, name) for name in type(self).model_fields}
         storage = RedisLshStorage.open(settings)
@@ -419,8 +318,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
     @property
     def index_nbytes(self) -> int:
         """Bytes of the in-memory index arrays (0 for Redis; example dicts excluded)."""
-        storage = self._storage
-        return storage.nbytes if isinstance(storage, MemoryLshStorage) else 0
+        return self._storage.nbytes
 
     def _index_settings(self) -> dict[str, Any]:
         """The settings a saved or shared index must be used with."""
@@ -440,16 +338,16 @@ class MinHashExampleSelector(LexicalExampleSelector):
         """
         info: dict[str, Any] = {
             "examples": len(self),
-            "storage": "memory" if isinstance(self._storage, MemoryLshStorage) else "redis",
+            "storage": self._storage.kind,
             **self._index_settings(),
             "input_keys": sorted(self.input_keys) if self.input_keys else None,
             "rerank": self.rerank,
             "fallback": self.fallback,
         }
-        if isinstance(self._storage, MemoryLshStorage):
-            info["index_bytes"] = self.index_nbytes
-        else:
+        if self._storage.shared:
             info["index_name"] = self.index_name
+        else:
+            info["index_bytes"] = self.index_nbytes
         return info
 
     def audit(self) -> dict[str, Any]:
@@ -459,46 +357,29 @@ class MinHashExampleSelector(LexicalExampleSelector):
         in-memory index is consistent by construction and reports its size.
 
         Returns:
-            ``{"examples": n, "problems": [...]}``; no problems when consistent.
+            ``{"examples": n, "problems": [...]}``; no problems when consistent. In
+            memory also ``"token_cache"``: token ids cached by the encoder (bounded).
         """
-        storage = self._storage
-        if isinstance(storage, MemoryLshStorage):
-            return {"examples": len(self), "problems": []}
-        report: dict[str, Any] = self._run(storage.audit())  # type: ignore[attr-defined]
+        report: dict[str, Any] = self._run(self._storage.audit())
         return report
 
     # -- plumbing -------------------------------------------------------------------
     def _run(self, plan: Plan[Any], *, whole: bool = True) -> Any:
         """Run a storage plan; ``whole``: hold the in-memory lock from start to end."""
-        storage = self._storage
-        if isinstance(storage, MemoryLshStorage):
-            if not whole:
-                return run_sync(plan, _no_calls)
-            with storage.lock:
-                return run_sync(plan, _no_calls)
-        return run_sync(plan, storage.execute)  # type: ignore[attr-defined]
+        return self._storage.run(plan, whole=whole)
 
     async def _arun(self, plan: Plan[Any]) -> Any:
-        storage = self._storage
-        if isinstance(storage, MemoryLshStorage):
-            with storage.lock:
-                return await run_async(plan, _ano_calls)
-        return await run_async(plan, storage.aexecute)  # type: ignore[attr-defined]
+        return await self._storage.arun(plan)
 
     def _has_native_async(self) -> bool:
-        return not isinstance(self._storage, MemoryLshStorage)
+        return self._storage.shared
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
-        storage = self._storage
-        if not isinstance(storage, MemoryLshStorage):
-            return True
-        if self.fallback == "exact" and len(storage.store) > 50_000:
-            return False
         try:
             keys = self._compared_keys(input_variables)
         except (KeyError, TypeError, ValueError):
             return True  # the sync path raises the error
-        return keys is None or keys in storage.indexes
+        return self._storage.is_cheap(keys, exact_fallback=self.fallback == "exact")
 
     # -- size and content -------------------------------------------------------------
     def __len__(self) -> int:
@@ -564,7 +445,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         batch = copy_examples(examples, ids=ids)
         if not batch:
             return []
-        if isinstance(self._storage, MemoryLshStorage):
+        if not self._storage.shared:
             if len(batch) <= _ASYNC_INLINE_BATCH:
                 return self.add_examples(batch, ids=ids)
             return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
@@ -639,10 +520,10 @@ class MinHashExampleSelector(LexicalExampleSelector):
     # -- persistence -------------------------------------------------------------------------
     def _check_memory(self, what: str) -> MemoryLshStorage:
         storage = self._storage
-        if not isinstance(storage, MemoryLshStorage):
+        if storage.shared:
             msg = f"{what}() applies to the in-memory index; a Redis index is persisted by Redis itself"
             raise InvalidParameterError(msg, name="redis_url", value="<redis>")
-        return storage
+        return cast("MemoryLshStorage", storage)  # the only storage that is not shared
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the examples, ids, settings and index arrays to one file.
@@ -744,116 +625,5 @@ class MinHashExampleSelector(LexicalExampleSelector):
             if saved_index != selector._index_settings():
                 msg = f"{path}: the saved index settings {saved_index} do not match this selector's {selector._index_settings()}"
                 raise IndexFormatError(msg)
-            _restore(reader, storage)
+            restore_saved(reader, storage)
         return selector
-
-
-def _restore(reader: IndexReader, storage: MemoryLshStorage) -> None:
-    """Fill an empty in-memory storage from an open file, checking every array."""
-    next_seq = reader.integer("next_seq", default=0)
-    compared = reader.compared_keys()
-    records = reader.records()
-    n = len(records)
-    seqs = reader.array("seq", kinds="iu", shape=(n,))
-    examples = [example for _, example in records]
-    try:
-        storage.store.restore(
-            examples, [example_id for example_id, _ in records], seqs.astype(np.int64), next_seq
-        )
-    except ValueError as exc:
-        msg = f"inconsistent ids: {exc}"
-        raise reader.error(msg, "seq.npy") from exc
-    storage.indexes.clear()
-    encoder = storage.encoder
-    bands = encoder.banding.bands
-    width = None if encoder.prefilter is None else encoder.prefilter.width
-    for i, keys in enumerate(compared):
-        lens = reader.array(f"lens_{i}", kinds="iu", shape=(n,)).astype(np.int64)
-        room = reader.member_size(f"tokens_{i}.npy")  # at least one byte per token id
-        if n and (int(lens.min()) < 0 or float(lens.sum(dtype=np.float64)) > room):
-            msg = f"has negative row sizes or more token ids than tokens_{i}.npy can hold"
-            raise reader.error(msg, f"lens_{i}.npy")
-        tokens = reader.array(f"tokens_{i}", kinds="u", shape=(int(lens.sum()),))
-        band_keys = reader.array(f"band_keys_{i}", kinds="u", shape=(n * bands,))
-        band_rows = reader.array(f"band_rows_{i}", kinds="iu", shape=(n * bands,))
-        if n and (int(band_rows.min()) < 0 or int(band_rows.max()) >= n):
-            msg = f"has rows outside [0, {n})"
-            raise reader.error(msg, f"band_rows_{i}.npy")
-        if n and not bool(np.all(np.bincount(band_rows, minlength=n) == bands)):
-            msg = f"does not give each of the {n} examples exactly {bands} band keys"
-            raise reader.error(msg, f"band_rows_{i}.npy")
-        if band_keys.shape[0] > 1 and bool(np.any(band_keys[1:] < band_keys[:-1])):
-            msg = "is not sorted"
-            raise reader.error(msg, f"band_keys_{i}.npy")
-        sketches = None
-        if width is not None and f"sketches_{i}" in reader.manifest["arrays"]:
-            sketches = reader.array(f"sketches_{i}", kinds="u", shape=(n, width))
-        arrays = (tokens, lens, band_keys, band_rows)
-        _spot_check(reader, encoder, examples, keys=keys, i=i, arrays=arrays, sketches=sketches)
-        tokens = tokens.astype(np.uint64, copy=False)
-        band_keys = band_keys.astype(np.uint64, copy=False)
-        if sketches is not None:
-            sketches = sketches.astype(np.uint8, copy=False)
-        try:
-            storage.restore_index(keys, tokens, lens, band_keys, band_rows, sketches=sketches)
-        except ValueError as exc:
-            msg = f"inconsistent index arrays: {exc}"
-            raise reader.error(msg, f"tokens_{i}.npy") from exc
-
-
-def _sample_rows(n: int) -> npt.NDArray[np.int64]:
-    """Evenly spaced rows (first and last included) for the consistency spot check."""
-    return np.unique(np.linspace(0, n - 1, num=min(n, _SPOT_CHECK_ROWS)).astype(np.int64))
-
-
-def _spot_check(
-    reader: IndexReader,
-    encoder: LshEncoder,
-    examples: list[dict[str, Any]],
-    *,
-    keys: tuple[str, ...],
-    i: int,
-    arrays: tuple[npt.NDArray[Any], ...],
-    sketches: npt.NDArray[Any] | None,
-) -> None:
-    """Re-encode a sample of examples and compare with the saved arrays.
-
-    Arrays that were shuffled, swapped with another file's, or do not belong to
-    their examples are caught here even when the file's checksums were rewritten
-    (a change confined to rows outside the sample is not: checksums catch those
-    unless rewritten, and the index then selects by what its arrays say).
-    """
-    tokens, lens, band_keys, band_rows = arrays
-    n = len(examples)
-    if n == 0:
-        return
-    rows = _sample_rows(n)
-    try:
-        encoded = encoder.encode_examples([examples[r] for r in rows.tolist()], keys)
-    except (MissingKeyError, InvalidExampleError) as exc:
-        msg = f"cannot index the saved fields {list(keys)}: {exc}"
-        raise reader.error(msg, "examples.jsonl") from exc
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    got = np.concatenate([[0], np.cumsum(encoded.lens)])
-    in_sample = np.zeros(n, dtype=np.bool_)
-    in_sample[rows] = True
-    pick = np.flatnonzero(in_sample[band_rows])
-    order = np.lexsort((band_keys[pick], band_rows[pick]))
-    saved_keys = band_keys[pick][order].reshape(rows.shape[0], -1)
-    for j, row in enumerate(rows.tolist()):
-        saved = np.sort(tokens[offsets[row] : offsets[row + 1]])
-        expected = np.sort(encoded.tokens[got[j] : got[j + 1]])
-        if saved.shape != expected.shape or not np.array_equal(saved, expected):
-            msg = f"token ids of example {row} do not match its text in examples.jsonl"
-            raise reader.error(msg, f"tokens_{i}.npy")
-        if not np.array_equal(saved_keys[j], np.sort(encoded.keys[j])):
-            msg = f"band keys of example {row} do not match its text in examples.jsonl"
-            raise reader.error(msg, f"band_keys_{i}.npy")
-    if (
-        sketches is not None
-        and encoded.sketches is not None
-        and not np.array_equal(sketches[rows], encoded.sketches)
-    ):
-        msg = "pre-filter sketches do not match the examples in examples.jsonl"
-        raise reader.error(msg, f"sketches_{i}.npy")

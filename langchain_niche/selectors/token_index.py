@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from langchain_niche._arrays import unique_inverse
 
-__all__ = ["Intersections", "TokenSetIndex"]
+__all__ = ["TokenSetIndex"]
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
@@ -50,15 +50,6 @@ _DENSE_FRACTION = 32  # a token in >= 1/32 of the rows is kept as a bitset
 _DENSE_MIN_ROWS = 4_096  # below this many rows, every token stays a posting list
 _EPS = 1e-12
 _BM25_DECIMALS = 12
-
-
-class Intersections(NamedTuple):
-    """Rows sharing at least one token with a query, with the shared counts."""
-
-    rows: IntArray
-    """Row numbers, ascending."""
-    counts: IntArray
-    """``counts[i]`` = size of the intersection of the query with ``rows[i]``."""
 
 
 class _Csr(NamedTuple):
@@ -322,6 +313,11 @@ class TokenSetIndex:
         return view
 
     @property
+    def dense_tokens(self) -> int:
+        """Frequent tokens held as bitsets over the rows (the others: posting lists)."""
+        return int(self._main.dense_vocab.shape[0])
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the index arrays (postings, bitsets, vocabulary, sizes)."""
         main = self._main
@@ -472,29 +468,6 @@ class TokenSetIndex:
         if dense.shape[0] and rows.shape[0]:
             counts += self._main.dense_counts_at(dense, rows)
         return rows, counts
-
-    def intersections(self, query: U64Array) -> Intersections:
-        """Count, for every row sharing a token with ``query``, the shared tokens.
-
-        Args:
-            query: The query's *distinct* token ids.
-
-        Returns:
-            Rows (ascending) with a non-empty intersection and its size.
-        """
-        query = np.asarray(query, dtype=np.uint64)
-        dense = self._main.dense_positions(query)
-        rows, counts = self._count_hits(self._sparse_lists(query), dense)
-        if dense.shape[0]:
-            only_dense = self._main.dense_counts(dense)
-            only_dense[rows[rows < self._main.rows]] = 0
-            extra = np.flatnonzero(only_dense).astype(np.int64)
-            if extra.shape[0]:
-                rows = np.concatenate([rows, extra])
-                counts = np.concatenate([counts, only_dense[extra].astype(np.int64)])
-                order = np.argsort(rows, kind="stable")
-                rows, counts = rows[order], counts[order]
-        return Intersections(rows, counts)
 
     def top_k(
         self,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langchain_niche import InvalidParameterError, optimal_bands
-from langchain_niche.banding import Banding
+from langchain_niche.minhash.banding import Banding
 
 GRID = [(t / 20, n) for t in range(1, 20, 2) for n in (16, 64, 128)]
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import langchain_niche.selectors.lsh_index as lsh_index
-from langchain_niche.selectors.lsh_index import (
+import langchain_niche.minhash.index as lsh_index
+from langchain_niche.minhash.index import (
     BandTable,
     SketchRows,
     TokenRows,
@@ -16,7 +16,7 @@ from langchain_niche.selectors.lsh_index import (
     gather_ranges,
     jaccard_of_rows,
 )
-from langchain_niche.selectors.lsh_storage import top_probe_rows
+from langchain_niche.minhash.storage import top_probe_rows
 
 token_sets = st.lists(st.sets(st.integers(1, 40), max_size=8), min_size=1, max_size=30)
 

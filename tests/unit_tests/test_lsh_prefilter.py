@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import langchain_niche.selectors.lsh_prefilter as lsh_prefilter
+import langchain_niche.minhash.prefilter as lsh_prefilter
 from langchain_niche import MinHasher
-from langchain_niche.selectors.lsh_prefilter import MISS_PROBABILITY, SKETCH_BYTES, Prefilter
+from langchain_niche.minhash.prefilter import MISS_PROBABILITY, SKETCH_BYTES, Prefilter
 
 
 def _binomial_below(count: int, n: int, p: float) -> float:
@@ -35,7 +35,6 @@ def test_agreements_count_equal_low_nibbles(
     np.testing.assert_array_equal(query, sketches[0])
     used = prefilter.values
     expected = ((signatures[:, :used] & 15) == (signatures[0, :used] & 15)).sum(axis=1)
-    np.testing.assert_array_equal(prefilter.agreements(query, sketches), expected)
     np.testing.assert_array_equal(prefilter.mismatches(query, sketches), used - expected)
 
 
@@ -69,8 +68,8 @@ def test_neighbours_at_lsh_threshold_are_kept_statistically() -> None:
     prefilter = Prefilter(128, 0.5)
     at_threshold = _pairs_at((20, 10), 4000, seed=11)  # Jaccard 20 / 40 = 0.5
     kept = [
-        prefilter.agreements(prefilter.sketch_of(a), prefilter.sketch(b[None, :]))[0]
-        >= prefilter.cut
+        prefilter.mismatches(prefilter.sketch_of(a), prefilter.sketch(b[None, :]))[0]
+        <= prefilter.values - prefilter.cut
         for a, b in zip(at_threshold[0], at_threshold[1], strict=True)
     ]
     dropped = len(kept) - sum(kept)
@@ -78,8 +77,8 @@ def test_neighbours_at_lsh_threshold_are_kept_statistically() -> None:
     # and it is a filter: unrelated-looking texts (Jaccard 0.1) are mostly below the cut
     far = _pairs_at((4, 18), 1000, seed=12)  # 4 / 40 = 0.1
     below = [
-        prefilter.agreements(prefilter.sketch_of(a), prefilter.sketch(b[None, :]))[0]
-        < prefilter.cut
+        prefilter.mismatches(prefilter.sketch_of(a), prefilter.sketch(b[None, :]))[0]
+        > prefilter.values - prefilter.cut
         for a, b in zip(far[0], far[1], strict=True)
     ]
     assert sum(below) > 0.95 * len(below)

@@ -116,7 +116,12 @@ def test_minhash_rerank_scores_are_datasketch_estimates(corpus: list[dict[str, s
     )
     query = MinHash(num_perm=128, seed=1)
     query.update_batch([t.encode() for t in ("return", "the", "median", "of", "a", "list")])
-    for hit in selector.search({"description": "Return the median of a list"}):
+    hits = selector.search({"description": "Return the median of a list"})
+    assert len(hits) == 3  # an empty result must not pass
+    exact = MinHashExampleSelector(examples=corpus, input_keys=["description"], k=3)
+    exact_scores = [h.score for h in exact.search({"description": "Return the median of a list"})]
+    assert [h.score for h in hits] != exact_scores  # estimates, not exact Jaccard scores
+    for hit in hits:
         other = MinHash(num_perm=128, seed=1)
         other.update_batch(
             [
@@ -424,7 +429,7 @@ def test_prefilter_keeps_the_neighbours_above_lsh_threshold(
             kept = [w for w in words if rng.random() < 0.8] or words[:1]
             corpus.append({"text": " ".join([*kept, "extra" + str(rng.randrange(99))])})
     calls: list[int] = []
-    from langchain_niche.selectors.lsh_prefilter import Prefilter  # noqa: PLC0415
+    from langchain_niche.minhash.prefilter import Prefilter  # noqa: PLC0415
 
     survivors = Prefilter.survivors
 
@@ -450,45 +455,29 @@ def test_prefilter_keeps_the_neighbours_above_lsh_threshold(
 
 
 def test_probe_runs_when_too_few_candidates_pass_and_exact_below_lsh_threshold(
-    corpus: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+    corpus: list[dict[str, str]],
 ) -> None:
-    from langchain_niche.selectors.lsh_storage import MemoryLshStorage  # noqa: PLC0415
+    def selector(fallback: str) -> MinHashExampleSelector:
+        return MinHashExampleSelector(
+            examples=corpus, input_keys=["description"], k=1, fallback=fallback
+        )
 
-    ran: list[str] = []
-    probed, scanned = MemoryLshStorage._scored_probed, MemoryLshStorage._scored_scanned
-
-    def spy_probe(self: Any, *args: Any) -> Any:
-        ran.append("probe")
-        return (yield from probed(self, *args))
-
-    def spy_scan(self: Any, *args: Any) -> Any:
-        ran.append("scan")
-        return (yield from scanned(self, *args))
-
-    monkeypatch.setattr(MemoryLshStorage, "_scored_probed", spy_probe)
-    monkeypatch.setattr(MemoryLshStorage, "_scored_scanned", spy_scan)
-    probe = MinHashExampleSelector(examples=corpus, input_keys=["description"], k=1)
-    exact = MinHashExampleSelector(
-        examples=corpus, input_keys=["description"], k=1, fallback="exact"
-    )
+    none, probe, exact = selector("none"), selector("probe"), selector("exact")
+    jaccard = JaccardExampleSelector(examples=corpus, input_keys=["description"], k=1)
     # banding finds a candidate, but below lsh_threshold: enough for k=1 with the probe...
-    text = "Parse a string into a date and time"
-    hits = MinHashExampleSelector(
-        examples=corpus, input_keys=["description"], k=1, fallback="none"
-    ).search({"description": text})
+    text = {"description": "Parse a string into a date and time"}
+    hits = none.search(text)
     assert hits
     assert hits[0].score < 0.5
-    probe.search({"description": text})
-    assert ran == []
+    assert probe.search(text) == hits
     # ...not for fallback="exact", which then returns exactly the exact selector's best
-    got = exact.search({"description": text})
-    assert ran == ["scan"]
-    assert got == JaccardExampleSelector(examples=corpus, input_keys=["description"], k=1).search(
-        {"description": text}
-    )
-    # with no candidate at all, the probe runs
-    probe.search({"description": "Compress data with the gzip format"})
-    assert ran == ["scan", "probe"]
+    best = jaccard.search(text)
+    assert best != hits  # the scan found what banding missed (an earlier tie)
+    assert exact.search(text) == best
+    # with no candidate at all, the probe runs (and finds what "none" cannot)
+    nothing = {"description": "Compress data with the gzip format"}
+    assert none.search(nothing) == []
+    assert probe.search(nothing)
 
 
 def test_load_recomputes_sketches_missing_from_older_files(tmp_path: Path) -> None:
@@ -517,13 +506,13 @@ def test_load_recomputes_sketches_missing_from_older_files(tmp_path: Path) -> No
 
 
 def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import langchain_niche.selectors.lsh_encoding as lsh_encoding  # noqa: PLC0415
+    import langchain_niche.minhash.encoding as lsh_encoding  # noqa: PLC0415
 
     monkeypatch.setattr(lsh_encoding, "_TOKEN_CACHE", 8)
     corpus = _zipf_corpus(300, seed=2)
     selector = MinHashExampleSelector(examples=corpus, input_keys=["text"], k=3)
     first = [selector.search(example) for example in corpus[:30]]
-    assert len(selector._encoder._token_ids) <= 8 + 16  # cleared, then refilled
+    assert selector.audit()["token_cache"] <= 8 + 16  # cleared, then refilled
     assert [selector.search(example) for example in corpus[:30]] == first
 
 

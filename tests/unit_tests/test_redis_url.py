@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from langchain_niche import InvalidParameterError, MinHashExampleSelector, StoreUnavailableError
-from langchain_niche.selectors.redis_url import RedisUrl, parse_redis_url, redact_url
+from langchain_niche.minhash.redis.url import RedisUrl, parse_redis_url, redact_url
 
 pytest.importorskip("redis")
 

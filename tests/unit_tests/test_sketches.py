@@ -9,9 +9,9 @@ from datasketch.minhash import _fmix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import langchain_niche.sketches as sketches
+import langchain_niche.minhash.sketches as sketches
 from langchain_niche import InvalidParameterError, MinHasher
-from langchain_niche.sketches import EMPTY_HASH, fmix32
+from langchain_niche.minhash.sketches import EMPTY_HASH, fmix32
 from langchain_niche.text import TokenBatch
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from langchain_niche import InvalidExampleError, InvalidParameterError, TokenizerError
 from langchain_niche.errors import MissingKeyError
 from langchain_niche.text import (
+    _CJK,
+    _PICTOGRAPHS,
     _WORD_RE,
     TextAnalyzer,
     TokenBatch,
@@ -43,9 +46,30 @@ def test_default_tokenizer_keeps_accented_words_whole() -> None:
     assert default_tokenizer("Über café naïve") == ["über", "café", "naïve"]
 
 
-@given(st.text())
+def _tokens_char_by_char(text: str) -> list[str]:
+    """The tokenizer's rule, one character at a time: an oracle independent of its regex."""
+    tokens: list[str] = []
+    word = ""
+    for char in text.lower():
+        alone = re.fullmatch(f"[{_CJK}{_PICTOGRAPHS}]", char) is not None
+        if not alone and re.fullmatch(r"\w", char):
+            word += char
+            continue
+        if word:
+            tokens.append(word)
+            word = ""
+        if alone:
+            tokens.append(char)
+    return [*tokens, word] if word else tokens
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)))
 def test_ascii_fast_path_matches_the_unicode_regex(text: str) -> None:
-    assert default_tokenizer(text) == _WORD_RE.findall(text.lower())
+    assert default_tokenizer(text) == _tokens_char_by_char(text)
+
+
+def test_the_char_by_char_oracle_tells_the_rules_apart() -> None:
+    assert _tokens_char_by_char("Ab_1 東京🚀x, é") == ["ab_1", "東", "京", "🚀", "x", "é"]
 
 
 @given(st.text(alphabet=st.characters(max_codepoint=127)))

@@ -94,14 +94,15 @@ def test_top_k_equals_brute_force(
     chunks=st.lists(st.integers(1, 15), max_size=5),
     query=st.sets(st.integers(0, 14), max_size=10),
 )
-def test_intersections_equal_brute_force(
+def test_every_overlapping_row_is_found_across_segments(
     sets: list[set[int]], chunks: list[int], query: set[int]
 ) -> None:
     with tiny_segments():
         index = build(sets, chunks)
-        result = index.intersections(np.array(sorted(query), dtype=np.uint64))
-    expected = [(row, len(query & s)) for row, s in enumerate(sets) if query & s]
-    assert list(zip(result.rows.tolist(), result.counts.tolist(), strict=True)) == expected
+        rows, scores = index.top_k(np.array(sorted(query), dtype=np.uint64), len(sets) + 1)
+    assert list(zip(rows.tolist(), scores.tolist(), strict=True)) == brute_top_k(
+        sets, query, len(sets) + 1, 0.0, None
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -134,7 +135,7 @@ def test_realistic_sizes_with_frequent_tokens(seed: int) -> None:
     weights = [1 / (i + 1) ** 1.1 for i in range(vocab)]
     sets = [set(rng.choices(range(vocab), weights, k=rng.randint(3, 25))) for _ in range(12_000)]
     index = build(sets, [5000, 1, 1, 300])
-    assert index._main.dense_vocab.shape[0] > 0  # frequent tokens became bitsets
+    assert index.dense_tokens > 0  # frequent tokens became bitsets
     alive = [rng.random() > 0.05 for _ in sets]
     mask = np.array(alive)
     for _ in range(25):
@@ -180,7 +181,7 @@ def test_frequent_tokens_take_less_memory_than_posting_lists() -> None:
     ]  # tokens 0, 1 in every row
     index = TokenSetIndex()
     index.append(sets)
-    assert index._main.dense_vocab.tolist() == [0, 1]
+    assert index.dense_tokens == 2  # tokens 0 and 1
     # Per row: its own token (8 vocabulary + 8 offset + 4 posting bytes) and its size (4);
     # tokens 0 and 1 cost two bits per row instead of two 4-byte postings.
     assert index.nbytes <= rows * (8 + 8 + 4 + 4) + 2 * (rows // 8) + 64

@@ -52,8 +52,8 @@ from langchain_niche.errors import (
     MissingDependencyError,
     preview,
 )
+from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.selectors.minhash import MinHashExampleSelector
-from langchain_niche.sketches import MinHasher
 from langchain_niche.text import TextAnalyzer, TokenBatch
 
 __all__ = [

@@ -19,9 +19,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, unquote
 
-__all__ = ["RedisUrl", "parse_redis_url", "redact_url"]
+from langchain_niche.errors import InvalidParameterError, preview
+
+__all__ = [
+    "RedisUrl",
+    "check_index_name",
+    "check_redis_url",
+    "parse_redis_url",
+    "redact_url",
+]
 
 SCHEMES = ("redis", "rediss", "unix")
 _HOST_PORT_DB = re.compile(
@@ -225,3 +234,33 @@ def redact_url(url: str) -> str:
         return parse_redis_url(url).safe
     except ValueError:
         return _cut(url)
+
+
+def check_index_name(value: Any) -> None:
+    """Check an ``index_name``: 1-200 ASCII letters, digits or ``-_.:``."""
+    ok = (
+        isinstance(value, str)
+        and 0 < len(value) <= 200
+        and all(c.isalnum() or c in "-_.:" for c in value)
+        and value.isascii()
+    )
+    if not ok:
+        msg = (
+            "index_name must be 1-200 ASCII letters, digits or '-_.:' characters, "
+            f"got {preview(value)}"
+        )
+        raise InvalidParameterError(msg, name="index_name", value=value)
+
+
+def check_redis_url(value: Any) -> None:
+    """Check a ``redis_url`` (``None`` or a parseable URL); errors never show a password."""
+    if value is None:
+        return
+    if not isinstance(value, str):  # its repr could hold a password: only the type is shown
+        msg = f"redis_url must be None or a redis://, rediss:// or unix:// URL, got a {type(value).__name__}"
+        raise InvalidParameterError(msg, name="redis_url", value=type(value).__name__)
+    try:
+        parse_redis_url(value)
+    except ValueError as exc:
+        msg = f"redis_url: {exc}"
+        raise InvalidParameterError(msg, name="redis_url", value=redact_url(value)) from None

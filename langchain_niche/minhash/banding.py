@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_niche.errors import InvalidParameterError, preview
-from langchain_niche.sketches import check_num_perm
+from langchain_niche.minhash.sketches import check_num_perm
 
 __all__ = ["Banding", "optimal_bands"]
 

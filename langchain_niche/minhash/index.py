@@ -10,7 +10,7 @@ Two numpy structures, both addressed by row (the selector's insertion order):
   them (their low 32 bits are datasketch's ``sha1_hash32``), so signatures are
   never stored.
 * :class:`BandTable`, one ``uint64`` band key (see
-  :class:`langchain_niche.banding.Banding`) and one ``int32`` row per (row, band)
+  :class:`langchain_niche.minhash.banding.Banding`) and one ``int32`` row per (row, band)
   pair, sorted by key: 12 bytes per band of an example. A lookup is a binary
   search per band; because a key's high bits hash the band's prefix, a range
   search over the same array finds the rows agreeing on a band prefix (the
@@ -496,11 +496,6 @@ class BandTable:
     def _set_main(self, keys: U64Array, rows: RowArray) -> None:
         """Replace the main arrays."""
         self._keys, self._rows = keys, rows
-
-    @property
-    def n_pairs(self) -> int:
-        """Number of (key, row) pairs."""
-        return int(self._keys.shape[0] + self._delta_keys.shape[0])
 
     @property
     def nbytes(self) -> int:

@@ -169,19 +169,6 @@ class Prefilter:
         x &= _NIBBLE_TOP
         return _count_nibble_tops(x)  # padding nibbles are zero on both sides
 
-    def agreements(self, query: U8Array, sketches: U8Array) -> IntArray:
-        """Number of equal nibbles between a query sketch and each sketch.
-
-        Args:
-            query: ``(64,)`` sketch of the query.
-            sketches: ``(n, 64)`` sketches (C-contiguous).
-
-        Returns:
-            One count in ``[0, values]`` per sketch.
-        """
-        counts: IntArray = self.values - self.mismatches(query, sketches).astype(np.int64)
-        return counts
-
     def survivors(self, mismatches: npt.NDArray[np.uint64], keep: int) -> IntArray:
         """Positions of the candidates to re-rank exactly, ascending.
 

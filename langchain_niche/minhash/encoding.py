@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche.banding import Banding
-from langchain_niche.selectors.lsh_index import TokenSet
-from langchain_niche.selectors.lsh_prefilter import Prefilter
-from langchain_niche.sketches import MinHasher
+from langchain_niche.minhash.banding import Banding
+from langchain_niche.minhash.index import TokenSet
+from langchain_niche.minhash.prefilter import Prefilter
+from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.text import TextAnalyzer, TokenBatch, stable_token_hashes
 
 __all__ = ["EncodedBatch", "LshEncoder", "LshQuery"]
@@ -103,6 +103,11 @@ class LshEncoder:
     banding: Banding
     prefilter: Prefilter | None = None
     _token_ids: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def cached_tokens(self) -> int:
+        """Token ids held by the cache of recent tokens (bounded)."""
+        return len(self._token_ids)
 
     def encode_examples(self, batch: Sequence[Any], keys: Sequence[str]) -> EncodedBatch:
         """Validate examples and compute their token ids and band keys.

@@ -1,0 +1,1 @@
+"""The Redis backend of the MinHash index (needs the ``redis`` extra)."""
