@@ -21,6 +21,7 @@ __all__ = [
     "MissingDependencyError",
     "MissingKeyError",
     "NicheError",
+    "RedisUrlError",
     "StoreUnavailableError",
     "TokenizerError",
     "VectorStoreError",
@@ -45,8 +46,22 @@ def preview(value: Any, limit: int = _PREVIEW_CHARS) -> str:
     return text[: limit - 3] + "..."
 
 
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class NicheError(Exception):
-    """Base class of every exception raised by langchain-niche."""
+    """Base class of every exception raised by langchain-niche.
+
+    Errors pickle with their attributes (``name``, ``value``, ``url`` ...), so they
+    cross process boundaries (multiprocessing, a worker pool) intact.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class InvalidParameterError(NicheError, ValueError):
@@ -153,6 +168,22 @@ class StoreUnavailableError(NicheError, ConnectionError):
 
     def __init__(self, message: str, *, url: str) -> None:
         super().__init__(message)
+        self.url = url
+
+
+class RedisUrlError(StoreUnavailableError, InvalidParameterError):
+    """A Redis URL that cannot be parsed (bad port, broken IPv6 host, unknown option ...).
+
+    Both an :class:`InvalidParameterError` (the argument is wrong: retrying cannot
+    help) and a :class:`StoreUnavailableError` (no server can be reached through
+    it), so either ``except`` catches it. The message and :attr:`url` show the URL
+    without its password.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        Exception.__init__(self, message)  # both parents' __init__ take other keywords
+        self.name = "redis_url"
+        self.value = url
         self.url = url
 
 

@@ -39,6 +39,7 @@ EXPECTED_ALL += [
     "MinHashExampleSelector",
     "MinHasher",
     "MissingDependencyError",
+    "RedisUrlError",
     "StoreUnavailableError",
     "dedupe_examples",
     "optimal_bands",

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from langchain_niche import InvalidParameterError, MinHashExampleSelector, StoreUnavailableError
+from langchain_niche import (
+    InvalidParameterError,
+    MinHashExampleSelector,
+    RedisUrlError,
+    StoreUnavailableError,
+)
 from langchain_niche.minhash.redis.url import RedisUrl, parse_redis_url, redact_url
 
 pytest.importorskip("redis")
@@ -53,6 +58,10 @@ def test_a_malformed_url_is_an_invalid_parameter_naming_it(url: str) -> None:
     with pytest.raises(InvalidParameterError, match="redis_url") as info:
         MinHashExampleSelector(redis_url=url, input_keys=["q"])
     assert info.value.name == "redis_url"
+    # issue 10 names StoreUnavailableError for a malformed URL: it is both
+    assert isinstance(info.value, RedisUrlError)
+    assert isinstance(info.value, StoreUnavailableError)
+    assert info.value.url == info.value.value
     assert url.split("://", maxsplit=1)[0] in str(info.value)
 
 

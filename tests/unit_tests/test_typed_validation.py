@@ -9,6 +9,7 @@ construction and on assignment.
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,8 @@ from langchain_niche import (
     InvalidParameterError,
     JaccardExampleSelector,
     MinHashExampleSelector,
+    RedisUrlError,
+    StoreUnavailableError,
 )
 from langchain_niche.testing import ScriptedChatModel
 from tests.support.embeddings import SynonymBagEmbeddings
@@ -196,3 +199,15 @@ def test_model_copy_validates_its_updates(make: Callable[..., Any], deep: bool) 
         selector.model_copy(update={"bogus": 1}, deep=deep)
     assert selector.model_copy(update={"k": 1}, deep=deep).k == 1
     assert selector.k == 4
+
+
+def test_errors_pickle_with_their_attributes() -> None:
+    for error in (
+        InvalidParameterError("k must be >= 1, got 0", name="k", value=0),
+        StoreUnavailableError("no server at redis://h:1/0", url="redis://h:1/0"),
+        RedisUrlError("redis_url: bad port", url="redis://h:99999/0"),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__

@@ -33,8 +33,8 @@ from typing import Any
 
 from langchain_niche.errors import (
     IndexFormatError,
-    InvalidParameterError,
     MissingDependencyError,
+    RedisUrlError,
     StoreUnavailableError,
 )
 from langchain_niche.minhash.redis.lua import scripts
@@ -95,7 +95,7 @@ class RedisConnection:
             parsed = parse_redis_url(url)
         except ValueError as exc:
             msg = f"redis_url: {exc}"
-            raise InvalidParameterError(msg, name="redis_url", value=redact_url(url)) from None
+            raise RedisUrlError(msg, url=redact_url(url)) from None
         self.url = parsed.connect_url  # user name, password and options percent-encoded
         self.safe_url = parsed.safe
         self.index_name: str = settings.get("index_name", "default")
@@ -106,7 +106,7 @@ class RedisConnection:
             self.client = self._redis.Redis.from_pool(self._pool(self._redis))
         except ValueError as exc:  # redis-py rejects an option's value (no secrets in it)
             msg = f"redis_url {self.safe_url!r}: {exc}"
-            raise InvalidParameterError(msg, name="redis_url", value=self.safe_url) from exc
+            raise RedisUrlError(msg, url=self.safe_url) from exc
         self._scripts = {name: self.client.register_script(lua) for name, lua in scripts().items()}
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]

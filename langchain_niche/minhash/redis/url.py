@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche.errors import InvalidParameterError, RedisUrlError, preview
 
 __all__ = [
     "RedisUrl",
@@ -263,4 +263,4 @@ def check_redis_url(value: Any) -> None:
         parse_redis_url(value)
     except ValueError as exc:
         msg = f"redis_url: {exc}"
-        raise InvalidParameterError(msg, name="redis_url", value=redact_url(value)) from None
+        raise RedisUrlError(msg, url=redact_url(value)) from None
