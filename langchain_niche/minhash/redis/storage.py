@@ -68,6 +68,7 @@ from langchain_niche.minhash.redis.connection import (
     RedisConnection,
     decoded,
     import_redis,
+    key_prefix,
     parse_json,
 )
 from langchain_niche.minhash.sketches import MinHasher
@@ -96,6 +97,9 @@ _HMGET_CHUNK = 1000
 _SCAN_COUNT = 1000
 _MAX_ROW_ATTEMPTS = 20
 _MEMBER = np.dtype([("key", ">u8"), ("row", ">u4")])
+DEFAULT_CLUSTER_SHARDS = 12
+"""Shards of a new index on a Redis Cluster (``redis_shards``): 4 per master of a
+3-master cluster, so shards spread evenly over 2, 3, 4, 6 or 12 masters."""
 DEFAULT_BATCH_SIZE = 1000
 """Examples per atomic insert script (``redis_batch_size``)."""
 _DOCS_WITH_CANDIDATES = 64
@@ -132,6 +136,10 @@ class RedisLshStorage(RedisConnection, LshStorage):
         self.batch_size = int(settings.get("redis_batch_size", DEFAULT_BATCH_SIZE))
         self.encoder: LshEncoder | None = None
         self.compared: tuple[str, ...] = ()
+        self.counter_key = key_prefix(self.index_name) + "next"
+        self.reassign_rows = True
+        """Whether a chunk whose default id is taken is written again with other rows
+        (off in a shard of a sharded index: another row may belong to another shard)."""
 
     # -- opening ------------------------------------------------------------------
     @classmethod
@@ -153,7 +161,15 @@ class RedisLshStorage(RedisConnection, LshStorage):
                 with a custom tokenizer that was not passed.
         """
         storage = cls(import_redis(), settings["redis_url"], settings)
-        adopt_config(storage, settings)
+        shards = adopt_config(storage, settings)
+        if shards is None:  # a new index
+            shards = settings.get("redis_shards") or (
+                DEFAULT_CLUSTER_SHARDS if storage.cluster else 1
+            )
+        if shards > 1:
+            from langchain_niche.minhash.redis.sharded import ShardedRedisLshStorage  # noqa: PLC0415
+
+            return ShardedRedisLshStorage.from_storage(storage, shards)
         return storage
 
     def attach(
@@ -397,7 +413,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         fields = json.dumps(sorted({k for example in examples for k in example}))
         batch = _Batch(encoded, bodies, planned, frozenset(custom), fields)
         # rows left unused by a repeated INCRBY are harmless gaps
-        last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", len(examples)))))
+        last = int((yield ("resend", ("cmd", "INCRBY", self.counter_key, len(examples)))))
         block = np.arange(last - len(examples), last, dtype=np.int64)
         written: list[list[str]] = []
         try:
@@ -432,9 +448,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
                 if not defaults & batch.custom:
                     break
                 # a default id would equal a custom id of this batch: other rows
-                last = int(
-                    (yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start)))
-                )
+                last = int((yield ("resend", ("cmd", "INCRBY", self.counter_key, stop - start))))
                 block[start:stop] = np.arange(last - (stop - start), last)
                 args, chunk_ids = self._chunk_args(batch, block, start, stop)
             # a chunk sent twice is written once (the script knows its rows)
@@ -468,8 +482,14 @@ class RedisLshStorage(RedisConnection, LshStorage):
                     f"concurrently); {done} other examples of this batch were added"
                 )
                 return failure or DuplicateIdError(msg, example_id=taken)
+            if not self.reassign_rows:
+                msg = (
+                    f"default id {taken!r} is already used (as a custom id) in Redis index "
+                    f"{self.index_name!r}; pass ids=[...]"
+                )
+                return failure or DuplicateIdError(msg, example_id=taken)
             # a default id equals a custom id of an earlier example: take other rows
-            last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start))))
+            last = int((yield ("resend", ("cmd", "INCRBY", self.counter_key, stop - start))))
             block = np.full(stop, -1, dtype=np.int64)
             block[start:stop] = np.arange(last - (stop - start), last)
             args, chunk_ids = self._chunk_args(batch, block, start, stop)

@@ -1,0 +1,154 @@
+"""MinHashExampleSelector on a real Redis Cluster (3 masters + 3 replicas, issue 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langchain_niche import (
+    IndexFormatError,
+    InvalidParameterError,
+    MinHashExampleSelector,
+    StoreUnavailableError,
+)
+from langchain_niche.datasets import python_api_examples
+from langchain_niche.minhash.redis.sharded import ShardedRedisLshStorage, shard_of
+from tests.support.redis_cluster import LocalRedisCluster
+
+QUERIES = [
+    "Delete a directory and all the files inside it",
+    "Return the median of a list of numbers",
+    "Parse a string into a date and time",
+    "return list",
+    "zzz no such words",
+    "Open a file for reading text",
+]
+
+
+def cluster_selector(url: str, name: str, **kwargs: Any) -> MinHashExampleSelector:
+    kwargs.setdefault("input_keys", ["description"])
+    return MinHashExampleSelector(redis_url=url, index_name=name, **kwargs)
+
+
+def test_cluster_selections_equal_single_node_and_memory(
+    redis_cluster: LocalRedisCluster, redis_url: str, index_name: str
+) -> None:
+    corpus = python_api_examples()
+    # any node's URL: cluster mode is detected; batches smaller than a shard's part
+    clustered = cluster_selector(
+        redis_cluster.urls[4], index_name, examples=corpus, k=4, redis_batch_size=300
+    )
+    single = cluster_selector(redis_url, index_name, examples=corpus, k=4)
+    memory = MinHashExampleSelector(examples=corpus, input_keys=["description"], k=4)
+    storage = clustered._storage
+    assert isinstance(storage, ShardedRedisLshStorage)
+    assert storage.cluster
+    assert len(storage.shards) == 12
+    # the shards spread over the three masters (one slot each)
+    owners = {redis_cluster.owner(redis_cluster.keyslot(v.prefix)).port for v in storage.shards}
+    assert len(owners) == 3
+    assert len(clustered) == len(single) == len(memory) == len(corpus)
+    texts = [*QUERIES, corpus[77]["description"], corpus[500]["description"]]
+    settings: list[dict[str, Any]] = [
+        {"fallback": "none"},
+        {"fallback": "probe"},
+        {"fallback": "none", "rerank": "minhash"},
+        {"fallback": "none", "threshold": 0.45},
+    ]
+    for setting in settings:
+        for name, default in (("fallback", "probe"), ("rerank", "jaccard"), ("threshold", 0.0)):
+            for selector in (clustered, single, memory):
+                setattr(selector, name, setting.get(name, default))
+        for text in texts:
+            expected = memory.search({"description": text})
+            assert single.search({"description": text}) == expected, (setting, text)
+            assert clustered.search({"description": text}) == expected, (setting, text)
+
+    async def selections() -> list[Any]:
+        return await asyncio.gather(
+            *(clustered.asearch({"description": text}) for text in texts * 8)
+        )
+
+    assert asyncio.run(selections()) == [memory.search({"description": t}) for t in texts * 8]
+    assert clustered.ids == memory.ids
+    assert clustered.examples == memory.examples
+    assert clustered.audit() == {"examples": len(corpus), "problems": []}
+
+
+def test_shards_are_fixed_at_creation_and_adopted(
+    redis_cluster: LocalRedisCluster, index_name: str, tmp_path: Path
+) -> None:
+    corpus = python_api_examples()[:200]
+    first = cluster_selector(redis_cluster.urls[0], index_name, examples=corpus, redis_shards=5)
+    again = MinHashExampleSelector(redis_url=redis_cluster.urls[2], index_name=index_name)
+    assert isinstance(again._storage, ShardedRedisLshStorage)
+    assert len(again._storage.shards) == 5
+    assert len(again) == 200
+    with pytest.raises(IndexFormatError, match="5 shards"):
+        MinHashExampleSelector(
+            redis_url=redis_cluster.urls[1], index_name=index_name, redis_shards=3
+        )
+    # every example is in the shard of its id, and only there
+    assert first.audit()["problems"] == []
+    ids = first.add_examples([{"description": "Rotate a matrix by ninety degrees"}], ids=["rot"])
+    assert ids == ["rot"]
+    view = first._storage.shards[shard_of("rot", 5)]  # type: ignore[attr-defined]
+    assert view.client.hexists(view.prefix + "id", "rot")
+    first.remove_example("rot")
+    assert len(again) == 200
+    removed = again.remove_example(corpus[7])
+    assert removed == ["7"]
+    assert len(first) == 199
+    assert first.audit() == {"examples": 199, "problems": []}
+    # save() is for the in-memory index, as on one node; a copy in memory is built from the records
+    with pytest.raises(InvalidParameterError, match="persisted by Redis itself"):
+        first.save(tmp_path / "index")
+    memory = MinHashExampleSelector(first.examples, ids=first.ids, input_keys=["description"])
+    text = {"description": corpus[3]["description"]}
+    assert memory.search(text) == first.search(text)
+
+
+def test_cluster_mode_can_be_forced_off_and_on(
+    redis_cluster: LocalRedisCluster, redis_url: str, index_name: str
+) -> None:
+    # a single node told it is a cluster fails as unavailable; a cluster node
+    # forced to single-node mode works for an index whose keys it serves
+    with pytest.raises(StoreUnavailableError, match="Cluster mode is not enabled"):
+        cluster_selector(redis_url, index_name, redis_cluster=True, redis_timeout=1.0)
+    forced = cluster_selector(redis_cluster.urls[0], index_name, redis_cluster=True)
+    assert forced._storage.cluster  # type: ignore[attr-defined]
+    plain = cluster_selector(redis_url, index_name, redis_cluster=False)
+    assert not plain._storage.cluster  # type: ignore[attr-defined]
+    assert not isinstance(plain._storage, ShardedRedisLshStorage)
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "langchain_niche", *args],
+        cwd=cwd, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def test_cli_build_inspect_query_on_a_cluster(
+    redis_cluster: LocalRedisCluster, index_name: str, tmp_path: Path
+) -> None:
+    rows = python_api_examples()[:80]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    store = ["--redis-url", redis_cluster.urls[3], "--index-name", index_name]
+    built = run("build", "in.jsonl", "--input-keys", "description", *store, "--json",
+                "--no-progress", cwd=tmp_path)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["examples"] == 80
+    inspect = run("inspect", *store, cwd=tmp_path)
+    assert inspect.returncode == 0, inspect.stderr
+    assert inspect.stdout.splitlines()[0].split() == ["examples", "80"]
+    query = json.dumps({"description": rows[3]["description"]})
+    hits = run("query", query, "--json", "-k", "1", *store, cwd=tmp_path)
+    assert hits.returncode == 0, hits.stderr
+    assert json.loads(hits.stdout)["id"] == "3"
