@@ -201,7 +201,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
     cluster's masters; a selection looks up every shard."""
 
     redis_wait_replicas: Annotated[int, integer_at_least(0)] = Field(default=0, frozen=True)
-    """After each write script, wait (``WAIT``, up to 1 s) until this many replicas
+    """After each write script, wait (``WAIT``, up to half of ``redis_timeout``) until this many replicas
     acknowledged it; fewer raise :class:`StoreUnavailableError` (the write is on the
     master: repeating it is safe). 0: no waiting."""
 

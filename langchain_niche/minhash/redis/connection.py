@@ -54,8 +54,10 @@ _MARKED = re.compile(
     r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
 )
 _WRITES = frozenset({"insert", "remove"})
-_WAIT_MS = 1000
-"""Milliseconds a write waits for ``redis_wait_replicas`` acknowledgements (``WAIT``)."""
+def wait_ms(timeout: float) -> int:
+    """Milliseconds a write waits for ``redis_wait_replicas`` acknowledgements (``WAIT``):
+    half of ``redis_timeout`` (so the reply arrives before the socket times out)."""
+    return max(1, int(timeout * 500))
 _BAD_VALUE = re.compile(r"WRONGTYPE|not an integer|not a valid float")
 
 
@@ -405,7 +407,7 @@ class RedisConnection:
         if int(acks) < self.wait_replicas:
             msg = (
                 f"Redis at {self.safe_url}: a {name} of key {key!r} was acknowledged by {acks} "
-                f"of redis_wait_replicas={self.wait_replicas} replicas within {_WAIT_MS} ms "
+                f"of redis_wait_replicas={self.wait_replicas} replicas within {wait_ms(self.timeout)} ms "
                 "(it is written on the master; repeating the call is safe)"
             )
             raise StoreUnavailableError(msg, url=self.safe_url)
@@ -417,16 +419,27 @@ class RedisConnection:
         for attempt in range(2):
             pipe = self._node_pipeline(self.client, args[0])
             pipe.execute_command("EVALSHA", script.sha, 1, args[0], *args)
-            pipe.execute_command("WAIT", self.wait_replicas, _WAIT_MS)
+            pipe.execute_command("WAIT", self.wait_replicas, wait_ms(self.timeout))
             try:
                 return self._acknowledged(pipe.execute(raise_on_error=False), name, args[0])
+            except (self._redis.ConnectionError, self._redis.TimeoutError):
+                if self.cluster:  # the node is gone: learn the new topology for the next call
+                    self._refresh_topology()
+                raise
             except (self._redis.exceptions.NoScriptError, self._redis.exceptions.MovedError):
                 if attempt:
                     raise
                 if self.cluster:  # a promoted replica has no scripts; slots may have moved
-                    self.client.nodes_manager.initialize()
+                    self._refresh_topology()
                 self.client.script_load(scripts()[name])
         raise AssertionError  # pragma: no cover
+
+    def _refresh_topology(self) -> None:
+        """Reload the cluster's slot map (failures are the next call's to report)."""
+        try:
+            self.client.nodes_manager.initialize()
+        except (self._redis.RedisError, self._redis.RedisClusterException):
+            return
 
     async def _ascript_and_wait(self, client: Any, name: str, args: list[Any]) -> Any:
         """Async twin of :meth:`_script_and_wait`."""
@@ -446,12 +459,12 @@ class RedisConnection:
                     continue
                 node = client.get_node_from_key(args[0])
                 replies[1] = await client.execute_command(
-                    "WAIT", self.wait_replicas, _WAIT_MS, target_nodes=node
+                    "WAIT", self.wait_replicas, wait_ms(self.timeout), target_nodes=node
                 )
                 return self._acknowledged(replies, name, args[0])
             pipe = client.pipeline(transaction=False)
             pipe.execute_command("EVALSHA", sha, 1, args[0], *args)
-            pipe.execute_command("WAIT", self.wait_replicas, _WAIT_MS)
+            pipe.execute_command("WAIT", self.wait_replicas, wait_ms(self.timeout))
             try:
                 return self._acknowledged(await pipe.execute(raise_on_error=False), name, args[0])
             except self._redis.exceptions.NoScriptError:
