@@ -54,10 +54,16 @@ _MARKED = re.compile(
     r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
 )
 _WRITES = frozenset({"insert", "remove"})
+
+
 def wait_ms(timeout: float) -> int:
-    """Milliseconds a write waits for ``redis_wait_replicas`` acknowledgements (``WAIT``):
-    half of ``redis_timeout`` (so the reply arrives before the socket times out)."""
+    """Milliseconds a write waits for ``redis_wait_replicas`` acknowledgements (``WAIT``).
+
+    Half of ``redis_timeout``, so that the reply arrives before the socket times out.
+    """
     return max(1, int(timeout * 500))
+
+
 _BAD_VALUE = re.compile(r"WRONGTYPE|not an integer|not a valid float")
 
 
