@@ -6,6 +6,8 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,44 @@ def test_cli_build_inspect_query_on_a_cluster(
     hits = run("query", query, "--json", "-k", "1", *store, cwd=tmp_path)
     assert hits.returncode == 0, hits.stderr
     assert json.loads(hits.stdout)["id"] == "3"
+
+
+def test_selections_stay_correct_while_a_shard_slot_migrates(
+    redis_cluster: LocalRedisCluster, index_name: str
+) -> None:
+    corpus = python_api_examples()
+    selector = cluster_selector(redis_cluster.urls[0], index_name, examples=corpus, k=4)
+    storage = selector._storage
+    assert isinstance(storage, ShardedRedisLshStorage)
+    texts = [*QUERIES, corpus[42]["description"]]
+    expected = [selector.search({"description": t}) for t in texts]
+    slot = redis_cluster.keyslot(storage.shards[0].prefix)
+    source = redis_cluster.owner(slot)
+    dest = next(node for node in redis_cluster.masters() if node is not source)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                results.append([selector.search({"description": t}) for t in texts])
+            except Exception as exc:
+                errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        # MIGRATE in batches of 20 keys (ASK while half moved, TRYAGAIN for a script whose
+        # keys are split, MOVED after SETSLOT NODE), pausing so that reads interleave
+        redis_cluster.migrate_slot(slot, dest, batch=20, between_batches=lambda: time.sleep(0.02))
+        time.sleep(0.2)
+    finally:
+        done.set()
+        reader.join(timeout=30)
+    assert redis_cluster.owner(slot) is dest
+    assert errors == []
+    assert len(results) >= 2
+    assert all(result == expected for result in results)
+    assert [selector.search({"description": t}) for t in texts] == expected
+    assert selector.audit() == {"examples": len(corpus), "problems": []}

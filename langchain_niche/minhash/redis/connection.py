@@ -26,6 +26,7 @@ import asyncio
 import json
 import re
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,8 @@ _MARKED = re.compile(
     r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
 )
 _WRITES = frozenset({"insert", "remove"})
+_TRYAGAIN_PAUSE = 0.02
+_TRYAGAIN_PAUSE_MAX = 0.25
 
 
 def wait_ms(timeout: float) -> int:
@@ -118,6 +121,42 @@ def shard_prefix(index_name: str, shard: int, shards: int) -> str:
     return f"niche:{{{index_name}#{shard}}}:"
 
 
+def _range_shards(prefix: str, packed: Any) -> set[str]:
+    """The ``lsh:SSSS`` keys of packed lex ranges (20 bytes each, the first 4 the shard)."""
+    raw = bytes(packed)
+    return {prefix + "lsh:" + raw[i : i + 4].decode() for i in range(0, len(raw), 20)}
+
+
+def script_keys(name: str, args: list[Any]) -> list[str]:
+    """Every key a script call touches (declared as ``KEYS`` on a cluster).
+
+    Redis checks only declared keys for a slot being migrated: with all of them
+    declared, a script runs where they all are (``ASK`` when all moved), or
+    gets ``TRYAGAIN`` while they are split, instead of reading half a shard.
+    """
+    prefix = decoded(args[0])
+    if name == "fetch":
+        return [prefix + decoded(args[1])]
+    if name == "lookup":
+        keys = _range_shards(prefix, args[2])
+        if decoded(args[1]) == "band":
+            keys |= _range_shards(prefix, args[3])
+        return sorted(keys | {prefix + "tok", prefix + "doc"})
+    fixed = {prefix + "id", prefix + "doc", prefix + "tok"}
+    if name == "insert":
+        shards = bytes(args[7])
+        lsh = {prefix + "lsh:" + shards[i : i + 4].decode() for i in range(0, len(shards), 4)}
+        return sorted(fixed | lsh | {prefix + "fields"})
+    bands = int(decoded(args[1]))  # remove: prefix, bands, then (id, row, (shard, member) x bands)*
+    step = 2 + 2 * bands
+    lsh = {
+        prefix + "lsh:" + decoded(args[start + 2 + 2 * j])
+        for start in range(2, len(args), step)
+        for j in range(bands)
+    }
+    return sorted(fixed | lsh)
+
+
 class RedisConnection:
     """The blocking and async clients of one index, and how calls are sent."""
 
@@ -155,6 +194,10 @@ class RedisConnection:
         self._async = weakref.WeakKeyDictionary()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+
+    def _keys(self, name: str, args: list[Any]) -> list[str]:
+        """The keys declared for a script: all it touches on a cluster, else its prefix."""
+        return script_keys(name, args) if self.cluster else [decoded(args[0])]
 
     def _detect_cluster(self) -> bool:
         """Whether the node of ``redis_url`` is part of a Redis Cluster (``INFO cluster``)."""
@@ -279,12 +322,34 @@ class RedisConnection:
                 return self.execute(call[1])
         if call[0] == "all":
             return self._all(call[1])
-        try:
-            return self._send(call)
-        except (redis.ConnectionError, redis.TimeoutError, redis.RedisClusterException) as exc:
-            raise self._unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise self._refused(exc, call) from exc
+        deadline = time.monotonic() + self.timeout
+        pause = _TRYAGAIN_PAUSE
+        while True:
+            try:
+                return self._send(call)
+            except (redis.ConnectionError, redis.TimeoutError, redis.RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
+            except redis.RedisError as exc:
+                if not (self._half_moved(exc) and time.monotonic() + pause < deadline):
+                    raise self._refused(exc, call) from exc
+            time.sleep(pause)
+            pause = min(2 * pause, _TRYAGAIN_PAUSE_MAX)
+
+    def _half_moved(self, exc: Exception) -> bool:
+        """Whether a call failed because its slot is being migrated (``TRYAGAIN``).
+
+        A script touching keys of a slot that are split between the migrating
+        and the importing node can only run once the keys are together: the
+        call is sent again (every call is a read or an idempotent write) for up
+        to ``redis_timeout`` seconds.
+        """
+        if not self.cluster:
+            return False
+        errors = self._redis.exceptions
+        return isinstance(exc, errors.TryAgainError) or (
+            isinstance(exc, errors.ClusterError)
+            and ("TTL exhausted" in str(exc) or "TRYAGAIN" in str(exc))
+        )
 
     def _all(self, calls: list[Call]) -> list[Any]:
         """Several calls (one per shard) at once; each reply or its typed error, in order.
@@ -311,7 +376,12 @@ class RedisConnection:
                 except (self._redis.RedisError, self._redis.RedisClusterException) as exc:
                     return [self._typed(exc, one) for one in calls]
                 continue
-            return self._typed_replies(replies, calls)
+            return [
+                self._caught(one) if isinstance(r, Exception) and self._half_moved(r) else r
+                for r, one in zip(
+                    self._typed_replies(replies, calls, keep=True), calls, strict=True
+                )
+            ]
         raise AssertionError  # pragma: no cover
 
     async def _apipelined(self, client: Any, calls: list[Call]) -> list[Any]:
@@ -331,7 +401,17 @@ class RedisConnection:
                 except (self._redis.RedisError, self._redis.RedisClusterException) as exc:
                     return [self._typed(exc, one) for one in calls]
                 continue
-            return self._typed_replies(replies, calls)
+            out = self._typed_replies(replies, calls, keep=True)
+            for i, (reply, one) in enumerate(zip(out, calls, strict=True)):
+                if isinstance(reply, Exception) and self._half_moved(reply):
+                    try:
+                        out[i] = await self.aexecute(one)
+                    except Exception as exc:  # handed to the plan that made the call
+                        out[i] = exc
+            return [
+                self._typed(r, one) if isinstance(r, Exception) else r
+                for r, one in zip(out, calls, strict=True)
+            ]
         raise AssertionError  # pragma: no cover
 
     def _caught(self, call: Call) -> Any:
@@ -353,8 +433,9 @@ class RedisConnection:
             if one[0] == "cmd":
                 pipe.execute_command(*one[1:])
             else:
-                args = one[2]
-                pipe.execute_command("EVALSHA", self._scripts[one[1]].sha, 1, args[0], *args)
+                keys = self._keys(one[1], one[2])
+                sha = self._scripts[one[1]].sha
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *one[2])
         return pipe
 
     def _missing_scripts(self, replies: list[Any]) -> bool:
@@ -364,11 +445,16 @@ class RedisConnection:
     def _luas(calls: list[Call]) -> list[str]:
         return list({one[1]: scripts()[one[1]] for one in calls if one[0] == "script"}.values())
 
-    def _typed_replies(self, replies: list[Any], calls: list[Call]) -> list[Any]:
+    def _typed_replies(
+        self, replies: list[Any], calls: list[Call], *, keep: bool = False
+    ) -> list[Any]:
+        """Replies with errors typed (``keep``: a half-moved slot's error kept as it is)."""
         if len(replies) != len(calls):  # the whole pipeline failed
-            return [self._typed(replies[0], one) for one in calls]
+            replies = [replies[0]] * len(calls)
         return [
-            self._typed(reply, one) if isinstance(reply, Exception) else reply
+            self._typed(reply, one)
+            if isinstance(reply, Exception) and not (keep and self._half_moved(reply))
+            else reply
             for reply, one in zip(replies, calls, strict=True)
         ]
 
@@ -388,7 +474,7 @@ class RedisConnection:
         if call[0] == "script":
             if self.wait_replicas and call[1] in _WRITES:
                 return self._script_and_wait(call[1], call[2])
-            return self._scripts[call[1]](keys=[call[2][0]], args=call[2])
+            return self._scripts[call[1]](keys=self._keys(call[1], call[2]), args=call[2])
         pipe = self.client.pipeline(transaction=False)
         for args in call[1]:
             pipe.execute_command(*args)
@@ -424,7 +510,8 @@ class RedisConnection:
         script = self._scripts[name]
         for attempt in range(2):
             pipe = self._node_pipeline(self.client, args[0])
-            pipe.execute_command("EVALSHA", script.sha, 1, args[0], *args)
+            keys = self._keys(name, args)
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             pipe.execute_command("WAIT", self.wait_replicas, wait_ms(self.timeout))
             try:
                 return self._acknowledged(pipe.execute(raise_on_error=False), name, args[0])
@@ -457,7 +544,10 @@ class RedisConnection:
                 # node (a weaker check than the blocking client's; see the README)
                 replies: list[Any] = [None, None]
                 try:
-                    replies[0] = await client.execute_command("EVALSHA", sha, 1, args[0], *args)
+                    keys = self._keys(name, args)
+                    replies[0] = await client.execute_command(
+                        "EVALSHA", sha, len(keys), *keys, *args
+                    )
                 except self._redis.exceptions.NoScriptError:
                     if attempt:
                         raise
@@ -469,7 +559,8 @@ class RedisConnection:
                 )
                 return self._acknowledged(replies, name, args[0])
             pipe = client.pipeline(transaction=False)
-            pipe.execute_command("EVALSHA", sha, 1, args[0], *args)
+            keys = self._keys(name, args)
+            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
             pipe.execute_command("WAIT", self.wait_replicas, wait_ms(self.timeout))
             try:
                 return self._acknowledged(await pipe.execute(raise_on_error=False), name, args[0])
@@ -527,15 +618,21 @@ class RedisConnection:
                     *(self.aexecute(one) for one in call[1]), return_exceptions=True
                 )
             call = ("allpipe", call[1])
-        try:
-            # the async cluster client fails at once (MaxConnectionsError) when a
-            # node's pool is exhausted: callers queue here instead
-            async with self._async_client()[2]:
-                return await self._asend(call)
-        except (redis.ConnectionError, redis.TimeoutError, redis.RedisClusterException) as exc:
-            raise self._unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise self._refused(exc, call) from exc
+        deadline = time.monotonic() + self.timeout
+        pause = _TRYAGAIN_PAUSE
+        while True:
+            try:
+                # the async cluster client fails at once (MaxConnectionsError) when a
+                # node's pool is exhausted: callers queue here instead
+                async with self._async_client()[2]:
+                    return await self._asend(call)
+            except (redis.ConnectionError, redis.TimeoutError, redis.RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
+            except redis.RedisError as exc:
+                if not (self._half_moved(exc) and time.monotonic() + pause < deadline):
+                    raise self._refused(exc, call) from exc
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, _TRYAGAIN_PAUSE_MAX)
 
     async def _asend(self, call: Call) -> Any:
         client, scripts, _ = self._async_client()
@@ -546,7 +643,7 @@ class RedisConnection:
         if call[0] == "script":
             if self.wait_replicas and call[1] in _WRITES:
                 return await self._ascript_and_wait(client, call[1], call[2])
-            return await scripts[call[1]](keys=[call[2][0]], args=call[2])
+            return await scripts[call[1]](keys=self._keys(call[1], call[2]), args=call[2])
         pipe = client.pipeline(transaction=False)
         for args in call[1]:
             pipe.execute_command(*args)
