@@ -195,7 +195,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
     redis_shards: Annotated[int | None, integer_at_least(1, optional=True)] = Field(
         default=None, frozen=True
     )
-    """Shards of a new index (``None``: 1 on one node, 12 on a cluster); fixed at
+    """Shards of a new index (``None``: 1 on one node, one per master on a cluster); fixed at
     creation, stored in the index's ``config`` and adopted by every process
     opening it. Each shard has its own hash tag, so the shards spread over a
     cluster's masters; a selection looks up every shard."""

@@ -46,14 +46,25 @@ def test_cluster_selections_equal_single_node_and_memory(
     clustered = cluster_selector(
         redis_cluster.urls[4], index_name, examples=corpus, k=4, redis_batch_size=300
     )
+    twelve = cluster_selector(
+        redis_cluster.urls[1], index_name + "-12", examples=corpus, k=4, redis_shards=12
+    )
     single = cluster_selector(redis_url, index_name, examples=corpus, k=4)
     memory = MinHashExampleSelector(examples=corpus, input_keys=["description"], k=4)
     storage = clustered._storage
     assert isinstance(storage, ShardedRedisLshStorage)
     assert storage.cluster
-    assert len(storage.shards) == 12
+    assert len(storage.shards) == 3  # one per master, one on each
+    assert (
+        len({redis_cluster.owner(redis_cluster.keyslot(v.prefix)).port for v in storage.shards})
+        == 3
+    )
     # the shards spread over the three masters (one slot each)
-    owners = {redis_cluster.owner(redis_cluster.keyslot(v.prefix)).port for v in storage.shards}
+    twelve_storage = twelve._storage
+    assert isinstance(twelve_storage, ShardedRedisLshStorage)
+    owners = {
+        redis_cluster.owner(redis_cluster.keyslot(v.prefix)).port for v in twelve_storage.shards
+    }
     assert len(owners) == 3
     assert len(clustered) == len(single) == len(memory) == len(corpus)
     texts = [*QUERIES, corpus[77]["description"], corpus[500]["description"]]
@@ -65,12 +76,13 @@ def test_cluster_selections_equal_single_node_and_memory(
     ]
     for setting in settings:
         for name, default in (("fallback", "probe"), ("rerank", "jaccard"), ("threshold", 0.0)):
-            for selector in (clustered, single, memory):
+            for selector in (clustered, twelve, single, memory):
                 setattr(selector, name, setting.get(name, default))
         for text in texts:
             expected = memory.search({"description": text})
             assert single.search({"description": text}) == expected, (setting, text)
             assert clustered.search({"description": text}) == expected, (setting, text)
+            assert twelve.search({"description": text}) == expected, (setting, text)
 
     async def selections() -> list[Any]:
         return await asyncio.gather(

@@ -28,7 +28,7 @@ __all__ = [
 
 FORMAT = "langchain-niche-minhash-redis"
 VERSION = 1
-MAX_SHARDS = 1024
+MAX_SHARDS = 256
 """Most shards of an index (``redis_shards``)."""
 _ADOPTED = (
     "num_perm",

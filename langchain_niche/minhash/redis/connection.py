@@ -54,6 +54,7 @@ __all__ = [
 _MARKED = re.compile(
     r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
 )
+_SLOTS = 16384
 _WRITES = frozenset({"insert", "remove"})
 _TRYAGAIN_PAUSE = 0.02
 _TRYAGAIN_PAUSE_MAX = 0.25
@@ -111,14 +112,22 @@ def shard_prefix(index_name: str, shard: int, shards: int) -> str:
     """The prefix of the keys of one shard of an index (the second place of the layout).
 
     One shard: :func:`key_prefix` (the layout of an unsharded index). More: each
-    shard has its own hash tag ``{INDEX_NAME#S}`` (``#`` never occurs in an index
+    shard has its own hash tag ``{INDEX_NAME#S.N}`` (``#`` never occurs in an index
     name), so a shard's keys share one Redis Cluster slot (every script touches
-    one slot) while the shards spread over the cluster's nodes. ``config`` and
-    the row counter ``next`` stay under :func:`key_prefix`.
+    one slot). ``N`` is the smallest number putting shard ``S`` of ``shards`` in
+    the ``S``-th equal part of the 16,384 slots, so the shards spread evenly over
+    masters holding equal slot ranges (as ``redis-cli --cluster create`` assigns
+    them). ``config`` and the row counter ``next`` stay under :func:`key_prefix`.
     """
     if shards == 1:
         return key_prefix(index_name)
-    return f"niche:{{{index_name}#{shard}}}:"
+    from redis.crc import key_slot  # noqa: PLC0415 - only the Redis backend imports this
+
+    low, high = shard * _SLOTS // shards, (shard + 1) * _SLOTS // shards
+    n = 0
+    while not low <= key_slot(f"{index_name}#{shard}.{n}".encode()) < high:
+        n += 1
+    return f"niche:{{{index_name}#{shard}.{n}}}:"
 
 
 def _range_shards(prefix: str, packed: Any) -> set[str]:
@@ -194,6 +203,12 @@ class RedisConnection:
         self._async = weakref.WeakKeyDictionary()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+
+    def masters(self) -> int:
+        """Masters serving slots (1 on a single node): the default shard count of a new index."""
+        if not self.cluster:
+            return 1
+        return max(1, len(self.client.get_primaries()))
 
     def _keys(self, name: str, args: list[Any]) -> list[str]:
         """The keys declared for a script: all it touches on a cluster, else its prefix."""

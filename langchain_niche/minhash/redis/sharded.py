@@ -7,7 +7,9 @@ still touches one slot. ``config`` and the row counter ``next`` stay under the
 index's own prefix: rows are global (insertion order across shards, ties
 between equal scores broken as on one node). An example lives in exactly one
 shard, chosen from its id (CRC-32 of its UTF-8 bytes, modulo the shard count,
-fixed at creation and stored in ``config``).
+fixed at creation and stored in ``config``). A shard's band entries are in
+about ``4096 / shards`` sorted sets (at least 16), so an index holds about as
+many sorted sets, of about the same sizes, as on one node.
 
 A selection runs the single-node plan of every shard side by side
 (:func:`~langchain_niche.minhash.storage.gather`: one pipeline split per node
@@ -86,6 +88,8 @@ class ShardedRedisLshStorage(RedisLshStorage):
             view = copy.copy(storage)
             view.prefix = shard_prefix(storage.index_name, i, count)
             view.reassign_rows = False
+            # about 4,096 sorted sets in all, as on one node: fewer, larger ones per shard
+            view.bucket_mask = (1 << max(4, 12 - (count - 1).bit_length())) - 1
             sharded.shards.append(view)
         return sharded
 

@@ -63,7 +63,7 @@ from langchain_niche.errors import (
 )
 from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder, LshQuery
 from langchain_niche.minhash.redis.audit import audit_index
-from langchain_niche.minhash.redis.config import adopt_config, write_or_check_config
+from langchain_niche.minhash.redis.config import MAX_SHARDS, adopt_config, write_or_check_config
 from langchain_niche.minhash.redis.connection import (
     RedisConnection,
     decoded,
@@ -97,9 +97,6 @@ _HMGET_CHUNK = 1000
 _SCAN_COUNT = 1000
 _MAX_ROW_ATTEMPTS = 20
 _MEMBER = np.dtype([("key", ">u8"), ("row", ">u4")])
-DEFAULT_CLUSTER_SHARDS = 12
-"""Shards of a new index on a Redis Cluster (``redis_shards``): 4 per master of a
-3-master cluster, so shards spread evenly over 2, 3, 4, 6 or 12 masters."""
 DEFAULT_BATCH_SIZE = 1000
 """Examples per atomic insert script (``redis_batch_size``)."""
 _DOCS_WITH_CANDIDATES = 64
@@ -138,6 +135,9 @@ class RedisLshStorage(RedisConnection, LshStorage):
         self.compared: tuple[str, ...] = ()
         self.counter_key = key_prefix(self.index_name) + "next"
         self.reassign_rows = True
+        self.bucket_mask = _SHARD_MASK
+        """``lsh:SSSS`` keys of this index: ``SSSS`` is the band-and-prefix part of a band
+        key masked with this (4,096 sorted sets; fewer per shard in a sharded index)."""
         """Whether a chunk whose default id is taken is written again with other rows
         (off in a shard of a sharded index: another row may belong to another shard)."""
 
@@ -163,9 +163,10 @@ class RedisLshStorage(RedisConnection, LshStorage):
         storage = cls(import_redis(), settings["redis_url"], settings)
         shards = adopt_config(storage, settings)
         if shards is None:  # a new index
-            shards = settings.get("redis_shards") or (
-                DEFAULT_CLUSTER_SHARDS if storage.cluster else 1
-            )
+            shards = settings.get("redis_shards") or storage.masters()
+            if shards > MAX_SHARDS:
+                msg = f"redis_shards must be 1 to {MAX_SHARDS}, got {shards}"
+                raise InvalidParameterError(msg, name="redis_shards", value=shards)
         if shards > 1:
             from langchain_niche.minhash.redis.sharded import ShardedRedisLshStorage  # noqa: PLC0415
 
@@ -202,11 +203,11 @@ class RedisLshStorage(RedisConnection, LshStorage):
             raise InvalidParameterError(msg, name="input_keys", value=list(compared))
 
     def _shard(self, key: int) -> str:
-        return f"{(key >> self._encoder().banding.full_bits) & _SHARD_MASK:04x}"
+        return f"{(key >> self._encoder().banding.full_bits) & self.bucket_mask:04x}"
 
     def _ranges(self, lo: U64Array, hi: U64Array) -> bytes:
         """Packed lex ranges ``[lo, hi)`` over band keys (see the lookup script)."""
-        shard = (lo >> np.uint64(self._encoder().banding.full_bits)) & np.uint64(_SHARD_MASK)
+        shard = (lo >> np.uint64(self._encoder().banding.full_bits)) & np.uint64(self.bucket_mask)
         packed = np.empty(lo.shape[0], dtype=_RANGE)
         packed["shard"] = np.frombuffer(self._hex(shard), dtype=np.uint8).reshape(-1, 4)
         packed["lo"] = lo
@@ -381,7 +382,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         members["key"] = keys.reshape(-1)
         members["row"] = np.repeat(rows, bands)
         shift = np.uint64(self._encoder().banding.full_bits)
-        shard = (keys.reshape(-1) >> shift) & np.uint64(_SHARD_MASK)
+        shard = (keys.reshape(-1) >> shift) & np.uint64(self.bucket_mask)
         order = np.argsort(shard, kind="stable")
         used, counts = unique_counts(shard[order])
         return self._hex(used), counts.astype("<u4").tobytes(), members[order].tobytes()
