@@ -81,7 +81,9 @@ def main() -> None:
     print(machine())
     memory = MinHashExampleSelector(examples, input_keys=["text"], k=4)
     memory_bytes = memory._storage.nbytes
-    with redis_server(None) as single_url, LocalRedisCluster() as cluster:
+    # a node busy with a script longer than cluster-node-timeout is failed over: the
+    # harness's 1 s (for failover tests) is raised to a production-like 15 s here
+    with redis_server(None) as single_url, LocalRedisCluster(node_timeout_ms=15_000) as cluster:
         masters = [f"redis://127.0.0.1:{node.port}" for node in cluster.masters()]
         one_rate, one_bytes, one = load(single_url, examples, [single_url])
         cl_rate, cl_bytes, clustered = load(
