@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -207,3 +209,19 @@ def test_selections_stay_correct_while_a_shard_slot_migrates(
     assert all(result == expected for result in results)
     assert [selector.search({"description": t}) for t in texts] == expected
     assert selector.audit() == {"examples": len(corpus), "problems": []}
+
+
+def test_readme_cluster_example_runs(redis_cluster: LocalRedisCluster, index_name: str) -> None:
+    # the README's "Scaling out" block runs as written; only the URL and the index name change
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Scaling out (Redis Cluster)") :]
+    start = section.index("```py\n") + 6
+    code = section[start : section.index("```\n", start)]
+    assert code.count("redis://10.0.0.5:7000") == 1
+    code = code.replace("redis://10.0.0.5:7000", redis_cluster.urls[2]).replace(
+        '"tickets"', repr(index_name)
+    )
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    assert out.getvalue().strip() == "[{'question': 'How do I reset my password?'}]"
