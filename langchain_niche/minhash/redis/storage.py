@@ -40,6 +40,11 @@ leaves each example fully selectable or absent (reserved rows of a chunk that
 was never written are simply unused). A removal script deletes an example's
 document, tokens, id and band entries together.
 
+Sharded indexes (Redis Cluster, ``redis_shards`` > 1): every shard has this layout under
+its own prefix (:func:`~langchain_niche.minhash.redis.connection.shard_prefix`), with
+``config`` and ``next`` under the index's prefix; see
+:mod:`~langchain_niche.minhash.redis.sharded`.
+
 Calls, retries and decoding: :mod:`~langchain_niche.minhash.redis.connection`.
 """
 
