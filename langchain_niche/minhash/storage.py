@@ -48,6 +48,7 @@ __all__ = [
     "Ranked",
     "RowTokens",
     "SelectionRequest",
+    "gather",
     "rerank_keep",
     "run_async",
     "run_sync",
@@ -126,6 +127,51 @@ async def run_async(plan: Plan[T], execute: Callable[[Call], Awaitable[Any]]) ->
     except StopIteration as stop:
         result: T = stop.value
         return result
+
+
+def gather(plans: Sequence[Plan[Any]]) -> Plan[list[Any]]:
+    """Run several plans side by side: each step's calls go out together as ``("all", [...])``.
+
+    The storage answers an ``("all", calls)`` call with one reply per call, an
+    exception standing for a failed call (raised inside the plan that made
+    it). Every plan runs to its end; the first exception a plan raised is then
+    raised.
+
+    Args:
+        plans: The plans (e.g. one per shard).
+
+    Returns:
+        Their results, in order.
+    """
+    results: list[Any] = [None] * len(plans)
+    errors: list[BaseException] = []
+    calls: dict[int, Call] = {}
+
+    def step(i: int, send: Any, *, first: bool = False) -> None:
+        try:
+            if first:
+                calls[i] = next(plans[i])
+            elif isinstance(send, BaseException):
+                calls[i] = plans[i].throw(send)
+            else:
+                calls[i] = plans[i].send(send)
+        except StopIteration as stop:
+            calls.pop(i, None)
+            results[i] = stop.value
+        except Exception as exc:
+            calls.pop(i, None)
+            errors.append(exc)
+
+    for i in range(len(plans)):
+        step(i, None, first=True)
+    while calls:
+        order = sorted(calls)
+        replies = yield ("all", [calls[i] for i in order])
+        for i, reply in zip(order, replies, strict=True):
+            step(i, reply)
+    if errors:
+        raise errors[0]
+    return results
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ _REDIS_SETTINGS = (
     "redis_timeout",
     "redis_max_connections",
     "redis_batch_size",
+    "redis_cluster",
+    "redis_shards",
+    "redis_wait_replicas",
 )
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
 _UNSAVED = ("token_counter", "example_prompt", "index_name")  # and every redis_* setting
@@ -184,6 +187,23 @@ class MinHashExampleSelector(LexicalExampleSelector):
     redis_batch_size: Annotated[int, integer_at_least(1)] = 1000
     """Examples written to Redis per atomic step of ``add_examples`` (Redis serves
     nobody else during a step: about 0.1 s for 1,000 examples)."""
+
+    redis_cluster: bool | None = Field(default=None, frozen=True)
+    """``None``: a Redis Cluster is detected from the node of ``redis_url``
+    (``INFO cluster``); ``True``/``False`` forces cluster mode or a single node."""
+
+    redis_shards: Annotated[int | None, integer_at_least(1, optional=True)] = Field(
+        default=None, frozen=True
+    )
+    """Shards of a new index (``None``: 1 on one node, one per master on a cluster); fixed at
+    creation, stored in the index's ``config`` and adopted by every process
+    opening it. Each shard has its own hash tag, so the shards spread over a
+    cluster's masters; a selection looks up every shard."""
+
+    redis_wait_replicas: Annotated[int, integer_at_least(0)] = Field(default=0, frozen=True)
+    """After each write script, wait (``WAIT``, up to half of ``redis_timeout``) until this many replicas
+    acknowledged it; fewer raise :class:`StoreUnavailableError` (the write is on the
+    master: repeating it is safe). 0: no waiting."""
 
     _storage: LshStorage = PrivateAttr()
     _encoder: LshEncoder = PrivateAttr()

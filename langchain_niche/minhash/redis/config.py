@@ -17,10 +17,19 @@ from langchain_niche.minhash.redis.connection import RedisConnection, parse_json
 from langchain_niche.minhash.sketches import check_seed
 from langchain_niche.text import TextAnalyzer
 
-__all__ = ["FORMAT", "VERSION", "adopt_config", "parse_config", "write_or_check_config"]
+__all__ = [
+    "FORMAT",
+    "MAX_SHARDS",
+    "VERSION",
+    "adopt_config",
+    "parse_config",
+    "write_or_check_config",
+]
 
 FORMAT = "langchain-niche-minhash-redis"
 VERSION = 1
+MAX_SHARDS = 256
+"""Most shards of an index (``redis_shards``)."""
 _ADOPTED = (
     "num_perm",
     "lsh_threshold",
@@ -32,8 +41,12 @@ _ADOPTED = (
 )
 
 
-def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> None:
+def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> int | None:
     """Fill ``settings`` (in place) with the settings of an existing index that were not given.
+
+    Returns:
+        The index's number of shards (``None`` for a new index; 1 for an index
+        written before shards existed).
 
     Raises:
         IndexFormatError: ``config`` holds something else or invalid settings, or the
@@ -41,8 +54,19 @@ def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> None:
     """
     stored = conn.execute(("cmd", "GET", conn.prefix + "config"))
     if stored is None:
-        return
+        return None
     config = parse_config(conn, stored)
+    shards = config.get("shards", 1)
+    if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= MAX_SHARDS:
+        msg = f"Redis index {conn.index_name!r} at {conn.safe_url}: key {conn.prefix + 'config'!r} holds shards={shards!r}; 1 to {MAX_SHARDS}"
+        raise IndexFormatError(msg)
+    given = settings.get("redis_shards")
+    if given is not None and given != shards:
+        msg = (
+            f"Redis index {conn.index_name!r} at {conn.safe_url} has {shards} shards "
+            f"(fixed at creation); got redis_shards={given}"
+        )
+        raise IndexFormatError(msg)
     index = config["index"]
     adopted = {}
     for name in _ADOPTED:
@@ -59,6 +83,7 @@ def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> None:
             f"tokenizer {index['tokenizer']}; pass tokenizer=... again"
         )
         raise IndexFormatError(msg)
+    return shards
 
 
 def _check_adopted(
@@ -114,7 +139,10 @@ def parse_config(conn: RedisConnection, raw: bytes) -> dict[str, Any]:
 
 
 def write_or_check_config(
-    conn: RedisConnection, index: Mapping[str, Any], compared: tuple[str, ...] | None
+    conn: RedisConnection,
+    index: Mapping[str, Any],
+    compared: tuple[str, ...] | None,
+    shards: int = 1,
 ) -> tuple[str, ...]:
     """Create the index's ``config`` or check these settings against it.
 
@@ -137,10 +165,18 @@ def write_or_check_config(
         "index": dict(index),
         "input_keys": list(compared),
     }
+    if shards > 1:  # an unsharded index's config is as before shards existed
+        config["shards"] = shards
     raw = json.dumps(config, sort_keys=True)
     created = conn.execute(("cmd", "SET", conn.prefix + "config", raw, "NX"))
     if not created:
         stored = parse_config(conn, conn.execute(("cmd", "GET", conn.prefix + "config")))
+        if stored.get("shards", 1) != shards:
+            msg = (
+                f"Redis index {conn.index_name!r} at {conn.safe_url} was created concurrently "
+                f"with {stored.get('shards', 1)!r} shards; this process wanted {shards}"
+            )
+            raise IndexFormatError(msg)
         mine = {**index, "input_keys": list(compared)}
         theirs = {**stored["index"], "input_keys": stored.get("input_keys")}
         diff = [

@@ -26,6 +26,7 @@ import asyncio
 import json
 import re
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -41,11 +42,32 @@ from langchain_niche.minhash.redis.lua import scripts
 from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
 from langchain_niche.minhash.storage import Call
 
-__all__ = ["RedisConnection", "decoded", "import_redis", "key_prefix", "parse_json"]
+__all__ = [
+    "RedisConnection",
+    "decoded",
+    "import_redis",
+    "key_prefix",
+    "parse_json",
+    "shard_prefix",
+]
 
 _MARKED = re.compile(
     r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S
 )
+_SLOTS = 16384
+_WRITES = frozenset({"insert", "remove"})
+_TRYAGAIN_PAUSE = 0.02
+_TRYAGAIN_PAUSE_MAX = 0.25
+
+
+def wait_ms(timeout: float) -> int:
+    """Milliseconds a write waits for ``redis_wait_replicas`` acknowledgements (``WAIT``).
+
+    Half of ``redis_timeout``, so that the reply arrives before the socket times out.
+    """
+    return max(1, int(timeout * 500))
+
+
 _BAD_VALUE = re.compile(r"WRONGTYPE|not an integer|not a valid float")
 
 
@@ -86,6 +108,64 @@ def key_prefix(index_name: str) -> str:
     return f"niche:{{{index_name}}}:"
 
 
+def shard_prefix(index_name: str, shard: int, shards: int) -> str:
+    """The prefix of the keys of one shard of an index (the second place of the layout).
+
+    One shard: :func:`key_prefix` (the layout of an unsharded index). More: each
+    shard has its own hash tag ``{INDEX_NAME#S.N}`` (``#`` never occurs in an index
+    name), so a shard's keys share one Redis Cluster slot (every script touches
+    one slot). ``N`` is the smallest number putting shard ``S`` of ``shards`` in
+    the ``S``-th equal part of the 16,384 slots, so the shards spread evenly over
+    masters holding equal slot ranges (as ``redis-cli --cluster create`` assigns
+    them). ``config`` and the row counter ``next`` stay under :func:`key_prefix`.
+    """
+    if shards == 1:
+        return key_prefix(index_name)
+    from redis.crc import key_slot  # noqa: PLC0415 - only the Redis backend imports this
+
+    low, high = shard * _SLOTS // shards, (shard + 1) * _SLOTS // shards
+    n = 0
+    while not low <= key_slot(f"{index_name}#{shard}.{n}".encode()) < high:
+        n += 1
+    return f"niche:{{{index_name}#{shard}.{n}}}:"
+
+
+def _range_shards(prefix: str, packed: Any) -> set[str]:
+    """The ``lsh:SSSS`` keys of packed lex ranges (20 bytes each, the first 4 the shard)."""
+    raw = bytes(packed)
+    return {prefix + "lsh:" + raw[i : i + 4].decode() for i in range(0, len(raw), 20)}
+
+
+def script_keys(name: str, args: list[Any]) -> list[str]:
+    """Every key a script call touches (declared as ``KEYS`` on a cluster).
+
+    Redis checks only declared keys for a slot being migrated: with all of them
+    declared, a script runs where they all are (``ASK`` when all moved), or
+    gets ``TRYAGAIN`` while they are split, instead of reading half a shard.
+    """
+    prefix = decoded(args[0])
+    if name == "fetch":
+        return [prefix + decoded(args[1])]
+    if name == "lookup":
+        keys = _range_shards(prefix, args[2])
+        if decoded(args[1]) == "band":
+            keys |= _range_shards(prefix, args[3])
+        return sorted(keys | {prefix + "tok", prefix + "doc"})
+    fixed = {prefix + "id", prefix + "doc", prefix + "tok"}
+    if name == "insert":
+        shards = bytes(args[7])
+        lsh = {prefix + "lsh:" + shards[i : i + 4].decode() for i in range(0, len(shards), 4)}
+        return sorted(fixed | lsh | {prefix + "fields"})
+    bands = int(decoded(args[1]))  # remove: prefix, bands, then (id, row, (shard, member) x bands)*
+    step = 2 + 2 * bands
+    lsh = {
+        prefix + "lsh:" + decoded(args[start + 2 + 2 * j])
+        for start in range(2, len(args), step)
+        for j in range(bands)
+    }
+    return sorted(fixed | lsh)
+
+
 class RedisConnection:
     """The blocking and async clients of one index, and how calls are sent."""
 
@@ -102,18 +182,63 @@ class RedisConnection:
         self.prefix = key_prefix(self.index_name)
         self.timeout = float(settings.get("redis_timeout", 5.0))
         self.max_connections = int(settings.get("redis_max_connections", 64))
+        self.wait_replicas = int(settings.get("redis_wait_replicas", 0))
+        forced = settings.get("redis_cluster")
         try:
             self.client = self._redis.Redis.from_pool(self._pool(self._redis))
+            self.cluster = self._detect_cluster() if forced is None else bool(forced)
+            if self.cluster:
+                self.client.close()
+                self.client = self._cluster_client(self._redis.cluster)
+        except (self._redis.RedisError, self._redis.RedisClusterException) as exc:
+            # e.g. redis_cluster=True on a node without cluster mode, no node reachable
+            raise self._unavailable(exc) from exc
         except ValueError as exc:  # redis-py rejects an option's value (no secrets in it)
             msg = f"redis_url {self.safe_url!r}: {exc}"
             raise RedisUrlError(msg, url=self.safe_url) from exc
         self._scripts = {name: self.client.register_script(lua) for name, lua in scripts().items()}
         self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]
+            asyncio.AbstractEventLoop, tuple[Any, dict[str, Any], asyncio.Semaphore]
         ]
         self._async = weakref.WeakKeyDictionary()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+
+    def masters(self) -> int:
+        """Masters serving slots (1 on a single node): the default shard count of a new index."""
+        if not self.cluster:
+            return 1
+        return max(1, len(self.client.get_primaries()))
+
+    def _keys(self, name: str, args: list[Any]) -> list[str]:
+        """The keys declared for a script: all it touches on a cluster, else its prefix."""
+        return script_keys(name, args) if self.cluster else [decoded(args[0])]
+
+    def _detect_cluster(self) -> bool:
+        """Whether the node of ``redis_url`` is part of a Redis Cluster (``INFO cluster``)."""
+        try:
+            info = self.client.info("cluster")
+        except (self._redis.ConnectionError, self._redis.TimeoutError) as exc:
+            raise self._unavailable(exc) from exc
+        except self._redis.RedisError:  # INFO refused (ACL): a single node unless told
+            return False
+        return bool(int(info.get("cluster_enabled", 0)))
+
+    def _cluster_client(self, module: Any) -> Any:
+        """A ``RedisCluster`` (blocking or asyncio) with the same timeouts, one attempt per call."""
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+
+        if module is self._redis.cluster:
+            from redis.retry import Retry  # noqa: PLC0415
+        else:
+            from redis.asyncio.retry import Retry  # type: ignore[assignment]  # noqa: PLC0415
+        return module.RedisCluster.from_url(
+            self.url,
+            max_connections=self.max_connections,
+            socket_connect_timeout=self.timeout,
+            socket_timeout=self.timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     def _pool(self, module: Any) -> Any:
         from redis.backoff import NoBackoff  # noqa: PLC0415
@@ -210,22 +335,255 @@ class RedisConnection:
                 return self.execute(call[1])
             except StoreUnavailableError:
                 return self.execute(call[1])
+        if call[0] == "all":
+            return self._all(call[1])
+        deadline = time.monotonic() + self.timeout
+        pause = _TRYAGAIN_PAUSE
+        while True:
+            try:
+                return self._send(call)
+            except (redis.ConnectionError, redis.TimeoutError, redis.RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
+            except redis.RedisError as exc:
+                if not (self._half_moved(exc) and time.monotonic() + pause < deadline):
+                    raise self._refused(exc, call) from exc
+            time.sleep(pause)
+            pause = min(2 * pause, _TRYAGAIN_PAUSE_MAX)
+
+    def _half_moved(self, exc: Exception) -> bool:
+        """Whether a call failed because its slot is being migrated (``TRYAGAIN``).
+
+        A script touching keys of a slot that are split between the migrating
+        and the importing node can only run once the keys are together: the
+        call is sent again (every call is a read or an idempotent write) for up
+        to ``redis_timeout`` seconds.
+        """
+        if not self.cluster:
+            return False
+        errors = self._redis.exceptions
+        return isinstance(exc, errors.TryAgainError) or (
+            isinstance(exc, errors.ClusterError)
+            and ("TTL exhausted" in str(exc) or "TRYAGAIN" in str(exc))
+        )
+
+    def _all(self, calls: list[Call]) -> list[Any]:
+        """Several calls (one per shard) at once; each reply or its typed error, in order.
+
+        Reads (scripts other than writes, commands) go in one pipeline, which a
+        cluster client splits into one round trip per node; other calls run one
+        after the other.
+        """
+        if not self._pipelined(calls):
+            return [self._caught(one) for one in calls]
+        for attempt in range(2):
+            pipe = self._pipeline_of(self.client, calls)
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except self._redis.RedisError as exc:
+                replies = [exc]
+            except self._redis.RedisClusterException as exc:
+                replies = [exc]
+            if attempt == 0 and self._missing_scripts(replies):
+                # a promoted replica or a flushed server has no scripts: load them, again
+                try:
+                    for lua in self._luas(calls):
+                        self.client.script_load(lua)
+                except (self._redis.RedisError, self._redis.RedisClusterException) as exc:
+                    return [self._typed(exc, one) for one in calls]
+                continue
+            return [
+                self._caught(one) if isinstance(r, Exception) and self._half_moved(r) else r
+                for r, one in zip(
+                    self._typed_replies(replies, calls, keep=True), calls, strict=True
+                )
+            ]
+        raise AssertionError  # pragma: no cover
+
+    async def _apipelined(self, client: Any, calls: list[Call]) -> list[Any]:
+        """Async twin of :meth:`_all` for calls that fit in one pipeline."""
+        for attempt in range(2):
+            pipe = self._pipeline_of(client, calls)
+            try:
+                replies = await pipe.execute(raise_on_error=False)
+            except self._redis.RedisError as exc:
+                replies = [exc]
+            except self._redis.RedisClusterException as exc:
+                replies = [exc]
+            if attempt == 0 and self._missing_scripts(replies):
+                try:
+                    for lua in self._luas(calls):
+                        await client.script_load(lua)
+                except (self._redis.RedisError, self._redis.RedisClusterException) as exc:
+                    return [self._typed(exc, one) for one in calls]
+                continue
+            out = self._typed_replies(replies, calls, keep=True)
+            for i, (reply, one) in enumerate(zip(out, calls, strict=True)):
+                if isinstance(reply, Exception) and self._half_moved(reply):
+                    try:
+                        out[i] = await self.aexecute(one)
+                    except Exception as exc:  # handed to the plan that made the call
+                        out[i] = exc
+            return [
+                self._typed(r, one) if isinstance(r, Exception) else r
+                for r, one in zip(out, calls, strict=True)
+            ]
+        raise AssertionError  # pragma: no cover
+
+    def _caught(self, call: Call) -> Any:
         try:
-            return self._send(call)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise self._unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise self._refused(exc, call) from exc
+            return self.execute(call)
+        except Exception as exc:  # handed to the plan that made the call
+            return exc
+
+    def _pipelined(self, calls: list[Call]) -> bool:
+        """Whether calls can share one pipeline (commands and scripts without ``WAIT``)."""
+        return all(
+            c[0] == "cmd" or (c[0] == "script" and not (self.wait_replicas and c[1] in _WRITES))
+            for c in calls
+        )
+
+    def _pipeline_of(self, client: Any, calls: list[Call]) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for one in calls:
+            if one[0] == "cmd":
+                pipe.execute_command(*one[1:])
+            else:
+                keys = self._keys(one[1], one[2])
+                sha = self._scripts[one[1]].sha
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *one[2])
+        return pipe
+
+    def _missing_scripts(self, replies: list[Any]) -> bool:
+        return any(isinstance(r, self._redis.exceptions.NoScriptError) for r in replies)
+
+    @staticmethod
+    def _luas(calls: list[Call]) -> list[str]:
+        return list({one[1]: scripts()[one[1]] for one in calls if one[0] == "script"}.values())
+
+    def _typed_replies(
+        self, replies: list[Any], calls: list[Call], *, keep: bool = False
+    ) -> list[Any]:
+        """Replies with errors typed (``keep``: a half-moved slot's error kept as it is)."""
+        if len(replies) != len(calls):  # the whole pipeline failed
+            replies = [replies[0]] * len(calls)
+        return [
+            self._typed(reply, one)
+            if isinstance(reply, Exception) and not (keep and self._half_moved(reply))
+            else reply
+            for reply, one in zip(replies, calls, strict=True)
+        ]
+
+    def _typed(self, exc: Exception, call: Call) -> Exception:
+        """A pipeline's error reply as a typed error."""
+        if isinstance(exc, (StoreUnavailableError, IndexFormatError)):
+            return exc
+        if isinstance(exc, (self._redis.ConnectionError, self._redis.TimeoutError)):
+            return self._unavailable(exc)
+        if isinstance(exc, self._redis.RedisError):
+            return self._refused(exc, call)
+        return self._unavailable(exc)
 
     def _send(self, call: Call) -> Any:
         if call[0] == "cmd":
             return self.client.execute_command(*call[1:])
         if call[0] == "script":
-            return self._scripts[call[1]](args=call[2])
+            if self.wait_replicas and call[1] in _WRITES:
+                return self._script_and_wait(call[1], call[2])
+            return self._scripts[call[1]](keys=self._keys(call[1], call[2]), args=call[2])
         pipe = self.client.pipeline(transaction=False)
         for args in call[1]:
             pipe.execute_command(*args)
         return pipe.execute()
+
+    def _node_pipeline(self, client: Any, key: str) -> Any:
+        """A pipeline on one connection of the node serving ``key`` (where ``WAIT`` belongs).
+
+        ``WAIT`` counts the replicas that acknowledged the writes of *its*
+        connection: in a ``ClusterPipeline`` it may go to another node, so the
+        write and the ``WAIT`` are sent together on the node's own client.
+        """
+        if self.cluster:
+            node = client.get_node_from_key(key)
+            return node.redis_connection.pipeline(transaction=False)
+        return client.pipeline(transaction=False)
+
+    def _acknowledged(self, replies: list[Any], name: str, key: str) -> Any:
+        reply, acks = replies
+        if isinstance(reply, Exception):
+            raise reply
+        if int(acks) < self.wait_replicas:
+            msg = (
+                f"Redis at {self.safe_url}: a {name} of key {key!r} was acknowledged by {acks} "
+                f"of redis_wait_replicas={self.wait_replicas} replicas within {wait_ms(self.timeout)} ms "
+                "(it is written on the master; repeating the call is safe)"
+            )
+            raise StoreUnavailableError(msg, url=self.safe_url)
+        return reply
+
+    def _script_and_wait(self, name: str, args: list[Any]) -> Any:
+        """Run a write script, then ``WAIT`` for ``redis_wait_replicas`` on the same connection."""
+        script = self._scripts[name]
+        for attempt in range(2):
+            pipe = self._node_pipeline(self.client, args[0])
+            keys = self._keys(name, args)
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", self.wait_replicas, wait_ms(self.timeout))
+            try:
+                return self._acknowledged(pipe.execute(raise_on_error=False), name, args[0])
+            except (self._redis.ConnectionError, self._redis.TimeoutError):
+                if self.cluster:  # the node is gone: learn the new topology for the next call
+                    self._refresh_topology()
+                raise
+            except (self._redis.exceptions.NoScriptError, self._redis.exceptions.MovedError):
+                if attempt:
+                    raise
+                if self.cluster:  # a promoted replica has no scripts; slots may have moved
+                    self._refresh_topology()
+                self.client.script_load(scripts()[name])
+        raise AssertionError  # pragma: no cover
+
+    def _refresh_topology(self) -> None:
+        """Reload the cluster's slot map (failures are the next call's to report)."""
+        try:
+            self.client.nodes_manager.initialize()
+        except (self._redis.RedisError, self._redis.RedisClusterException):
+            return
+
+    async def _ascript_and_wait(self, client: Any, name: str, args: list[Any]) -> Any:
+        """Async twin of :meth:`_script_and_wait`."""
+        lua = scripts()[name]
+        sha = self._scripts[name].sha
+        for attempt in range(2):
+            if self.cluster:
+                # the async cluster client has no node pipeline: WAIT follows on the
+                # node (a weaker check than the blocking client's; see the README)
+                replies: list[Any] = [None, None]
+                try:
+                    keys = self._keys(name, args)
+                    replies[0] = await client.execute_command(
+                        "EVALSHA", sha, len(keys), *keys, *args
+                    )
+                except self._redis.exceptions.NoScriptError:
+                    if attempt:
+                        raise
+                    await client.script_load(lua)
+                    continue
+                node = client.get_node_from_key(args[0])
+                replies[1] = await client.execute_command(
+                    "WAIT", self.wait_replicas, wait_ms(self.timeout), target_nodes=node
+                )
+                return self._acknowledged(replies, name, args[0])
+            pipe = client.pipeline(transaction=False)
+            keys = self._keys(name, args)
+            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", self.wait_replicas, wait_ms(self.timeout))
+            try:
+                return self._acknowledged(await pipe.execute(raise_on_error=False), name, args[0])
+            except self._redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                await client.script_load(lua)
+        raise AssertionError  # pragma: no cover
 
     def _pool_executor(self) -> ThreadPoolExecutor:
         with self._executor_lock:
@@ -233,13 +591,20 @@ class RedisConnection:
                 self._executor = ThreadPoolExecutor(4, thread_name_prefix="niche-redis")
             return self._executor
 
-    def _async_client(self) -> tuple[Any, dict[str, Any]]:
+    def _async_client(self) -> tuple[Any, dict[str, Any], asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
             module = self._redis.asyncio
-            client = module.Redis.from_pool(self._pool(module))
-            entry = (client, {name: client.register_script(lua) for name, lua in scripts().items()})
+            if self.cluster:
+                client = self._cluster_client(module.cluster)
+            else:
+                client = module.Redis.from_pool(self._pool(module))
+            entry = (
+                client,
+                {name: client.register_script(lua) for name, lua in scripts().items()},
+                asyncio.Semaphore(self.max_connections),
+            )
             self._async[loop] = entry
         return entry
 
@@ -262,19 +627,38 @@ class RedisConnection:
                 return await self.aexecute(call[1])
             except StoreUnavailableError:
                 return await self.aexecute(call[1])
-        try:
-            return await self._asend(call)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise self._unavailable(exc) from exc
-        except redis.RedisError as exc:
-            raise self._refused(exc, call) from exc
+        if call[0] == "all":  # one call per shard, concurrently; failures as values
+            if not self._pipelined(call[1]):
+                return await asyncio.gather(
+                    *(self.aexecute(one) for one in call[1]), return_exceptions=True
+                )
+            call = ("allpipe", call[1])
+        deadline = time.monotonic() + self.timeout
+        pause = _TRYAGAIN_PAUSE
+        while True:
+            try:
+                # the async cluster client fails at once (MaxConnectionsError) when a
+                # node's pool is exhausted: callers queue here instead
+                async with self._async_client()[2]:
+                    return await self._asend(call)
+            except (redis.ConnectionError, redis.TimeoutError, redis.RedisClusterException) as exc:
+                raise self._unavailable(exc) from exc
+            except redis.RedisError as exc:
+                if not (self._half_moved(exc) and time.monotonic() + pause < deadline):
+                    raise self._refused(exc, call) from exc
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, _TRYAGAIN_PAUSE_MAX)
 
     async def _asend(self, call: Call) -> Any:
-        client, scripts = self._async_client()
+        client, scripts, _ = self._async_client()
+        if call[0] == "allpipe":
+            return await self._apipelined(client, call[1])
         if call[0] == "cmd":
             return await client.execute_command(*call[1:])
         if call[0] == "script":
-            return await scripts[call[1]](args=call[2])
+            if self.wait_replicas and call[1] in _WRITES:
+                return await self._ascript_and_wait(client, call[1], call[2])
+            return await scripts[call[1]](keys=self._keys(call[1], call[2]), args=call[2])
         pipe = client.pipeline(transaction=False)
         for args in call[1]:
             pipe.execute_command(*args)

@@ -40,6 +40,11 @@ leaves each example fully selectable or absent (reserved rows of a chunk that
 was never written are simply unused). A removal script deletes an example's
 document, tokens, id and band entries together.
 
+Sharded indexes (Redis Cluster, ``redis_shards`` > 1): every shard has this layout under
+its own prefix (:func:`~langchain_niche.minhash.redis.connection.shard_prefix`), with
+``config`` and ``next`` under the index's prefix; see
+:mod:`~langchain_niche.minhash.redis.sharded`.
+
 Calls, retries and decoding: :mod:`~langchain_niche.minhash.redis.connection`.
 """
 
@@ -63,11 +68,12 @@ from langchain_niche.errors import (
 )
 from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder, LshQuery
 from langchain_niche.minhash.redis.audit import audit_index
-from langchain_niche.minhash.redis.config import adopt_config, write_or_check_config
+from langchain_niche.minhash.redis.config import MAX_SHARDS, adopt_config, write_or_check_config
 from langchain_niche.minhash.redis.connection import (
     RedisConnection,
     decoded,
     import_redis,
+    key_prefix,
     parse_json,
 )
 from langchain_niche.minhash.sketches import MinHasher
@@ -132,6 +138,13 @@ class RedisLshStorage(RedisConnection, LshStorage):
         self.batch_size = int(settings.get("redis_batch_size", DEFAULT_BATCH_SIZE))
         self.encoder: LshEncoder | None = None
         self.compared: tuple[str, ...] = ()
+        self.counter_key = key_prefix(self.index_name) + "next"
+        self.reassign_rows = True
+        self.bucket_mask = _SHARD_MASK
+        """``lsh:SSSS`` keys of this index: ``SSSS`` is the band-and-prefix part of a band
+        key masked with this (4,096 sorted sets; fewer per shard in a sharded index)."""
+        """Whether a chunk whose default id is taken is written again with other rows
+        (off in a shard of a sharded index: another row may belong to another shard)."""
 
     # -- opening ------------------------------------------------------------------
     @classmethod
@@ -153,7 +166,16 @@ class RedisLshStorage(RedisConnection, LshStorage):
                 with a custom tokenizer that was not passed.
         """
         storage = cls(import_redis(), settings["redis_url"], settings)
-        adopt_config(storage, settings)
+        shards = adopt_config(storage, settings)
+        if shards is None:  # a new index
+            shards = settings.get("redis_shards") or storage.masters()
+            if shards > MAX_SHARDS:
+                msg = f"redis_shards must be 1 to {MAX_SHARDS}, got {shards}"
+                raise InvalidParameterError(msg, name="redis_shards", value=shards)
+        if shards > 1:
+            from langchain_niche.minhash.redis.sharded import ShardedRedisLshStorage  # noqa: PLC0415
+
+            return ShardedRedisLshStorage.from_storage(storage, shards)
         return storage
 
     def attach(
@@ -186,11 +208,11 @@ class RedisLshStorage(RedisConnection, LshStorage):
             raise InvalidParameterError(msg, name="input_keys", value=list(compared))
 
     def _shard(self, key: int) -> str:
-        return f"{(key >> self._encoder().banding.full_bits) & _SHARD_MASK:04x}"
+        return f"{(key >> self._encoder().banding.full_bits) & self.bucket_mask:04x}"
 
     def _ranges(self, lo: U64Array, hi: U64Array) -> bytes:
         """Packed lex ranges ``[lo, hi)`` over band keys (see the lookup script)."""
-        shard = (lo >> np.uint64(self._encoder().banding.full_bits)) & np.uint64(_SHARD_MASK)
+        shard = (lo >> np.uint64(self._encoder().banding.full_bits)) & np.uint64(self.bucket_mask)
         packed = np.empty(lo.shape[0], dtype=_RANGE)
         packed["shard"] = np.frombuffer(self._hex(shard), dtype=np.uint8).reshape(-1, 4)
         packed["lo"] = lo
@@ -365,7 +387,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         members["key"] = keys.reshape(-1)
         members["row"] = np.repeat(rows, bands)
         shift = np.uint64(self._encoder().banding.full_bits)
-        shard = (keys.reshape(-1) >> shift) & np.uint64(_SHARD_MASK)
+        shard = (keys.reshape(-1) >> shift) & np.uint64(self.bucket_mask)
         order = np.argsort(shard, kind="stable")
         used, counts = unique_counts(shard[order])
         return self._hex(used), counts.astype("<u4").tobytes(), members[order].tobytes()
@@ -397,7 +419,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         fields = json.dumps(sorted({k for example in examples for k in example}))
         batch = _Batch(encoded, bodies, planned, frozenset(custom), fields)
         # rows left unused by a repeated INCRBY are harmless gaps
-        last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", len(examples)))))
+        last = int((yield ("resend", ("cmd", "INCRBY", self.counter_key, len(examples)))))
         block = np.arange(last - len(examples), last, dtype=np.int64)
         written: list[list[str]] = []
         try:
@@ -432,9 +454,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
                 if not defaults & batch.custom:
                     break
                 # a default id would equal a custom id of this batch: other rows
-                last = int(
-                    (yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start)))
-                )
+                last = int((yield ("resend", ("cmd", "INCRBY", self.counter_key, stop - start))))
                 block[start:stop] = np.arange(last - (stop - start), last)
                 args, chunk_ids = self._chunk_args(batch, block, start, stop)
             # a chunk sent twice is written once (the script knows its rows)
@@ -468,8 +488,14 @@ class RedisLshStorage(RedisConnection, LshStorage):
                     f"concurrently); {done} other examples of this batch were added"
                 )
                 return failure or DuplicateIdError(msg, example_id=taken)
+            if not self.reassign_rows:
+                msg = (
+                    f"default id {taken!r} is already used (as a custom id) in Redis index "
+                    f"{self.index_name!r}; pass ids=[...]"
+                )
+                return failure or DuplicateIdError(msg, example_id=taken)
             # a default id equals a custom id of an earlier example: take other rows
-            last = int((yield ("resend", ("cmd", "INCRBY", self.prefix + "next", stop - start))))
+            last = int((yield ("resend", ("cmd", "INCRBY", self.counter_key, stop - start))))
             block = np.full(stop, -1, dtype=np.int64)
             block[start:stop] = np.arange(last - (stop - start), last)
             args, chunk_ids = self._chunk_args(batch, block, start, stop)

@@ -1,0 +1,266 @@
+"""One MinHash index split into shards, e.g. over the masters of a Redis Cluster.
+
+Each shard is a complete index of the layout of
+:mod:`~langchain_niche.minhash.redis.storage` under its own hash tag
+(:func:`~langchain_niche.minhash.redis.connection.shard_prefix`), so every script
+still touches one slot. ``config`` and the row counter ``next`` stay under the
+index's own prefix: rows are global (insertion order across shards, ties
+between equal scores broken as on one node). An example lives in exactly one
+shard, chosen from its id (CRC-32 of its UTF-8 bytes, modulo the shard count,
+fixed at creation and stored in ``config``). A shard's band entries are in
+about ``4096 / shards`` sorted sets (at least 16), so an index holds about as
+many sorted sets, of about the same sizes, as on one node.
+
+A selection runs the single-node plan of every shard side by side
+(:func:`~langchain_niche.minhash.storage.gather`: one pipeline split per node
+with the blocking client, ``asyncio.gather`` with the async one), then merges
+the candidates and re-ranks them exactly: banding finds the same candidates as
+on one node, and scores are computed here from the candidates' tokens.
+
+Writes: each shard's chunk is one atomic, idempotent script, as on one node;
+a batch spanning shards is written shard by shard in parallel, so after a
+crash each example is fully selectable or absent, but a batch may be partly
+written (some shards' chunks, never part of a chunk).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from langchain_niche.errors import DuplicateIdError, StoreUnavailableError
+from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.redis.audit import audit_index
+from langchain_niche.minhash.redis.config import write_or_check_config
+from langchain_niche.minhash.redis.connection import shard_prefix
+from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage, _Batch
+from langchain_niche.minhash.storage import (
+    Banded,
+    Plan,
+    RowTokens,
+    SelectionRequest,
+    gather,
+)
+from langchain_niche.persistence import example_json
+from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
+
+__all__ = ["ShardedRedisLshStorage", "shard_of"]
+
+
+def shard_of(example_id: str, shards: int) -> int:
+    """The shard of an example id (stable across processes and releases)."""
+    return zlib.crc32(example_id.encode("utf-8")) % shards
+
+
+def _joined(parts: Sequence[RowTokens]) -> RowTokens:
+    """Rows of several shards as one :class:`RowTokens`, ascending by row."""
+    rows = np.concatenate([p.rows for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    if rows.shape[0] == 0:
+        return RowTokens(rows.astype(np.int64), np.zeros(0, dtype=np.uint64), rows.astype(np.int64))
+    tokens = [p.tokens for p in parts]
+    lens = np.concatenate([p.lens for p in parts])
+    flat = np.concatenate(tokens)
+    offsets = np.concatenate([[0], np.cumsum(lens)])
+    order = np.argsort(rows, kind="stable")
+    pieces = [flat[offsets[i] : offsets[i + 1]] for i in order.tolist()]
+    joined = np.concatenate(pieces) if pieces else flat[:0]
+    return RowTokens(rows[order], joined.astype(np.uint64), lens[order])
+
+
+class ShardedRedisLshStorage(RedisLshStorage):
+    """A Redis MinHash index in ``shards`` shards (see the module docstring)."""
+
+    shards: list[RedisLshStorage]
+
+    @classmethod
+    def from_storage(cls, storage: RedisLshStorage, count: int) -> ShardedRedisLshStorage:
+        """The sharded view of an opened storage (shares its clients)."""
+        sharded = copy.copy(storage)
+        sharded.__class__ = cls
+        assert isinstance(sharded, ShardedRedisLshStorage)
+        sharded.shards = []
+        for i in range(count):
+            view = copy.copy(storage)
+            view.prefix = shard_prefix(storage.index_name, i, count)
+            view.reassign_rows = False
+            # about 4,096 sorted sets in all, as on one node: fewer, larger ones per shard
+            view.bucket_mask = (1 << max(4, 12 - (count - 1).bit_length())) - 1
+            sharded.shards.append(view)
+        return sharded
+
+    def attach(
+        self, encoder: LshEncoder, index: Mapping[str, Any], compared: tuple[str, ...] | None
+    ) -> None:
+        """Create the index's ``config`` (with its shard count) or check this selector against it."""
+        self.compared = write_or_check_config(self, index, compared, len(self.shards))
+        self.encoder = encoder
+        for view in self.shards:
+            view.compared, view.encoder = self.compared, encoder
+
+    def _shard_of(self, example_id: str) -> RedisLshStorage:
+        return self.shards[shard_of(example_id, len(self.shards))]
+
+    # -- selections -------------------------------------------------------------------
+    def banded(
+        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
+    ) -> Plan[RowTokens]:
+        """Rows sharing a band in any shard, with their token ids."""
+        parts = yield from gather([v.banded(compared, query, keep=keep) for v in self.shards])
+        return _joined(parts)
+
+    def _scored_banded(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Banded]:
+        """Every shard's banded candidates (and probe, documents) in one step, merged."""
+        parts: list[Banded] = yield from gather(
+            [v._scored_banded(compared, query, request) for v in self.shards]
+        )
+        rows = np.concatenate([p.rows for p in parts]).astype(np.int64)
+        scores = np.concatenate([p.scores for p in parts])
+        probe = None
+        if all(p.probe is not None for p in parts):
+            probe = (
+                np.concatenate([p.probe[0] for p in parts if p.probe is not None]),
+                np.concatenate([p.probe[1] for p in parts if p.probe is not None]),
+            )
+        docs: dict[int, Any] = {}
+        for p in parts:
+            docs.update(p.docs or {})
+        return Banded(rows, scores, probe, docs)
+
+    def probed(
+        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
+    ) -> Plan[RowTokens]:
+        """Every shard's probe (each with ``limit``), merged."""
+        parts = yield from gather([v.probed(compared, query, exclude, limit) for v in self.shards])
+        return _joined(parts)
+
+    def records(
+        self, rows: IntArray, known: Mapping[int, Any] | None = None
+    ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
+        """Ids and examples of rows (asks every shard for those not already fetched)."""
+        wanted = rows.tolist()
+        raw: dict[int, Any] = {row: known[row] for row in wanted if known and row in known}
+        missing = np.array([row for row in wanted if row not in raw], dtype=np.int64)
+        if missing.shape[0]:
+            parts = yield from gather([v._fetch("doc", missing) for v in self.shards])
+            for found, docs in parts:
+                raw.update(zip(found.tolist(), docs, strict=True))
+        return [self._parse_doc(raw[row]) if row in raw else None for row in wanted]
+
+    # -- reads of the whole index -------------------------------------------------------
+    def count(self) -> Plan[int]:
+        """Number of stored examples (``HLEN`` of every shard)."""
+        counts = yield from gather([v.count() for v in self.shards])
+        return sum(counts)
+
+    def known_keys(self) -> Plan[list[str]]:
+        """Field names seen in the examples of any shard."""
+        parts = yield from gather([v.known_keys() for v in self.shards])
+        return sorted({name for part in parts for name in part})
+
+    def _scan_docs(self) -> Plan[list[tuple[int, str, dict[str, Any]]]]:
+        parts = yield from gather([v._scan_docs() for v in self.shards])
+        return sorted((doc for part in parts for doc in part), key=lambda item: item[0])
+
+    def audit(self) -> Plan[dict[str, Any]]:
+        """Audit every shard, and check that each example is in the shard of its id."""
+        reports = yield from gather([audit_index(v) for v in self.shards])
+        problems: list[str] = []
+        examples = 0
+        for i, (view, report) in enumerate(zip(self.shards, reports, strict=True)):
+            examples += report["examples"]
+            problems.extend(f"shard {i} ({view.prefix}): {p}" for p in report["problems"])
+        for i, view in enumerate(self.shards):
+            docs = yield from view._scan_docs()
+            problems.extend(
+                f"id {example_id!r} is in shard {i}, not {shard_of(example_id, len(self.shards))}"
+                for _, example_id, _ in docs
+                if shard_of(example_id, len(self.shards)) != i
+            )
+        return {"examples": examples, "problems": problems}
+
+    # -- writes -----------------------------------------------------------------------
+    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
+        """Add examples: each shard's part in atomic chunks, the shards in parallel."""
+        encoder = self._encoder()
+        encoder.encode_examples(examples[:1], self.compared)  # fields checked before any write
+        planned = ExampleStore().plan_ids(len(examples), ids)  # types, length, repeats
+        custom = [example_id for example_id in planned if example_id is not None]
+        bodies = [
+            example_json(example, what=f"example {i}").encode("utf-8")
+            for i, example in enumerate(examples)
+        ]
+        if custom:
+            groups: dict[int, list[str]] = {}
+            for example_id in custom:
+                groups.setdefault(shard_of(example_id, len(self.shards)), []).append(example_id)
+            order = sorted(groups)
+            taken = yield from gather([self.shards[s]._hmget_ids(groups[s]) for s in order])
+            for s, rows in zip(order, taken, strict=True):
+                for example_id, row in zip(groups[s], rows, strict=True):
+                    if row is not None:
+                        msg = (
+                            f"id {example_id!r} is already used in Redis index {self.index_name!r}"
+                        )
+                        raise DuplicateIdError(msg, example_id=example_id)
+        n = len(examples)
+        custom_set = frozenset(custom)
+        for _ in range(20):  # default ids must not equal a custom id of this batch
+            last = int((yield ("resend", ("cmd", "INCRBY", self.counter_key, n))))
+            block = np.arange(last - n, last, dtype=np.int64)
+            final = [
+                str(row) if p is None else p for p, row in zip(planned, block.tolist(), strict=True)
+            ]
+            if not {f for f, p in zip(final, planned, strict=True) if p is None} & custom_set:
+                break
+        by_shard: dict[int, list[int]] = {}
+        for i, example_id in enumerate(final):
+            by_shard.setdefault(shard_of(example_id, len(self.shards)), []).append(i)
+        fields = json.dumps(sorted({k for example in examples for k in example}))
+        written: list[list[str]] = []
+        plans = []
+        for s, positions in sorted(by_shard.items()):
+            part = [examples[i] for i in positions]
+            batch = _Batch(
+                encoder.encode_examples(part, self.compared),
+                [bodies[i] for i in positions],
+                [planned[i] for i in positions],
+                custom_set,
+                fields,
+            )
+            plans.append(self.shards[s]._write_chunks(batch, block[positions].copy(), written))
+        try:
+            failures = yield from gather(plans)
+        except StoreUnavailableError as exc:
+            done = sum(len(chunk) for chunk in written)
+            msg = (
+                f"{exc}. {done} of the {n} examples of this batch were written (each shard's "
+                "chunks whole); a chunk in flight may still be written (whole, and once): "
+                "compare with the selector's ids before adding the rest"
+            )
+            raise StoreUnavailableError(msg, url=self.safe_url) from exc
+        for failure in failures:
+            if failure is not None:
+                raise failure
+        return final
+
+    def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
+        """Remove by id (in the shard of the id), or every example equal to a dict."""
+        check_removal_target(target)
+        if isinstance(target, str):
+            return (yield from self._shard_of(target).remove(target))
+        removed: list[str] = []
+        for view in self.shards:
+            docs = yield from view._scan_docs()
+            pairs = [(example_id, row) for row, example_id, example in docs if example == target]
+            if pairs:
+                removed.extend((yield from view._remove_rows(pairs)))
+        if not removed:
+            raise not_found(target)
+        return removed
