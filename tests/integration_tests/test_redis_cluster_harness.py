@@ -21,7 +21,7 @@ if os.environ.get("NICHE_REQUIRE_REDIS") != "1":  # CI requires redis-py (the te
     pytest.importorskip("redis")
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import (
     ClusterDownError,
@@ -217,7 +217,7 @@ def test_killed_master_is_replaced_and_a_waited_write_survives(
         client.set(key, "acknowledged")
         # WAIT counts the replicas that acknowledged this connection's writes: send it to
         # the key's master (a keyless WAIT goes to redis-py's default node)
-        assert client.wait(1, 2000, target_nodes=node) == 1
+        assert client.wait(1, 5000, target_nodes=node) == 1
         old = cluster.kill_master(slot, hard=True)  # SIGKILL: no chance to hand over
         errors: list[BaseException] = []
         started = time.monotonic()
@@ -225,7 +225,12 @@ def test_killed_master_is_replaced_and_a_waited_write_survives(
             try:
                 if client.get(key) == b"acknowledged":
                     break
-            except (RedisConnectionError, ClusterDownError, redis.exceptions.TimeoutError) as exc:
+            except (
+                RedisConnectionError,
+                ClusterDownError,
+                redis.exceptions.TimeoutError,
+                redis.exceptions.RedisClusterException,  # not a RedisError subclass
+            ) as exc:
                 errors.append(exc)
         recovered = time.monotonic() - started
         assert recovered < 30, errors[-3:]
@@ -239,9 +244,14 @@ def test_killed_master_is_replaced_and_a_waited_write_survives(
         assert "slave" in next(e["flags"] for e in cluster.topology() if e["port"] == old.port)
     finally:
         client.close()
-    # redis-py's default retry (10 attempts, exponential backoff with jitter, 10 ms to
-    # 1 s) blocks through a failover instead of raising
-    patient = cluster.client(socket_timeout=1, socket_connect_timeout=1)
+    # a retrying client (exponential backoff, 10 ms to 1 s, like redis-py's default but
+    # with 30 attempts so a loaded machine's slower failover fits) blocks through a
+    # failover instead of raising
+    patient = cluster.client(
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), 30),
+        socket_timeout=1,
+        socket_connect_timeout=1,
+    )
     try:
         assert patient.incr("{failover}:counter") == 1
         second = cluster.kill_master(patient.keyslot("{failover}:counter"), hard=True)
@@ -267,7 +277,7 @@ async def test_async_cluster_client_recovers_after_failover(
             pipe.set(key, key)
         assert await pipe.execute() == [True] * len(keys)
         node = client.get_node_from_key(keys[0])
-        assert await client.execute_command("WAIT", 1, 2000, target_nodes=node) == 1
+        assert await client.execute_command("WAIT", 1, 5000, target_nodes=node) == 1
         old = cluster.kill_master(client.keyslot(keys[0]), hard=True)
         failures = 0
         started = time.monotonic()
