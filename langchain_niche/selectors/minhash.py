@@ -37,6 +37,7 @@ from langchain_niche.persistence import (
     saved_setting_names,
     write_index_file,
 )
+from langchain_niche.scope import Scope
 from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
 
 __all__ = ["MinHashExampleSelector"]
@@ -485,7 +486,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
 
     # -- selecting ---------------------------------------------------------------------------
     def _select_plan(
-        self, keys: tuple[str, ...], query: LshQuery, limit: int
+        self, keys: tuple[str, ...], query: LshQuery, limit: int, scope: Scope | None = None
     ) -> Plan[list[Candidate]]:
         storage = self._storage
         request = SelectionRequest(
@@ -496,6 +497,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
             fallback=self.fallback,
             probe_limit=self.probe_limit,
             rerank_limit=self.rerank_limit,
+            scope=scope,
         )
         ranked = yield from storage.ranked(keys, query, request)
         records = yield from storage.records(ranked.rows, ranked.docs)
@@ -505,16 +507,18 @@ class MinHashExampleSelector(LexicalExampleSelector):
             if record is not None
         ]
 
-    def _candidates(self, keys: tuple[str, ...], shingles: set[str], limit: int) -> list[Candidate]:
+    def _candidates(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
+    ) -> list[Candidate]:
         query = self._encoder.query(shingles)
-        candidates: list[Candidate] = self._run(self._select_plan(keys, query, limit))
+        candidates: list[Candidate] = self._run(self._select_plan(keys, query, limit, scope))
         return candidates
 
     async def _acandidates(
-        self, keys: tuple[str, ...], shingles: set[str], limit: int
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
         query = self._encoder.query(shingles)
-        candidates: list[Candidate] = await self._arun(self._select_plan(keys, query, limit))
+        candidates: list[Candidate] = await self._arun(self._select_plan(keys, query, limit, scope))
         return candidates
 
     # -- persistence -------------------------------------------------------------------------
