@@ -58,6 +58,7 @@ __all__ = [
     "Scope",
     "ScopeIndex",
     "check_filter_keys",
+    "example_filter_code",
     "scope_key",
 ]
 
@@ -75,6 +76,19 @@ def _check_text(text: str, *, name: str, what: str) -> None:
     except UnicodeEncodeError as e:
         msg = f"{what} {preview(text)} contains a lone surrogate (not valid Unicode text)"
         raise InvalidParameterError(msg, name=name, value=text) from e
+
+
+def example_filter_code(value: Any) -> str | None:
+    """Canonical JSON of a stored example's filter value (``None``: can never match).
+
+    Args:
+        value: The example's value of a filter field.
+
+    Returns:
+        The text equal values share (``1``, ``"1"`` and ``True`` differ), or ``None``
+        for a value that is not a filter scalar (float, list ...).
+    """
+    return _example_code(value)
 
 
 def _check_field(name: Any) -> str:
