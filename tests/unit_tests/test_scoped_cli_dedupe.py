@@ -45,7 +45,7 @@ def test_dedupe_scope_errors_and_defaults() -> None:
     same = [{"tenant": "a", "q": "reset my password"}, {"tenant": "b", "q": "reset my password"}]
     assert dedupe_examples(same, 0.9, filter_keys=["tenant"]) == same
     # without input_keys the filter field is not compared: same tenant, same text -> merged
-    assert dedupe_examples(same + [same[0]], 0.9, filter_keys=["tenant"]) == same
+    assert dedupe_examples([*same, same[0]], 0.9, filter_keys=["tenant"]) == same
     with pytest.raises(MissingKeyError, match="tenant"):
         dedupe_examples([{"q": "x"}], 0.9, filter_keys=["tenant"])
     with pytest.raises(InvalidExampleError, match="tenant"):
