@@ -230,7 +230,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         if redis_storage is not None:
             # no sketches in Redis: every candidate is scored exactly
             redis_storage.attach(
-                replace(self._encoder, prefilter=None), self._index_settings(), fixed
+                replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed
             )
             self._storage = redis_storage
         else:
@@ -269,7 +269,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         settings = {name: getattr(self, name) for name in type(self).model_fields}
         storage = RedisLshStorage.open(settings)
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
-        storage.attach(replace(self._encoder, prefilter=None), self._index_settings(), fixed)
+        storage.attach(replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed)
         self._storage = storage
 
     @classmethod
@@ -330,6 +330,17 @@ class MinHashExampleSelector(LexicalExampleSelector):
             "seed": self.seed,
             **self._encoder.describe(),
         }
+
+    def _shared_index_settings(self) -> dict[str, Any]:
+        """The settings a shared (Redis) index records and checks.
+
+        The index settings, and ``filter_keys`` when set (an unscoped index's
+        config stays as before).
+        """
+        settings = self._index_settings()
+        if self.filter_keys:
+            settings["filter_keys"] = list(self.filter_keys)
+        return settings
 
     def describe_index(self) -> dict[str, Any]:
         """A JSON-able summary: size, settings, banding, storage.
