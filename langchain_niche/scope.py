@@ -642,6 +642,10 @@ class ScopeIndex:
                 result &= table[row_codes + 1]
         return result
 
+    def has_postings(self, names: Iterable[str]) -> bool:
+        """Whether the postings of every field in ``names`` are built (row queries are cheap)."""
+        return all(name in self._postings for name in names)
+
     def _field_postings(self, name: str) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         built = self._postings.get(name)
         if built is None:

@@ -25,6 +25,10 @@ from langchain_niche.scope import Scope, ScopeIndex
 
 __all__ = ["ExampleStore", "check_removal_target", "not_found"]
 
+_POSTINGS_AFTER = 3
+"""Scoped queries without a change in between after which the scope postings are built
+(an argsort per field; until then a query compares every row's code)."""
+
 
 def check_removal_target(target: Any) -> None:
     """Check the argument of ``remove_example``: an id or an example dict.
@@ -77,6 +81,7 @@ class ExampleStore:
         self._keys: dict[str, None] = {}  # every field name seen, in first-seen order
         # filter values of every row (issue 14), built on the first scoped selection
         self._scope: ScopeIndex | None = None
+        self._scope_queries = 0  # scoped queries since the scope index last changed
 
     # -- size -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -237,6 +242,7 @@ class ExampleStore:
         self._note_keys(examples)
         if self._scope is not None:
             self._scope.add(np.arange(start, start + count), examples)
+        self._scope_queries = 0
         return out
 
     def _note_keys(self, examples: Sequence[Mapping[str, Any]]) -> None:
@@ -281,6 +287,7 @@ class ExampleStore:
             self._examples[row] = None
             if self._scope is not None:
                 self._scope.remove([row])
+            self._scope_queries = 0
             self._n_alive -= 1
             removed.append(example_id)
         return removed
@@ -298,6 +305,7 @@ class ExampleStore:
         self._alive = np.ones(self._seq.shape[0], dtype=np.bool_)
         if self._scope is not None:
             self._scope.compact(keep)
+        self._scope_queries = 0
         kept: npt.NDArray[np.bool_] = keep
         return kept
 
@@ -393,7 +401,15 @@ class ExampleStore:
         Returns:
             The mask (length :attr:`n_rows`).
         """
-        return self.scope_index(scope.fields).mask(scope)
+        index = self.scope_index(scope.fields)
+        if not index.has_postings(scope.fields):
+            self._scope_queries += 1
+            if self._scope_queries < _POSTINGS_AFTER:  # changes come often: compare codes
+                return index.mask(scope)
+        # postings (built once per change): only the scope's rows are touched
+        mask = np.zeros(len(self._examples), dtype=np.bool_)
+        mask[index.rows(scope)] = True
+        return mask
 
     def scope_rows(self, scope: Scope) -> npt.NDArray[np.int64]:
         """The live rows matching ``scope``, ascending.
