@@ -26,6 +26,18 @@ def _keys(value: str | None) -> list[str] | None:
     return [key.strip() for key in value.split(",") if key.strip()] if value else None
 
 
+def _filter_pair(value: str) -> tuple[str, str]:
+    field, sep, text = value.partition("=")
+    if not sep or not field.strip():
+        msg = f"--filter takes FIELD=VALUE, got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return field.strip(), text
+
+
+def _filter_keys_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--filter-keys", help=f"fields that scope {what}, comma-separated")
+
+
 def _ngrams(value: str) -> tuple[int, int]:
     lo, _, hi = value.partition(",")
     try:
@@ -168,6 +180,7 @@ def _add_build(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     build.add_argument("-o", "--output", help="index file to write (e.g. x.niche.zip)")
     build.add_argument("--input-keys", required=True, help="compared fields, comma-separated")
     build.add_argument("--id-key", help="take example ids from this field")
+    _filter_keys_option(build, "every selection (saved with the index; never compared)")
     build.add_argument(
         "--lsh-threshold", type=_positive_unit, default=0.5, help="banding target (0.5)"
     )
@@ -197,6 +210,16 @@ def _add_query(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     query.add_argument("index", nargs="?", help="index file (or use --redis-url)")
     query.add_argument("text", help="input text (or a JSON object of fields with --json)")
     query.add_argument("-k", type=_int_at_least(1), default=4, help="examples to select (4)")
+    _filter_keys_option(query, "the selection (default: as built)")
+    query.add_argument(
+        "--filter",
+        action="append",
+        type=_filter_pair,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="only examples whose FIELD is the text VALUE (repeat: AND; same field: any of them); "
+        "also supplies a filter key missing from the input",
+    )
     _selection_options(query, "default: as built")
     _store_options(query)
     query.add_argument(
@@ -215,6 +238,7 @@ def _add_dedupe(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
         "--threshold", type=_positive_unit, default=0.9, help="Jaccard similarity in (0, 1] (0.9)"
     )
     dedupe.add_argument("--input-keys", help="compared fields (default: all)")
+    _filter_keys_option(dedupe, "the examples: different scopes are never merged")
     _stopwords_option(dedupe, "default: none")
     dedupe.add_argument("--allow-empty", action="store_true", help="accept an empty input")
     dedupe.add_argument("--no-progress", action="store_true", help="no progress output")

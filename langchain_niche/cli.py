@@ -168,6 +168,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     ids = _ids(args, source)
     settings: dict[str, Any] = {
         "input_keys": _keys(args.input_keys),
+        "filter_keys": _keys(args.filter_keys),
         "num_perm": args.num_perm,
         "lsh_threshold": args.lsh_threshold,
         "seed": args.seed,
@@ -243,10 +244,17 @@ def _query_input(args: argparse.Namespace, selector: MinHashExampleSelector) -> 
 
 def _cmd_query(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"k": args.k, **_selection_settings(args)}
+    if args.filter_keys:
+        overrides["filter_keys"] = _keys(args.filter_keys)
     selector = _open(args, **overrides)
     _check_stopwords(args, selector)
     query = _query_input(args, selector)
-    hits = selector.search(query)
+    filter_ = _filter_of(args.filter)
+    for key in selector.filter_keys or ():
+        given = filter_.get(key)
+        if key not in query and isinstance(given, str):
+            query[key] = given  # --filter tenant=acme supplies the input's filter field
+    hits = selector.search(query, filter=filter_ or None)
     if not args.json:
         _print_hits(hits)
         return 0
@@ -257,6 +265,14 @@ def _cmd_query(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _filter_of(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``--filter`` pairs as a per-call filter: one value is equality, several membership."""
+    values: dict[str, list[str]] = {}
+    for field, value in pairs:
+        values.setdefault(field, []).append(value)
+    return {field: vs[0] if len(vs) == 1 else vs for field, vs in values.items()}
 
 
 def _cmd_dedupe(args: argparse.Namespace) -> int:
@@ -278,6 +294,7 @@ def _cmd_dedupe(args: argparse.Namespace) -> int:
                 examples,
                 args.threshold,
                 input_keys=_keys(args.input_keys),
+                filter_keys=_keys(args.filter_keys),
                 ngram_range=args.ngram_range,
                 stopwords=None if args.stopwords is _UNSET else args.stopwords,
                 num_perm=args.num_perm,

@@ -58,6 +58,7 @@ __all__ = [
     "Scope",
     "ScopeIndex",
     "check_filter_keys",
+    "example_filter_code",
     "scope_key",
 ]
 
@@ -75,6 +76,19 @@ def _check_text(text: str, *, name: str, what: str) -> None:
     except UnicodeEncodeError as e:
         msg = f"{what} {preview(text)} contains a lone surrogate (not valid Unicode text)"
         raise InvalidParameterError(msg, name=name, value=text) from e
+
+
+def example_filter_code(value: Any) -> str | None:
+    """Canonical JSON of a stored example's filter value (``None``: can never match).
+
+    Args:
+        value: The example's value of a filter field.
+
+    Returns:
+        The text equal values share (``1``, ``"1"`` and ``True`` differ), or ``None``
+        for a value that is not a filter scalar (float, list ...).
+    """
+    return _example_code(value)
 
 
 def _check_field(name: Any) -> str:
@@ -627,6 +641,10 @@ class ScopeIndex:
                 table[codes + 1] = True
                 result &= table[row_codes + 1]
         return result
+
+    def has_postings(self, names: Iterable[str]) -> bool:
+        """Whether the postings of every field in ``names`` are built (row queries are cheap)."""
+        return all(name in self._postings for name in names)
 
     def _field_postings(self, name: str) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         built = self._postings.get(name)

@@ -27,6 +27,7 @@ from langchain_niche.minhash.storage import (
     Call,
     LshStorage,
     Plan,
+    Ranked,
     RowTokens,
     Scored,
     SelectionRequest,
@@ -95,6 +96,7 @@ class MemoryLshStorage(LshStorage):
     """
 
     supports_scan = True
+    supports_scope = True
     kind = "memory"
 
     def __init__(self, encoder: LshEncoder, fixed_keys: tuple[str, ...] | None) -> None:
@@ -103,6 +105,8 @@ class MemoryLshStorage(LshStorage):
         self.store = ExampleStore()
         self.indexes: dict[tuple[str, ...], _KeyIndex] = {}
         self._sketch_width = encoder.prefilter.width if encoder.prefilter is not None else None
+        # rows the running selection may see (its scope, live rows only); set by ranked()
+        self._scope_mask: npt.NDArray[np.bool_] | None = None
         if fixed_keys is not None:
             self.indexes[fixed_keys] = _KeyIndex(self._sketch_width)
 
@@ -188,7 +192,28 @@ class MemoryLshStorage(LshStorage):
             self.indexes[compared] = index
             return index
 
+    def ranked(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Ranked]:
+        """As :meth:`LshStorage.ranked`; a scope restricts every candidate source first.
+
+        The scope's mask filters banded rows before the pre-filter, probe hits
+        before they are counted and scanned rows, so a scoped selection ranks
+        exactly what an index of the scope's examples alone would.
+        """
+        if request.scope is None:
+            return (yield from super().ranked(compared, query, request))
+        with self.lock:  # held for the whole selection: the mask stays this selection's
+            self._scope_mask = self.store.scope_mask(request.scope)
+            try:
+                return (yield from super().ranked(compared, query, request))
+            finally:
+                self._scope_mask = None
+
     def _alive(self, rows: AnyRows) -> AnyRows:
+        if self._scope_mask is not None:
+            scoped: AnyRows = rows[self._scope_mask[rows]]
+            return scoped
         if self.store.n_dead == 0:
             return rows
         kept: AnyRows = rows[self.store.alive[rows]]

@@ -33,11 +33,13 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_counts
+from langchain_niche.errors import InvalidParameterError
 from langchain_niche.minhash.encoding import LshQuery
 from langchain_niche.minhash.index import (
     jaccard_of_rows,
 )
 from langchain_niche.minhash.sketches import MinHasher
+from langchain_niche.scope import Scope
 
 __all__ = [
     "AnyRows",
@@ -217,6 +219,8 @@ class SelectionRequest:
     """Most rows the probe re-ranks."""
     rerank_limit: int | None
     """Rows the pre-filter keeps besides those near ``lsh_threshold`` (``None``: all)."""
+    scope: Scope | None = None
+    """Only rows this scope matches are candidates (``None``: every row; issue 14)."""
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,8 @@ class LshStorage(ABC):
     #: Shared with other processes (Redis): native async I/O, and a copy or a
     #: pickle of the selector carries no storage but reconnects.
     shared: ClassVar[bool] = False
+    #: Whether :meth:`ranked` honours :attr:`SelectionRequest.scope`.
+    supports_scope: ClassVar[bool] = False
 
     @property
     def nbytes(self) -> int:
@@ -414,7 +420,16 @@ class LshStorage(ABC):
 
         Returns:
             The rows, best first (score, then row), with their scores.
+
+        Raises:
+            InvalidParameterError: The request has a scope this storage cannot honour.
         """
+        if request.scope is not None and not self.supports_scope:
+            msg = (
+                f"the {self.kind} storage does not support scoped selection yet "
+                f"(filter {request.scope.to_json()})"
+            )
+            raise InvalidParameterError(msg, name="filter", value=request.scope.to_json())
         banded = yield from self._scored_banded(compared, query, request)
         rows, scores = banded.rows, banded.scores
         passing = _passing(scores, request.threshold)

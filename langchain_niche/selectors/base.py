@@ -41,6 +41,7 @@ from langchain_niche.errors import (
     MissingKeyError,
     preview,
 )
+from langchain_niche.scope import Scope, check_filter_keys
 from langchain_niche.stopwords import StopwordsSpec
 from langchain_niche.text import (
     AnalyzerKind,
@@ -183,6 +184,15 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
     fields that examples have (so an ``answer`` field is compared only when the
     input has it; extra input variables are ignored)."""
 
+    filter_keys: Annotated[list[str] | None, field_names_or_none()] = Field(
+        default=None, frozen=True
+    )
+    """Fields that scope every selection (issue 14): only examples whose values
+    equal the input's values for these fields are candidates, and these fields
+    are never compared for similarity. An input without one of them raises
+    ``MissingKeyError`` (never an unscoped selection). Combined by AND with a
+    per-call ``filter=`` of :meth:`search`."""
+
     example_keys: Annotated[list[str] | None, field_names_or_none()] = None
     """Fields of the returned examples (``None``: all fields)."""
 
@@ -255,6 +265,8 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         if "ngram_range" in data:
             data["ngram_range"] = analyzer.ngram_range
         super().__init__(**data)
+        if self.filter_keys is not None:
+            check_filter_keys(self.filter_keys, self.input_keys)
         self._analyzer = analyzer
 
     # -- copying and pickling -------------------------------------------------
@@ -343,10 +355,14 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         """Every field name seen in the stored examples."""
 
     @abstractmethod
-    def _candidates(self, keys: tuple[str, ...], shingles: set[str], limit: int) -> list[Candidate]:
+    def _candidates(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
+    ) -> list[Candidate]:
         """Return up to ``limit`` candidates sorted by score (desc), then insertion order.
 
-        Only candidates with a score > 0 and >= ``threshold`` may be returned.
+        Only candidates with a score > 0 and >= ``threshold`` may be returned, and
+        with a ``scope`` only examples it matches (restricted before scoring, so the
+        result is the unscoped one over the matching examples alone).
         """
 
     @abstractmethod
@@ -426,7 +442,7 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
                     msg = f"the input has no field {key!r} (input_keys={self.input_keys}); it has {sorted(input_variables)}"
                     raise MissingKeyError(msg, key=key)
             return tuple(sorted(self.input_keys))
-        known = set(self._known_keys())
+        known = set(self._known_keys()).difference(self.filter_keys or ())
         if not known:
             return None
         keys = tuple(sorted(key for key in input_variables if key in known))
@@ -445,40 +461,81 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
 
     # -- selection --------------------------------------------------------------
     def search(
-        self, input_variables: dict[str, Any], *, k: int | None = None
+        self,
+        input_variables: dict[str, Any],
+        *,
+        k: int | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[ScoredExample]:
         """Select examples and return them with their ids and similarity scores.
 
         Args:
-            input_variables: The prompt's input variables.
+            input_variables: The prompt's input variables (with ``filter_keys``,
+                they carry the scope: ``{"tenant": "acme", "question": ...}``).
             k: How many to select for this call (default: the ``k`` setting).
+            filter: Only examples matching it are candidates, ANDed with
+                ``filter_keys``: ``{"tenant": "acme", "lang": ["de", "fr"]}`` (a
+                scalar is equality, a list membership; ``[]`` matches nothing).
+                ``k``, ``threshold``, ``diversity`` and ``max_tokens`` apply after
+                filtering.
 
         Returns:
             Up to ``k`` examples, best first (ties broken by insertion order; with
             ``diversity > 0``, in re-ranked order).
+
+        Raises:
+            MissingKeyError: The input lacks a ``filter_keys`` field.
+            InvalidParameterError: ``filter`` or a filter value is invalid.
         """
-        prepared = self._prepare_search(input_variables, k)
+        prepared = self._prepare_search(input_variables, k, filter)
         if prepared is None:
             return []
-        keys, shingles, limit, k = prepared
-        return self._finish_search(keys, self._candidates(keys, shingles, limit), k)
+        keys, shingles, limit, k, scope = prepared
+        return self._finish_search(keys, self._candidates(keys, shingles, limit, scope), k)
+
+    def scope_of(
+        self,
+        input_variables: Mapping[str, Any],
+        filter: Mapping[str, Any] | None = None,
+    ) -> Scope:
+        """The scope of a selection: ``filter_keys`` from the input AND ``filter``.
+
+        Args:
+            input_variables: The prompt's input variables.
+            filter: The per-call filter.
+
+        Returns:
+            The scope (unrestricted without ``filter_keys`` and ``filter``).
+
+        Raises:
+            MissingKeyError: The input lacks a ``filter_keys`` field.
+            InvalidParameterError: ``filter`` or a filter value is invalid.
+        """
+        if not isinstance(input_variables, Mapping):
+            msg = f"input_variables must be a dict, got {type(input_variables).__name__} {preview(input_variables)}"
+            raise InvalidExampleError(msg)
+        return Scope.for_call(self.filter_keys or (), input_variables, filter)
 
     def _prepare_search(
-        self, input_variables: Mapping[str, Any], k: int | None
-    ) -> tuple[tuple[str, ...], set[str], int, int] | None:
-        """Compared fields, input shingles, candidate limit and ``k`` (``None``: select nothing)."""
+        self,
+        input_variables: Mapping[str, Any],
+        k: int | None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> tuple[tuple[str, ...], set[str], int, int, Scope | None] | None:
+        """Compared fields, input shingles, candidate limit, ``k`` and scope (``None``: select nothing)."""
         if k is None:
             k = self.k
         else:
             require_integer_at_least("k", k, 1)
+        scope = self.scope_of(input_variables, filter)
         keys = self._compared_keys(input_variables)
-        if keys is None:
+        if keys is None or scope.is_empty():
             return None
         shingles = self._input_shingles(input_variables, keys)
         if not shingles:
             return None
         limit = max(k, self.fetch_k) if self.diversity > 0 else k
-        return keys, shingles, limit, k
+        return keys, shingles, limit, k, None if scope.is_unrestricted() else scope
 
     def _finish_search(
         self, keys: tuple[str, ...], candidates: list[Candidate], k: int
@@ -493,17 +550,21 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         return selected
 
     def select_examples_with_scores(
-        self, input_variables: dict[str, Any]
+        self,
+        input_variables: dict[str, Any],
+        *,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[tuple[dict[str, Any], float]]:
         """Select examples with their similarity to the input.
 
         Args:
             input_variables: The prompt's input variables.
+            filter: Per-call filter, as for :meth:`search`.
 
         Returns:
             ``(example, score)`` pairs, best first; ties broken by insertion order.
         """
-        return [(s.example, s.score) for s in self.search(input_variables)]
+        return [(s.example, s.score) for s in self.search(input_variables, filter=filter)]
 
     def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
         """Select the examples most similar to the input.
@@ -530,20 +591,28 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         return [s.example for s in await self.asearch(input_variables)]
 
     async def aselect_examples_with_scores(
-        self, input_variables: dict[str, Any]
+        self,
+        input_variables: dict[str, Any],
+        *,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[tuple[dict[str, Any], float]]:
         """Async twin of :meth:`select_examples_with_scores`.
 
         Args:
             input_variables: The prompt's input variables.
+            filter: Per-call filter, as for :meth:`search`.
 
         Returns:
             ``(example, score)`` pairs, best first.
         """
-        return [(s.example, s.score) for s in await self.asearch(input_variables)]
+        return [(s.example, s.score) for s in await self.asearch(input_variables, filter=filter)]
 
     async def asearch(
-        self, input_variables: dict[str, Any], *, k: int | None = None
+        self,
+        input_variables: dict[str, Any],
+        *,
+        k: int | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[ScoredExample]:
         """Async twin of :meth:`search`.
 
@@ -555,20 +624,21 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         Args:
             input_variables: The prompt's input variables.
             k: How many to select for this call (default: the ``k`` setting).
+            filter: Per-call filter, as for :meth:`search`.
 
         Returns:
             Up to ``k`` examples with ids and scores.
         """
         if self._has_native_async():
-            prepared = self._prepare_search(input_variables, k)
+            prepared = self._prepare_search(input_variables, k, filter)
             if prepared is None:
                 return []
-            keys, shingles, limit, k = prepared
-            candidates = await self._acandidates(keys, shingles, limit)
+            keys, shingles, limit, k, scope = prepared
+            candidates = await self._acandidates(keys, shingles, limit, scope)
             return self._finish_search(keys, candidates, k)
         if self._search_is_cheap(input_variables):
-            return self.search(input_variables, k=k)
-        return await run_in_executor(None, lambda: self.search(input_variables, k=k))
+            return self.search(input_variables, k=k, filter=filter)
+        return await run_in_executor(None, lambda: self.search(input_variables, k=k, filter=filter))
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
         return True
@@ -578,10 +648,10 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         return False
 
     async def _acandidates(
-        self, keys: tuple[str, ...], shingles: set[str], limit: int
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
         """Async twin of :meth:`_candidates`, used when :meth:`_has_native_async` is true."""
-        return self._candidates(keys, shingles, limit)
+        return self._candidates(keys, shingles, limit, scope)
 
     # -- post-processing --------------------------------------------------------
     def _project(self, candidate: Candidate) -> dict[str, Any]:
@@ -652,6 +722,7 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         return {
             "k": self.k,
             "input_keys": self.input_keys,
+            "filter_keys": self.filter_keys,
             "example_keys": self.example_keys,
             "ngram_range": list(self.ngram_range),
             "analyzer": self.analyzer,

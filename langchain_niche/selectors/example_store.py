@@ -9,7 +9,7 @@ kept implicitly (8 bytes per example) instead of as a string.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,8 +21,13 @@ from langchain_niche.errors import (
     InvalidParameterError,
     preview,
 )
+from langchain_niche.scope import Scope, ScopeIndex
 
 __all__ = ["ExampleStore", "check_removal_target", "not_found"]
+
+_POSTINGS_AFTER = 3
+"""Scoped queries without a change in between after which the scope postings are built
+(an argsort per field; until then a query compares every row's code)."""
 
 
 def check_removal_target(target: Any) -> None:
@@ -74,6 +79,9 @@ class ExampleStore:
         self._next_seq = 0
         self._n_alive = 0
         self._keys: dict[str, None] = {}  # every field name seen, in first-seen order
+        # filter values of every row (issue 14), built on the first scoped selection
+        self._scope: ScopeIndex | None = None
+        self._scope_queries = 0  # scoped queries since the scope index last changed
 
     # -- size -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -232,6 +240,9 @@ class ExampleStore:
         self._next_seq = next_seq
         self._n_alive += count
         self._note_keys(examples)
+        if self._scope is not None:
+            self._scope.add(np.arange(start, start + count), examples)
+        self._scope_queries = 0
         return out
 
     def _note_keys(self, examples: Sequence[Mapping[str, Any]]) -> None:
@@ -274,6 +285,9 @@ class ExampleStore:
                 del self._custom[custom]
             self._alive[row] = False
             self._examples[row] = None
+            if self._scope is not None:
+                self._scope.remove([row])
+            self._scope_queries = 0
             self._n_alive -= 1
             removed.append(example_id)
         return removed
@@ -289,6 +303,9 @@ class ExampleStore:
         self._examples = [example for example in self._examples if example is not None]
         self._seq = self._seq[:n][keep].copy()
         self._alive = np.ones(self._seq.shape[0], dtype=np.bool_)
+        if self._scope is not None:
+            self._scope.compact(keep)
+        self._scope_queries = 0
         kept: npt.NDArray[np.bool_] = keep
         return kept
 
@@ -336,12 +353,74 @@ class ExampleStore:
         self._next_seq = next_seq
         self._n_alive = count
         self._note_keys(examples)
+        self._scope = None
 
     def live_seqs(self) -> npt.NDArray[np.int64]:
         """Sequence numbers of the live rows, in row order."""
         n = len(self._examples)
         seqs: npt.NDArray[np.int64] = self._seq[:n][self._alive[:n]].copy()
         return seqs
+
+    # -- scopes (issue 14) ------------------------------------------------------
+    def scope_index(self, fields: Iterable[str]) -> ScopeIndex:
+        """The index of the rows' filter values, covering at least ``fields``.
+
+        Built on first use (and rebuilt once when a query names a field it does
+        not cover yet); kept up to date by :meth:`append`, removals and
+        :meth:`compact` afterwards.
+
+        Args:
+            fields: Fields a scope restricts (the selector's ``filter_keys`` plus
+                the fields of a per-call filter).
+
+        Returns:
+            The index.
+        """
+        wanted = list(fields)
+        index = self._scope
+        if index is not None and set(wanted) <= set(index.fields):
+            return index
+        names = list(index.fields) if index is not None else []
+        names += [name for name in wanted if name not in names]
+        index = ScopeIndex(names)
+        live = list(self.iter_live())
+        index.add(np.array([row for row, _ in live], dtype=np.int64), [ex for _, ex in live])
+        n_rows = len(self._examples)
+        if len(index) < n_rows:  # trailing removed rows: grow to the row count
+            index.add([n_rows - 1], [{}])
+            index.remove([n_rows - 1])
+        self._scope = index
+        return index
+
+    def scope_mask(self, scope: Scope) -> npt.NDArray[np.bool_]:
+        """One boolean per row: live and matching ``scope``.
+
+        Args:
+            scope: The selection's scope.
+
+        Returns:
+            The mask (length :attr:`n_rows`).
+        """
+        index = self.scope_index(scope.fields)
+        if not index.has_postings(scope.fields):
+            self._scope_queries += 1
+            if self._scope_queries < _POSTINGS_AFTER:  # changes come often: compare codes
+                return index.mask(scope)
+        # postings (built once per change): only the scope's rows are touched
+        mask = np.zeros(len(self._examples), dtype=np.bool_)
+        mask[index.rows(scope)] = True
+        return mask
+
+    def scope_rows(self, scope: Scope) -> npt.NDArray[np.int64]:
+        """The live rows matching ``scope``, ascending.
+
+        Args:
+            scope: The selection's scope.
+
+        Returns:
+            The rows.
+        """
+        return self.scope_index(scope.fields).rows(scope)
 
     # -- reads ----------------------------------------------------------------
     def get(self, row: int) -> dict[str, Any]:

@@ -17,10 +17,12 @@ from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import (
     ExampleNotFoundError,
     InvalidExampleError,
+    InvalidParameterError,
     MissingKeyError,
     VectorStoreError,
     preview,
 )
+from langchain_niche.scope import Scope
 from langchain_niche.selectors._vector_copy import (
     deepcopy_store,
     pickle_store_field,
@@ -99,6 +101,14 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
       them): ``rrf`` can still select them through the other index; ``weighted``
       and ``rerank`` fill up from the lexical ranking only when the vector store
       returns fewer than ``k`` usable candidates;
+    * scoped selection (issue 14): build the lexical index with
+      ``filter_keys=[...]`` (``from_examples(..., filter_keys=["tenant"])``) and/or
+      pass ``filter=`` per call. The filter-key values are stored in each
+      document's metadata; the scope's conditions on them go to the vector store
+      in its own format (``InMemoryVectorStore``: a callable; Chroma from
+      ``langchain-chroma``: a ``where`` dict; other stores: none), and every
+      vector hit and the whole lexical side are checked against the scope here,
+      so a store that ignores filters cannot leak another scope's example;
     * the vector store (or embedding model) raises: with
       ``on_vector_error="fallback"`` (default) the lexical ranking is used and a
       :class:`FallbackWarning` is emitted and logged; with ``"raise"`` a
@@ -301,6 +311,11 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         """Why the most recent selection fell back to lexical-only results (or ``None``)."""
         return self._last_fallback
 
+    @property
+    def filter_keys(self) -> list[str] | None:
+        """The lexical index's ``filter_keys`` (fields that scope every selection)."""
+        return self.lexical.filter_keys
+
     def _text(self, variables: Mapping[str, Any]) -> str:
         return " ".join(example_fields(variables, sorted(self.input_keys)))
 
@@ -401,48 +416,79 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
 
     def _texts_for(self, ids: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
         examples = self._lookup(ids)
-        return [self._text(examples[i]) for i in ids], [{ID_KEY: i} for i in ids]
+        texts = [self._text(examples[i]) for i in ids]
+        return texts, [_metadata(i, examples[i], self.filter_keys) for i in ids]
 
     # -- selection --------------------------------------------------------------------------
-    def search(self, input_variables: dict[str, Any]) -> list[ScoredExample]:
+    def search(
+        self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
+    ) -> list[ScoredExample]:
         """Select examples with ids and fused scores.
 
         Args:
             input_variables: The prompt's input variables.
+            filter: Per-call filter (``{"lang": ["de", "fr"]}``), ANDed with
+                ``filter_keys`` (see the class docstring).
 
         Returns:
             Up to ``k`` examples, best first.
         """
-        text = self._prepare(input_variables)
-        if text is None:
+        prepared = self._prepare(input_variables, filter)
+        if prepared is None:
             return []
+        text, scope = prepared
         try:
-            hits = search_vectors(
-                self.vectorstore, text, self.fetch_k, self.vectorstore_kwargs, self._abilities
-            )
+            kwargs = self._store_kwargs(scope)
+            hits = search_vectors(self.vectorstore, text, self.fetch_k, kwargs, self._abilities)
+        except InvalidParameterError:
+            raise
         except Exception as exc:
-            return self._fallback(exc, input_variables)
-        return self._fuse(input_variables, hits)
+            return self._fallback(exc, input_variables, filter)
+        return self._fuse(input_variables, hits, filter, scope)
 
-    async def asearch(self, input_variables: dict[str, Any]) -> list[ScoredExample]:
+    async def asearch(
+        self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
+    ) -> list[ScoredExample]:
         """Async twin of :meth:`search` (native async vector search).
 
         Args:
             input_variables: The prompt's input variables.
+            filter: Per-call filter, as for :meth:`search`.
 
         Returns:
             Up to ``k`` examples, best first.
         """
-        text = self._prepare(input_variables)
-        if text is None:
+        prepared = self._prepare(input_variables, filter)
+        if prepared is None:
             return []
+        text, scope = prepared
         try:
+            kwargs = self._store_kwargs(scope)
             hits = await asearch_vectors(
-                self.vectorstore, text, self.fetch_k, self.vectorstore_kwargs, self._abilities
+                self.vectorstore, text, self.fetch_k, kwargs, self._abilities
             )
+        except InvalidParameterError:
+            raise
         except Exception as exc:
-            return self._fallback(exc, input_variables)
-        return self._fuse(input_variables, hits)
+            return self._fallback(exc, input_variables, filter)
+        return self._fuse(input_variables, hits, filter, scope)
+
+    def _store_kwargs(self, scope: Scope) -> dict[str, Any]:
+        """The vector search's arguments: ``vectorstore_kwargs`` plus the store's own filter."""
+        keys = set(self.filter_keys or ())
+        in_metadata = Scope(tuple((name, ok) for name, ok in scope.conditions if name in keys))
+        if in_metadata.is_unrestricted():
+            return self.vectorstore_kwargs
+        native = _native_filter(self.vectorstore, in_metadata)
+        if native is None:
+            return self.vectorstore_kwargs
+        if "filter" in self.vectorstore_kwargs:
+            msg = (
+                "vectorstore_kwargs sets 'filter' and the selection is scoped; pass the scope "
+                "as filter_keys / filter= only"
+            )
+            raise InvalidParameterError(msg, name="vectorstore_kwargs", value="filter")
+        return {**self.vectorstore_kwargs, "filter": native}
 
     def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
         """Select examples (see the class docstring).
@@ -467,33 +513,37 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         return [s.example for s in await self.asearch(input_variables)]
 
     def select_examples_with_scores(
-        self, input_variables: dict[str, Any]
+        self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
     ) -> list[tuple[dict[str, Any], float]]:
         """Select examples with their fused scores.
 
         Args:
             input_variables: The prompt's input variables.
+            filter: Per-call filter, as for :meth:`search`.
 
         Returns:
             ``(example, score)`` pairs, best first.
         """
-        return [(s.example, s.score) for s in self.search(input_variables)]
+        return [(s.example, s.score) for s in self.search(input_variables, filter=filter)]
 
     async def aselect_examples_with_scores(
-        self, input_variables: dict[str, Any]
+        self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
     ) -> list[tuple[dict[str, Any], float]]:
         """Async twin of :meth:`select_examples_with_scores`.
 
         Args:
             input_variables: The prompt's input variables.
+            filter: Per-call filter, as for :meth:`search`.
 
         Returns:
             ``(example, score)`` pairs, best first.
         """
-        return [(s.example, s.score) for s in await self.asearch(input_variables)]
+        return [(s.example, s.score) for s in await self.asearch(input_variables, filter=filter)]
 
     # -- fusion ------------------------------------------------------------------------------
-    def _prepare(self, input_variables: Mapping[str, Any]) -> str | None:
+    def _prepare(
+        self, input_variables: Mapping[str, Any], filter: Mapping[str, Any] | None
+    ) -> tuple[str, Scope] | None:
         if not isinstance(input_variables, Mapping):
             msg = f"input_variables must be a dict, got {type(input_variables).__name__} {preview(input_variables)}"
             raise InvalidExampleError(msg)
@@ -501,14 +551,24 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
             if key not in input_variables:
                 msg = f"the input has no field {key!r} (input_keys={self.input_keys})"
                 raise MissingKeyError(msg, key=key)
+        scope = self.lexical.scope_of(input_variables, filter)
         self._last_fallback = None
         text = self._text(input_variables)
-        return text if text.strip() else None
+        return (text, scope) if text.strip() and not scope.is_empty() else None
 
-    def _lexical_ranking(self, input_variables: Mapping[str, Any]) -> list[ScoredExample]:
-        return self.lexical.search(dict(input_variables), k=max(self.fetch_k, self.k))
+    def _lexical_ranking(
+        self, input_variables: Mapping[str, Any], filter: Mapping[str, Any] | None
+    ) -> list[ScoredExample]:
+        return self.lexical.search(
+            dict(input_variables), k=max(self.fetch_k, self.k), filter=filter
+        )
 
-    def _fallback(self, exc: Exception, input_variables: Mapping[str, Any]) -> list[ScoredExample]:
+    def _fallback(
+        self,
+        exc: Exception,
+        input_variables: Mapping[str, Any],
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[ScoredExample]:
         if self.on_vector_error == "raise":
             msg = f"the vector store failed during selection: {type(exc).__name__}: {exc}"
             raise VectorStoreError(msg) from exc
@@ -516,11 +576,15 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         self._last_fallback = reason
         logger.warning("HybridExampleSelector: %s", reason)
         warnings.warn(f"HybridExampleSelector: {reason}", FallbackWarning, stacklevel=3)
-        ranked = self.lexical.search(dict(input_variables), k=self.k)
+        ranked = self.lexical.search(dict(input_variables), k=self.k, filter=filter)
         return [self._project(s) for s in ranked]
 
     def _fuse(
-        self, input_variables: dict[str, Any], hits: Sequence[tuple[Document, float]]
+        self,
+        input_variables: dict[str, Any],
+        hits: Sequence[tuple[Document, float]],
+        filter: Mapping[str, Any] | None = None,
+        scope: Scope | None = None,
     ) -> list[ScoredExample]:
         vector_ids, vector_scores = vector_candidates(
             hits, may_be_distances=self._abilities.may_return_distances
@@ -532,8 +596,15 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
             known = [n for n, i in enumerate(vector_ids) if i in examples]
             vector_ids = [vector_ids[n] for n in known]
             vector_scores = [vector_scores[n] for n in known]
+        if scope is not None and not scope.is_unrestricted():
+            # enforced here whatever the store did with the filter (issue 14)
+            inside = [n for n, i in enumerate(vector_ids) if scope.matches(examples[i])]
+            if len(inside) < len(vector_ids):
+                vector_ids = [vector_ids[n] for n in inside]
+                vector_scores = [vector_scores[n] for n in inside]
         if self.fusion == "rrf":
-            return self._rrf(vector_ids, examples, self._lexical_ranking(input_variables))
+            lexical_ranked = self._lexical_ranking(input_variables, filter)
+            return self._rrf(vector_ids, examples, lexical_ranked)
         lexical = [score or 0.0 for score in self.lexical.scores_for(input_variables, vector_ids)]
         if self.fusion == "weighted":
             fused = [
@@ -546,7 +617,9 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         chosen = [ScoredExample(vector_ids[i], examples[vector_ids[i]], fused[i]) for i in order]
         if len(chosen) < self.k:  # vector store short of candidates: fill from the lexical side
             have = {s.id for s in chosen}
-            chosen.extend(s for s in self._lexical_ranking(input_variables) if s.id not in have)
+            chosen.extend(
+                s for s in self._lexical_ranking(input_variables, filter) if s.id not in have
+            )
         return [self._project(s) for s in chosen[: self.k]]
 
     def _rrf(
@@ -589,9 +662,35 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         return ScoredExample(scored.id, projected, scored.score)
 
 
+def _metadata(
+    example_id: str, example: Mapping[str, Any], filter_keys: Sequence[str] | None
+) -> dict[str, Any]:
+    """A document's metadata: the example id and its filter-key values (scalars, not None)."""
+    metadata: dict[str, Any] = {ID_KEY: example_id}
+    for key in filter_keys or ():
+        value = example.get(key)
+        if isinstance(value, str | int | bool):
+            metadata[key] = value
+    return metadata
+
+
+def _native_filter(store: VectorStore, scope: Scope) -> Any:
+    """The scope in the store's own filter format, or ``None`` when it has none we know."""
+    if isinstance(store, InMemoryVectorStore):
+        return scope.to_callable()
+    if any(cls.__module__.startswith("langchain_chroma") for cls in type(store).__mro__):
+        try:
+            return scope.to_chroma_where()
+        except InvalidParameterError:  # None values: enforced on our side only
+            return None
+    return None
+
+
 def _documents(
     lexical: JaccardExampleSelector, input_keys: list[str]
 ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
     ids = lexical.ids
-    texts = [" ".join(example_fields(e, sorted(input_keys))) for e in lexical.examples]
-    return texts, [{ID_KEY: i} for i in ids], ids
+    examples = lexical.examples
+    texts = [" ".join(example_fields(e, sorted(input_keys))) for e in examples]
+    keys = lexical.filter_keys
+    return texts, [_metadata(i, e, keys) for i, e in zip(ids, examples, strict=True)], ids

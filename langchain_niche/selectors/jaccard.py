@@ -26,6 +26,7 @@ from langchain_niche.persistence import (
     saved_setting_names,
     write_index_file,
 )
+from langchain_niche.scope import Scope
 from langchain_niche.selectors.base import (
     Candidate,
     LexicalExampleSelector,
@@ -325,12 +326,17 @@ class JaccardExampleSelector(LexicalExampleSelector):
             return True  # the sync path raises the error
         return keys is None or keys in self._indexes
 
-    def _candidates(self, keys: tuple[str, ...], shingles: set[str], limit: int) -> list[Candidate]:
+    def _candidates(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
+    ) -> list[Candidate]:
         query = stable_token_hashes(list(shingles))
         index = self._index_for(keys)
         with self._lock:
             store = self._store
-            alive = store.alive if store.n_dead else None
+            if scope is not None:  # only the scope's rows may be ranked (issue 14)
+                alive: npt.NDArray[np.bool_] | None = store.scope_mask(scope)
+            else:
+                alive = store.alive if store.n_dead else None
             if self.similarity == "bm25":
                 rows, scores = index.top_k_bm25(
                     query,

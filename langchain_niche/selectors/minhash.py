@@ -37,6 +37,7 @@ from langchain_niche.persistence import (
     saved_setting_names,
     write_index_file,
 )
+from langchain_niche.scope import Scope
 from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
 
 __all__ = ["MinHashExampleSelector"]
@@ -249,7 +250,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         if redis_storage is not None:
             # no sketches in Redis: every candidate is scored exactly
             redis_storage.attach(
-                replace(self._encoder, prefilter=None), self._index_settings(), fixed
+                replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed
             )
             self._storage = redis_storage
         else:
@@ -288,7 +289,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         settings = {name: getattr(self, name) for name in type(self).model_fields}
         storage = RedisLshStorage.open(settings)
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
-        storage.attach(replace(self._encoder, prefilter=None), self._index_settings(), fixed)
+        storage.attach(replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed)
         self._storage = storage
 
     @classmethod
@@ -349,6 +350,17 @@ class MinHashExampleSelector(LexicalExampleSelector):
             "seed": self.seed,
             **self._encoder.describe(),
         }
+
+    def _shared_index_settings(self) -> dict[str, Any]:
+        """The settings a shared (Redis) index records and checks.
+
+        The index settings, and ``filter_keys`` when set (an unscoped index's
+        config stays as before).
+        """
+        settings = self._index_settings()
+        if self.filter_keys:
+            settings["filter_keys"] = list(self.filter_keys)
+        return settings
 
     def describe_index(self) -> dict[str, Any]:
         """A JSON-able summary: size, settings, banding, storage.
@@ -505,7 +517,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
 
     # -- selecting ---------------------------------------------------------------------------
     def _select_plan(
-        self, keys: tuple[str, ...], query: LshQuery, limit: int
+        self, keys: tuple[str, ...], query: LshQuery, limit: int, scope: Scope | None = None
     ) -> Plan[list[Candidate]]:
         storage = self._storage
         request = SelectionRequest(
@@ -516,6 +528,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
             fallback=self.fallback,
             probe_limit=self.probe_limit,
             rerank_limit=self.rerank_limit,
+            scope=scope,
         )
         ranked = yield from storage.ranked(keys, query, request)
         records = yield from storage.records(ranked.rows, ranked.docs)
@@ -525,16 +538,18 @@ class MinHashExampleSelector(LexicalExampleSelector):
             if record is not None
         ]
 
-    def _candidates(self, keys: tuple[str, ...], shingles: set[str], limit: int) -> list[Candidate]:
+    def _candidates(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
+    ) -> list[Candidate]:
         query = self._encoder.query(shingles)
-        candidates: list[Candidate] = self._run(self._select_plan(keys, query, limit))
+        candidates: list[Candidate] = self._run(self._select_plan(keys, query, limit, scope))
         return candidates
 
     async def _acandidates(
-        self, keys: tuple[str, ...], shingles: set[str], limit: int
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
         query = self._encoder.query(shingles)
-        candidates: list[Candidate] = await self._arun(self._select_plan(keys, query, limit))
+        candidates: list[Candidate] = await self._arun(self._select_plan(keys, query, limit, scope))
         return candidates
 
     # -- persistence -------------------------------------------------------------------------

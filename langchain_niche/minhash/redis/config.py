@@ -1,7 +1,7 @@
 """The ``config`` key of a Redis MinHash index: created once, checked by every process.
 
-``config`` is JSON: format, version, the settings that define the index and
-``input_keys``. A process opening the index adopts the settings it was not given
+``config`` is JSON: format, version, the settings that define the index (with
+``filter_keys`` when the index is scoped) and ``input_keys``. A process opening the index adopts the settings it was not given
 (:func:`adopt_config`) and checks the others (:func:`write_or_check_config`).
 """
 
@@ -15,6 +15,7 @@ from langchain_niche.errors import IndexFormatError, InvalidParameterError, prev
 from langchain_niche.minhash.banding import optimal_bands
 from langchain_niche.minhash.redis.connection import RedisConnection, parse_json
 from langchain_niche.minhash.sketches import check_seed
+from langchain_niche.scope import check_filter_keys
 from langchain_niche.text import TextAnalyzer
 
 __all__ = [
@@ -38,6 +39,7 @@ _ADOPTED = (
     "ngram_range",
     "analyzer",
     "stopwords",
+    "filter_keys",
 )
 
 
@@ -72,7 +74,8 @@ def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> int | None:
     for name in _ADOPTED:
         if name not in settings and name in index:
             value = index[name]
-            adopted[name] = tuple(value) if isinstance(value, list) else value
+            listed = isinstance(value, list) and name != "filter_keys"
+            adopted[name] = tuple(value) if listed else value
     if settings.get("input_keys") is None and config.get("input_keys"):
         adopted["input_keys"] = config["input_keys"]
     _check_adopted(conn, {**settings, **adopted}, adopted)
@@ -107,6 +110,8 @@ def _check_adopted(
                 settings.get("num_perm", 128),
                 settings.get("lsh_weights", DEFAULT_LSH_WEIGHTS),
             )
+        if "filter_keys" in adopted:
+            check_filter_keys(adopted["filter_keys"], settings.get("input_keys"))
         if "seed" in adopted:
             check_seed(adopted["seed"])
         if {"ngram_range", "analyzer", "stopwords"} & set(adopted):

@@ -45,14 +45,25 @@ its own prefix (:func:`~langchain_niche.minhash.redis.connection.shard_prefix`),
 ``config`` and ``next`` under the index's prefix; see
 :mod:`~langchain_niche.minhash.redis.sharded`.
 
+Scopes (issue 14): an index created with ``filter_keys`` records them in ``config``
+and partitions its band entries by scope: the prefix-hash bits of every band key of
+an example are XORed with a salt derived from :func:`~langchain_niche.scope.scope_key`
+of the example's filter-key values (:meth:`RedisLshStorage._salts`, the one place
+the layout computes it). A scoped selection looks up the query's keys salted for
+each partition its scope can reach, so it reads only those partitions' entries
+(apart from hash collisions, as likely as within one scope), and checks every
+candidate's stored document against the scope before scoring, so nothing outside
+the scope is ever ranked or returned.
+
 Calls, retries and decoding: :mod:`~langchain_niche.minhash.redis.connection`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -79,16 +90,20 @@ from langchain_niche.minhash.redis.connection import (
 from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.minhash.storage import (
     PROBE_READS_PER_ROW,
+    AnyRows,
     Banded,
     LshStorage,
     Plan,
+    Ranked,
     RowTokens,
+    Scored,
     SelectionRequest,
     run_async,
     run_sync,
     score_rows,
 )
 from langchain_niche.persistence import example_json
+from langchain_niche.scope import example_filter_code, scope_key
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 
 __all__ = ["RedisLshStorage"]
@@ -132,6 +147,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
 
     kind = "redis"
     shared = True
+    supports_scope = True
 
     def __init__(self, redis_module: Any, url: str, settings: Mapping[str, Any]) -> None:
         super().__init__(redis_module, url, settings)
@@ -140,11 +156,12 @@ class RedisLshStorage(RedisConnection, LshStorage):
         self.compared: tuple[str, ...] = ()
         self.counter_key = key_prefix(self.index_name) + "next"
         self.reassign_rows = True
+        """Whether a chunk whose default id is taken is written again with other rows
+        (off in a shard of a sharded index: another row may belong to another shard)."""
         self.bucket_mask = _SHARD_MASK
         """``lsh:SSSS`` keys of this index: ``SSSS`` is the band-and-prefix part of a band
         key masked with this (4,096 sorted sets; fewer per shard in a sharded index)."""
-        """Whether a chunk whose default id is taken is written again with other rows
-        (off in a shard of a sharded index: another row may belong to another shard)."""
+        self.filter_keys: tuple[str, ...] = ()
 
     # -- opening ------------------------------------------------------------------
     @classmethod
@@ -194,6 +211,76 @@ class RedisLshStorage(RedisConnection, LshStorage):
         """
         self.compared = write_or_check_config(self, index, compared)
         self.encoder = encoder
+        self.filter_keys = tuple(index.get("filter_keys") or ())
+
+    # -- scopes (issue 14) ---------------------------------------------------------
+    def _salt_mask(self) -> np.uint64:
+        banding = self._encoder().banding
+        mask: np.uint64 = np.uint64(((1 << banding.prefix_bits) - 1) << banding.full_bits)
+        return mask
+
+    def _partition_salt(self, key: str) -> np.uint64:
+        """The salt of one partition (a :func:`scope_key`), on the prefix-hash bits."""
+        salt: np.uint64 = np.uint64(int(key, 16)) & self._salt_mask()
+        return salt
+
+    def _salts(self, examples: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.uint64]:
+        """The band-key salt of each example: its partition's (0 for an unscoped index)."""
+        salts = np.zeros(len(examples), dtype=np.uint64)
+        if not self.filter_keys:
+            return salts
+        for i, example in enumerate(examples):
+            codes = [
+                example_filter_code(example[name]) if name in example else None
+                for name in self.filter_keys
+            ]
+            if any(code is None for code in codes):  # never matches a scope: a partition of its own
+                digest = hashlib.blake2b(b"\x00unscoped", digest_size=8).hexdigest()
+            else:
+                digest = scope_key({name: example[name] for name in self.filter_keys})
+            salts[i] = self._partition_salt(digest)
+        return salts
+
+    def ranked(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Ranked]:
+        """As :meth:`LshStorage.ranked`; a scope looks up only its partitions' band keys."""
+        scope = request.scope
+        if scope is None:
+            return (yield from super().ranked(compared, query, request))
+        salts: list[np.uint64] = [np.uint64(0)]
+        if self.filter_keys:
+            parts = scope.partition_keys(self.filter_keys)
+            if parts is None:
+                msg = (
+                    f"a selection from Redis index {self.index_name!r} must restrict every "
+                    f"filter key {list(self.filter_keys)}, got filter {scope.to_json()}"
+                )
+                raise InvalidParameterError(msg, name="filter", value=scope.to_json())
+            if not parts:
+                empty = np.zeros(0, dtype=np.int64)
+                return Ranked(empty, np.zeros(0, dtype=np.float64))
+            salts = [self._partition_salt(part) for part in parts]
+        keys = np.concatenate([query.keys ^ salt for salt in salts])
+        return (yield from super().ranked(compared, replace(query, keys=keys), request))
+
+    def _in_scope(
+        self, rows: AnyRows, request: SelectionRequest, known: Mapping[int, Any] | None
+    ) -> Plan[tuple[npt.NDArray[np.bool_], dict[int, Any]]]:
+        """Which ``rows`` the request's scope matches, by their stored documents."""
+        docs = dict(known or {})
+        keep = np.ones(rows.shape[0], dtype=np.bool_)
+        scope = request.scope
+        if scope is None or rows.shape[0] == 0:
+            return keep, docs
+        missing = np.array([row for row in rows.tolist() if row not in docs], dtype=np.int64)
+        if missing.shape[0]:
+            found, raw = yield from self._fetch("doc", missing)
+            docs.update(zip(found.tolist(), raw, strict=True))
+        for i, row in enumerate(rows.tolist()):
+            raw_doc = docs.get(row)
+            keep[i] = raw_doc is not None and scope.matches(self._parse_doc(raw_doc)[1])
+        return keep, docs
 
     # -- lookups ----------------------------------------------------------------------------
     def _encoder(self) -> LshEncoder:
@@ -286,7 +373,26 @@ class RedisLshStorage(RedisConnection, LshStorage):
             rows = found.rows.tolist() + (probe[0].tolist() if probe is not None else [])
             sizes = np.frombuffer(reply[6], dtype="<u4")
             docs = {row: doc for row, doc in zip(rows, _split(reply[7], sizes), strict=True) if doc}
-        return Banded(found.rows, scores, probe, docs)
+        if request.scope is None:
+            return Banded(found.rows, scores, probe, docs)
+        keep, fetched = yield from self._in_scope(found.rows, request, docs)
+        banded_rows, scores = found.rows[keep], scores[keep]
+        if probe is not None:
+            inside, fetched = yield from self._in_scope(probe[0], request, fetched)
+            probe = (probe[0][inside], probe[1][inside])
+        return Banded(banded_rows, scores, probe, fetched)
+
+    def _scored_probed(
+        self,
+        compared: tuple[str, ...],
+        query: LshQuery,
+        exclude: Any,
+        request: SelectionRequest,
+    ) -> Plan[Scored]:
+        """The probe's rows and scores, only those in the request's scope."""
+        rows, scores = yield from super()._scored_probed(compared, query, exclude, request)
+        keep, _ = yield from self._in_scope(rows, request, None)
+        return rows[keep], scores[keep]
 
     def probed(
         self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
@@ -404,6 +510,8 @@ class RedisLshStorage(RedisConnection, LshStorage):
         """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
         encoder = self._encoder()
         encoded = encoder.encode_examples(examples, self.compared)
+        if self.filter_keys:  # scope partitions (see the module docstring)
+            encoded = replace(encoded, keys=encoded.keys ^ self._salts(examples)[:, None])
         planned = ExampleStore().plan_ids(len(examples), ids)  # types, length, repeats
         custom = [example_id for example_id in planned if example_id is not None]
         bodies = [
@@ -576,6 +684,13 @@ class RedisLshStorage(RedisConnection, LshStorage):
         lens = np.array([len(blob) // 8 for blob in kept], dtype=np.int64)
         tokens = np.frombuffer(b"".join(kept), dtype="<u8").astype(np.uint64)
         keys = self._encoder().keys_of_rows(tokens, lens)
+        if self.filter_keys:  # the salts of the rows' partitions, from their documents
+            found, raw = yield from self._fetch("doc", rows)
+            by_row = dict(zip(found.tolist(), raw, strict=True))
+            examples = [
+                self._parse_doc(by_row[row])[1] if row in by_row else {} for row in rows.tolist()
+            ]
+            keys = keys ^ self._salts(examples)[:, None]
         entries = []
         for row, row_keys in zip(rows.tolist(), keys, strict=True):
             members = np.empty(row_keys.shape[0], dtype=_MEMBER)

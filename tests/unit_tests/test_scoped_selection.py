@@ -1,0 +1,202 @@
+"""Scoped selection in memory (issue 14): filter_keys and per-call filters."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
+
+from langchain_niche import JaccardExampleSelector, MinHashExampleSelector
+from langchain_niche.errors import InvalidParameterError, MissingKeyError
+from langchain_niche.scope import Scope
+from langchain_niche.selectors.base import LexicalExampleSelector
+
+WORDS = ["refund", "order", "late", "shipping", "box", "card", "paid", "twice", "lost"]
+TENANTS = ["acme", "beta", "gamma"]
+LANGS = ["de", "fr", "en"]
+
+SELECTORS: list[type[LexicalExampleSelector]] = [JaccardExampleSelector, MinHashExampleSelector]
+EXACT_MINHASH = {"fallback": "exact", "rerank": "jaccard"}
+
+
+def _make(cls: type[LexicalExampleSelector], examples: list[dict[str, Any]], **kwargs: Any) -> Any:
+    extra = EXACT_MINHASH if cls is MinHashExampleSelector else {}
+    return cls(examples=examples, ids=[e["id"] for e in examples], **extra, **kwargs)
+
+
+examples_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "tenant": st.sampled_from(TENANTS),
+            "lang": st.sampled_from(LANGS),
+            "q": st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join),
+        }
+    ),
+    min_size=0,
+    max_size=25,
+).map(lambda rows: [{**row, "id": f"e{i}"} for i, row in enumerate(rows)])
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    examples=examples_strategy,
+    query=st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
+    tenant=st.sampled_from(TENANTS),
+    langs=st.none() | st.lists(st.sampled_from(LANGS), max_size=3),
+    k=st.integers(1, 5),
+    threshold=st.sampled_from([0.0, 0.2, 0.5]),
+    diversity=st.sampled_from([0.0, 0.5]),
+    max_tokens=st.none() | st.integers(5, 40),
+    removed=st.lists(st.integers(0, 24), max_size=4),
+)
+def test_scoped_selection_equals_brute_force(
+    cls: type[LexicalExampleSelector],
+    examples: list[dict[str, Any]],
+    query: str,
+    tenant: str,
+    langs: list[str] | None,
+    k: int,
+    threshold: float,
+    diversity: float,
+    max_tokens: int | None,
+    removed: list[int],
+) -> None:
+    """The scoped result is the unscoped selector's result over the matching examples only."""
+    settings_ = {
+        "k": k,
+        "threshold": threshold,
+        "diversity": diversity,
+        "max_tokens": max_tokens,
+        "input_keys": ["q"],
+    }
+    selector = _make(cls, examples, filter_keys=["tenant"], **settings_)
+    gone = {f"e{i}" for i in removed if i < len(examples)}
+    for example_id in sorted(gone):
+        selector.remove_example(example_id)
+    per_call = None if langs is None else {"lang": langs}
+    scope = Scope.for_call(["tenant"], {"tenant": tenant}, per_call)
+    kept = [e for e in examples if e["id"] not in gone and scope.matches(e)]
+    brute = _make(cls, kept, **settings_)
+    inputs = {"tenant": tenant, "q": query}
+    want = brute.search({"q": query})
+    for _ in range(4):  # the first queries compare codes, later ones use the scope postings
+        got = selector.search(inputs, filter=per_call)
+        assert [(s.id, s.score) for s in got] == [(s.id, s.score) for s in want]
+    assert all(s.example["tenant"] == tenant for s in got)
+    if langs is not None:
+        assert all(s.example["lang"] in langs for s in got)
+    pairs = selector.select_examples_with_scores(inputs, filter=per_call)
+    assert pairs == [(s.example, s.score) for s in got]
+    assert asyncio.run(selector.aselect_examples_with_scores(inputs, filter=per_call)) == pairs
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+def test_input_without_filter_field_is_an_error(cls: type[LexicalExampleSelector]) -> None:
+    selector = _make(cls, [{"id": "a", "tenant": "acme", "q": "refund"}], filter_keys=["tenant"])
+    with pytest.raises(MissingKeyError, match="'tenant'") as info:
+        selector.select_examples({"q": "refund"})
+    assert info.value.key == "tenant"
+    with pytest.raises(MissingKeyError):
+        asyncio.run(selector.asearch({"q": "refund"}))
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+def test_filter_field_is_never_compared(cls: type[LexicalExampleSelector]) -> None:
+    """With input_keys=None the filter field is not a compared field, even when it is text."""
+    examples = [
+        {"id": "a", "tenant": "refund refund", "q": "shipping"},
+        {"id": "b", "tenant": "refund refund", "q": "refund"},
+    ]
+    selector = _make(cls, examples, filter_keys=["tenant"])
+    # comparing "tenant" too would give "a" a positive score
+    got = selector.search({"tenant": "refund refund", "q": "refund"})
+    assert [s.id for s in got] == ["b"]
+    assert got[0].score == 1.0
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+def test_filter_keys_overlapping_input_keys_rejected(cls: type[LexicalExampleSelector]) -> None:
+    with pytest.raises(InvalidParameterError, match="tenant"):
+        cls(input_keys=["q", "tenant"], filter_keys=["tenant"])
+    with pytest.raises(InvalidParameterError):
+        cls(filter_keys="tenant")
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+def test_empty_membership_and_typed_equality(cls: type[LexicalExampleSelector]) -> None:
+    examples = [
+        {"id": "a", "tenant": 1, "q": "refund"},
+        {"id": "b", "tenant": "1", "q": "refund"},
+        {"id": "c", "tenant": True, "q": "refund"},
+    ]
+    selector = _make(cls, examples, k=5, input_keys=["q"])
+    assert selector.search({"q": "refund"}, filter={"tenant": []}) == []
+    assert [s.id for s in selector.search({"q": "refund"}, filter={"tenant": 1})] == ["a"]
+    assert [s.id for s in selector.search({"q": "refund"}, filter={"tenant": "1"})] == ["b"]
+    both = selector.search({"q": "refund"}, filter={"tenant": [True, "1"]})
+    assert [s.id for s in both] == ["b", "c"]
+    with pytest.raises(InvalidParameterError):
+        selector.search({"q": "refund"}, filter={"tenant": 1.5})
+    with pytest.raises(InvalidParameterError):
+        selector.search({"q": "refund"}, filter=["tenant"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+def test_examples_added_after_a_scoped_query_are_scoped(cls: type[LexicalExampleSelector]) -> None:
+    selector = _make(cls, [{"id": "a", "tenant": "acme", "q": "refund"}], filter_keys=["tenant"])
+    assert [s.id for s in selector.search({"tenant": "acme", "q": "refund"})] == ["a"]
+    selector.add_examples([{"tenant": "beta", "q": "refund"}], ids=["b"])
+    selector.add_examples([{"tenant": "acme", "q": "refund order"}], ids=["c"])
+    assert [s.id for s in selector.search({"tenant": "beta", "q": "refund"})] == ["b"]
+    assert [s.id for s in selector.search({"tenant": "acme", "q": "refund"})] == ["a", "c"]
+    for _ in range(4):  # postings are built after a few queries without a change
+        assert [s.id for s in selector.search({"tenant": "beta", "q": "refund"})] == ["b"]
+    selector.add_examples([{"tenant": "beta", "q": "refund box"}], ids=["d"])
+    assert [s.id for s in selector.search({"tenant": "beta", "q": "refund"})] == ["b", "d"]
+    selector.remove_example("a")
+    assert [s.id for s in selector.search({"tenant": "acme", "q": "refund"})] == ["c"]
+    for _ in range(4):
+        assert [s.id for s in selector.search({"tenant": "acme", "q": "refund"})] == ["c"]
+    selector.remove_example("b")
+    assert [s.id for s in selector.search({"tenant": "beta", "q": "refund"})] == ["d"]
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+def test_save_load_keeps_filter_keys(cls: type[LexicalExampleSelector], tmp_path: Path) -> None:
+    examples = [
+        {"id": "a", "tenant": "acme", "q": "refund order"},
+        {"id": "b", "tenant": "beta", "q": "refund order"},
+    ]
+    selector = _make(cls, examples, filter_keys=["tenant"])
+    path = selector.save(tmp_path / "s.niche.zip")  # type: ignore[attr-defined]
+    loaded = cls.load(path)  # type: ignore[attr-defined]
+    assert loaded.filter_keys == ["tenant"]
+    assert [s.id for s in loaded.search({"tenant": "beta", "q": "refund"})] == ["b"]
+    with pytest.raises(MissingKeyError):
+        loaded.search({"q": "refund"})
+
+
+@pytest.mark.parametrize("cls", SELECTORS)
+def test_few_shot_prompt_passes_the_filter_field(cls: type[LexicalExampleSelector]) -> None:
+    examples = [
+        {"id": "a", "tenant": "acme", "q": "refund my order", "a": "ACME-REFUND"},
+        {"id": "b", "tenant": "beta", "q": "refund my order", "a": "BETA-REFUND"},
+    ]
+    selector = _make(cls, examples, k=2, filter_keys=["tenant"])
+    prompt = FewShotPromptTemplate(
+        example_selector=selector,
+        example_prompt=PromptTemplate.from_template("Q: {q}\nA: {a}"),
+        suffix="Q: {q}\nA:",
+        input_variables=["tenant", "q"],
+    )
+    text = prompt.format(tenant="beta", q="refund order")
+    assert "BETA-REFUND" in text
+    assert "ACME-REFUND" not in text
+    with pytest.raises(KeyError):  # the template itself requires the variable
+        prompt.format(q="refund order")
