@@ -29,6 +29,7 @@ import copy
 import json
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -99,8 +100,10 @@ class ShardedRedisLshStorage(RedisLshStorage):
         """Create the index's ``config`` (with its shard count) or check this selector against it."""
         self.compared = write_or_check_config(self, index, compared, len(self.shards))
         self.encoder = encoder
+        self.filter_keys = tuple(index.get("filter_keys") or ())
         for view in self.shards:
             view.compared, view.encoder = self.compared, encoder
+            view.filter_keys = self.filter_keys  # every shard partitions by scope alike
 
     def _shard_of(self, example_id: str) -> RedisLshStorage:
         return self.shards[shard_of(example_id, len(self.shards))]
@@ -186,6 +189,13 @@ class ShardedRedisLshStorage(RedisLshStorage):
         return {"examples": examples, "problems": problems}
 
     # -- writes -----------------------------------------------------------------------
+    def _encoded(self, part: list[dict[str, Any]]) -> Any:
+        """A shard's part encoded, its band keys salted by scope as on one node."""
+        encoded = self._encoder().encode_examples(part, self.compared)
+        if self.filter_keys:
+            encoded = replace(encoded, keys=encoded.keys ^ self._salts(part)[:, None])
+        return encoded
+
     def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
         """Add examples: each shard's part in atomic chunks, the shards in parallel."""
         encoder = self._encoder()
@@ -228,7 +238,7 @@ class ShardedRedisLshStorage(RedisLshStorage):
         for s, positions in sorted(by_shard.items()):
             part = [examples[i] for i in positions]
             batch = _Batch(
-                encoder.encode_examples(part, self.compared),
+                self._encoded(part),
                 [bodies[i] for i in positions],
                 [planned[i] for i in positions],
                 custom_set,
