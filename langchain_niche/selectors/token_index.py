@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche import scoring
 from langchain_niche._arrays import unique_inverse
 
 __all__ = ["TokenSetIndex"]
@@ -49,7 +50,6 @@ _UNIQUE_PATH_FACTOR = 8
 _DENSE_FRACTION = 32  # a token in >= 1/32 of the rows is kept as a bitset
 _DENSE_MIN_ROWS = 4_096  # below this many rows, every token stays a posting list
 _EPS = 1e-12
-_BM25_DECIMALS = 12
 
 
 class _Csr(NamedTuple):
@@ -588,9 +588,11 @@ class TokenSetIndex:
         Returns:
             ``ln(1 + (N - df + 0.5) / (df + 0.5))`` per token.
         """
-        df = self.frequencies(query).astype(np.float64)
-        idf: FloatArray = np.log1p((self._n_rows - df + 0.5) / (df + 0.5))
-        return idf
+        return scoring.bm25_idf(self._n_rows, self.frequencies(query))
+
+    def average_length(self) -> float:
+        """The average row length BM25 normalises by (current statistics)."""
+        return scoring.average_length(self._lens_total, self._n_rows)
 
     def bm25_gain(self, *, k1: float, b: float) -> Callable[[float], float]:
         """The BM25 factor of a row of a given length (current average length).
@@ -602,10 +604,10 @@ class TokenSetIndex:
         Returns:
             ``length -> (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))``.
         """
-        avg_len = self._lens_total / self._n_rows if self._n_rows and self._lens_total else 1.0
+        avg_len = self.average_length()
 
         def gain(length: float) -> float:
-            return (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))
+            return scoring.bm25_gain(length, k1=k1, b=b, avg_len=avg_len)
 
         return gain
 
@@ -644,11 +646,12 @@ class TokenSetIndex:
         if query.shape[0] == 0 or limit < 1 or n == 0:
             return empty
         idf = self.idf(query)
-        best_gain = (k1 + 1) / (1 + k1 * (1 - b))
-        upper = float(idf.sum()) * best_gain
+        query_idf = float(idf.sum())
+        avg_len = scoring.average_length(self._lens_total, n)
+        best_gain = scoring.bm25_gain(0.0, k1=k1, b=b, avg_len=avg_len)
+        upper = query_idf * best_gain
         if upper <= 0:
             return empty
-        avg_len = self._lens_total / n if self._lens_total else 1.0
         main = self._main
         dense_pos, dense_q = main.dense_lookup(query)
         lists, list_q = main.sparse.lists_with_positions(query)
@@ -664,12 +667,9 @@ class TokenSetIndex:
             rows, sums = rows[keep], sums[keep]
 
         def scores_of(rows: IntArray, sums: FloatArray) -> FloatArray:
-            lens = self._lens[rows].astype(np.float64)
-            gain = (k1 + 1) / (1 + k1 * (1 - b + b * lens / avg_len))
-            # Rounded so that equal sums added in another order tie exactly (and then
-            # fall back to insertion order) instead of differing in the last bit.
-            scored: FloatArray = np.round(sums * gain / upper, _BM25_DECIMALS)
-            return scored
+            return scoring.bm25_scores(
+                sums, self._lens[rows], query_idf=query_idf, k1=k1, b=b, avg_len=avg_len
+            )
 
         best_rows, best_scores = _best(rows, scores_of(rows, sums), limit, threshold)
         if dense_pos.shape[0] == 0:
