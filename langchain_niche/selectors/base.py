@@ -8,22 +8,18 @@ subclasses: producing the scored candidates for a set of shingles.
 
 from __future__ import annotations
 
-import copy
-import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.messages import get_buffer_string
 from langchain_core.prompts import BasePromptTemplate, StringPromptTemplate
 from langchain_core.runnables.config import run_in_executor
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
-from langchain_niche._copying import PicklableRLock
+from langchain_niche._copying import PortableModel
 from langchain_niche._validation import (
     TypedValidationErrors,
     field_names_or_none,
@@ -36,24 +32,36 @@ from langchain_niche._validation import (
 )
 from langchain_niche.errors import (
     InvalidExampleError,
-    InvalidParameterError,
     KeyMismatchError,
     MissingKeyError,
     preview,
 )
 from langchain_niche.scope import Scope, check_filter_keys
+from langchain_niche.selectors.examples import (
+    Candidate,
+    ScoredExample,
+    check_ids_encodable,
+    copy_examples,
+    jaccard,
+)
 from langchain_niche.stopwords import StopwordsSpec
 from langchain_niche.text import (
     AnalyzerKind,
     TextAnalyzer,
     TokenizerFn,
-    check_encodable,
     example_fields,
     stopwords_spec,
 )
 from langchain_niche.tokens import TokenCounter, approximate_token_count
 
-__all__ = ["LexicalExampleSelector", "ScoredExample", "copy_examples", "jaccard"]
+__all__ = [
+    "Candidate",
+    "LexicalExampleSelector",
+    "ScoredExample",
+    "check_ids_encodable",
+    "copy_examples",
+    "jaccard",
+]
 
 Similarity = Literal["jaccard", "bm25"]
 """How a lexical selector scores an example against the input."""
@@ -61,105 +69,8 @@ Similarity = Literal["jaccard", "bm25"]
 DEFAULT_FETCH_K = 20
 """Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
 
-_PRIVATE_PICKLE = "__niche_private_pickle__"
 
-
-def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
-    """Exact Jaccard similarity ``|a & b| / |a | b|`` (0.0 when both are empty).
-
-    Args:
-        a: A set.
-        b: Another set.
-
-    Returns:
-        The similarity in [0, 1].
-    """
-    if not a and not b:
-        return 0.0
-    inter = len(a & b)
-    return inter / (len(a) + len(b) - inter)
-
-
-@dataclass(frozen=True)
-class ScoredExample:
-    """One selected example with its id and its similarity to the input."""
-
-    id: str
-    """The example's id (as returned by ``add_example``)."""
-    example: dict[str, Any]
-    """A copy of the example, limited to ``example_keys`` when set."""
-    score: float
-    """Similarity to the input (Jaccard of the token sets for exact selectors)."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A scored candidate as produced by a subclass (internal)."""
-
-    id: str
-    example: Mapping[str, Any]
-    score: float
-
-
-def copy_examples(
-    examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
-    r"""Copy a batch given to ``add_examples``, checking it is an iterable of mappings.
-
-    Args:
-        examples: The examples.
-        ids: Their ids, if given (checked for text that UTF-8 cannot encode).
-
-    Returns:
-        Shallow copies.
-
-    Raises:
-        InvalidParameterError: ``examples`` is a single mapping or a string, or an
-            id holds a lone surrogate.
-        InvalidExampleError: An item is not a mapping (the error names its
-            position), or a field name or value holds a lone surrogate (``"\ud800"``:
-            it could not be saved or sent to Redis; the error names the field).
-    """
-    if isinstance(examples, Mapping | str | bytes):
-        msg = (
-            f"add_examples() takes an iterable of examples, got a single {type(examples).__name__}"
-        )
-        raise InvalidParameterError(msg, name="examples", value=examples)
-    batch = []
-    for i, example in enumerate(examples):
-        if not isinstance(example, Mapping):
-            msg = f"example {i} must be a dict of field name to text, got {type(example).__name__} {preview(example)}"
-            raise InvalidExampleError(msg, index=i)
-        batch.append(dict(example))
-    check_encodable(batch)
-    check_ids_encodable(ids)
-    return batch
-
-
-def check_ids_encodable(ids: Sequence[str] | None) -> None:
-    """Reject example ids that UTF-8 cannot encode (lone surrogates).
-
-    Args:
-        ids: The ids given to ``add_examples`` (other problems are checked later).
-
-    Raises:
-        InvalidParameterError: An id holds a lone surrogate (the error names it).
-    """
-    if ids is None or isinstance(ids, str) or not isinstance(ids, Sequence):
-        return
-    for example_id in ids:
-        if isinstance(example_id, str) and not example_id.isascii():
-            try:
-                example_id.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                msg = (
-                    f"example id {example_id!r} holds a lone surrogate, which cannot be encoded "
-                    "as UTF-8"
-                )
-                raise InvalidParameterError(msg, name="ids", value=example_id) from exc
-
-
-class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseModel, ABC):
+class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, PortableModel, ABC):
     """Base class of the package's lexical example selectors (not used directly).
 
     Subclasses implement :meth:`_candidates` (and storage); this class turns
@@ -253,7 +164,6 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
     )
 
     _analyzer: TextAnalyzer = PrivateAttr()
-    _lock: PicklableRLock = PrivateAttr(default_factory=PicklableRLock)
 
     def __init__(self, **data: Any) -> None:
         analyzer = TextAnalyzer(
@@ -268,86 +178,6 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMod
         if self.filter_keys is not None:
             check_filter_keys(self.filter_keys, self.input_keys)
         self._analyzer = analyzer
-
-    # -- copying and pickling -------------------------------------------------
-    def _state_lock(self) -> AbstractContextManager[Any]:
-        """The lock under which the private state (the index) is consistent."""
-        return self._lock
-
-    def _portable_private(self) -> dict[str, Any]:
-        """Private attributes a copy or a pickle carries (a subclass leaves out connections)."""
-        return dict(self.__pydantic_private__ or {})
-
-    def _reconnect(self) -> None:
-        """Re-create what :meth:`_portable_private` left out, in a copy or an unpickled selector."""
-
-    def __getstate__(self) -> dict[Any, Any]:
-        state = super().__getstate__()
-        # The index is serialised here, under the lock: a pickle taken while other
-        # threads add examples is a consistent snapshot. Locks pickle as new locks.
-        with self._state_lock():
-            private = pickle.dumps(self._portable_private(), protocol=pickle.HIGHEST_PROTOCOL)
-        state["__pydantic_private__"] = None
-        state[_PRIVATE_PICKLE] = private
-        return state
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        state = dict(state)
-        private = state.pop(_PRIVATE_PICKLE, None)
-        super().__setstate__(state)
-        if private is not None:
-            # bytes written by __getstate__ inside the very pickle being loaded
-            object.__setattr__(self, "__pydantic_private__", pickle.loads(private))  # noqa: S301
-        self._reconnect()
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        memo = {} if memo is None else memo
-        cls = type(self)
-        copied = cls.__new__(cls)
-        memo[id(self)] = copied
-        object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
-        object.__setattr__(
-            copied, "__pydantic_extra__", copy.deepcopy(self.__pydantic_extra__, memo)
-        )
-        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        with self._state_lock():
-            private = copy.deepcopy(self._portable_private(), memo)
-        object.__setattr__(copied, "__pydantic_private__", private)
-        copied._reconnect()
-        return copied
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """Copy the selector, optionally with other settings.
-
-        Args:
-            update: Settings of the copy (``{"k": 2}``), checked like an
-                assignment. Settings that define the index (``input_keys``,
-                ``tokenizer``, ``ngram_range``, ``analyzer``, ``stopwords`` and, for
-                MinHash, the banding and storage settings) cannot change.
-            deep: ``True``: an independent selector, as ``copy.deepcopy`` gives.
-                ``False``: a view of the same examples and index (an example
-                added through either is seen by both; for Redis, always so).
-
-        Returns:
-            The copy.
-
-        Raises:
-            InvalidParameterError: An update is invalid or changes an index setting.
-        """
-        updates = dict(update or {})
-        fields = type(self).model_fields
-        for name, value in updates.items():
-            info = fields.get(name)
-            if info is not None and info.frozen:
-                msg = (
-                    f"model_copy() cannot change {name}={preview(value)}: it defines the index; "
-                    f"build a new selector from the examples instead"
-                )
-                raise InvalidParameterError(msg, name=name, value=value)
-        copied = self.__deepcopy__() if deep else self.__copy__()
-        for name, value in updates.items():
-            setattr(copied, name, value)
-        return copied
 
     # -- abstract storage hooks -----------------------------------------------
     @abstractmethod

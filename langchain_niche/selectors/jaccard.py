@@ -12,6 +12,7 @@ import numpy.typing as npt
 from langchain_core.runnables.config import run_in_executor
 from pydantic import PrivateAttr
 
+from langchain_niche import scoring
 from langchain_niche.errors import (
     ExampleNotFoundError,
     IndexFormatError,
@@ -389,18 +390,18 @@ class JaccardExampleSelector(LexicalExampleSelector):
             idf_of = dict(
                 zip(ordered, index.idf(stable_token_hashes(ordered)).tolist(), strict=True)
             )
-            gain = index.bm25_gain(k1=self.bm25_k1, b=self.bm25_b)
-            upper = sum(idf_of.values()) * gain(0)
-            return [
-                None
-                if tokens is None
-                else (
-                    sum(idf_of[t] for t in query & tokens) * gain(len(tokens)) / upper
-                    if upper
-                    else 0.0
-                )
-                for tokens in sets
-            ]
+            present = [tokens for tokens in sets if tokens is not None]
+            scores = iter(
+                scoring.bm25_scores(
+                    [sum(idf_of[t] for t in query & tokens) for tokens in present],
+                    [len(tokens) for tokens in present],
+                    query_idf=sum(idf_of.values()),
+                    k1=self.bm25_k1,
+                    b=self.bm25_b,
+                    avg_len=index.average_length(),
+                ).tolist()
+            )
+            return [None if tokens is None else next(scores) for tokens in sets]
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -28,253 +28,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from langchain_niche import scoring
 from langchain_niche._arrays import unique_inverse
+from langchain_niche.selectors._postings import (
+    _ROW_DTYPE,
+    FloatArray,
+    IntArray,
+    RowArray,
+    U64Array,
+    _Csr,
+    _csr_from_pairs,
+    _empty_csr,
+    _empty_main,
+    _join,
+    _merge,
+    _split,
+)
 
 __all__ = ["TokenSetIndex"]
 
-IntArray = npt.NDArray[np.int64]
-U64Array = npt.NDArray[np.uint64]
-RowArray = npt.NDArray[np.int32]
-FloatArray = npt.NDArray[np.float64]
-
-_ROW_DTYPE = np.int32
 _MAX_ROWS = int(np.iinfo(_ROW_DTYPE).max)
+
 _DELTA_MERGE_PAIRS = 16_384
 _UNIQUE_PATH_FACTOR = 8
 _DENSE_FRACTION = 32  # a token in >= 1/32 of the rows is kept as a bitset
 _DENSE_MIN_ROWS = 4_096  # below this many rows, every token stays a posting list
 _EPS = 1e-12
-_BM25_DECIMALS = 12
-
-
-class _Csr(NamedTuple):
-    vocab: U64Array  # sorted distinct token ids
-    offsets: IntArray  # len(vocab) + 1
-    postings: RowArray  # rows, grouped by token, ascending per token
-
-    @property
-    def pairs(self) -> int:
-        return int(self.postings.shape[0])
-
-    def lists(self, query: U64Array) -> list[RowArray]:
-        """Posting lists (views) of the query tokens present here."""
-        return self.lists_with_positions(query)[0]
-
-    def lists_with_positions(self, query: U64Array) -> tuple[list[RowArray], IntArray]:
-        """Posting lists of the query tokens present here, and those tokens' query positions."""
-        size = self.vocab.shape[0]
-        if size == 0 or query.shape[0] == 0:
-            return [], np.empty(0, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.vocab, query), size - 1)
-        found = np.flatnonzero(self.vocab[pos] == query)
-        pos = pos[found]
-        postings = self.postings
-        lists = [
-            postings[start:end]
-            for start, end in zip(
-                self.offsets[pos].tolist(), self.offsets[pos + 1].tolist(), strict=True
-            )
-        ]
-        return lists, found.astype(np.int64)
-
-    def frequencies(self, query: U64Array) -> IntArray:
-        """Number of rows containing each query token (0 when absent)."""
-        out = np.zeros(query.shape[0], dtype=np.int64)
-        size = self.vocab.shape[0]
-        if size == 0 or query.shape[0] == 0:
-            return out
-        pos = np.minimum(np.searchsorted(self.vocab, query), size - 1)
-        found = self.vocab[pos] == query
-        out[found] = self.offsets[pos[found] + 1] - self.offsets[pos[found]]
-        return out
-
-
-def _empty_csr() -> _Csr:
-    return _Csr(
-        np.empty(0, dtype=np.uint64), np.zeros(1, dtype=np.int64), np.empty(0, dtype=_ROW_DTYPE)
-    )
-
-
-def _csr_from_pairs(tokens: U64Array, rows: RowArray) -> _Csr:
-    """Build a CSR from (token, row) pairs whose rows are non-decreasing."""
-    if tokens.shape[0] == 0:
-        return _empty_csr()
-    vocab, inverse = unique_inverse(tokens)
-    # A stable sort of the small token ranks keeps rows ascending within each token;
-    # numpy sorts 16-bit keys with a linear-time radix sort.
-    ranks = inverse.astype(np.uint16 if vocab.shape[0] <= 0xFFFF else np.int32)
-    order = np.argsort(ranks, kind="stable")
-    offsets = np.zeros(vocab.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(inverse, minlength=vocab.shape[0]), out=offsets[1:])
-    return _Csr(vocab, offsets, rows[order])
-
-
-def _merge(main: _Csr, extra: _Csr) -> _Csr:
-    """Merge two CSRs where every row of ``extra`` comes after every row of ``main``.
-
-    Linear in the number of pairs: within each token, ``extra``'s rows are placed
-    after ``main``'s, which keeps each posting list sorted without a sort.
-    """
-    if extra.pairs == 0:
-        return main
-    if main.pairs == 0:
-        return extra
-    vocab = np.union1d(main.vocab, extra.vocab)
-    size = vocab.shape[0]
-    main_rank = np.searchsorted(vocab, main.vocab)
-    extra_rank = np.searchsorted(vocab, extra.vocab)
-    main_counts = np.zeros(size, dtype=np.int64)
-    main_counts[main_rank] = np.diff(main.offsets)
-    extra_counts = np.zeros(size, dtype=np.int64)
-    extra_counts[extra_rank] = np.diff(extra.offsets)
-    offsets = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(main_counts + extra_counts, out=offsets[1:])
-    postings = np.empty(int(offsets[-1]), dtype=_ROW_DTYPE)
-    main_shift = offsets[main_rank] - main.offsets[:-1]
-    postings[np.arange(main.pairs) + np.repeat(main_shift, np.diff(main.offsets))] = main.postings
-    extra_shift = offsets[extra_rank] + main_counts[extra_rank] - extra.offsets[:-1]
-    extra_dest = np.arange(extra.pairs) + np.repeat(extra_shift, np.diff(extra.offsets))
-    postings[extra_dest] = extra.postings
-    return _Csr(vocab, offsets, postings)
-
-
-class _Main(NamedTuple):
-    """The merged rows: posting lists for ordinary tokens, bitsets for frequent ones."""
-
-    sparse: _Csr
-    dense_vocab: U64Array  # sorted ids of the frequent tokens
-    bits: npt.NDArray[np.uint8]  # (len(dense_vocab), ceil(rows / 8)), little bit order
-    rows: int
-    dense_df: IntArray  # rows containing each frequent token
-
-    def dense_lookup(self, query: U64Array) -> tuple[IntArray, IntArray]:
-        """Bitset rows of the frequent query tokens, and those tokens' query positions."""
-        size = self.dense_vocab.shape[0]
-        if size == 0 or query.shape[0] == 0:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty
-        pos = np.minimum(np.searchsorted(self.dense_vocab, query), size - 1)
-        found = np.flatnonzero(self.dense_vocab[pos] == query)
-        return pos[found].astype(np.int64), found.astype(np.int64)
-
-    def dense_weights_at(
-        self, positions: IntArray, weights: FloatArray, rows: IntArray
-    ) -> FloatArray:
-        """Weighted count of the given frequent tokens in each row (< self.rows)."""
-        out = np.zeros(rows.shape[0], dtype=np.float64)
-        inside = rows < self.rows
-        sel = rows[inside]
-        byte, shift = sel >> 3, (sel & 7).astype(np.uint8)
-        total = np.zeros(sel.shape[0], dtype=np.float64)
-        for p, weight in zip(positions.tolist(), weights.tolist(), strict=True):
-            total += ((self.bits[p, byte] >> shift) & 1) * weight
-        out[inside] = total
-        return out
-
-    def dense_weights(self, positions: IntArray, weights: FloatArray) -> FloatArray:
-        """Weighted count of the given frequent tokens in every row."""
-        total = np.zeros(self.rows, dtype=np.float64)
-        for p, weight in zip(positions.tolist(), weights.tolist(), strict=True):
-            total += np.unpackbits(self.bits[p], count=self.rows, bitorder="little") * weight
-        return total
-
-    def dense_positions(self, query: U64Array) -> IntArray:
-        """Bitset rows of the query tokens that are frequent."""
-        size = self.dense_vocab.shape[0]
-        if size == 0:
-            return np.empty(0, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.dense_vocab, query), size - 1)
-        found: IntArray = pos[self.dense_vocab[pos] == query].astype(np.int64)
-        return found
-
-    def dense_counts_at(self, positions: IntArray, rows: IntArray) -> IntArray:
-        """How many of the given frequent tokens each row (< self.rows) contains."""
-        out = np.zeros(rows.shape[0], dtype=np.int64)
-        inside = rows < self.rows
-        sel = rows[inside]
-        byte, shift = sel >> 3, (sel & 7).astype(np.uint8)
-        total = np.zeros(sel.shape[0], dtype=np.int64)
-        for p in positions.tolist():
-            total += (self.bits[p, byte] >> shift) & 1
-        out[inside] = total
-        return out
-
-    def dense_counts(self, positions: IntArray) -> npt.NDArray[np.uint8]:
-        """How many of the given frequent tokens every row contains (one byte per row)."""
-        total = np.zeros(self.rows, dtype=np.uint8)
-        for p in positions.tolist():
-            total += np.unpackbits(self.bits[p], count=self.rows, bitorder="little")
-        return total
-
-
-def _split(full: _Csr, rows: int) -> _Main:
-    """Move the frequent tokens of a full CSR into bitsets."""
-    counts = np.diff(full.offsets)
-    dense = (
-        counts * _DENSE_FRACTION >= rows
-        if rows >= _DENSE_MIN_ROWS
-        else np.zeros(counts.shape[0], dtype=np.bool_)
-    )
-    nbytes = (rows + 7) // 8
-    dense_idx = np.flatnonzero(dense)
-    bits = np.zeros((dense_idx.shape[0], nbytes), dtype=np.uint8)
-    for i, token in enumerate(dense_idx.tolist()):
-        column = np.zeros(rows, dtype=np.bool_)
-        column[full.postings[full.offsets[token] : full.offsets[token + 1]]] = True
-        bits[i] = np.packbits(column, bitorder="little")
-    if dense_idx.shape[0] == 0:
-        return _Main(full, np.empty(0, dtype=np.uint64), bits, rows, np.empty(0, dtype=np.int64))
-    keep = ~dense
-    kept_counts = counts[keep]
-    pair_keep = np.repeat(keep, counts)
-    offsets = np.zeros(kept_counts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(kept_counts, out=offsets[1:])
-    sparse = _Csr(full.vocab[keep], offsets, full.postings[pair_keep])
-    return _Main(sparse, full.vocab[dense], bits, rows, counts[dense].astype(np.int64))
-
-
-def _join(main: _Main) -> _Csr:
-    """The full CSR of the main segment (bitsets turned back into posting lists)."""
-    if main.dense_vocab.shape[0] == 0:
-        return main.sparse
-    dense_lists = [
-        np.flatnonzero(np.unpackbits(main.bits[i], count=main.rows, bitorder="little")).astype(
-            _ROW_DTYPE
-        )
-        for i in range(main.dense_vocab.shape[0])
-    ]
-    dense_counts = np.array([lst.shape[0] for lst in dense_lists], dtype=np.int64)
-    dense_offsets = np.zeros(len(dense_lists) + 1, dtype=np.int64)
-    np.cumsum(dense_counts, out=dense_offsets[1:])
-    dense = _Csr(main.dense_vocab, dense_offsets, np.concatenate(dense_lists))
-    # Interleave the two vocabularies by rebuilding from pairs (both are sorted by row).
-    tokens = np.concatenate(
-        [
-            np.repeat(main.sparse.vocab, np.diff(main.sparse.offsets)),
-            np.repeat(dense.vocab, dense_counts),
-        ]
-    )
-    rows = np.concatenate([main.sparse.postings, dense.postings])
-    order = np.lexsort((rows, tokens))
-    vocab, counts = np.unique(tokens[order], return_counts=True)
-    offsets = np.zeros(vocab.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return _Csr(vocab, offsets, rows[order])
-
-
-def _empty_main() -> _Main:
-    return _Main(
-        _empty_csr(),
-        np.empty(0, dtype=np.uint64),
-        np.zeros((0, 0), dtype=np.uint8),
-        0,
-        np.empty(0, dtype=np.int64),
-    )
 
 
 class TokenSetIndex:
@@ -395,7 +178,12 @@ class TokenSetIndex:
         if not self._delta_tokens and self._main.rows == self._n_rows:
             return
         merged = _merge(_join(self._main), self._delta())
-        self._main = _split(merged, self._n_rows)
+        self._main = _split(
+            merged,
+            self._n_rows,
+            dense_fraction=_DENSE_FRACTION,
+            dense_min_rows=_DENSE_MIN_ROWS,
+        )
         self._delta_tokens.clear()
         self._delta_rows.clear()
         self._delta_pairs = 0
@@ -439,7 +227,12 @@ class TokenSetIndex:
         self._n_rows = int(lens.shape[0])
         self._lens_total = int(lens.sum())
         self._lens = np.array(lens, dtype=np.int32)
-        self._main = _split(_Csr(full.vocab[present], offsets, postings), self._n_rows)
+        self._main = _split(
+            _Csr(full.vocab[present], offsets, postings),
+            self._n_rows,
+            dense_fraction=_DENSE_FRACTION,
+            dense_min_rows=_DENSE_MIN_ROWS,
+        )
 
     # -- reads ----------------------------------------------------------------
     def _sparse_lists(self, query: U64Array) -> list[RowArray]:
@@ -588,9 +381,11 @@ class TokenSetIndex:
         Returns:
             ``ln(1 + (N - df + 0.5) / (df + 0.5))`` per token.
         """
-        df = self.frequencies(query).astype(np.float64)
-        idf: FloatArray = np.log1p((self._n_rows - df + 0.5) / (df + 0.5))
-        return idf
+        return scoring.bm25_idf(self._n_rows, self.frequencies(query))
+
+    def average_length(self) -> float:
+        """The average row length BM25 normalises by (current statistics)."""
+        return scoring.average_length(self._lens_total, self._n_rows)
 
     def bm25_gain(self, *, k1: float, b: float) -> Callable[[float], float]:
         """The BM25 factor of a row of a given length (current average length).
@@ -602,10 +397,10 @@ class TokenSetIndex:
         Returns:
             ``length -> (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))``.
         """
-        avg_len = self._lens_total / self._n_rows if self._n_rows and self._lens_total else 1.0
+        avg_len = self.average_length()
 
         def gain(length: float) -> float:
-            return (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))
+            return scoring.bm25_gain(length, k1=k1, b=b, avg_len=avg_len)
 
         return gain
 
@@ -644,11 +439,12 @@ class TokenSetIndex:
         if query.shape[0] == 0 or limit < 1 or n == 0:
             return empty
         idf = self.idf(query)
-        best_gain = (k1 + 1) / (1 + k1 * (1 - b))
-        upper = float(idf.sum()) * best_gain
+        query_idf = float(idf.sum())
+        avg_len = scoring.average_length(self._lens_total, n)
+        best_gain = scoring.bm25_gain(0.0, k1=k1, b=b, avg_len=avg_len)
+        upper = query_idf * best_gain
         if upper <= 0:
             return empty
-        avg_len = self._lens_total / n if self._lens_total else 1.0
         main = self._main
         dense_pos, dense_q = main.dense_lookup(query)
         lists, list_q = main.sparse.lists_with_positions(query)
@@ -664,12 +460,9 @@ class TokenSetIndex:
             rows, sums = rows[keep], sums[keep]
 
         def scores_of(rows: IntArray, sums: FloatArray) -> FloatArray:
-            lens = self._lens[rows].astype(np.float64)
-            gain = (k1 + 1) / (1 + k1 * (1 - b + b * lens / avg_len))
-            # Rounded so that equal sums added in another order tie exactly (and then
-            # fall back to insertion order) instead of differing in the last bit.
-            scored: FloatArray = np.round(sums * gain / upper, _BM25_DECIMALS)
-            return scored
+            return scoring.bm25_scores(
+                sums, self._lens[rows], query_idf=query_idf, k1=k1, b=b, avg_len=avg_len
+            )
 
         best_rows, best_scores = _best(rows, scores_of(rows, sums), limit, threshold)
         if dense_pos.shape[0] == 0:

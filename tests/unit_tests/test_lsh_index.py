@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import langchain_niche.minhash.index as lsh_index
+import langchain_niche.minhash.rows as lsh_rows
 from langchain_niche.minhash.index import (
     BandTable,
     SketchRows,
@@ -135,7 +136,7 @@ def test_property_token_set_membership(members: set[int], others: list[int]) -> 
 def test_token_set_falls_back_when_no_multiplier_separates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(lsh_index, "_HASH_MULTIPLIERS", (np.uint64(0),))  # every id: slot 0
+    monkeypatch.setattr(lsh_rows, "_HASH_MULTIPLIERS", (np.uint64(0),))  # every id: slot 0
     token_set = TokenSet(np.array([7, 3, 11], dtype=np.uint64))
     assert token_set.contains(np.array([3, 4, 11], dtype=np.uint64)).tolist() == [True, False, True]
 

@@ -85,3 +85,14 @@ def test_the_selector_reports_this_formula(k1: float, b: float) -> None:
     assert got == pytest.approx(want, rel=1e-9)
     ids = selector.ids
     assert selector.scores_for({"q": query}, ids) == pytest.approx(expected.tolist(), rel=1e-9)
+
+
+@pytest.mark.parametrize(("k1", "b"), [(1.2, 0.75), (2.0, 0.0), (0.5, 1.0)])
+def test_scores_for_equals_search_exactly(k1: float, b: float) -> None:
+    selector = JaccardExampleSelector(
+        examples=EXAMPLES, input_keys=["q"], k=5, similarity="bm25", bm25_k1=k1, bm25_b=b
+    )
+    for query in ("reset my password", "order a pizza", "password reset order"):
+        found = selector.search({"q": query}, k=len(EXAMPLES))
+        assert found
+        assert selector.scores_for({"q": query}, [s.id for s in found]) == [s.score for s in found]
