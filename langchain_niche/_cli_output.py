@@ -1,60 +1,16 @@
-"""Command line output for people: progress, aligned tables, fields; errors as one line."""
+"""Command line output for people: aligned tables, fields; errors as one line."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, TextIO
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["ProgressUpdate"]
-
-ProgressUpdate = Callable[[int], None]
+__all__: list[str] = []
 
 
 _CELL_MIN = 12
-
-
-class _PlainProgress:
-    """A stand-in for tqdm: a line on stderr at most every two seconds."""
-
-    def __init__(self, total: int, desc: str, stream: TextIO) -> None:
-        self.total, self.desc, self.stream = total, desc, stream
-        self.done = 0
-        self.last = 0.0
-
-    def update(self, count: int) -> None:
-        self.done += count
-        now = time.monotonic()
-        if now - self.last >= 2.0 or self.done >= self.total:
-            self.last = now
-            self.stream.write(f"{self.desc}: {self.done:,}/{self.total:,}\n")
-            self.stream.flush()
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-@contextmanager
-def _progress(total: int, desc: str, *, enabled: bool) -> Iterator[ProgressUpdate]:
-    if not enabled:
-        yield lambda _count: None
-        return
-    bar: Any = _PlainProgress(total, desc, sys.stderr)  # log-friendly lines
-    if sys.stderr.isatty():  # a bar only on a terminal
-        try:
-            from tqdm import tqdm  # noqa: PLC0415 - optional dependency
-        except ImportError:
-            pass
-        else:
-            bar = tqdm(total=total, desc=desc, unit="ex", file=sys.stderr, leave=False)
-    try:
-        yield bar.update
-    finally:
-        bar.close()
 
 
 # -- human-readable output -----------------------------------------------------------------

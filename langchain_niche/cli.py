@@ -60,7 +60,8 @@ from langchain_niche._cli_input import (
     _require_examples,
     read_jsonl,
 )
-from langchain_niche._cli_output import _print_fields, _print_hits, _progress
+from langchain_niche._cli_output import _print_fields, _print_hits
+from langchain_niche._progress import progress as _progress
 from langchain_niche.dedupe import dedupe_examples
 from langchain_niche.errors import InvalidParameterError, NicheError
 from langchain_niche.minhash.redis.url import check_index_name

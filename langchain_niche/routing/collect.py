@@ -8,16 +8,14 @@ chunk, so a run that stops keeps what it collected.
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ensure_config, patch_config
 
+from langchain_niche._progress import progress as show_progress
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.routing.answers import (
     NonText,
@@ -59,43 +57,6 @@ class CollectReport:
     """Inputs the teacher failed on; run again to retry them."""
     ids: list[str] = field(default_factory=list)
     """Ids of the stored examples."""
-
-
-class _PlainProgress:
-    """A stand-in for tqdm: a line on stderr at most every two seconds."""
-
-    def __init__(self, total: int, desc: str, stream: TextIO) -> None:
-        self.total, self.desc, self.stream = total, desc, stream
-        self.done = 0
-        self.last = 0.0
-
-    def update(self, count: int) -> None:
-        self.done += count
-        now = time.monotonic()
-        if now - self.last >= 2.0 or self.done >= self.total:
-            self.last = now
-            self.stream.write(f"{self.desc}: {self.done:,}/{self.total:,}\n")
-            self.stream.flush()
-
-    def close(self) -> None:
-        return
-
-
-@contextmanager
-def _progress(total: int, desc: str, *, enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield None
-        return
-    try:
-        from tqdm import tqdm  # noqa: PLC0415 - optional (the `cli` extra)
-    except ImportError:
-        bar: Any = _PlainProgress(total, desc, sys.stderr)
-    else:
-        bar = tqdm(total=total, desc=desc, unit="input")
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 def _check_args(
@@ -259,7 +220,9 @@ def collect_examples(
     state = _Collector(items, input_keys, output_key, accept, non_text)
     config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
     step = max_concurrency * 4
-    with _progress(len(items), "collecting teacher answers", enabled=progress) as bar:
+    with show_progress(
+        len(items), "collecting teacher answers", enabled=progress, unit="input"
+    ) as update:
         for start in range(0, len(items), step):
             chunk = range(start, min(start + step, len(items)))
             queries = state.queries(chunk)
@@ -272,8 +235,7 @@ def collect_examples(
                 examples = state.examples(todo, outputs)
                 if examples:
                     state.stored(list(selector.add_examples(examples)))
-            if bar is not None:
-                bar.update(len(chunk))
+            update(len(chunk))
     return state.report()
 
 
@@ -295,7 +257,9 @@ async def acollect_examples(
     state = _Collector(items, input_keys, output_key, accept, non_text)
     config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
     step = max_concurrency * 4
-    with _progress(len(items), "collecting teacher answers", enabled=progress) as bar:
+    with show_progress(
+        len(items), "collecting teacher answers", enabled=progress, unit="input"
+    ) as update:
         for start in range(0, len(items), step):
             chunk = range(start, min(start + step, len(items)))
             queries = state.queries(chunk)
@@ -308,6 +272,5 @@ async def acollect_examples(
                 examples = state.examples(todo, outputs)
                 if examples:
                     state.stored(list(await selector.aadd_examples(examples)))
-            if bar is not None:
-                bar.update(len(chunk))
+            update(len(chunk))
     return state.report()

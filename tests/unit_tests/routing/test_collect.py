@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import sys
 import threading
 from typing import Any
 
@@ -107,10 +108,21 @@ def test_accept_gates_collection() -> None:
     assert (report.learned, report.rejected) == (1, 9)
 
 
-def test_progress_bar_uses_tqdm(capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_uses_tqdm_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     store = JaccardExampleSelector(input_keys=["q"])
     collect_examples(Teacher(), INPUTS[:5], store)
-    assert "5/5" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "collecting teacher answers:   0%|" in err  # tqdm's bar (cleared when done)
+    assert "?input/s" in err  # in the unit collect_examples gives it
+
+
+def test_progress_off_a_terminal_prints_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    store = JaccardExampleSelector(input_keys=["q"])
+    collect_examples(Teacher(), INPUTS[:5], store)
+    assert "collecting teacher answers: 5/5" in capsys.readouterr().err
 
 
 def test_progress_without_tqdm_prints_plain_lines(
