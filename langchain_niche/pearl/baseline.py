@@ -14,8 +14,8 @@ from collections.abc import Generator
 from typing import Any
 
 from langchain_niche.pearl.chunking import run_prompt
-from langchain_niche.pearl.pipeline import QuestionRun, choose_option
-from langchain_niche.pearl.prompts import fallback_prompt, option_letter, options_prompt
+from langchain_niche.pearl.pipeline import QuestionRun
+from langchain_niche.pearl.prompts import fallback_prompt, option_letter
 from langchain_niche.pearl.runnable import PEARL, PEARLInput
 from langchain_niche.pearl.trace import PEARLResult, PlanAttempt, Usage
 
@@ -29,17 +29,7 @@ class _ZeroShotRun(QuestionRun):
         prompt = fallback_prompt(self.question, self.document, None, tag=self.tag)
         outcome = yield from self._prompt(run_prompt(prompt, self.budget, phase="fallback"))
         open_answer = answer = outcome.text
-        option_index = None
-        if self.options:
-            prompt = options_prompt(self.question, answer, self.options, tag=self.tag)
-            reply = (yield from self._prompt(run_prompt(prompt, self.budget, phase="options"))).text
-            option_index, how = choose_option(reply, self.options)
-            if how != "letter":
-                self.notes.append(
-                    f"the option reply {reply.strip()[:80]!r} named no letter; option "
-                    f"{option_letter(option_index)} was chosen by {how}"
-                )
-            answer = self.options[option_index]
+        answer, option_index = yield from self._choose_option(answer)
         attempts: list[PlanAttempt] = []
         result = PEARLResult(
             question=self.question,

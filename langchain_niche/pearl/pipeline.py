@@ -201,17 +201,7 @@ class QuestionRun:
             answer = (
                 yield from self._prompt(run_prompt(prompt, self.budget, phase="synthesis"))
             ).text
-        option_index = None
-        if self.options:
-            prompt = options_prompt(self.question, answer, self.options, tag=self.tag)
-            reply = (yield from self._prompt(run_prompt(prompt, self.budget, phase="options"))).text
-            option_index, how = choose_option(reply, self.options)
-            if how != "letter":
-                self.notes.append(
-                    f"the option reply {reply.strip()[:80]!r} named no letter; option "
-                    f"{option_letter(option_index)} was chosen by {how}"
-                )
-            answer = self.options[option_index]
+        answer, option_index = yield from self._choose_option(answer)
         result = PEARLResult(
             question=self.question,
             answer=answer,
@@ -232,6 +222,20 @@ class QuestionRun:
         shown = shown if len(shown) <= 120 else shown[:119].rstrip() + "…"
         yield self.event("answer", f"answer: {shown}", result=result)
         return result
+
+    def _choose_option(self, answer: str) -> Generator[Any, Any, tuple[str, int | None]]:
+        """Map an open answer to one of the options (one model call); as is without options."""
+        if not self.options:
+            return answer, None
+        prompt = options_prompt(self.question, answer, self.options, tag=self.tag)
+        reply = (yield from self._prompt(run_prompt(prompt, self.budget, phase="options"))).text
+        option_index, how = choose_option(reply, self.options)
+        if how != "letter":
+            self.notes.append(
+                f"the option reply {reply.strip()[:80]!r} named no letter; option "
+                f"{option_letter(option_index)} was chosen by {how}"
+            )
+        return self.options[option_index], option_index
 
     def _fits(self, messages: list[BaseMessage]) -> bool:
         limit = self.settings.budget_tokens

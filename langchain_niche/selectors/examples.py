@@ -12,25 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_niche.errors import InvalidExampleError, InvalidParameterError, preview
-from langchain_niche.text import check_encodable
+from langchain_niche.text import check_encodable, jaccard
 
 __all__ = ["Candidate", "ScoredExample", "check_ids_encodable", "copy_examples", "jaccard"]
-
-
-def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
-    """Exact Jaccard similarity ``|a & b| / |a | b|`` (0.0 when both are empty).
-
-    Args:
-        a: A set.
-        b: Another set.
-
-    Returns:
-        The similarity in [0, 1].
-    """
-    if not a and not b:
-        return 0.0
-    inter = len(a & b)
-    return inter / (len(a) + len(b) - inter)
 
 
 @dataclass(frozen=True)
