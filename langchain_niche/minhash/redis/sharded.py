@@ -143,18 +143,10 @@ class ShardedRedisLshStorage(RedisLshStorage):
         parts = yield from gather([v.probed(compared, query, exclude, limit) for v in self.shards])
         return _joined(parts)
 
-    def records(
-        self, rows: IntArray, known: Mapping[int, Any] | None = None
-    ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
-        """Ids and examples of rows (asks every shard for those not already fetched)."""
-        wanted = rows.tolist()
-        raw: dict[int, Any] = {row: known[row] for row in wanted if known and row in known}
-        missing = np.array([row for row in wanted if row not in raw], dtype=np.int64)
-        if missing.shape[0]:
-            parts = yield from gather([v._fetch("doc", missing) for v in self.shards])
-            for found, docs in parts:
-                raw.update(zip(found.tolist(), docs, strict=True))
-        return [self._parse_doc(raw[row]) if row in raw else None for row in wanted]
+    def _fetch_docs(self, rows: IntArray) -> Plan[dict[int, Any]]:
+        """The stored documents of ``rows`` that exist, asking every shard."""
+        parts = yield from gather([v._fetch_docs(rows) for v in self.shards])
+        return {row: doc for part in parts for row, doc in part.items()}
 
     # -- reads of the whole index -------------------------------------------------------
     def count(self) -> Plan[int]:

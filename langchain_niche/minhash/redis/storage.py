@@ -445,9 +445,13 @@ class RedisLshStorage(RedisConnection, LshStorage):
         raw: dict[int, Any] = {row: known[row] for row in wanted if known and row in known}
         missing = np.array([row for row in wanted if row not in raw], dtype=np.int64)
         if missing.shape[0]:
-            found, docs = yield from self._fetch("doc", missing)
-            raw.update(zip(found.tolist(), docs, strict=True))
+            raw.update((yield from self._fetch_docs(missing)))
         return [self._parse_doc(raw[row]) if row in raw else None for row in wanted]
+
+    def _fetch_docs(self, rows: IntArray) -> Plan[dict[int, Any]]:
+        """The stored documents of ``rows`` that exist, by row."""
+        found, docs = yield from self._fetch("doc", rows)
+        return dict(zip(found.tolist(), docs, strict=True))
 
     def count(self) -> Plan[int]:
         """Number of stored examples (``HLEN``)."""
