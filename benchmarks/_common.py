@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
@@ -61,6 +62,18 @@ def median_seconds(fn: Callable[[], object], repeat: int = 5, *, warmup: bool = 
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def median_per_item(fn: Callable[[Any], object], items: Sequence[Any], warmup: int = 5) -> float:
+    """Median wall time of ``fn(item)`` over ``items`` (the first ``warmup`` also run untimed)."""
+    for item in items[:warmup]:
+        fn(item)
+    samples = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 

@@ -26,28 +26,16 @@ import time
 import tracemalloc
 import warnings
 from pathlib import Path
-from typing import Any
 
 from langchain_niche import JaccardExampleSelector
 from langchain_niche.demo.console import format_seconds as fmt
 from langchain_niche.text import default_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table
+from _common import machine, median_per_item, table
 from corpora import zipf_texts
 
 K = 4
-
-
-def median_seconds(fn: Any, items: list[Any], warmup: int = 5) -> float:
-    for item in items[:warmup]:
-        fn(item)
-    samples = []
-    for item in items:
-        start = time.perf_counter()
-        fn(item)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def brute_force(sets: list[set[str]], query: set[str], k: int) -> list[tuple[float, int]]:
@@ -123,7 +111,7 @@ def main() -> None:
         selector = builds[-1][0]
         seconds = statistics.median(b[1] for b in builds)
         del builds
-        latency[size] = median_seconds(selector.select_examples, inputs)
+        latency[size] = median_per_item(selector.select_examples, inputs)
         rows.append(
             [
                 f"{size:,}",
@@ -169,10 +157,10 @@ def main() -> None:
     selector, texts = selectors[100_000]
     sets = [set(default_tokenizer(t)) for t in texts]
     brute_queries = queries[:20]
-    brute = median_seconds(
+    brute = median_per_item(
         lambda q: brute_force(sets, set(default_tokenizer(q)), K), brute_queries, warmup=1
     )
-    ours = median_seconds(lambda q: selector.select_examples({"input": q}), brute_queries, warmup=1)
+    ours = median_per_item(lambda q: selector.select_examples({"input": q}), brute_queries, warmup=1)
     identical = all(
         [(s.score, int(s.id)) for s in selector.search({"input": q})]
         == brute_force(sets, set(default_tokenizer(q)), K)
@@ -189,7 +177,7 @@ def main() -> None:
     )
     small_selector, small_texts = selectors[10_000]
     ngram = ngram_overlap_seconds(small_texts, queries[:3])
-    ours_small = median_seconds(
+    ours_small = median_per_item(
         lambda q: small_selector.select_examples({"input": q}), queries[:3], warmup=1
     )
     if ngram is None:

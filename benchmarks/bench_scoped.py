@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,21 +31,10 @@ from langchain_niche import JaccardExampleSelector
 from langchain_niche.demo.console import format_seconds as fmt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table
+from _common import machine, median_per_item, table
 from corpora import zipf_texts
 
 K = 4
-
-
-def median_seconds(fn: Any, items: list[Any], warmup: int = 3) -> float:
-    for item in items[:warmup]:
-        fn(item)
-    samples = []
-    for item in items:
-        start = time.perf_counter()
-        fn(item)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -94,11 +82,11 @@ def main() -> None:
         after = filter_after((inputs, tenant))
         if [h.id for h in after] != [h.id for h in exact]:
             short += 1
-    unfiltered = median_seconds(lambda item: selector.search(item[0]), queries)
-    scoped = median_seconds(
-        lambda item: selector.search(item[0], filter={"tenant": item[1]}), queries
+    unfiltered = median_per_item(lambda item: selector.search(item[0]), queries, warmup=3)
+    scoped = median_per_item(
+        lambda item: selector.search(item[0], filter={"tenant": item[1]}), queries, warmup=3
     )
-    after_s = median_seconds(filter_after, queries)
+    after_s = median_per_item(filter_after, queries, warmup=3)
     rows = [
         ["unfiltered (whole index)", fmt(unfiltered), "1.00"],
         [f"scoped (1 of {args.scopes})", fmt(scoped), f"{scoped / unfiltered:.2f}"],
