@@ -334,10 +334,9 @@ class JaccardExampleSelector(LexicalExampleSelector):
         index = self._index_for(keys)
         with self._lock:
             store = self._store
-            if scope is not None:  # only the scope's rows may be ranked (issue 14)
-                alive: npt.NDArray[np.bool_] | None = store.scope_mask(scope)
-            else:
-                alive = store.alive if store.n_dead else None
+            # only the scope's rows are ranked, and BM25 counts only them (issue 14)
+            within = None if scope is None else store.scope_rows(scope)
+            alive = store.alive if store.n_dead and within is None else None
             if self.similarity == "bm25":
                 rows, scores = index.top_k_bm25(
                     query,
@@ -346,9 +345,12 @@ class JaccardExampleSelector(LexicalExampleSelector):
                     b=self.bm25_b,
                     threshold=self.threshold,
                     alive=alive,
+                    within=within,
                 )
             else:
-                rows, scores = index.top_k(query, limit, threshold=self.threshold, alive=alive)
+                rows, scores = index.top_k(
+                    query, limit, threshold=self.threshold, alive=alive, within=within
+                )
             return [
                 Candidate(store.id_of(row), store.get(row), score)
                 for row, score in zip(rows.tolist(), scores.tolist(), strict=True)

@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from langchain_niche import scoring
 from langchain_niche._arrays import unique_inverse
+from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.selectors._postings import (
     _ROW_DTYPE,
     FloatArray,
@@ -42,6 +43,7 @@ from langchain_niche.selectors._postings import (
     U64Array,
     _Csr,
     _csr_from_pairs,
+    _Subset,
     _empty_csr,
     _empty_main,
     _join,
@@ -255,12 +257,23 @@ class TokenSetIndex:
         rows = np.flatnonzero(full).astype(np.int64, copy=False)
         return rows, full[rows].astype(np.int64, copy=False)
 
-    def _count_hits(self, lists: list[RowArray], dense: IntArray) -> tuple[IntArray, IntArray]:
-        """Rows hit by the posting lists, with their total shared-token counts."""
-        rows, counts = self._sparse_hits(lists)
-        if dense.shape[0] and rows.shape[0]:
-            counts += self._main.dense_counts_at(dense, rows)
-        return rows, counts
+    def _subset(
+        self, within: npt.ArrayLike | None, alive: npt.NDArray[np.bool_] | None
+    ) -> _Subset | None:
+        """The rows a scoped query may see (``within`` AND ``alive``), or ``None``."""
+        if within is None:
+            return None
+        rows = np.asarray(within, dtype=np.int64).reshape(-1)
+        if rows.shape[0] > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+            msg = f"within must hold distinct rows in ascending order, got {preview(rows.tolist())}"
+            raise InvalidParameterError(msg, name="within", value=rows.tolist())
+        if rows.shape[0] and (int(rows[0]) < 0 or int(rows[-1]) >= self._n_rows):
+            bad = int(rows[0]) if int(rows[0]) < 0 else int(rows[-1])
+            msg = f"within must hold rows in [0, {self._n_rows}), got row {bad}"
+            raise InvalidParameterError(msg, name="within", value=bad)
+        if alive is not None:
+            rows = rows[alive[rows]]
+        return _Subset(rows, self._n_rows)
 
     def top_k(
         self,
@@ -269,6 +282,7 @@ class TokenSetIndex:
         *,
         threshold: float = 0.0,
         alive: npt.NDArray[np.bool_] | None = None,
+        within: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, FloatArray]:
         """The ``limit`` rows most Jaccard-similar to ``query``, exactly.
 
@@ -280,19 +294,30 @@ class TokenSetIndex:
             limit: How many rows to return at most.
             threshold: Minimum similarity.
             alive: Optional mask of the rows that may be returned.
+            within: Optional ascending rows that may be returned (a scope). Posting
+                lists are cut down to them before counting, so a small scope costs
+                time in proportion to its size rather than to the whole index.
 
         Returns:
             ``(rows, scores)``, best first.
+
+        Raises:
+            InvalidParameterError: ``within`` is not ascending, or holds a row out
+                of range.
         """
         query = np.asarray(query, dtype=np.uint64)
         q = int(query.shape[0])
         empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
-        if q == 0 or limit < 1 or self._n_rows == 0:
+        subset = self._subset(within, alive)
+        if q == 0 or limit < 1 or self._n_rows == 0 or (subset is not None and not subset.size):
             return empty
+        if subset is not None:
+            alive = None  # already applied to the subset
         main = self._main
         dense = main.dense_positions(query)
         n_dense = int(dense.shape[0])
-        rows, counts = self._sparse_hits(self._sparse_lists(query))
+        lists = self._sparse_lists(query)
+        rows, counts = self._sparse_hits(lists if subset is None else subset.restrict(lists))
         only_dense: npt.NDArray[np.uint8] | None = None
         if n_dense and rows.shape[0]:
             if rows.shape[0] * _UNIQUE_PATH_FACTOR < main.rows:
@@ -315,17 +340,23 @@ class TokenSetIndex:
             c_need = max(c_need, math.floor(float(best_scores[-1]) * q * (1 - _EPS)))
         if n_dense < c_need:
             return best_rows, best_scores
-        if only_dense is None:
-            only_dense = main.dense_counts(dense)
-        only_dense[rows[rows < main.rows]] = 0  # rows hit by ordinary tokens: counted above
-        if alive is not None:
-            only_dense *= alive[: main.rows]
-        extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
+        if subset is not None and only_dense is None:  # count the scope's other rows only
+            extra = subset.outside(rows, main.rows)
+            extra_counts = main.dense_counts_at(dense, extra)
+            keep = extra_counts >= c_need
+            extra, extra_counts = extra[keep], extra_counts[keep]
+        else:
+            if only_dense is None:
+                only_dense = main.dense_counts(dense)
+            only_dense[rows[rows < main.rows]] = 0  # rows hit by ordinary tokens: counted above
+            mask = subset.mask if subset is not None else alive
+            if mask is not None:
+                only_dense *= mask[: main.rows]
+            extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
+            extra_counts = only_dense[extra].astype(np.int64)
         if extra.shape[0] == 0:
             return best_rows, best_scores
-        extra_rows, extra_scores = self._rank(
-            extra, only_dense[extra].astype(np.int64), q, limit, threshold
-        )
+        extra_rows, extra_scores = self._rank(extra, extra_counts, q, limit, threshold)
         all_rows = np.concatenate([best_rows, extra_rows])
         all_scores = np.concatenate([best_scores, extra_scores])
         order = np.lexsort((all_rows, -all_scores))[:limit]
@@ -413,6 +444,7 @@ class TokenSetIndex:
         b: float = 0.75,
         threshold: float = 0.0,
         alive: npt.NDArray[np.bool_] | None = None,
+        within: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, FloatArray]:
         """The ``limit`` rows with the best BM25 score over token *sets*, exactly.
 
@@ -428,23 +460,28 @@ class TokenSetIndex:
             k1: BM25 saturation parameter (only the length normalisation matters for sets).
             b: BM25 length normalisation in [0, 1].
             threshold: Minimum normalised score.
-            alive: Optional mask of the rows that may be returned.
+            alive: Optional mask of the rows that may be returned (statistics stay
+                those of every row).
+            within: Optional ascending rows (a scope): only they may be returned,
+                and the statistics (``N``, each ``df``, ``avg_len``) are theirs, so
+                the result is that of an index holding only these rows (those
+                ``alive`` allows, when both are given).
 
         Returns:
             ``(rows, scores)``, best first.
+
+        Raises:
+            InvalidParameterError: ``within`` is not ascending, or holds a row out
+                of range.
         """
         query = np.asarray(query, dtype=np.uint64)
         empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
-        n = self._n_rows
+        subset = self._subset(within, alive)
+        n = self._n_rows if subset is None else subset.size
         if query.shape[0] == 0 or limit < 1 or n == 0:
             return empty
-        idf = self.idf(query)
-        query_idf = float(idf.sum())
-        avg_len = scoring.average_length(self._lens_total, n)
-        best_gain = scoring.bm25_gain(0.0, k1=k1, b=b, avg_len=avg_len)
-        upper = query_idf * best_gain
-        if upper <= 0:
-            return empty
+        if subset is not None:
+            alive = None  # already applied to the subset
         main = self._main
         dense_pos, dense_q = main.dense_lookup(query)
         lists, list_q = main.sparse.lists_with_positions(query)
@@ -452,6 +489,25 @@ class TokenSetIndex:
             delta_lists, delta_q = self._delta().lists_with_positions(query)
             lists.extend(delta_lists)
             list_q = np.concatenate([list_q, delta_q])
+        if subset is None:
+            idf = self.idf(query)
+            avg_len = scoring.average_length(self._lens_total, n)
+        else:
+            lists = subset.restrict(lists)
+            df = np.bincount(
+                list_q,
+                weights=[p.shape[0] for p in lists],
+                minlength=query.shape[0],
+            ).astype(np.int64)
+            inside = subset.rows[: int(np.searchsorted(subset.rows, main.rows))]
+            df[dense_q] += main.dense_df_at(dense_pos, inside)
+            idf = scoring.bm25_idf(n, df)
+            avg_len = scoring.average_length(int(self._lens[subset.rows].sum()), n)
+        query_idf = float(idf.sum())
+        best_gain = scoring.bm25_gain(0.0, k1=k1, b=b, avg_len=avg_len)
+        upper = query_idf * best_gain
+        if upper <= 0:
+            return empty
         rows, sums = self._weighted_hits(lists, idf[list_q])
         if dense_pos.shape[0] and rows.shape[0]:
             sums += main.dense_weights_at(dense_pos, idf[dense_q], rows)
@@ -475,19 +531,22 @@ class TokenSetIndex:
         dense_idf = idf[dense_q]
         if float(dense_idf.sum()) * best_gain / upper < floor * (1 - _EPS):
             return best_rows, best_scores
-        only_dense = main.dense_weights(dense_pos, dense_idf)
-        only_dense[rows[rows < main.rows]] = 0.0
-        if alive is not None:
-            only_dense[~alive[: main.rows]] = 0.0
-        extra = np.flatnonzero(only_dense * best_gain / upper >= floor * (1 - _EPS)).astype(
-            np.int64
-        )
-        extra = extra[only_dense[extra] > 0]
+        if subset is not None and subset.size * _UNIQUE_PATH_FACTOR < main.rows:
+            extra = subset.outside(rows, main.rows)  # the scope's other rows only
+            extra_sums = main.dense_weights_at(dense_pos, dense_idf, extra)
+        else:
+            only_dense = main.dense_weights(dense_pos, dense_idf)
+            only_dense[rows[rows < main.rows]] = 0.0
+            mask = subset.mask if subset is not None else alive
+            if mask is not None:
+                only_dense[~mask[: main.rows]] = 0.0
+            extra = np.flatnonzero(only_dense > 0).astype(np.int64)
+            extra_sums = only_dense[extra]
+        keep = (extra_sums > 0) & (extra_sums * best_gain / upper >= floor * (1 - _EPS))
+        extra, extra_sums = extra[keep], extra_sums[keep]
         if extra.shape[0] == 0:
             return best_rows, best_scores
-        extra_rows, extra_scores = _best(
-            extra, scores_of(extra, only_dense[extra]), limit, threshold
-        )
+        extra_rows, extra_scores = _best(extra, scores_of(extra, extra_sums), limit, threshold)
         return _best(
             np.concatenate([best_rows, extra_rows]),
             np.concatenate([best_scores, extra_scores]),
