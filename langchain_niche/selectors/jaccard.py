@@ -357,7 +357,11 @@ class JaccardExampleSelector(LexicalExampleSelector):
             ]
 
     def scores_for(
-        self, input_variables: dict[str, Any], example_ids: Sequence[str]
+        self,
+        input_variables: dict[str, Any],
+        example_ids: Sequence[str],
+        *,
+        scope: Scope | None = None,
     ) -> list[float | None]:
         """Score given examples against an input with the configured similarity.
 
@@ -369,6 +373,8 @@ class JaccardExampleSelector(LexicalExampleSelector):
         Args:
             input_variables: The prompt's input variables.
             example_ids: Ids of stored examples.
+            scope: The selection's scope (:meth:`scope_of`), if any: BM25 then
+                uses the scope's statistics, as a scoped :meth:`search` does.
 
         Returns:
             One score per id; ``None`` for an id that is not stored.
@@ -389,9 +395,11 @@ class JaccardExampleSelector(LexicalExampleSelector):
             if self.similarity == "jaccard":
                 return [None if tokens is None else jaccard(query, tokens) for tokens in sets]
             ordered = list(query)
-            idf_of = dict(
-                zip(ordered, index.idf(stable_token_hashes(ordered)).tolist(), strict=True)
-            )
+            within = None
+            if scope is not None and not scope.is_unrestricted():
+                within = self._store.scope_rows(scope)
+            idf, avg_len = index.bm25_statistics(stable_token_hashes(ordered), within=within)
+            idf_of = dict(zip(ordered, idf.tolist(), strict=True))
             present = [tokens for tokens in sets if tokens is not None]
             scores = iter(
                 scoring.bm25_scores(
@@ -400,7 +408,7 @@ class JaccardExampleSelector(LexicalExampleSelector):
                     query_idf=sum(idf_of.values()),
                     k1=self.bm25_k1,
                     b=self.bm25_b,
-                    avg_len=index.average_length(),
+                    avg_len=avg_len,
                 ).tolist()
             )
             return [None if tokens is None else next(scores) for tokens in sets]

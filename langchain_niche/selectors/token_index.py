@@ -43,12 +43,12 @@ from langchain_niche.selectors._postings import (
     U64Array,
     _Csr,
     _csr_from_pairs,
-    _Subset,
     _empty_csr,
     _empty_main,
     _join,
     _merge,
     _split,
+    _Subset,
 )
 
 __all__ = ["TokenSetIndex"]
@@ -340,20 +340,9 @@ class TokenSetIndex:
             c_need = max(c_need, math.floor(float(best_scores[-1]) * q * (1 - _EPS)))
         if n_dense < c_need:
             return best_rows, best_scores
-        if subset is not None and only_dense is None:  # count the scope's other rows only
-            extra = subset.outside(rows, main.rows)
-            extra_counts = main.dense_counts_at(dense, extra)
-            keep = extra_counts >= c_need
-            extra, extra_counts = extra[keep], extra_counts[keep]
-        else:
-            if only_dense is None:
-                only_dense = main.dense_counts(dense)
-            only_dense[rows[rows < main.rows]] = 0  # rows hit by ordinary tokens: counted above
-            mask = subset.mask if subset is not None else alive
-            if mask is not None:
-                only_dense *= mask[: main.rows]
-            extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
-            extra_counts = only_dense[extra].astype(np.int64)
+        extra, extra_counts = self._dense_only(
+            dense, rows, c_need, only_dense=only_dense, subset=subset, alive=alive
+        )
         if extra.shape[0] == 0:
             return best_rows, best_scores
         extra_rows, extra_scores = self._rank(extra, extra_counts, q, limit, threshold)
@@ -361,6 +350,32 @@ class TokenSetIndex:
         all_scores = np.concatenate([best_scores, extra_scores])
         order = np.lexsort((all_rows, -all_scores))[:limit]
         return all_rows[order], all_scores[order]
+
+    def _dense_only(
+        self,
+        dense: IntArray,
+        hit: IntArray,
+        c_need: int,
+        *,
+        only_dense: npt.NDArray[np.uint8] | None,
+        subset: _Subset | None,
+        alive: npt.NDArray[np.bool_] | None,
+    ) -> tuple[IntArray, IntArray]:
+        """Rows not in ``hit`` holding at least ``c_need`` of the frequent query tokens."""
+        main = self._main
+        if subset is not None and only_dense is None:  # count the scope's other rows only
+            extra = subset.outside(hit, main.rows)
+            counts = main.dense_counts_at(dense, extra)
+            keep = counts >= c_need
+            return extra[keep], counts[keep]
+        if only_dense is None:
+            only_dense = main.dense_counts(dense)
+        only_dense[hit[hit < main.rows]] = 0  # rows hit by ordinary tokens: counted already
+        mask = subset.mask if subset is not None else alive
+        if mask is not None:
+            only_dense *= mask[: main.rows]
+        extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
+        return extra, only_dense[extra].astype(np.int64)
 
     def _rank(
         self, rows: IntArray, shared: IntArray, q: int, limit: int, threshold: float
@@ -484,25 +499,13 @@ class TokenSetIndex:
             alive = None  # already applied to the subset
         main = self._main
         dense_pos, dense_q = main.dense_lookup(query)
-        lists, list_q = main.sparse.lists_with_positions(query)
-        if self._delta_tokens:
-            delta_lists, delta_q = self._delta().lists_with_positions(query)
-            lists.extend(delta_lists)
-            list_q = np.concatenate([list_q, delta_q])
+        lists, list_q = self._lists_with_positions(query)
         if subset is None:
             idf = self.idf(query)
             avg_len = scoring.average_length(self._lens_total, n)
         else:
             lists = subset.restrict(lists)
-            df = np.bincount(
-                list_q,
-                weights=[p.shape[0] for p in lists],
-                minlength=query.shape[0],
-            ).astype(np.int64)
-            inside = subset.rows[: int(np.searchsorted(subset.rows, main.rows))]
-            df[dense_q] += main.dense_df_at(dense_pos, inside)
-            idf = scoring.bm25_idf(n, df)
-            avg_len = scoring.average_length(int(self._lens[subset.rows].sum()), n)
+            idf, avg_len = self._subset_statistics(query, lists, list_q, subset)
         query_idf = float(idf.sum())
         best_gain = scoring.bm25_gain(0.0, k1=k1, b=b, avg_len=avg_len)
         upper = query_idf * best_gain
@@ -531,17 +534,7 @@ class TokenSetIndex:
         dense_idf = idf[dense_q]
         if float(dense_idf.sum()) * best_gain / upper < floor * (1 - _EPS):
             return best_rows, best_scores
-        if subset is not None and subset.size * _UNIQUE_PATH_FACTOR < main.rows:
-            extra = subset.outside(rows, main.rows)  # the scope's other rows only
-            extra_sums = main.dense_weights_at(dense_pos, dense_idf, extra)
-        else:
-            only_dense = main.dense_weights(dense_pos, dense_idf)
-            only_dense[rows[rows < main.rows]] = 0.0
-            mask = subset.mask if subset is not None else alive
-            if mask is not None:
-                only_dense[~mask[: main.rows]] = 0.0
-            extra = np.flatnonzero(only_dense > 0).astype(np.int64)
-            extra_sums = only_dense[extra]
+        extra, extra_sums = self._dense_only_weights(dense_pos, dense_idf, rows, subset, alive)
         keep = (extra_sums > 0) & (extra_sums * best_gain / upper >= floor * (1 - _EPS))
         extra, extra_sums = extra[keep], extra_sums[keep]
         if extra.shape[0] == 0:
@@ -553,6 +546,78 @@ class TokenSetIndex:
             limit,
             threshold,
         )
+
+    def _lists_with_positions(self, query: U64Array) -> tuple[list[RowArray], IntArray]:
+        """Posting lists (main, then delta) of the query tokens and their query positions."""
+        lists, list_q = self._main.sparse.lists_with_positions(query)
+        if self._delta_tokens:
+            delta_lists, delta_q = self._delta().lists_with_positions(query)
+            lists.extend(delta_lists)
+            list_q = np.concatenate([list_q, delta_q])
+        return lists, list_q
+
+    def bm25_statistics(
+        self, query: U64Array, *, within: npt.ArrayLike | None = None
+    ) -> tuple[FloatArray, float]:
+        """The idf of each query token and the average row length BM25 scores with.
+
+        Args:
+            query: Token ids.
+            within: Optional ascending rows (a scope): the statistics of these
+                rows only, as :meth:`top_k_bm25` uses them with ``within``.
+
+        Returns:
+            ``(idf, avg_len)``: :meth:`idf` and :meth:`average_length` without ``within``.
+
+        Raises:
+            InvalidParameterError: ``within`` is not ascending, or holds a row out
+                of range.
+        """
+        query = np.asarray(query, dtype=np.uint64)
+        subset = self._subset(within, None)
+        if subset is None:
+            return self.idf(query), self.average_length()
+        lists, list_q = self._lists_with_positions(query)
+        return self._subset_statistics(query, subset.restrict(lists), list_q, subset)
+
+    def _subset_statistics(
+        self, query: U64Array, lists: list[RowArray], list_q: IntArray, subset: _Subset
+    ) -> tuple[FloatArray, float]:
+        """BM25 idf of the query tokens and average length over the subset's rows only.
+
+        ``lists`` are the query tokens' posting lists already cut down to the
+        subset, ``list_q`` their query positions.
+        """
+        main = self._main
+        df = np.bincount(
+            list_q, weights=[p.shape[0] for p in lists], minlength=query.shape[0]
+        ).astype(np.int64)
+        dense_pos, dense_q = main.dense_lookup(query)
+        inside = subset.rows[: int(np.searchsorted(subset.rows, main.rows))]
+        df[dense_q] += main.dense_df_at(dense_pos, inside)
+        total = int(self._lens[subset.rows].sum())
+        return scoring.bm25_idf(subset.size, df), scoring.average_length(total, subset.size)
+
+    def _dense_only_weights(
+        self,
+        dense_pos: IntArray,
+        dense_idf: FloatArray,
+        hit: IntArray,
+        subset: _Subset | None,
+        alive: npt.NDArray[np.bool_] | None,
+    ) -> tuple[IntArray, FloatArray]:
+        """Rows not in ``hit`` holding frequent query tokens, with their summed idf."""
+        main = self._main
+        if subset is not None and subset.size * _UNIQUE_PATH_FACTOR < main.rows:
+            extra = subset.outside(hit, main.rows)  # the scope's other rows only
+            return extra, main.dense_weights_at(dense_pos, dense_idf, extra)
+        only_dense = main.dense_weights(dense_pos, dense_idf)
+        only_dense[hit[hit < main.rows]] = 0.0
+        mask = subset.mask if subset is not None else alive
+        if mask is not None:
+            only_dense[~mask[: main.rows]] = 0.0
+        extra = np.flatnonzero(only_dense > 0).astype(np.int64)
+        return extra, only_dense[extra]
 
     def _weighted_hits(
         self, lists: list[RowArray], weights: FloatArray

@@ -229,7 +229,9 @@ def test_scoped_bm25_equals_a_selector_of_the_matching_examples(
     """BM25's N, document frequencies and average length are the scope's own."""
     later = [{**e, "id": f"l{i}"} for i, e in enumerate(later)]
     settings_ = {"k": k, "threshold": threshold, "input_keys": ["q"], "similarity": "bm25"}
-    selector = _make(JaccardExampleSelector, examples, filter_keys=["tenant"], bm25_b=b, **settings_)
+    selector = _make(
+        JaccardExampleSelector, examples, filter_keys=["tenant"], bm25_b=b, **settings_
+    )
     selector.search({"tenant": tenant, "q": query})  # builds the index: `later` goes to its delta
     selector.add_examples(later, ids=[e["id"] for e in later])
     everything = examples + later
@@ -243,6 +245,10 @@ def test_scoped_bm25_equals_a_selector_of_the_matching_examples(
     for _ in range(4):  # the first queries compare codes, later ones use the scope postings
         got = selector.search({"tenant": tenant, "q": query}, filter=per_call)
         assert [(s.id, s.score) for s in got] == [(s.id, s.score) for s in want]
+    # re-ranking given ids (what the hybrid selector does) uses the same statistics
+    inputs = {"tenant": tenant, "q": query}
+    scope_ = selector.scope_of(inputs, per_call)
+    assert selector.scores_for(inputs, [s.id for s in got], scope=scope_) == [s.score for s in got]
 
 
 @pytest.mark.parametrize("similarity", ["jaccard", "bm25"])
