@@ -9,6 +9,7 @@ by binary search (small scopes) or by a row mask (large ones).
 from __future__ import annotations
 
 import random
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from tests.unit_tests.test_token_index import (
     brute_top_k,
     build,
     tiny_segments,
+    token_sets,
 )
 
 
@@ -48,65 +50,65 @@ def brute_scoped_bm25(
     return [(within[i], score) for i, score in ranked]
 
 
-token_sets = st.lists(st.sets(st.integers(0, 12), max_size=8), max_size=40)
+class Case(NamedTuple):
+    """An index built in chunks, a query, and the scope's rows (some past the end)."""
+
+    sets: list[set[int]]
+    chunks: list[int]
+    query: set[int]
+    k: int
+    scope: set[int]
+
+    def within(self) -> list[int]:
+        return sorted(row for row in self.scope if row < len(self.sets))
 
 
-@settings(max_examples=250, deadline=None)
-@given(
+cases = st.builds(
+    Case,
     sets=token_sets,
     chunks=st.lists(st.integers(1, 15), max_size=5),
     query=st.sets(st.integers(0, 14), max_size=10),
     k=st.integers(1, 6),
-    threshold=st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0]),
     scope=st.sets(st.integers(0, 39)),
+)
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    case=cases,
+    threshold=st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0]),
     dead=st.sets(st.integers(0, 39)),
 )
-def test_scoped_top_k_equals_brute_force(
-    sets: list[set[int]],
-    chunks: list[int],
-    query: set[int],
-    k: int,
-    threshold: float,
-    scope: set[int],
-    dead: set[int],
-) -> None:
-    within = sorted(row for row in scope if row < len(sets))
-    alive = np.array([row not in dead for row in range(len(sets))], dtype=np.bool_)
+def test_scoped_top_k_equals_brute_force(case: Case, threshold: float, dead: set[int]) -> None:
+    within = case.within()
+    alive = np.array([row not in dead for row in range(len(case.sets))], dtype=np.bool_)
     visible = [row for row in within if alive[row]]
     with tiny_segments():
-        index = build(sets, chunks)
+        index = build(case.sets, case.chunks)
         rows, scores = index.top_k(
-            _ids(query), k, threshold=threshold, alive=alive, within=np.array(within)
+            _ids(case.query), case.k, threshold=threshold, alive=alive, within=np.array(within)
         )
-    expected = brute_scoped(sets, visible, query, k, threshold)
+    expected = brute_scoped(case.sets, visible, case.query, case.k, threshold)
     assert list(zip(rows.tolist(), scores.tolist(), strict=True)) == expected
 
 
 @settings(max_examples=250, deadline=None)
 @given(
-    sets=st.lists(st.sets(st.integers(0, 12), max_size=8), min_size=1, max_size=40),
-    chunks=st.lists(st.integers(1, 15), max_size=5),
-    query=st.sets(st.integers(0, 14), max_size=10),
-    k=st.integers(1, 6),
+    case=cases.filter(lambda case: bool(case.sets)),
     threshold=st.sampled_from([0.0, 0.2, 0.5]),
-    scope=st.sets(st.integers(0, 39)),
     b=st.sampled_from([0.0, 0.75, 1.0]),
 )
 def test_scoped_bm25_equals_an_index_of_the_scope_only(
-    sets: list[set[int]],
-    chunks: list[int],
-    query: set[int],
-    k: int,
-    threshold: float,
-    scope: set[int],
-    b: float,
+    case: Case, threshold: float, b: float
 ) -> None:
     """N, every df and the average length are the scope's, not the whole index's."""
-    within = sorted(row for row in scope if row < len(sets))
+    within = case.within()
     with tiny_segments():
-        index = build(sets, chunks)
-        got = index.top_k_bm25(_ids(query), k, b=b, threshold=threshold, within=np.array(within))
-    assert_same_ranking(got, brute_scoped_bm25(sets, within, query, k, threshold, b))
+        index = build(case.sets, case.chunks)
+        got = index.top_k_bm25(
+            _ids(case.query), case.k, b=b, threshold=threshold, within=np.array(within)
+        )
+    assert_same_ranking(got, brute_scoped_bm25(case.sets, within, case.query, case.k, threshold, b))
 
 
 def _zipf_sets(rng: random.Random, count: int, vocab: int = 3000) -> list[set[int]]:

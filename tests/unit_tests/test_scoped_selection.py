@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -203,14 +203,29 @@ def test_few_shot_prompt_passes_the_filter_field(cls: type[LexicalExampleSelecto
         prompt.format(q="refund order")
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    examples=examples_strategy,
-    later=examples_strategy,
+class Selection(NamedTuple):
+    """One scoped selection: the query, the tenant, a per-call language filter, k."""
+
+    query: str
+    tenant: str
+    langs: list[str] | None
+    k: int
+
+
+selections = st.builds(
+    Selection,
     query=st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
     tenant=st.sampled_from(TENANTS),
     langs=st.none() | st.lists(st.sampled_from(LANGS), max_size=3),
     k=st.integers(1, 5),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    examples=examples_strategy,
+    later=examples_strategy,
+    selection=selections,
     threshold=st.sampled_from([0.0, 0.3, 0.6]),
     b=st.sampled_from([0.0, 0.75]),
     removed=st.lists(st.integers(0, 49), max_size=6),
@@ -218,15 +233,13 @@ def test_few_shot_prompt_passes_the_filter_field(cls: type[LexicalExampleSelecto
 def test_scoped_bm25_equals_a_selector_of_the_matching_examples(
     examples: list[dict[str, Any]],
     later: list[dict[str, Any]],
-    query: str,
-    tenant: str,
-    langs: list[str] | None,
-    k: int,
+    selection: Selection,
     threshold: float,
     b: float,
     removed: list[int],
 ) -> None:
     """BM25's N, document frequencies and average length are the scope's own."""
+    query, tenant, langs, k = selection
     later = [{**e, "id": f"l{i}"} for i, e in enumerate(later)]
     settings_ = {"k": k, "threshold": threshold, "input_keys": ["q"], "similarity": "bm25"}
     selector = _make(
