@@ -9,6 +9,7 @@ by binary search (small scopes) or by a row mask (large ones).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langchain_niche.errors import InvalidParameterError
+from langchain_niche.selectors import _postings
 from langchain_niche.selectors.token_index import TokenSetIndex
 from tests.unit_tests.test_token_index import (
     assert_same_ranking,
@@ -26,6 +28,15 @@ from tests.unit_tests.test_token_index import (
     tiny_segments,
     token_sets,
 )
+
+
+@pytest.fixture(autouse=True, params=["by cost", "binary search", "row mask"])
+def restrict_by(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run every test with both ways of cutting posting lists down to a scope."""
+    weight = {"by cost": 1, "binary search": 0, "row mask": 10**12}[request.param]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_postings, "_SEARCH_READ", weight)
+        yield request.param
 
 
 def _ids(tokens: set[int]) -> np.ndarray:
