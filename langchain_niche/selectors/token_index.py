@@ -363,7 +363,8 @@ class TokenSetIndex:
     ) -> tuple[IntArray, IntArray]:
         """Rows not in ``hit`` holding at least ``c_need`` of the frequent query tokens."""
         main = self._main
-        if subset is not None and only_dense is None:  # count the scope's other rows only
+        small = subset is not None and subset.size * _UNIQUE_PATH_FACTOR < main.rows
+        if subset is not None and small and only_dense is None:  # the scope's other rows only
             extra = subset.outside(hit, main.rows)
             counts = main.dense_counts_at(dense, extra)
             keep = counts >= c_need
