@@ -26,8 +26,8 @@ import numpy as np
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
+from langchain_niche._sansio import adrive, drive
 from langchain_niche.errors import InvalidParameterError, preview
-from langchain_niche.pearl._protocol import adrive, drive
 from langchain_niche.pearl.grading import agrade, check_rows, expected_option, grade, row_input
 from langchain_niche.pearl.quality import load_quality_jsonl
 from langchain_niche.pearl.trace import PEARLResult

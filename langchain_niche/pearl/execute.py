@@ -40,16 +40,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor, patch_config
 
+from langchain_niche._sansio import Driver, adrive, drive
 from langchain_niche.pearl._calls import call_with_timeout
-from langchain_niche.pearl._protocol import (
-    CallResult,
-    Calls,
-    Driver,
-    Emit,
-    TaskOutcome,
-    adrive,
-    drive,
-)
+from langchain_niche.pearl._protocol import CallResult, Calls, Emit, TaskOutcome
 from langchain_niche.pearl.chunking import count_messages
 from langchain_niche.pearl.errors import StepExecutionError
 from langchain_niche.pearl.pipeline import QuestionRun

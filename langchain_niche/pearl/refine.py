@@ -18,11 +18,11 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from langchain_niche._sansio import adrive, drive
 from langchain_niche.errors import (
     InvalidParameterError,
     preview,
 )
-from langchain_niche.pearl._protocol import adrive, drive
 from langchain_niche.pearl.demonstrations import Demonstration
 from langchain_niche.pearl.grading import agrade, check_rows, grade, row_input
 from langchain_niche.pearl.runnable import PEARL
