@@ -96,7 +96,9 @@ class Call:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def invoke(cls, runnable: Runnable[Any, Any], input: Any, config: RunnableConfig) -> Call:
+    def invoke(
+        cls, runnable: Runnable[Any, Any], input: Any, config: RunnableConfig | None
+    ) -> Call:
         """Invoke ``runnable`` (``ainvoke`` in async code)."""
         return cls(runnable.invoke, runnable.ainvoke, (input, config))
 
