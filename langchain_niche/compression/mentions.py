@@ -130,23 +130,16 @@ class Vocabulary:
         return self.relations.get(key)
 
 
+@dataclass
 class _Grounder:
     """Checks one chunk's extraction (see :func:`chunk_mentions`)."""
 
-    def __init__(
-        self,
-        chunk: Chunk,
-        grounding: GroundingMode,
-        vocabulary: Vocabulary,
-        source: str | None,
-        text: SourceText | None,
-    ) -> None:
-        self.chunk = chunk
-        self.grounding = grounding
-        self.vocabulary = vocabulary
-        self.source = source
-        self.text = text
-        self.stats = GroundingStats()
+    chunk: Chunk
+    grounding: GroundingMode
+    vocabulary: Vocabulary
+    source: str | None
+    text: SourceText | None
+    stats: GroundingStats = field(default_factory=GroundingStats)
 
     def evidence(self, span: tuple[int, int] | None) -> Evidence:
         chunk = self.chunk

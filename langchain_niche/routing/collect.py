@@ -88,26 +88,21 @@ def _check_args(
     return runnable, list(inputs)
 
 
+@dataclass
 class _Collector:
-    """The bookkeeping shared by the sync and async drivers (no I/O of its own)."""
+    """The bookkeeping of one collection and its steps (no I/O of its own)."""
 
-    def __init__(
-        self,
-        items: list[Any],
-        input_keys: Sequence[str] | None,
-        output_key: str,
-        accept: AcceptFn | None,
-        non_text: NonText,
-    ) -> None:
-        self.items = items
-        self.input_keys = input_keys
-        self.output_key = output_key
-        self.accept = accept
-        self.non_text = non_text
-        self.seen: set[str] = set()
-        self.learned = self.skipped = self.rejected = 0
-        self.failed: list[CollectFailure] = []
-        self.ids: list[str] = []
+    items: list[Any]
+    input_keys: Sequence[str] | None
+    output_key: str
+    accept: AcceptFn | None
+    non_text: NonText
+    seen: set[str] = field(default_factory=set)
+    learned: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    failed: list[CollectFailure] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
     def queries(self, chunk: range) -> list[tuple[int, dict[str, Any]]]:
         out = []

@@ -361,27 +361,17 @@ async def test_async_twins() -> None:
         assert await failing.aselect_examples({"q": "start my car"}) == [EXAMPLES[0]]
 
 
-def test_a_fallback_warning_points_at_the_caller_of_search() -> None:
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_fallback_warning_points_at_the_caller_of_search(use_async: bool) -> None:
     lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"], k=2)
     selector = HybridExampleSelector(
         vectorstore=FailingStore(embedding=SynonymBagEmbeddings()),
         lexical=lexical,
         input_keys=["q"],
     )
+    query = {"q": "start my car"}
     with pytest.warns(FallbackWarning) as caught:
-        selector.search({"q": "start my car"})
-    assert [w.filename for w in caught] == [__file__]
-
-
-async def test_a_fallback_warning_points_at_the_caller_of_asearch() -> None:
-    lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"], k=2)
-    selector = HybridExampleSelector(
-        vectorstore=FailingStore(embedding=SynonymBagEmbeddings()),
-        lexical=lexical,
-        input_keys=["q"],
-    )
-    with pytest.warns(FallbackWarning) as caught:
-        await selector.asearch({"q": "start my car"})
+        await selector.asearch(query) if use_async else selector.search(query)
     assert [w.filename for w in caught] == [__file__]
 
 
