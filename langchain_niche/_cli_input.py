@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from langchain_niche.errors import InvalidExampleError, NicheError
 
-__all__ = ["MAX_NESTING", "DataError", "UsageError", "read_jsonl"]
+__all__ = ["MAX_NESTING", "DataError", "UsageError", "json_object", "read_jsonl"]
 
 MAX_NESTING = 64
 """Deepest nesting of JSON arrays and objects accepted in an input line."""
@@ -72,26 +72,47 @@ def _parse_line(raw: bytes, where: str, first: bool) -> dict[str, Any] | None:
         line = line.removeprefix("\ufeff")
     if not line.strip():
         return None
+    # cheap gate: only lines with many brackets or with escapes need the full walk
+    walk = line.count("[") + line.count("{") > MAX_NESTING or "\\u" in line.lower()
+    return json_object(line, where, InvalidExampleError, walk=walk)
+
+
+def json_object(
+    text: str, where: str, error: type[Exception], *, walk: bool = True
+) -> dict[str, Any]:
+    """Parse a JSON object strictly: finite numbers, nested at most ``MAX_NESTING`` deep.
+
+    Args:
+        text: The JSON text.
+        where: What the text is, starting every message (``"data.jsonl line 3"``).
+        error: The exception type to raise.
+        walk: Check the nesting depth and the strings' Unicode (``False``: the
+            caller knows the text cannot fail these checks).
+
+    Returns:
+        The object.
+
+    Raises:
+        Exception: ``error``, when the text is not such an object.
+    """
     try:
-        value = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         msg = f"{where}: not JSON: {exc.msg} (column {exc.colno})"
-        raise InvalidExampleError(msg) from None
+        raise error(msg) from None
     except _NotFiniteError as exc:
         msg = f"{where}: {exc} is not a finite number (JSON has no NaN or Infinity)"
-        raise InvalidExampleError(msg) from None
+        raise error(msg) from None
     except RecursionError:
         msg = f"{where}: JSON nested deeper than {MAX_NESTING} levels"
-        raise InvalidExampleError(msg) from None
+        raise error(msg) from None
     if not isinstance(value, dict):
         msg = f"{where}: expected a JSON object, got {_json_kind(value)}"
-        raise InvalidExampleError(msg)
-    # cheap gates: only lines with many brackets or with escapes need the full walk
-    if line.count("[") + line.count("{") > MAX_NESTING or "\\u" in line.lower():
-        problem = _nesting_and_text_ok(value)
-        if problem is not None:
-            msg = f"{where}: {problem}"
-            raise InvalidExampleError(msg)
+        raise error(msg)
+    problem = _nesting_and_text_ok(value) if walk else None
+    if problem is not None:
+        msg = f"{where}: {problem}"
+        raise error(msg)
     return value
 
 

@@ -50,14 +50,10 @@ from langchain_niche._cli_input import (
     DataError,
     UsageError,
     _at_line,
-    _finite_float,
     _Input,
-    _json_kind,
-    _nesting_and_text_ok,
-    _no_constant,
-    _NotFiniteError,
     _read,
     _require_examples,
+    json_object,
     read_jsonl,
 )
 from langchain_niche._cli_output import _print_fields, _print_hits
@@ -217,25 +213,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _query_input(args: argparse.Namespace, selector: MinHashExampleSelector) -> dict[str, Any]:
     if args.json:
-        try:
-            query = json.loads(args.text, parse_constant=_no_constant, parse_float=_finite_float)
-        except json.JSONDecodeError as exc:
-            msg = f"--json: TEXT is not JSON: {exc.msg} (column {exc.colno})"
-            raise UsageError(msg) from None
-        except _NotFiniteError as exc:
-            msg = f"--json: TEXT: {exc} is not a finite number"
-            raise UsageError(msg) from None
-        except RecursionError:
-            msg = f"--json: TEXT is nested deeper than {MAX_NESTING} levels"
-            raise UsageError(msg) from None
-        if not isinstance(query, dict):
-            msg = f"--json: TEXT must be a JSON object of fields, got {_json_kind(query)}"
-            raise UsageError(msg)
-        problem = _nesting_and_text_ok(query)
-        if problem is not None:
-            msg = f"--json: TEXT: {problem}"
-            raise UsageError(msg)
-        return query
+        return json_object(args.text, "--json: TEXT", UsageError)
     keys = selector.input_keys or []
     if len(keys) != 1:
         msg = f"the index compares the fields {keys}; pass the input as --json '{{...}}'"

@@ -93,7 +93,14 @@ class InvalidExampleError(NicheError, TypeError):
         self.key = key
 
 
-class MissingKeyError(NicheError, KeyError):
+class _TextKeyError(NicheError, KeyError):
+    """A ``KeyError`` that prints its message (a plain ``KeyError`` prints its repr)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MissingKeyError(_TextKeyError):
     """An example or input lacks a field the selector compares.
 
     Attributes:
@@ -107,11 +114,8 @@ class MissingKeyError(NicheError, KeyError):
         self.index = index
         self.key = key
 
-    def __str__(self) -> str:  # KeyError would otherwise print the repr
-        return str(self.args[0])
 
-
-class KeyMismatchError(NicheError, KeyError):
+class KeyMismatchError(_TextKeyError):
     """None of the input's fields is a field of the stored examples.
 
     Attributes:
@@ -123,9 +127,6 @@ class KeyMismatchError(NicheError, KeyError):
         super().__init__(message)
         self.input_keys = input_keys
         self.example_keys = example_keys
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class TokenizerError(NicheError, ValueError):
@@ -144,11 +145,8 @@ class DuplicateIdError(NicheError, ValueError):
         self.example_id = example_id
 
 
-class ExampleNotFoundError(NicheError, KeyError):
+class ExampleNotFoundError(_TextKeyError):
     """No stored example has the given id (or equals the given example)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class IndexFormatError(NicheError, ValueError):

@@ -41,7 +41,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from langchain_niche.tokens import approximate_token_count
 
-__all__ = ["Reply", "ScriptExhaustedError", "ScriptedCall", "ScriptedChatModel", "tool_call"]
+__all__ = [
+    "Reply",
+    "ScriptExhaustedError",
+    "ScriptedCall",
+    "ScriptedChatModel",
+    "tool_call",
+    "usage_metadata",
+]
 
 Reply = str | AIMessage | BaseModel | dict[str, Any] | BaseException
 """What a script may answer: text, a message, a pydantic object or dict
@@ -74,6 +81,17 @@ class ScriptedCall:
     def tool_names(self) -> list[str]:
         """Names of the bound tools."""
         return [tool["function"]["name"] for tool in self.tools]
+
+
+def usage_metadata(input_tokens: int, output_tokens: int) -> UsageMetadata:
+    """The ``usage_metadata`` of a reply that read and wrote these many tokens."""
+    return UsageMetadata(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens,
+        input_token_details={},
+        output_token_details={},
+    )
 
 
 def tool_call(name: str, args: dict[str, Any], call_id: str | None = None) -> AIMessage:
@@ -226,14 +244,8 @@ class ScriptedChatModel(BaseChatModel):
             text_out = str(message.text)
             if message.tool_calls:
                 text_out += str([tc["args"] for tc in message.tool_calls])
-            input_tokens = approximate_token_count(call.text)
-            output_tokens = approximate_token_count(text_out)
-            message.usage_metadata = UsageMetadata(
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                total_tokens=input_tokens + output_tokens,
-                input_token_details={},
-                output_token_details={},
+            message.usage_metadata = usage_metadata(
+                approximate_token_count(call.text), approximate_token_count(text_out)
             )
         message.response_metadata = {**message.response_metadata, "model_name": self.model_name}
         if message.id is None:

@@ -11,7 +11,7 @@ One class, three LangChain roles:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Annotated, Any
 
 from langchain_core.callbacks import (
@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from langchain_niche._sansio import Call, arun_calls, run_calls
 from langchain_niche._validation import Expected, TypedValidationErrors, with_required
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.extract import (
@@ -319,28 +320,17 @@ class EntityCompressor(
             ids=result.ids, scores=result.scores, matched=result.matched, method=note
         )
 
-    def _select(
+    def _selecting(
         self, graph: EntityGraph, query: str | None, config: RunnableConfig
-    ) -> RelevanceResult | None:
+    ) -> Generator[Call, Any, RelevanceResult | None]:
+        """The entities relevant to ``query`` (sans I/O: the relevance model call)."""
         if query is None or not graph.entities:
             return None
         if self.relevance == "jaccard":
             return self._jaccard(graph, query)
         try:
-            output = self._relevance_model().invoke(model_relevance_messages(graph, query), config)
-            return self._model_choice(graph, output)
-        except Exception as exc:  # any model failure: fall back to Jaccard, never fail the batch
-            return self._fallback(graph, query, exc)
-
-    async def _aselect(
-        self, graph: EntityGraph, query: str | None, config: RunnableConfig
-    ) -> RelevanceResult | None:
-        if query is None or not graph.entities or self.relevance == "jaccard":
-            return self._select(graph, query, config)
-        try:
-            output = await self._relevance_model().ainvoke(
-                model_relevance_messages(graph, query), config
-            )
+            messages = model_relevance_messages(graph, query)
+            output = yield Call.invoke(self._relevance_model(), messages, config)
             return self._model_choice(graph, output)
         except Exception as exc:  # any model failure: fall back to Jaccard, never fail the batch
             return self._fallback(graph, query, exc)
@@ -372,14 +362,8 @@ class EntityCompressor(
         Returns:
             The output documents, the merged graph and the relevance decision.
         """
-        query, job, config = self._start(documents, query, config)
-        chunks = job.chunks
-        outputs = self._extraction_runnable(query).batch(
-            chunks, self._batch_config(config), return_exceptions=True
-        )
-        graph = job.build_graph(_results(chunks, outputs))
-        relevance = self._select(graph, query, config)
-        return CompressionResult(job.finish(graph, relevance), graph, relevance)
+        result: CompressionResult = run_calls(self._compressing(documents, query, config))
+        return result
 
     async def acompress_with_graph(
         self,
@@ -389,13 +373,24 @@ class EntityCompressor(
         config: RunnableConfig | None = None,
     ) -> CompressionResult:
         """Async twin of :meth:`compress_with_graph` (model calls run as concurrent tasks)."""
+        result: CompressionResult = await arun_calls(self._compressing(documents, query, config))
+        return result
+
+    def _compressing(
+        self, documents: Sequence[Document], query: str | None, config: RunnableConfig | None
+    ) -> Generator[Call, Any, CompressionResult]:
+        """Extract, merge, select (sans I/O: the extraction batch and the relevance call)."""
         query, job, config = self._start(documents, query, config)
         chunks = job.chunks
-        outputs = await self._extraction_runnable(query).abatch(
-            chunks, self._batch_config(config), return_exceptions=True
+        runnable = self._extraction_runnable(query)
+        outputs = yield Call(
+            runnable.batch,
+            runnable.abatch,
+            (chunks, self._batch_config(config)),
+            {"return_exceptions": True},
         )
         graph = job.build_graph(_results(chunks, outputs))
-        relevance = await self._aselect(graph, query, config)
+        relevance = yield from self._selecting(graph, query, config)
         return CompressionResult(job.finish(graph, relevance), graph, relevance)
 
     def extract_graph(

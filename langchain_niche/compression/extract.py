@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
 from langchain_core.utils.function_calling import convert_to_json_schema
 
+from langchain_niche._sansio import Call, arun_calls, run_calls
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.errors import ExtractionParseError
 from langchain_niche.compression.jsonrepair import parse_json_loosely
@@ -528,22 +529,7 @@ class ChunkExtractor:
         Returns:
             The result; failures are recorded in it, never raised.
         """
-        result = ChunkResult(chunk=chunk)
-        for attempt in range(self.max_retries + 1):
-            json_mode, runnable = self._plan(attempt)
-            try:
-                output = runnable.invoke(
-                    self.spec.messages(chunk.text, json_mode=json_mode), config
-                )
-                parsed = None
-                if self.parser is not None and not json_mode:
-                    with contextlib.suppress(Exception):  # repaired from the raw reply
-                        parsed = self.parser.invoke(output, config)
-                result.extraction, result.issues = self._read(output, parsed, json_mode=json_mode)
-            except Exception as exc:  # recorded per chunk: never lose the others
-                self._failed(result, attempt, json_mode, exc)
-                continue
-            return result
+        result: ChunkResult = run_calls(self._extracting(chunk, config))
         return result
 
     async def ainvoke(self, chunk: Chunk, config: RunnableConfig | None = None) -> ChunkResult:
@@ -556,17 +542,23 @@ class ChunkExtractor:
         Returns:
             The result; failures are recorded in it, never raised.
         """
+        result: ChunkResult = await arun_calls(self._extracting(chunk, config))
+        return result
+
+    def _extracting(
+        self, chunk: Chunk, config: RunnableConfig | None
+    ) -> Generator[Call, Any, ChunkResult]:
+        """The attempts at one chunk (sans I/O: the model and parser calls are the requests)."""
         result = ChunkResult(chunk=chunk)
         for attempt in range(self.max_retries + 1):
             json_mode, runnable = self._plan(attempt)
             try:
-                output = await runnable.ainvoke(
-                    self.spec.messages(chunk.text, json_mode=json_mode), config
-                )
+                messages = self.spec.messages(chunk.text, json_mode=json_mode)
+                output = yield Call.invoke(runnable, messages, config)
                 parsed = None
                 if self.parser is not None and not json_mode:
                     with contextlib.suppress(Exception):  # repaired from the raw reply
-                        parsed = await self.parser.ainvoke(output, config)
+                        parsed = yield Call.invoke(self.parser, output, config)
                 result.extraction, result.issues = self._read(output, parsed, json_mode=json_mode)
             except Exception as exc:  # recorded per chunk: never lose the others
                 self._failed(result, attempt, json_mode, exc)

@@ -150,22 +150,27 @@ class _Reader:
             return None
         return self._scalar()
 
-    def _object(self, depth: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _closed(self) -> bool:
+        """Skip commas before the next member; whether the container ends here.
+
+        It ends at the end of the text or at a closing bracket of either kind (a
+        mismatched one is taken as the end too), which is consumed.
+        """
         while True:
             char = self._peek()
             if not char:
-                return out
-            if char == "}":
+                return True
+            if char in "}]":
                 self.pos += 1
-                return out
-            if char == ",":
-                self.pos += 1
-                continue
-            if char == "]":  # mismatched bracket: treat as the end of this object
-                self.pos += 1
-                return out
-            key = self._string() if char in ("'", '"') else self._scalar()
+                return True
+            if char != ",":
+                return False
+            self.pos += 1
+
+    def _object(self, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        while not self._closed():
+            key = self._string() if self._peek() in ("'", '"') else self._scalar()
             if self._peek() != ":":
                 if not self._peek():
                     return out
@@ -176,25 +181,15 @@ class _Reader:
             value = self._value(depth)
             if value is not _CUT and key is not _CUT:
                 out[str(key)] = value
+        return out
 
     def _array(self, depth: int) -> list[Any]:
         out: list[Any] = []
-        while True:
-            char = self._peek()
-            if not char:
-                return out
-            if char == "]":
-                self.pos += 1
-                return out
-            if char == ",":
-                self.pos += 1
-                continue
-            if char == "}":
-                self.pos += 1
-                return out
+        while not self._closed():
             value = self._value(depth)
             if value is not _CUT:
                 out.append(value)
+        return out
 
     def _string(self) -> Any:
         text, end = self.text, self.end

@@ -9,7 +9,7 @@ from (see :mod:`~langchain_niche.compression.grounding`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from langchain_niche.compression.chunking import Chunk
 from langchain_niche.compression.graph import Evidence
@@ -73,19 +73,12 @@ class GroundingStats:
 
     def add(self, other: GroundingStats) -> None:
         """Add another chunk's counts to these."""
-        self.values += other.values
-        self.ungrounded += other.ungrounded
-        self.hallucinated_entities += other.hallucinated_entities
-        self.off_vocabulary += other.off_vocabulary
+        for count in fields(self):
+            setattr(self, count.name, getattr(self, count.name) + getattr(other, count.name))
 
     def as_dict(self) -> dict[str, int]:
         """The counts as a dict (for document metadata)."""
-        return {
-            "values": self.values,
-            "ungrounded": self.ungrounded,
-            "hallucinated_entities": self.hallucinated_entities,
-            "off_vocabulary": self.off_vocabulary,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -137,23 +130,16 @@ class Vocabulary:
         return self.relations.get(key)
 
 
+@dataclass
 class _Grounder:
     """Checks one chunk's extraction (see :func:`chunk_mentions`)."""
 
-    def __init__(
-        self,
-        chunk: Chunk,
-        grounding: GroundingMode,
-        vocabulary: Vocabulary,
-        source: str | None,
-        text: SourceText | None,
-    ) -> None:
-        self.chunk = chunk
-        self.grounding = grounding
-        self.vocabulary = vocabulary
-        self.source = source
-        self.text = text
-        self.stats = GroundingStats()
+    chunk: Chunk
+    grounding: GroundingMode
+    vocabulary: Vocabulary
+    source: str | None
+    text: SourceText | None
+    stats: GroundingStats = field(default_factory=GroundingStats)
 
     def evidence(self, span: tuple[int, int] | None) -> Evidence:
         chunk = self.chunk

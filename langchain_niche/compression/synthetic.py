@@ -26,12 +26,11 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
 
 from langchain_niche.compression.graph import EntityGraph
 from langchain_niche.compression.keys import name_key
 from langchain_niche.compression.schema import ExtractedEntity, ExtractedRelation, Extraction
-from langchain_niche.testing import ScriptedCall, ScriptedChatModel, tool_call
+from langchain_niche.testing import ScriptedCall, ScriptedChatModel, tool_call, usage_metadata
 
 __all__ = [
     "GoldEntity",
@@ -422,14 +421,8 @@ def scripted_extractor(
             text = json.dumps(extraction.model_dump(), ensure_ascii=False)
             reply = AIMessage(content=f"```json\n{text}\n```")
         # Rough usage, set here so the scripted model does not count a long prompt per call.
-        tokens_in, tokens_out = len(chunk) // 4, len(str(reply.tool_calls or reply.content)) // 4
-        reply.usage_metadata = UsageMetadata(
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            total_tokens=tokens_in + tokens_out,
-            input_token_details={},
-            output_token_details={},
-        )
+        tokens_out = len(str(reply.tool_calls or reply.content)) // 4
+        reply.usage_metadata = usage_metadata(len(chunk) // 4, tokens_out)
         return reply
 
     return ScriptedChatModel(

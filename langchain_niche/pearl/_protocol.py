@@ -9,12 +9,12 @@ paths share every decision and differ only in how they wait.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from langchain_core.messages import BaseMessage
 
+from langchain_niche._sansio import Task
 from langchain_niche.pearl.plan import Plan, PlanStep
 from langchain_niche.pearl.trace import PEARLEvent, Usage
 
@@ -69,7 +69,3 @@ class TaskOutcome:
     reduce_calls: int = 0
     retries: int = 0
     notes: tuple[str, ...] = ()
-
-
-Task = Generator[Any, Any, Any]
-"""A generator yielding requests (the reply type depends on the request)."""

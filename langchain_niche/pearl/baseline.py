@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_niche.pearl.chunking import run_prompt
 from langchain_niche.pearl.pipeline import QuestionRun
-from langchain_niche.pearl.prompts import fallback_prompt, option_letter
+from langchain_niche.pearl.prompts import fallback_prompt
 from langchain_niche.pearl.runnable import PEARL, PEARLInput
 from langchain_niche.pearl.trace import PEARLResult, PlanAttempt, Usage
 
@@ -31,16 +31,8 @@ class _ZeroShotRun(QuestionRun):
         open_answer = answer = outcome.text
         answer, option_index = yield from self._choose_option(answer)
         attempts: list[PlanAttempt] = []
-        result = PEARLResult(
-            question=self.question,
-            answer=answer,
-            open_answer=open_answer,
-            option_index=option_index,
-            option_label=option_letter(option_index) if option_index is not None else None,
-            plan_attempts=attempts,
-            usage=Usage.total(self.usage),
-            seconds=self.elapsed(),
-            notes=list(self.notes),
+        result = self.result(
+            answer, open_answer, option_index, plan_attempts=attempts, usage=Usage.total(self.usage)
         )
         yield self.event("answer", f"answer: {answer.strip()[:120]}", result=result)
         return result

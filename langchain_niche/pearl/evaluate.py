@@ -19,13 +19,14 @@ question, the histogram of planning attempts and the fallback rate.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
+from langchain_niche._sansio import adrive, drive
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.pearl.grading import agrade, check_rows, expected_option, grade, row_input
 from langchain_niche.pearl.quality import load_quality_jsonl
@@ -251,6 +252,43 @@ def _estimated(outcomes: list[Any]) -> bool:
     return any(isinstance(o, PEARLResult) and o.usage.estimated for o in outcomes)
 
 
+class _Evaluation:
+    """A checked dataset and the grading of its outcomes (shared by the sync and async twins)."""
+
+    def __init__(
+        self,
+        dataset: Iterable[Mapping[str, Any]],
+        prices: tuple[float, float] | None,
+        max_concurrency: int,
+        config: RunnableConfig | None,
+    ) -> None:
+        self.rows = check_rows(dataset, "dataset")
+        self.wanted = _expected(self.rows)
+        self.cost = _check_prices(prices)
+        self.inputs = [row_input(r) for r in self.rows]
+        self.batch_config: RunnableConfig = {**(config or {}), "max_concurrency": max_concurrency}
+
+    def grading(
+        self, outcomes: list[Any]
+    ) -> Generator[tuple[PEARLResult, Mapping[str, Any]], bool, EvaluationReport]:
+        """The report, sans I/O.
+
+        An answer that needs :func:`~langchain_niche.pearl.grading.grade` (not an
+        option match) is yielded as ``(result, row)``; the reply is whether it is right.
+        """
+        items = []
+        rows = zip(self.rows, self.wanted, outcomes, strict=True)
+        for index, (row, gold, outcome) in enumerate(rows):
+            correct: bool | None = None
+            if isinstance(outcome, PEARLResult) and row["answer"] is not None:
+                if gold is not None and outcome.option_index is not None:
+                    correct = outcome.option_index == gold
+                else:
+                    correct = yield outcome, row
+            items.append(_item(index, row, gold, outcome, correct))
+        return _report(items, self.cost, _estimated(outcomes))
+
+
 def evaluate(
     pearl: Runnable[Any, Any],
     dataset: Iterable[Mapping[str, Any]],
@@ -285,24 +323,15 @@ def evaluate(
         InvalidParameterError: A row's answer designates no option or several
             (raised before the first model call).
     """
-    rows = check_rows(dataset, "dataset")
-    wanted = _expected(rows)
-    cost = _check_prices(prices)
-    batch_config: RunnableConfig = {**(config or {}), "max_concurrency": max_concurrency}
-    outcomes = pearl.batch([row_input(r) for r in rows], batch_config, return_exceptions=True)
-    items = []
-    for index, (row, gold, outcome) in enumerate(zip(rows, wanted, outcomes, strict=True)):
-        correct: bool | None = None
-        if isinstance(outcome, PEARLResult) and row["answer"] is not None:
-            correct = (
-                outcome.option_index == gold
-                if gold is not None and outcome.option_index is not None
-                else grade(
-                    outcome, row["answer"], options=row.get("options"), judge=judge, config=config
-                )
-            )
-        items.append(_item(index, row, gold, outcome, correct))
-    return _report(items, cost, _estimated(outcomes))
+    run = _Evaluation(dataset, prices, max_concurrency, config)
+    outcomes = pearl.batch(run.inputs, run.batch_config, return_exceptions=True)
+
+    def judged(request: tuple[PEARLResult, Mapping[str, Any]]) -> bool:
+        outcome, row = request
+        return grade(outcome, row["answer"], options=row.get("options"), judge=judge, config=config)
+
+    report: EvaluationReport = drive(run.grading(outcomes), judged)
+    return report
 
 
 async def aevaluate(
@@ -315,26 +344,16 @@ async def aevaluate(
     config: RunnableConfig | None = None,
 ) -> EvaluationReport:
     """Async twin of :func:`evaluate`."""
-    rows = check_rows(dataset, "dataset")
-    wanted = _expected(rows)
-    cost = _check_prices(prices)
-    batch_config: RunnableConfig = {**(config or {}), "max_concurrency": max_concurrency}
-    outcomes = await pearl.abatch(
-        [row_input(r) for r in rows], batch_config, return_exceptions=True
-    )
-    items = []
-    for index, (row, gold, outcome) in enumerate(zip(rows, wanted, outcomes, strict=True)):
-        correct: bool | None = None
-        if isinstance(outcome, PEARLResult) and row["answer"] is not None:
-            correct = (
-                outcome.option_index == gold
-                if gold is not None and outcome.option_index is not None
-                else await agrade(
-                    outcome, row["answer"], options=row.get("options"), judge=judge, config=config
-                )
-            )
-        items.append(_item(index, row, gold, outcome, correct))
-    return _report(items, cost, _estimated(outcomes))
+    run = _Evaluation(dataset, prices, max_concurrency, config)
+    outcomes = await pearl.abatch(run.inputs, run.batch_config, return_exceptions=True)
+
+    async def judged(request: tuple[PEARLResult, Mapping[str, Any]]) -> bool:
+        outcome, row = request
+        options = row.get("options")
+        return await agrade(outcome, row["answer"], options=options, judge=judge, config=config)
+
+    report: EvaluationReport = await adrive(run.grading(outcomes), judged)
+    return report
 
 
 def compare(

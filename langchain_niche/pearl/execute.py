@@ -28,8 +28,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -41,6 +40,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor, patch_config
 
+from langchain_niche._sansio import Driver, adrive, drive
 from langchain_niche.pearl._calls import call_with_timeout
 from langchain_niche.pearl._protocol import CallResult, Calls, Emit, TaskOutcome
 from langchain_niche.pearl.chunking import count_messages
@@ -54,19 +54,6 @@ from langchain_niche.tokens import TokenCounter
 __all__ = ["AsyncRunner", "SyncRunner"]
 
 
-@dataclass(frozen=True)
-class _Finished:
-    value: Any
-
-
-def _resume(task: Generator[Any, Any, Any], reply: Any, error: BaseException | None) -> Any:
-    """Send ``reply`` (or throw ``error``) into ``task``: its next request, or ``_Finished``."""
-    try:
-        return task.throw(error) if error is not None else task.send(reply)
-    except StopIteration as stop:
-        return _Finished(stop.value)
-
-
 class _Stopped(RuntimeError):
     """Another step failed: this one stops before its next model call."""
 
@@ -74,13 +61,17 @@ class _Stopped(RuntimeError):
 _ABANDONED = "the run stopped before this step finished"
 
 
-class _Runner:
+_Scope = TypeVar("_Scope", CallbackManagerForChainRun, AsyncCallbackManagerForChainRun)
+
+
+class _Runner(Generic[_Scope]):
     """What both runners share: configuration, call configs, results, errors."""
 
     def __init__(
         self,
         run: QuestionRun,
         *,
+        root: _Scope,
         llm: Runnable[Any, Any],
         planner: Runnable[Any, Any],
         config: RunnableConfig,
@@ -89,6 +80,8 @@ class _Runner:
         counter: TokenCounter,
     ) -> None:
         self.run = run
+        self.root: _Scope = root
+        self._scopes: dict[str, _Scope] = {}
         self.llm = llm
         self.planner = planner
         self.config = config
@@ -169,41 +162,32 @@ class _Runner:
         return self.retry.delay(failures)
 
 
-class SyncRunner(_Runner):
+class SyncRunner(_Runner[CallbackManagerForChainRun]):
     """Answers a question with threads (``invoke``, ``stream``, ``batch``)."""
 
-    def __init__(
-        self, run: QuestionRun, *, root: CallbackManagerForChainRun, **kwargs: Any
-    ) -> None:
+    def __init__(self, run: QuestionRun, **kwargs: Any) -> None:
         super().__init__(run, **kwargs)
-        self.root = root
         self._slots = threading.Semaphore(self.max_concurrency)
         self._stop = threading.Event()
         self._pool = ContextThreadPoolExecutor(max_workers=self.max_concurrency)
-        self._scopes: dict[str, CallbackManagerForChainRun] = {}
         self._running: dict[Future[TaskOutcome], str] = {}
 
     def events(self) -> Generator[PEARLEvent, None, None]:
         """Run the question; yield its progress events (the last one carries the result)."""
-        task = question(self.run, self.max_concurrency)
-        reply: Any = None
-        error: BaseException | None = None
+        driver = Driver(question(self.run, self.max_concurrency))
         try:
-            while not isinstance(request := _resume(task, reply, error), _Finished):
-                reply, error = None, None
-                try:
-                    if isinstance(request, Emit):
-                        yield request.event
+            for request in driver:
+                with driver.answering():
+                    if not isinstance(request, Emit):
+                        driver.reply = self._serve(request)
                     else:
-                        reply = self._serve(request)
-                except Exception as exc:
-                    error = exc
+                        yield request.event
         finally:
             self._stop.set()  # no further model call of this question starts
             self._pool.shutdown(wait=True, cancel_futures=True)
             for variable in self._running.values():  # close the traces of abandoned steps
                 self._scopes[variable].on_chain_error(_Stopped(_ABANDONED))
-            task.close()
+            driver.close()
 
     def _serve(self, request: Any) -> Any:
         """Carry out one request of :func:`~langchain_niche.pearl.schedule.question`."""
@@ -273,45 +257,33 @@ class SyncRunner(_Runner):
     # -- steps ------------------------------------------------------------------------------------
     def _step(self, request: Start, scope: CallbackManagerForChainRun) -> TaskOutcome:
         task = self.run.step_task(request.plan, request.step, request.values)
-        reply: Any = None
-        while not isinstance(call := _resume(task, reply, None), _Finished):
-            reply = self.calls(call, scope)
-        outcome: TaskOutcome = call.value
+        outcome: TaskOutcome = drive(task, lambda call: self.calls(call, scope))
         return outcome
 
 
-class AsyncRunner(_Runner):
+class AsyncRunner(_Runner[AsyncCallbackManagerForChainRun]):
     """Answers a question with asyncio tasks (``ainvoke``, ``astream``, ``abatch``)."""
 
-    def __init__(
-        self, run: QuestionRun, *, root: AsyncCallbackManagerForChainRun, **kwargs: Any
-    ) -> None:
+    def __init__(self, run: QuestionRun, **kwargs: Any) -> None:
         super().__init__(run, **kwargs)
-        self.root = root
         self._slots = asyncio.Semaphore(self.max_concurrency)
-        self._scopes: dict[str, AsyncCallbackManagerForChainRun] = {}
         self._running: dict[asyncio.Task[TaskOutcome], str] = {}
 
     async def events(self) -> AsyncGenerator[PEARLEvent, None]:
-        """Run the question; yield its progress events (the last one carries the result)."""
-        task = question(self.run, self.max_concurrency)
-        reply: Any = None
-        error: BaseException | None = None
+        """Async twin of :meth:`SyncRunner.events`."""
+        driver = Driver(question(self.run, self.max_concurrency))
         try:
-            while not isinstance(request := _resume(task, reply, error), _Finished):
-                reply, error = None, None
-                try:
-                    if isinstance(request, Emit):
-                        yield request.event
+            for request in driver:
+                with driver.answering():
+                    if not isinstance(request, Emit):
+                        driver.reply = await self._serve(request)
                     else:
-                        reply = await self._serve(request)
-                except Exception as exc:
-                    error = exc
+                        yield request.event
         finally:
             await _cancel(list(self._running))  # a consumer that stops early cancels the steps
             for variable in self._running.values():  # close the traces of abandoned steps
                 await self._scopes[variable].on_chain_error(_Stopped(_ABANDONED))
-            task.close()
+            driver.close()
 
     async def _serve(self, request: Any) -> Any:
         """Carry out one request of :func:`~langchain_niche.pearl.schedule.question`."""
@@ -383,10 +355,7 @@ class AsyncRunner(_Runner):
     # -- steps ------------------------------------------------------------------------------------
     async def _step(self, request: Start, scope: AsyncCallbackManagerForChainRun) -> TaskOutcome:
         task = self.run.step_task(request.plan, request.step, request.values)
-        reply: Any = None
-        while not isinstance(call := _resume(task, reply, None), _Finished):
-            reply = await self.calls(call, scope)
-        outcome: TaskOutcome = call.value
+        outcome: TaskOutcome = await adrive(task, lambda call: self.calls(call, scope))
         return outcome
 
 

@@ -13,7 +13,7 @@ import logging
 import sys
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -246,6 +246,30 @@ def _aggregate(seed: ActionSet, replies: list[str | BaseException], min_count: i
     return seed | mined
 
 
+class _Mining:
+    """One mining run's prompts, replies and progress (shared by the sync and async twins)."""
+
+    def __init__(
+        self, seed: ActionSet, questions: Iterable[str], style: PromptStyle, progress: bool
+    ) -> None:
+        items = _check_questions(questions)
+        _check_style(style)
+        self.prompts = [_mining_messages(seed, q, style) for q in items]
+        self.replies: list[str | BaseException] = [RuntimeError("not run")] * len(items)
+        self._bar = _Progress(len(items), "mining actions", progress)
+
+    def record(self, index: int, output: Any) -> None:
+        """Keep the reply to prompt ``index`` (an error stays an error)."""
+        self.replies[index] = output if isinstance(output, BaseException) else _text(output)
+        self._bar.update()
+
+    def __enter__(self) -> _Mining:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._bar.close()
+
+
 def _mining_config(config: RunnableConfig | None, max_concurrency: int) -> RunnableConfig:
     return {**(config or {}), "max_concurrency": max_concurrency}
 
@@ -281,20 +305,12 @@ def mine_actions(
     Raises:
         StepExecutionError: Every call failed (a few failures only warn).
     """
-    items = _check_questions(questions)
-    _check_style(prompt_style)
-    prompts = [_mining_messages(seed, q, prompt_style) for q in items]
-    replies: list[str | BaseException] = [RuntimeError("not run")] * len(items)
-    bar = _Progress(len(items), "mining actions", progress)
-    try:
+    with _Mining(seed, questions, prompt_style, progress) as run:
         for index, output in llm.batch_as_completed(
-            prompts, _mining_config(config, max_concurrency), return_exceptions=True
+            run.prompts, _mining_config(config, max_concurrency), return_exceptions=True
         ):
-            replies[index] = output if isinstance(output, BaseException) else _text(output)
-            bar.update()
-    finally:
-        bar.close()
-    return _aggregate(seed, replies, min_count)
+            run.record(index, output)
+    return _aggregate(seed, run.replies, min_count)
 
 
 async def amine_actions(
@@ -309,21 +325,13 @@ async def amine_actions(
     prompt_style: PromptStyle = "grounded",
 ) -> ActionSet:
     """Async twin of :func:`mine_actions`."""
-    items = _check_questions(questions)
-    _check_style(prompt_style)
-    prompts = [_mining_messages(seed, q, prompt_style) for q in items]
-    replies: list[str | BaseException] = [RuntimeError("not run")] * len(items)
-    bar = _Progress(len(items), "mining actions", progress)
-    try:
+    with _Mining(seed, questions, prompt_style, progress) as run:
         outputs: AsyncIterator[tuple[int, Any]] = llm.abatch_as_completed(
-            prompts, _mining_config(config, max_concurrency), return_exceptions=True
+            run.prompts, _mining_config(config, max_concurrency), return_exceptions=True
         )
         async for index, output in outputs:
-            replies[index] = output if isinstance(output, BaseException) else _text(output)
-            bar.update()
-    finally:
-        bar.close()
-    return _aggregate(seed, replies, min_count)
+            run.record(index, output)
+    return _aggregate(seed, run.replies, min_count)
 
 
 # -- simplification -------------------------------------------------------------------------
@@ -356,6 +364,8 @@ class _Simplifier:
         self.candidates = [a for a in actions if a.name not in protected]
         self.max_actions = max_actions
         self.shard_size = shard_size
+        self._shards: list[list[Action]] = []
+        self._shrank = False
 
     def done(self) -> bool:
         return len(self.kept) + len(self.candidates) <= self.max_actions
@@ -372,19 +382,31 @@ class _Simplifier:
         ]
         return shards, prompts
 
-    def absorb(self, shards: list[list[Action]], outputs: list[Any]) -> bool:
-        """Take the merged shards; return whether the set shrank."""
+    def rounds(self, max_rounds: int) -> Iterator[list[list[BaseMessage]]]:
+        """Each round's prompts, while the set is too large and the last round shrank it.
+
+        Send each round's replies to :meth:`absorb` before taking the next round.
+        """
+        for _ in range(max_rounds):
+            if self.done():
+                return
+            self._shards, prompts = self.shards()
+            yield prompts
+            if not self._shrank:
+                return
+
+    def absorb(self, outputs: list[Any]) -> None:
+        """Take the merged shards of the round (an error keeps its shard)."""
         merged: dict[str, Action] = {}
-        for shard, output in zip(shards, outputs, strict=True):
+        for shard, output in zip(self._shards, outputs, strict=True):
             parsed = [] if isinstance(output, BaseException) else extract_actions(_text(output))
             kept_names = {a.name for a in self.kept}
             parsed = [a for a in parsed if a.name not in kept_names]
             for action in parsed or shard:  # an unusable reply keeps its shard unchanged
                 merged.setdefault(action.name, action)
-        shrank = len(merged) < len(self.candidates)
-        if shrank:
+        self._shrank = len(merged) < len(self.candidates)
+        if self._shrank:
             self.candidates = list(merged.values())
-        return shrank
 
     def result(self) -> ActionSet:
         if not self.done():
@@ -425,15 +447,9 @@ def simplify_actions(
         reply holds no usable action keeps its actions unchanged.
     """
     state = _Simplifier(actions, max_actions, shard_size, keep)
-    for _ in range(max_rounds):
-        if state.done():
-            break
-        shards, prompts = state.shards()
-        outputs = llm.batch(
-            prompts, _mining_config(config, max_concurrency), return_exceptions=True
-        )
-        if not state.absorb(shards, outputs):
-            break
+    batch_config = _mining_config(config, max_concurrency)
+    for prompts in state.rounds(max_rounds):
+        state.absorb(llm.batch(prompts, batch_config, return_exceptions=True))
     return state.result()
 
 
@@ -450,13 +466,7 @@ async def asimplify_actions(
 ) -> ActionSet:
     """Async twin of :func:`simplify_actions`."""
     state = _Simplifier(actions, max_actions, shard_size, keep)
-    for _ in range(max_rounds):
-        if state.done():
-            break
-        shards, prompts = state.shards()
-        outputs = await llm.abatch(
-            prompts, _mining_config(config, max_concurrency), return_exceptions=True
-        )
-        if not state.absorb(shards, outputs):
-            break
+    batch_config = _mining_config(config, max_concurrency)
+    for prompts in state.rounds(max_rounds):
+        state.absorb(await llm.abatch(prompts, batch_config, return_exceptions=True))
     return state.result()

@@ -202,12 +202,10 @@ class QuestionRun:
                 yield from self._prompt(run_prompt(prompt, self.budget, phase="synthesis"))
             ).text
         answer, option_index = yield from self._choose_option(answer)
-        result = PEARLResult(
-            question=self.question,
-            answer=answer,
-            open_answer=open_answer,
-            option_index=option_index,
-            option_label=option_letter(option_index) if option_index is not None else None,
+        result = self.result(
+            answer,
+            open_answer,
+            option_index,
             plan_text=plan.text if plan else None,
             plan=plan,
             steps=list(self.records),
@@ -215,13 +213,26 @@ class QuestionRun:
             fallback_used=plan is None,
             demonstrations=[q for q, _ in self.demonstrations],
             usage=Usage.total([a.usage for a in attempts] + self.usage),
-            seconds=self.elapsed(),
-            notes=list(self.notes),
         )
         shown = answer.strip()
         shown = shown if len(shown) <= 120 else shown[:119].rstrip() + "…"
         yield self.event("answer", f"answer: {shown}", result=result)
         return result
+
+    def result(
+        self, answer: str, open_answer: str, option_index: int | None, **fields: Any
+    ) -> PEARLResult:
+        """The run's result: the chosen answer and option, time and notes, and ``fields``."""
+        return PEARLResult(
+            question=self.question,
+            answer=answer,
+            open_answer=open_answer,
+            option_index=option_index,
+            option_label=option_letter(option_index) if option_index is not None else None,
+            seconds=self.elapsed(),
+            notes=list(self.notes),
+            **fields,
+        )
 
     def _choose_option(self, answer: str) -> Generator[Any, Any, tuple[str, int | None]]:
         """Map an open answer to one of the options (one model call); as is without options."""

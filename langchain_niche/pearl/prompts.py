@@ -197,6 +197,16 @@ def _options_text(options: Sequence[str]) -> str:
     return "\n".join(f"{option_letter(i)}. {option}" for i, option in enumerate(options))
 
 
+def _question_part(question: str, options: Sequence[str] | None) -> str:
+    """The planner's ``[Question]`` block, with the answer options when there are any."""
+    part = f"[Question]\n{question}"
+    if options:
+        part += (
+            f"\n\nAnswer options (one is chosen after your plan runs):\n{_options_text(options)}"
+        )
+    return part
+
+
 def planning_messages(
     actions: ActionSet,
     demonstrations: Sequence[tuple[str, str]],
@@ -235,12 +245,7 @@ def planning_messages(
             "[Plans that led to wrong answers for this question]\n"
             f"{shown}\n\nUse a different strategy this time."
         )
-    question_part = f"[Question]\n{question}"
-    if options:
-        question_part += (
-            f"\n\nAnswer options (one is chosen after your plan runs):\n{_options_text(options)}"
-        )
-    parts.append(question_part)
+    parts.append(_question_part(question, options))
     parts.append("Plan:")
     return [SystemMessage(content=PLANNER_SYSTEM), HumanMessage(content="\n\n".join(parts))]
 
@@ -296,12 +301,7 @@ def _paper_planning_messages(
             for p in avoid_plans
         )
         parts.append(f"[Earlier plans for this question]\n{shown}")
-    question_part = "[Question]\n" + PAPER_PLAN_QUESTION.format(question=question)
-    if options:
-        question_part += (
-            f"\n\nAnswer options (one is chosen after your plan runs):\n{_options_text(options)}"
-        )
-    parts.append(question_part)
+    parts.append(_question_part(PAPER_PLAN_QUESTION.format(question=question), options))
     parts.append("[Answer]")
     return [SystemMessage(content=PLANNER_SYSTEM), HumanMessage(content="\n\n".join(parts))]
 

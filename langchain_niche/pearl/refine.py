@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from langchain_niche._sansio import adrive, drive
 from langchain_niche.errors import (
     InvalidParameterError,
     preview,
@@ -42,13 +44,18 @@ def _refinement(
 ) -> Generator[tuple[str, Any], Any, Demonstration | None]:
     """The refinement of one example, sans I/O.
 
-    Yields ``("invoke", input)`` (reply: a result, or ``None`` after an error) and
-    ``("grade", result)`` (reply: whether it is right); returns the demonstration.
+    Yields ``("invoke", input)`` (reply: a result; an error thrown in ends the
+    example) and ``("grade", result)`` (reply: whether it is right); returns the
+    demonstration.
     """
     failed: list[str] = []
     for _ in range(max_tries):
-        result: PEARLResult | None = yield ("invoke", row_input(example, avoid_plans=list(failed)))
-        if result is None:
+        try:
+            result: PEARLResult = yield ("invoke", row_input(example, avoid_plans=list(failed)))
+        except Exception:
+            logger.warning(
+                "refinement of %r stopped by an error", example["question"], exc_info=True
+            )
             return None
         if result.plan is None:  # a zero-shot fallback has no plan to keep
             continue
@@ -59,62 +66,46 @@ def _refinement(
     return None
 
 
-def _refine_one(
-    pearl: PEARL,
-    example: Mapping[str, Any],
-    judge: Runnable[Any, Any] | None,
-    max_tries: int,
-    config: RunnableConfig | None,
-) -> Demonstration | None:
-    task = _refinement(example, max_tries)
-    reply: Any = None
-    while True:
-        try:
-            kind, value = task.send(reply)
-        except StopIteration as stop:
-            found: Demonstration | None = stop.value
-            return found
-        if kind == "grade":
-            reply = grade(
-                value, example["answer"], options=example.get("options"), judge=judge, config=config
-            )
-            continue
-        try:
-            reply = pearl.invoke(value, config)
-        except Exception:
-            logger.warning(
-                "refinement of %r stopped by an error", example["question"], exc_info=True
-            )
-            reply = None
+@dataclass(frozen=True)
+class _Refiner:
+    """Refines one example at a time: the requests of :func:`_refinement`, carried out."""
 
+    pearl: PEARL
+    judge: Runnable[Any, Any] | None
+    max_tries: int
+    config: RunnableConfig | None
 
-async def _arefine_one(
-    pearl: PEARL,
-    example: Mapping[str, Any],
-    judge: Runnable[Any, Any] | None,
-    max_tries: int,
-    config: RunnableConfig | None,
-) -> Demonstration | None:
-    task = _refinement(example, max_tries)
-    reply: Any = None
-    while True:
-        try:
-            kind, value = task.send(reply)
-        except StopIteration as stop:
-            found: Demonstration | None = stop.value
-            return found
-        if kind == "grade":
-            reply = await agrade(
-                value, example["answer"], options=example.get("options"), judge=judge, config=config
+    def refine(self, example: Mapping[str, Any]) -> Demonstration | None:
+        def serve(request: tuple[str, Any]) -> Any:
+            kind, value = request
+            if kind == "invoke":
+                return self.pearl.invoke(value, self.config)
+            return grade(
+                value,
+                example["answer"],
+                options=example.get("options"),
+                judge=self.judge,
+                config=self.config,
             )
-            continue
-        try:
-            reply = await pearl.ainvoke(value, config)
-        except Exception:
-            logger.warning(
-                "refinement of %r stopped by an error", example["question"], exc_info=True
+
+        found: Demonstration | None = drive(_refinement(example, self.max_tries), serve)
+        return found
+
+    async def arefine(self, example: Mapping[str, Any]) -> Demonstration | None:
+        async def serve(request: tuple[str, Any]) -> Any:
+            kind, value = request
+            if kind == "invoke":
+                return await self.pearl.ainvoke(value, self.config)
+            return await agrade(
+                value,
+                example["answer"],
+                options=example.get("options"),
+                judge=self.judge,
+                config=self.config,
             )
-            reply = None
+
+        found: Demonstration | None = await adrive(_refinement(example, self.max_tries), serve)
+        return found
 
 
 def refine_demonstrations(
@@ -145,8 +136,9 @@ def refine_demonstrations(
     """
     items = check_rows(examples, "examples")
     _check_tries(max_tries)
+    refiner = _Refiner(pearl, judge, max_tries, config)
     with ContextThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
-        found = list(pool.map(lambda e: _refine_one(pearl, e, judge, max_tries, config), items))
+        found = list(pool.map(refiner.refine, items))
     return [demo for demo in found if demo is not None]
 
 
@@ -162,11 +154,12 @@ async def arefine_demonstrations(
     """Async twin of :func:`refine_demonstrations`."""
     items = check_rows(examples, "examples")
     _check_tries(max_tries)
+    refiner = _Refiner(pearl, judge, max_tries, config)
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
     async def one(example: Mapping[str, Any]) -> Demonstration | None:
         async with gate:
-            return await _arefine_one(pearl, example, judge, max_tries, config)
+            return await refiner.arefine(example)
 
     found = await asyncio.gather(*(one(e) for e in items))
     return [demo for demo in found if demo is not None]

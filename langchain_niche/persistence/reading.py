@@ -8,7 +8,7 @@ import math
 import os
 import warnings
 import zipfile
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -109,21 +109,22 @@ class IndexReader:
         return IndexFormatError(f"{where}: {problem}")
 
     @contextmanager
-    def _guard(self, member: str) -> Iterator[None]:
+    def _guard(self, member: str | Callable[[], str]) -> Iterator[None]:
+        """Turn a read error into an :class:`IndexFormatError` naming ``member``.
+
+        ``member`` may be a function, called when an error occurs (e.g. to name
+        the line being read).
+        """
         try:
             yield
-        except IndexFormatError:
+        except (IndexFormatError, FileNotFoundError):
             raise
-        except FileNotFoundError:
-            raise
-        except RecursionError as exc:
-            msg = f"{self.source}: {member}: nested too deeply"
-            raise IndexFormatError(msg) from exc
-        except _READ_ERRORS as exc:
-            msg = (
-                f"{self.source}: {member}: not a readable langchain-niche index: "
-                f"{type(exc).__name__}: {exc}"
-            )
+        except (RecursionError, *_READ_ERRORS) as exc:
+            where = f"{self.source}: {member if isinstance(member, str) else member()}"
+            if isinstance(exc, RecursionError):
+                msg = f"{where}: nested too deeply"
+            else:
+                msg = f"{where}: not a readable langchain-niche index: {type(exc).__name__}: {exc}"
             raise IndexFormatError(msg) from exc
 
     # -- the zip directory ----------------------------------------------------------
@@ -343,7 +344,7 @@ class IndexReader:
         digest = hashlib.sha256()
         decode = decode_json
         line_no = 0
-        try:
+        with self._guard(lambda: f"{_EXAMPLES} line {line_no}"):
             for line_no, line in enumerate(self._lines(_EXAMPLES, digest), start=1):
                 if line_no > count:
                     msg = f"has more lines than the {count} examples manifest.json announces"
@@ -367,17 +368,6 @@ class IndexReader:
                     raise self.error(msg, f"{_EXAMPLES} line {line_no}")
                 seen.add(example_id)
                 records.append((example_id, record["example"]))
-        except IndexFormatError:
-            raise
-        except RecursionError as exc:
-            msg = f"{self.source}: {_EXAMPLES} line {line_no}: nested too deeply"
-            raise IndexFormatError(msg) from exc
-        except _READ_ERRORS as exc:
-            msg = (
-                f"{self.source}: {_EXAMPLES} line {line_no}: not a readable langchain-niche "
-                f"index: {type(exc).__name__}: {exc}"
-            )
-            raise IndexFormatError(msg) from exc
         if len(records) != count:
             msg = f"manifest announces {count} examples, found {len(records)}"
             raise self.error(msg, _EXAMPLES)

@@ -27,7 +27,7 @@ The sweep is a pure function of the recorded signals and agreements
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 
+from langchain_niche._sansio import Call
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.routing.answers import answer_text
 from langchain_niche.routing.errors import AnswerFormatError, TeacherError
@@ -284,17 +285,17 @@ def _route_config(config: RunnableConfig, route: str) -> RunnableConfig:
     return child
 
 
-class _Run:
-    """The bookkeeping of one calibration, shared by the sync and async drivers (no I/O)."""
+class Calibration:
+    """One calibration: its bookkeeping and its steps (no I/O: a driver makes the calls)."""
 
     def __init__(
         self,
         router: TeacherStudentRouter,
         inputs: Any,
-        *,
         target: Any,
         metric: MetricFn | None,
         confidence: Any,
+        *,
         learn: bool | None,
         config: RunnableConfig | None,
     ) -> None:
@@ -356,88 +357,26 @@ class _Run:
             metric=self.metric,
         )
 
-
-def calibrate_router(
-    router: TeacherStudentRouter,
-    inputs: Sequence[dict[str, Any]],
-    *,
-    target: float = 0.95,
-    metric: MetricFn | None = None,
-    confidence: float | None = 0.95,
-    learn: bool | None = None,
-    config: RunnableConfig | None = None,
-) -> CalibrationReport:
-    """See :meth:`TeacherStudentRouter.calibrate`."""
-    run = _Run(
-        router,
-        inputs,
-        target=target,
-        metric=metric,
-        confidence=confidence,
-        learn=learn,
-        config=config,
-    )
-    for item in run.items:
-        keys, query, scored = router._prepare(item)
-        signals = run.signals(scored)
-        student: str | None = None
-        if any(math.isfinite(v) for v in signals.values()):
+    def steps(self) -> Generator[Call, Any, CalibrationReport]:
+        """The calibration, sans I/O: selector, model and store calls are the requests."""
+        for item in self.items:
+            keys, query, scored = yield from self.router._preparing(item)
+            signals = self.signals(scored)
+            student: str | None = None
+            if any(math.isfinite(v) for v in signals.values()):
+                try:
+                    model = self.router._student_runnable(keys)
+                    student_input = self.router._student_input(item, scored)
+                    output = yield Call.invoke(model, student_input, self.student_config)
+                except Exception as exc:  # the router would ask the teacher
+                    output = exc
+                student = self.student_answer(output)
             try:
-                output = router._student_runnable(keys).invoke(
-                    router._student_input(item, scored), run.student_config
-                )
-            except Exception as exc:  # the router would ask the teacher
-                output = exc
-            student = run.student_answer(output)
-        try:
-            output = router.teacher.invoke(item, run.teacher_config)
-        except Exception as exc:
-            output = exc
-        teacher = run.teacher_answer(output, query)
-        run.record(signals, student, teacher)
-        if run.learn:
-            run.learned(router._writer.write(query, teacher, scored))
-    return run.finish()
-
-
-async def acalibrate_router(
-    router: TeacherStudentRouter,
-    inputs: Sequence[dict[str, Any]],
-    *,
-    target: float = 0.95,
-    metric: MetricFn | None = None,
-    confidence: float | None = 0.95,
-    learn: bool | None = None,
-    config: RunnableConfig | None = None,
-) -> CalibrationReport:
-    """Async twin of :func:`calibrate_router` (same order, same learning)."""
-    run = _Run(
-        router,
-        inputs,
-        target=target,
-        metric=metric,
-        confidence=confidence,
-        learn=learn,
-        config=config,
-    )
-    for item in run.items:
-        keys, query, scored = await router._aprepare(item)
-        signals = run.signals(scored)
-        student: str | None = None
-        if any(math.isfinite(v) for v in signals.values()):
-            try:
-                output = await router._student_runnable(keys).ainvoke(
-                    router._student_input(item, scored), run.student_config
-                )
+                output = yield Call.invoke(self.router.teacher, item, self.teacher_config)
             except Exception as exc:
                 output = exc
-            student = run.student_answer(output)
-        try:
-            output = await router.teacher.ainvoke(item, run.teacher_config)
-        except Exception as exc:
-            output = exc
-        teacher = run.teacher_answer(output, query)
-        run.record(signals, student, teacher)
-        if run.learn:
-            run.learned(await router._writer.awrite(query, teacher, scored))
-    return run.finish()
+            teacher = self.teacher_answer(output, query)
+            self.record(signals, student, teacher)
+            if self.learn:
+                self.learned((yield self.router._learning(query, teacher, scored)))
+        return self.finish()

@@ -8,14 +8,16 @@ chunk, so a run that stops keeps what it collected.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ensure_config, patch_config
 
+from langchain_niche._progress import ProgressUpdate
 from langchain_niche._progress import progress as show_progress
+from langchain_niche._sansio import Call, arun_calls, run_calls
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.routing.answers import (
     NonText,
@@ -86,26 +88,21 @@ def _check_args(
     return runnable, list(inputs)
 
 
+@dataclass
 class _Collector:
-    """The bookkeeping shared by the sync and async drivers (no I/O of its own)."""
+    """The bookkeeping of one collection and its steps (no I/O of its own)."""
 
-    def __init__(
-        self,
-        items: list[Any],
-        input_keys: Sequence[str] | None,
-        output_key: str,
-        accept: AcceptFn | None,
-        non_text: NonText,
-    ) -> None:
-        self.items = items
-        self.input_keys = input_keys
-        self.output_key = output_key
-        self.accept = accept
-        self.non_text = non_text
-        self.seen: set[str] = set()
-        self.learned = self.skipped = self.rejected = 0
-        self.failed: list[CollectFailure] = []
-        self.ids: list[str] = []
+    items: list[Any]
+    input_keys: Sequence[str] | None
+    output_key: str
+    accept: AcceptFn | None
+    non_text: NonText
+    seen: set[str] = field(default_factory=set)
+    learned: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    failed: list[CollectFailure] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
     def queries(self, chunk: range) -> list[tuple[int, dict[str, Any]]]:
         out = []
@@ -159,6 +156,36 @@ class _Collector:
         self.learned += len(ids)
         self.ids.extend(ids)
 
+    def collecting(
+        self,
+        runnable: Runnable[Any, Any],
+        selector: Any,
+        max_concurrency: int,
+        config: RunnableConfig | None,
+        update: ProgressUpdate,
+    ) -> Generator[Call, Any, None]:
+        """Look up, ask and store chunk by chunk (sans I/O: the selector and teacher calls)."""
+        config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
+        step = max_concurrency * 4
+        for start in range(0, len(self.items), step):
+            chunk = range(start, min(start + step, len(self.items)))
+            queries = self.queries(chunk)
+            scored = []
+            for _, query in queries:
+                scored.append(
+                    (yield _selector_call(selector, "select_examples_with_scores", query))
+                )
+            todo = self.todo(queries, scored)
+            if todo:
+                asked = [self.items[i] for i, _ in todo]
+                outputs = yield Call(
+                    runnable.batch, runnable.abatch, (asked, config), {"return_exceptions": True}
+                )
+                examples = self.examples(todo, outputs)
+                if examples:
+                    self.stored(list((yield _selector_call(selector, "add_examples", examples))))
+            update(len(chunk))
+
     def report(self) -> CollectReport:
         return CollectReport(
             total=len(self.items),
@@ -168,6 +195,14 @@ class _Collector:
             failed=self.failed,
             ids=self.ids,
         )
+
+
+_PROGRESS = "collecting teacher answers"
+
+
+def _selector_call(selector: Any, method: str, argument: Any) -> Call:
+    """Call the selector's ``method`` (its ``a``-prefixed twin in async code)."""
+    return Call(getattr(selector, method), getattr(selector, f"a{method}"), (argument,))
 
 
 def collect_examples(
@@ -218,24 +253,8 @@ def collect_examples(
     """
     runnable, items = _check_args(teacher, inputs, selector, max_concurrency, output_key)
     state = _Collector(items, input_keys, output_key, accept, non_text)
-    config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
-    step = max_concurrency * 4
-    with show_progress(
-        len(items), "collecting teacher answers", enabled=progress, unit="input"
-    ) as update:
-        for start in range(0, len(items), step):
-            chunk = range(start, min(start + step, len(items)))
-            queries = state.queries(chunk)
-            scored = [selector.select_examples_with_scores(q) for _, q in queries]
-            todo = state.todo(queries, scored)
-            if todo:
-                outputs = runnable.batch(
-                    [items[i] for i, _ in todo], config, return_exceptions=True
-                )
-                examples = state.examples(todo, outputs)
-                if examples:
-                    state.stored(list(selector.add_examples(examples)))
-            update(len(chunk))
+    with show_progress(len(items), _PROGRESS, enabled=progress, unit="input") as update:
+        run_calls(state.collecting(runnable, selector, max_concurrency, config, update))
     return state.report()
 
 
@@ -255,22 +274,6 @@ async def acollect_examples(
     """Async twin of :func:`collect_examples` (``abatch``, native async Redis)."""
     runnable, items = _check_args(teacher, inputs, selector, max_concurrency, output_key)
     state = _Collector(items, input_keys, output_key, accept, non_text)
-    config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
-    step = max_concurrency * 4
-    with show_progress(
-        len(items), "collecting teacher answers", enabled=progress, unit="input"
-    ) as update:
-        for start in range(0, len(items), step):
-            chunk = range(start, min(start + step, len(items)))
-            queries = state.queries(chunk)
-            scored = [await selector.aselect_examples_with_scores(q) for _, q in queries]
-            todo = state.todo(queries, scored)
-            if todo:
-                outputs = await runnable.abatch(
-                    [items[i] for i, _ in todo], config, return_exceptions=True
-                )
-                examples = state.examples(todo, outputs)
-                if examples:
-                    state.stored(list(await selector.aadd_examples(examples)))
-            update(len(chunk))
+    with show_progress(len(items), _PROGRESS, enabled=progress, unit="input") as update:
+        await arun_calls(state.collecting(runnable, selector, max_concurrency, config, update))
     return state.report()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -25,6 +25,7 @@ from langchain_core.runnables import (
 from langchain_core.runnables.config import patch_config
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from langchain_niche._sansio import Call, arun_calls, run_calls
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.routing.answers import (
     EXAMPLES_VAR,
@@ -33,11 +34,7 @@ from langchain_niche.routing.answers import (
     input_fields,
     query_of,
 )
-from langchain_niche.routing.calibrate import (
-    CalibrationReport,
-    acalibrate_router,
-    calibrate_router,
-)
+from langchain_niche.routing.calibrate import Calibration, CalibrationReport
 from langchain_niche.routing.costs import (
     Price,
     RouterStats,
@@ -67,6 +64,8 @@ __all__ = ["DEFAULT_SYSTEM_PROMPT", "RouteFn", "TeacherStudentRouter", "default_
 logger = logging.getLogger(__name__)
 
 RouteFn = Callable[[list[tuple[dict[str, Any], float]]], str]
+_Prepared = tuple[list[str], dict[str, Any], list[tuple[dict[str, Any], float]]]
+"""An input's compared fields, its query and the retrieved examples with scores."""
 """A custom policy: receives ``select_examples_with_scores`` and returns ``"student"`` or ``"teacher"``."""
 
 
@@ -263,23 +262,20 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         return input_fields(input, self.input_keys, self.output_key)
 
     # -- routing ---------------------------------------------------------------------
-    def _prepare(
-        self, input: Any
-    ) -> tuple[list[str], dict[str, Any], list[tuple[dict[str, Any], float]]]:
+    def _preparing(self, input: Any) -> Generator[Call, Any, _Prepared]:
+        """An input's compared fields, its query and the examples retrieved for it (sans I/O)."""
         keys = input_fields(input, self.input_keys, self.output_key)
         query = query_of(input, keys)
-        scored = self.selector.select_examples_with_scores(query)
+        selector = self.selector
+        scored = yield Call(
+            selector.select_examples_with_scores, selector.aselect_examples_with_scores, (query,)
+        )
         stored_examples_checked([example for example, _ in scored], self.output_key)
         return keys, query, scored
 
-    async def _aprepare(
-        self, input: Any
-    ) -> tuple[list[str], dict[str, Any], list[tuple[dict[str, Any], float]]]:
-        keys = input_fields(input, self.input_keys, self.output_key)
-        query = query_of(input, keys)
-        scored = await self.selector.aselect_examples_with_scores(query)
-        stored_examples_checked([example for example, _ in scored], self.output_key)
-        return keys, query, scored
+    def _prepare(self, input: Any) -> _Prepared:
+        prepared: _Prepared = run_calls(self._preparing(input))
+        return prepared
 
     def _decide(self, scored: ScoredExamples) -> RouteDecision:
         policy = self._policy
@@ -292,16 +288,15 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         return RouteDecision(route, "custom policy", tuple(float(s) for _, s in scored))
 
     def _route_sync(self, input: dict[str, Any]) -> dict[str, Any]:
-        keys, query, scored = self._prepare(input)
-        return self._route_output(keys, query, scored)
+        routed: dict[str, Any] = run_calls(self._routing(input))
+        return routed
 
     async def _route_async(self, input: dict[str, Any]) -> dict[str, Any]:
-        keys, query, scored = await self._aprepare(input)
-        return self._route_output(keys, query, scored)
+        routed: dict[str, Any] = await arun_calls(self._routing(input))
+        return routed
 
-    def _route_output(
-        self, keys: list[str], query: dict[str, Any], scored: list[tuple[dict[str, Any], float]]
-    ) -> dict[str, Any]:
+    def _routing(self, input: dict[str, Any]) -> Generator[Call, Any, dict[str, Any]]:
+        keys, query, scored = yield from self._preparing(input)
         decision = self._decide(scored)
         return {
             "route": decision.route,
@@ -383,22 +378,22 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         self._stats.add_usage("teacher", usages, self._prices, answered=True)
         return answer
 
-    def _invoke(
+    def _answering(
         self,
         input: dict[str, Any],
-        run_manager: CallbackManagerForChainRun,
+        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
-    ) -> str:
+    ) -> Generator[Call, Any, str]:
+        """Route, answer and learn one input (sans I/O: the model calls are requests)."""
         base = patch_config(config, callbacks=run_manager.get_child())
-        routed = self._route_step.invoke(input, patch_config(base, run_name="route"))
+        routed = yield Call.invoke(self._route_step, input, patch_config(base, run_name="route"))
         keys, query, scored = routed["keys"], routed["query"], routed["scored"]
         if routed["route"] == "student":
             recorder = UsageRecorder()
             child = self._child(run_manager.get_child(), config, "student", recorder)
             try:
-                output = self._student_runnable(keys).invoke(
-                    self._student_input(input, scored), child
-                )
+                student = self._student_runnable(keys)
+                output = yield Call.invoke(student, self._student_input(input, scored), child)
             except Exception as exc:  # the teacher answers instead
                 output = exc
             answer = self._student_done(recorder, output, query)
@@ -407,12 +402,22 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         recorder = UsageRecorder()
         child = self._child(run_manager.get_child(), config, "teacher", recorder)
         try:
-            output = self.teacher.invoke(input, child)
+            output = yield Call.invoke(self.teacher, input, child)
         except Exception as exc:
             output = exc
         answer = self._teacher_done(recorder, output, query)
         if self.learn:
-            self._stats.count(self._writer.write(query, answer, scored))
+            self._stats.count((yield self._learning(query, answer, scored)))
+        return answer
+
+    def _learning(self, query: dict[str, Any], answer: str, scored: ScoredExamples) -> Call:
+        """The request that stores a teacher answer (replies with the outcome's counter)."""
+        return Call(self._writer.write, self._writer.awrite, (query, answer, scored))
+
+    def _invoke(
+        self, input: dict[str, Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> str:
+        answer: str = run_calls(self._answering(input, run_manager, config))
         return answer
 
     async def _ainvoke(
@@ -421,30 +426,7 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> str:
-        base = patch_config(config, callbacks=run_manager.get_child())
-        routed = await self._route_step.ainvoke(input, patch_config(base, run_name="route"))
-        keys, query, scored = routed["keys"], routed["query"], routed["scored"]
-        if routed["route"] == "student":
-            recorder = UsageRecorder()
-            child = self._child(run_manager.get_child(), config, "student", recorder)
-            try:
-                output = await self._student_runnable(keys).ainvoke(
-                    self._student_input(input, scored), child
-                )
-            except Exception as exc:
-                output = exc
-            answer = self._student_done(recorder, output, query)
-            if answer is not None:
-                return answer
-        recorder = UsageRecorder()
-        child = self._child(run_manager.get_child(), config, "teacher", recorder)
-        try:
-            output = await self.teacher.ainvoke(input, child)
-        except Exception as exc:
-            output = exc
-        answer = self._teacher_done(recorder, output, query)
-        if self.learn:
-            self._stats.count(await self._writer.awrite(query, answer, scored))
+        answer: str = await arun_calls(self._answering(input, run_manager, config))
         return answer
 
     @staticmethod
@@ -517,15 +499,9 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         Returns:
             A :class:`~langchain_niche.routing.CalibrationReport` with the whole curve.
         """
-        return calibrate_router(
-            self,
-            inputs,
-            target=target,
-            metric=metric,
-            confidence=confidence,
-            learn=learn,
-            config=config,
-        )
+        run = Calibration(self, inputs, target, metric, confidence, learn=learn, config=config)
+        report: CalibrationReport = run_calls(run.steps())
+        return report
 
     async def acalibrate(
         self,
@@ -538,12 +514,6 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
         config: RunnableConfig | None = None,
     ) -> CalibrationReport:
         """Async twin of :meth:`calibrate`."""
-        return await acalibrate_router(
-            self,
-            inputs,
-            target=target,
-            metric=metric,
-            confidence=confidence,
-            learn=learn,
-            config=config,
-        )
+        run = Calibration(self, inputs, target, metric, confidence, learn=learn, config=config)
+        report: CalibrationReport = await arun_calls(run.steps())
+        return report

@@ -8,11 +8,13 @@ async twin), ``add_example`` / ``aadd_example``, ``len()``, and ``examples`` /
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_niche.errors import InvalidParameterError, MissingKeyError, preview
 from langchain_niche.routing.answers import fingerprint
+from langchain_niche.routing.policies import ScoredExamples
 
 __all__ = [
     "AcceptFn",
@@ -92,9 +94,7 @@ def stored_examples_checked(
     return examples
 
 
-def already_stored(
-    query: Mapping[str, Any], scored: Sequence[tuple[Mapping[str, Any], float]]
-) -> bool:
+def already_stored(query: Mapping[str, Any], scored: ScoredExamples) -> bool:
     """Whether a retrieved example has exactly the input's compared fields."""
     return any(all(example.get(k) == v for k, v in query.items()) for example, _ in scored)
 
@@ -133,7 +133,7 @@ class ExampleWriter:
         self,
         query: Mapping[str, Any],
         answer: str,
-        scored: Sequence[tuple[Mapping[str, Any], float]],
+        scored: ScoredExamples,
     ) -> tuple[str, dict[str, Any] | None]:
         """Decide whether to store; reserves the input when it will be stored.
 
@@ -157,34 +157,27 @@ class ExampleWriter:
         with self._lock:
             self._seen.discard(fingerprint(query))
 
-    def write(
-        self,
-        query: Mapping[str, Any],
-        answer: str,
-        scored: Sequence[tuple[Mapping[str, Any], float]],
-    ) -> str:
+    @contextmanager
+    def _reserved(self, query: Mapping[str, Any]) -> Iterator[None]:
+        """Release the reservation of ``query`` when the write in the block fails."""
+        try:
+            yield
+        except BaseException:
+            self.release(query)
+            raise
+
+    def write(self, query: Mapping[str, Any], answer: str, scored: ScoredExamples) -> str:
         """Store one teacher answer (sync); returns the outcome of :meth:`plan`."""
         outcome, example = self.plan(query, answer, scored)
         if example is not None:
-            try:
+            with self._reserved(query):
                 self.selector.add_example(example)
-            except BaseException:
-                self.release(query)
-                raise
         return outcome
 
-    async def awrite(
-        self,
-        query: Mapping[str, Any],
-        answer: str,
-        scored: Sequence[tuple[Mapping[str, Any], float]],
-    ) -> str:
+    async def awrite(self, query: Mapping[str, Any], answer: str, scored: ScoredExamples) -> str:
         """Async twin of :meth:`write` (native async for a Redis store)."""
         outcome, example = self.plan(query, answer, scored)
         if example is not None:
-            try:
+            with self._reserved(query):
                 await self.selector.aadd_example(example)
-            except BaseException:
-                self.release(query)
-                raise
         return outcome

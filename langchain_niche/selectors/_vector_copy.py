@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import copy
 import pickle
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from langchain_core.vectorstores import VectorStore
+from pydantic import BaseModel
+from typing_extensions import Self
 
 from langchain_niche.errors import VectorStoreError
 
-__all__ = ["PickledStore", "deepcopy_store", "pickle_store_field", "unpickle_store_field"]
+__all__ = [
+    "PickledStore",
+    "VectorStoreCopies",
+    "deepcopy_store",
+    "pickle_store_field",
+    "unpickle_store_field",
+]
 
 
 class PickledStore:
@@ -71,3 +80,44 @@ def deepcopy_store(store: VectorStore, memo: dict[int, Any]) -> None:
         copy.deepcopy(store, memo)
     except Exception as exc:
         raise _copy_error(store, exc, pickling=False) from exc
+
+
+class VectorStoreCopies(BaseModel):
+    """Copies and pickles of a pydantic selector holding a vector store in a field.
+
+    ``copy.deepcopy``, ``pickle`` and ``model_copy(deep=True)`` give an
+    independent selector when the store can be copied or pickled, and raise
+    :class:`~langchain_niche.errors.VectorStoreError` naming the store otherwise.
+    """
+
+    _store_field: ClassVar[str] = "vectorstore"
+
+    def __getstate__(self) -> dict[Any, Any]:
+        return pickle_store_field(super().__getstate__(), self._store_field)
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(unpickle_store_field(state, self._store_field))
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        memo = {} if memo is None else memo
+        deepcopy_store(getattr(self, self._store_field), memo)  # a clear error if it cannot
+        return super().__deepcopy__(memo)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy the selector, optionally with other settings.
+
+        Args:
+            update: Settings of the copy (``{"k": 2}``), checked like an assignment.
+            deep: ``True``: an independent selector, as ``copy.deepcopy`` gives.
+                ``False``: a view of the same indexes and vector store.
+
+        Returns:
+            The copy.
+
+        Raises:
+            InvalidParameterError: An update is invalid.
+        """
+        copied = self.__deepcopy__() if deep else self.__copy__()
+        for name, value in (update or {}).items():
+            setattr(copied, name, value)
+        return copied

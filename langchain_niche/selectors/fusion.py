@@ -6,11 +6,18 @@ the lexical side as exact scores or a ranking. Nothing here touches a store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from langchain_core.documents import Document
 
-__all__ = ["ID_KEY", "rank_scores", "rrf_scores", "vector_candidates", "weighted_order"]
+__all__ = [
+    "ID_KEY",
+    "kept_candidates",
+    "rank_scores",
+    "rrf_scores",
+    "vector_candidates",
+    "weighted_order",
+]
 
 ID_KEY = "niche_id"
 """Metadata key holding the example id in vector-store documents."""
@@ -57,6 +64,14 @@ def vector_candidates(
         lo, hi = scores[0], scores[-1]
         scores = [(hi - s) / (hi - lo) for s in scores]
     return ids, scores
+
+
+def kept_candidates(
+    ids: Sequence[str], scores: Sequence[float], keep: Callable[[str], bool]
+) -> tuple[list[str], list[float]]:
+    """The vector candidates ``keep`` accepts, with their scores, in the same order."""
+    kept = [n for n, example_id in enumerate(ids) if keep(example_id)]
+    return [ids[n] for n in kept], [scores[n] for n in kept]
 
 
 def weighted_order(fused: Sequence[float]) -> list[int]:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
+from langchain_niche._sansio import Call, arun_calls, run_calls
 from langchain_niche._validation import TypedValidationErrors
 from langchain_niche.errors import (
     ExampleNotFoundError,
@@ -23,14 +24,10 @@ from langchain_niche.errors import (
     preview,
 )
 from langchain_niche.scope import Scope
-from langchain_niche.selectors._vector_copy import (
-    deepcopy_store,
-    pickle_store_field,
-    unpickle_store_field,
-)
+from langchain_niche.selectors._vector_copy import VectorStoreCopies
 from langchain_niche.selectors.base import ScoredExample
 from langchain_niche.selectors.fusion import (
-    ID_KEY,
+    kept_candidates,
     rrf_scores,
     vector_candidates,
     weighted_order,
@@ -38,10 +35,11 @@ from langchain_niche.selectors.fusion import (
 from langchain_niche.selectors.jaccard import JaccardExampleSelector
 from langchain_niche.selectors.vector_search import (
     StoreAbilities,
-    asearch_vectors,
-    search_vectors,
+    embedded_text,
+    example_documents,
+    scoped_search_kwargs,
+    searching_vectors,
 )
-from langchain_niche.text import example_fields
 
 __all__ = ["FallbackWarning", "HybridExampleSelector"]
 
@@ -58,7 +56,7 @@ class FallbackWarning(UserWarning):
     """A hybrid selection fell back to lexical-only results (the vector store failed)."""
 
 
-class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseModel):
+class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, VectorStoreCopies):
     """Few-shot selection fusing embedding similarity with exact lexical similarity.
 
     Candidates come from a LangChain ``VectorStore`` (the ``fetch_k`` nearest
@@ -163,39 +161,6 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
     _last_fallback: str | None = PrivateAttr(default=None)
     _abilities: StoreAbilities = PrivateAttr(default_factory=StoreAbilities)
 
-    # -- copying and pickling ------------------------------------------------------------
-    def __getstate__(self) -> dict[Any, Any]:
-        return pickle_store_field(super().__getstate__(), "vectorstore")
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(unpickle_store_field(state, "vectorstore"))
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> HybridExampleSelector:
-        memo = {} if memo is None else memo
-        deepcopy_store(self.vectorstore, memo)  # a clear error if it cannot be copied
-        return super().__deepcopy__(memo)
-
-    def model_copy(
-        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
-    ) -> HybridExampleSelector:
-        """Copy the selector, optionally with other settings.
-
-        Args:
-            update: Settings of the copy (``{"k": 2}``), checked like an assignment.
-            deep: ``True``: an independent selector, as ``copy.deepcopy`` gives.
-                ``False``: a view of the same lexical index and vector store.
-
-        Returns:
-            The copy.
-
-        Raises:
-            InvalidParameterError: An update is invalid.
-        """
-        copied = self.__deepcopy__() if deep else self.__copy__()
-        for name, value in (update or {}).items():
-            setattr(copied, name, value)
-        return copied
-
     # -- construction --------------------------------------------------------------------
     @classmethod
     def from_examples(
@@ -245,7 +210,10 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         lexical = JaccardExampleSelector(
             examples=examples, ids=ids, input_keys=input_keys, k=k, **lexical_options
         )
-        texts, metadatas, new_ids = _documents(lexical, input_keys)
+        new_ids = lexical.ids
+        texts, metadatas = example_documents(
+            new_ids, lexical.examples, input_keys, lexical.filter_keys
+        )
         vectorstore = vectorstore_cls.from_texts(
             texts, embeddings, metadatas=metadatas, ids=new_ids, **(vectorstore_cls_kwargs or {})
         )
@@ -294,7 +262,10 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         lexical = await JaccardExampleSelector.afrom_examples(
             list(examples), ids=ids, input_keys=input_keys, k=settings.get("k", 4), **kwargs
         )
-        texts, metadatas, new_ids = _documents(lexical, input_keys)
+        new_ids = lexical.ids
+        texts, metadatas = example_documents(
+            new_ids, lexical.examples, input_keys, lexical.filter_keys
+        )
         vectorstore = await vectorstore_cls.afrom_texts(
             texts, embeddings, metadatas=metadatas, ids=new_ids, **(vectorstore_cls_kwargs or {})
         )
@@ -316,9 +287,6 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         """The lexical index's ``filter_keys`` (fields that scope every selection)."""
         return self.lexical.filter_keys
 
-    def _text(self, variables: Mapping[str, Any]) -> str:
-        return " ".join(example_fields(variables, sorted(self.input_keys)))
-
     # -- adding and removing -----------------------------------------------------------------
     def add_examples(
         self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
@@ -326,50 +294,51 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         """Add examples to both indexes (all of them, or none).
 
         Args:
-            examples: The examples.
-            ids: Optional ids.
+            examples: The examples (embedded on their ``input_keys`` fields).
+            ids: Optional ids, one per example (default: new ones).
 
         Returns:
-            The new ids.
+            The new ids, in the order of the examples.
 
         Raises:
             VectorStoreError: The vector store rejected them (the lexical add is
                 rolled back).
         """
-        new_ids = self.lexical.add_examples(examples, ids=ids)
-        texts, metadatas = self._texts_for(new_ids)
-        try:
-            self.vectorstore.add_texts(texts, metadatas=metadatas, ids=new_ids)
-        except Exception as exc:
-            raise self._rolled_back(new_ids, exc) from exc
+        new_ids: list[str] = run_calls(self._adding(examples, ids))
         return new_ids
 
     async def aadd_examples(
         self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
     ) -> list[str]:
-        """Async twin of :meth:`add_examples` (native async vector store call).
-
-        Args:
-            examples: The examples.
-            ids: Optional ids.
-
-        Returns:
-            The new ids.
-        """
-        new_ids = await self.lexical.aadd_examples(examples, ids=ids)
-        texts, metadatas = self._texts_for(new_ids)
-        try:
-            await self.vectorstore.aadd_texts(texts, metadatas=metadatas, ids=new_ids)
-        except Exception as exc:
-            raise self._rolled_back(new_ids, exc) from exc
+        """Async twin of :meth:`add_examples` (native async vector store call)."""
+        new_ids: list[str] = await arun_calls(self._adding(examples, ids))
         return new_ids
 
-    def _rolled_back(self, new_ids: list[str], exc: Exception) -> VectorStoreError:
-        """Undo the lexical add of examples the vector store rejected."""
-        for example_id in new_ids:
-            self.lexical.remove_example(example_id)
-        msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
-        return VectorStoreError(msg)
+    def _adding(
+        self, examples: Iterable[Mapping[str, Any]], ids: Sequence[str] | None
+    ) -> Generator[Call, Any, list[str]]:
+        """Add to the lexical index, then to the vector store (sans I/O: the two adds)."""
+        lexical, store = self.lexical, self.vectorstore
+        new_ids: list[str] = yield Call(
+            lexical.add_examples, lexical.aadd_examples, (examples,), {"ids": ids}
+        )
+        added = self._lookup(new_ids)
+        texts, metadatas = example_documents(
+            new_ids, [added[i] for i in new_ids], self.input_keys, self.filter_keys
+        )
+        try:
+            yield Call(
+                store.add_texts,
+                store.aadd_texts,
+                (texts,),
+                {"metadatas": metadatas, "ids": new_ids},
+            )
+        except Exception as exc:  # undo the lexical add
+            for example_id in new_ids:
+                lexical.remove_example(example_id)
+            msg = f"the vector store rejected {len(new_ids)} example(s); nothing was added: {exc}"
+            raise VectorStoreError(msg) from exc
+        return new_ids
 
     def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
         """Add one example to both indexes.
@@ -386,15 +355,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
     async def aadd_example(
         self, example: Mapping[str, Any], *, example_id: str | None = None
     ) -> str:
-        """Async twin of :meth:`add_example`.
-
-        Args:
-            example: The example.
-            example_id: Optional id.
-
-        Returns:
-            Its id.
-        """
+        """Async twin of :meth:`add_example`."""
         ids = await self.aadd_examples([example], ids=None if example_id is None else [example_id])
         return ids[0]
 
@@ -414,11 +375,6 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
             logger.warning("vector store could not delete %s: %s", removed, exc)
         return removed
 
-    def _texts_for(self, ids: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
-        examples = self._lookup(ids)
-        texts = [self._text(examples[i]) for i in ids]
-        return texts, [_metadata(i, examples[i], self.filter_keys) for i in ids]
-
     # -- selection --------------------------------------------------------------------------
     def search(
         self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
@@ -433,62 +389,36 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         Returns:
             Up to ``k`` examples, best first.
         """
-        prepared = self._prepare(input_variables, filter)
-        if prepared is None:
-            return []
-        text, scope = prepared
-        try:
-            kwargs = self._store_kwargs(scope)
-            hits = search_vectors(self.vectorstore, text, self.fetch_k, kwargs, self._abilities)
-        except InvalidParameterError:
-            raise
-        except Exception as exc:
-            return self._fallback(exc, input_variables, filter)
-        return self._fuse(input_variables, hits, filter, scope)
+        found = run_calls(self._searching(input_variables, filter))
+        return found if isinstance(found, list) else self._fallback(found, input_variables, filter)
 
     async def asearch(
         self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
     ) -> list[ScoredExample]:
-        """Async twin of :meth:`search` (native async vector search).
+        """Async twin of :meth:`search` (native async vector search)."""
+        found = await arun_calls(self._searching(input_variables, filter))
+        return found if isinstance(found, list) else self._fallback(found, input_variables, filter)
 
-        Args:
-            input_variables: The prompt's input variables.
-            filter: Per-call filter, as for :meth:`search`.
-
-        Returns:
-            Up to ``k`` examples, best first.
-        """
+    def _searching(
+        self, input_variables: dict[str, Any], filter: Mapping[str, Any] | None
+    ) -> Generator[Call, Any, list[ScoredExample] | Exception]:
+        """The fused selection, or the vector store's error (sans I/O: the vector search)."""
         prepared = self._prepare(input_variables, filter)
         if prepared is None:
             return []
         text, scope = prepared
         try:
-            kwargs = self._store_kwargs(scope)
-            hits = await asearch_vectors(
+            kwargs = scoped_search_kwargs(
+                self.vectorstore, self.vectorstore_kwargs, self.filter_keys, scope
+            )
+            hits = yield from searching_vectors(
                 self.vectorstore, text, self.fetch_k, kwargs, self._abilities
             )
         except InvalidParameterError:
             raise
         except Exception as exc:
-            return self._fallback(exc, input_variables, filter)
+            return exc
         return self._fuse(input_variables, hits, filter, scope)
-
-    def _store_kwargs(self, scope: Scope) -> dict[str, Any]:
-        """The vector search's arguments: ``vectorstore_kwargs`` plus the store's own filter."""
-        keys = set(self.filter_keys or ())
-        in_metadata = Scope(tuple((name, ok) for name, ok in scope.conditions if name in keys))
-        if in_metadata.is_unrestricted():
-            return self.vectorstore_kwargs
-        native = _native_filter(self.vectorstore, in_metadata)
-        if native is None:
-            return self.vectorstore_kwargs
-        if "filter" in self.vectorstore_kwargs:
-            msg = (
-                "vectorstore_kwargs sets 'filter' and the selection is scoped; pass the scope "
-                "as filter_keys / filter= only"
-            )
-            raise InvalidParameterError(msg, name="vectorstore_kwargs", value="filter")
-        return {**self.vectorstore_kwargs, "filter": native}
 
     def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
         """Select examples (see the class docstring).
@@ -502,14 +432,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         return [s.example for s in self.search(input_variables)]
 
     async def aselect_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
-        """Async twin of :meth:`select_examples`.
-
-        Args:
-            input_variables: The prompt's input variables.
-
-        Returns:
-            Up to ``k`` examples, best first.
-        """
+        """Async twin of :meth:`select_examples`."""
         return [s.example for s in await self.asearch(input_variables)]
 
     def select_examples_with_scores(
@@ -529,15 +452,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
     async def aselect_examples_with_scores(
         self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
     ) -> list[tuple[dict[str, Any], float]]:
-        """Async twin of :meth:`select_examples_with_scores`.
-
-        Args:
-            input_variables: The prompt's input variables.
-            filter: Per-call filter, as for :meth:`search`.
-
-        Returns:
-            ``(example, score)`` pairs, best first.
-        """
+        """Async twin of :meth:`select_examples_with_scores`."""
         return [(s.example, s.score) for s in await self.asearch(input_variables, filter=filter)]
 
     # -- fusion ------------------------------------------------------------------------------
@@ -553,7 +468,7 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
                 raise MissingKeyError(msg, key=key)
         scope = self.lexical.scope_of(input_variables, filter)
         self._last_fallback = None
-        text = self._text(input_variables)
+        text = embedded_text(input_variables, self.input_keys)
         return (text, scope) if text.strip() and not scope.is_empty() else None
 
     def _lexical_ranking(
@@ -593,15 +508,12 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         stale = [i for i in vector_ids if i not in examples]
         if stale:
             logger.warning("vector store returned ids unknown to the lexical index: %s", stale[:5])
-            known = [n for n, i in enumerate(vector_ids) if i in examples]
-            vector_ids = [vector_ids[n] for n in known]
-            vector_scores = [vector_scores[n] for n in known]
-        if scope is not None and not scope.is_unrestricted():
-            # enforced here whatever the store did with the filter (issue 14)
-            inside = [n for n, i in enumerate(vector_ids) if scope.matches(examples[i])]
-            if len(inside) < len(vector_ids):
-                vector_ids = [vector_ids[n] for n in inside]
-                vector_scores = [vector_scores[n] for n in inside]
+        # the scope is enforced here whatever the store did with the filter (issue 14)
+        vector_ids, vector_scores = kept_candidates(
+            vector_ids,
+            vector_scores,
+            lambda i: i in examples and (scope is None or scope.matches(examples[i])),
+        )
         if self.fusion == "rrf":
             lexical_ranked = self._lexical_ranking(input_variables, filter)
             return self._rrf(vector_ids, examples, lexical_ranked)
@@ -609,13 +521,12 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
             score or 0.0
             for score in self.lexical.scores_for(input_variables, vector_ids, scope=scope)
         ]
+        fused = lexical  # rerank
         if self.fusion == "weighted":
             fused = [
                 self.vector_weight * v + self.lexical_weight * lex
                 for v, lex in zip(vector_scores, lexical, strict=True)
             ]
-        else:  # rerank
-            fused = lexical
         order = weighted_order(fused)  # ties: vector rank
         chosen = [ScoredExample(vector_ids[i], examples[vector_ids[i]], fused[i]) for i in order]
         if len(chosen) < self.k:  # vector store short of candidates: fill from the lexical side
@@ -663,37 +574,3 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         else:
             projected = dict(example)
         return ScoredExample(scored.id, projected, scored.score)
-
-
-def _metadata(
-    example_id: str, example: Mapping[str, Any], filter_keys: Sequence[str] | None
-) -> dict[str, Any]:
-    """A document's metadata: the example id and its filter-key values (scalars, not None)."""
-    metadata: dict[str, Any] = {ID_KEY: example_id}
-    for key in filter_keys or ():
-        value = example.get(key)
-        if isinstance(value, str | int | bool):
-            metadata[key] = value
-    return metadata
-
-
-def _native_filter(store: VectorStore, scope: Scope) -> Any:
-    """The scope in the store's own filter format, or ``None`` when it has none we know."""
-    if isinstance(store, InMemoryVectorStore):
-        return scope.to_callable()
-    if any(cls.__module__.startswith("langchain_chroma") for cls in type(store).__mro__):
-        try:
-            return scope.to_chroma_where()
-        except InvalidParameterError:  # None values: enforced on our side only
-            return None
-    return None
-
-
-def _documents(
-    lexical: JaccardExampleSelector, input_keys: list[str]
-) -> tuple[list[str], list[dict[str, Any]], list[str]]:
-    ids = lexical.ids
-    examples = lexical.examples
-    texts = [" ".join(example_fields(e, sorted(input_keys))) for e in examples]
-    keys = lexical.filter_keys
-    return texts, [_metadata(i, e, keys) for i, e in zip(ids, examples, strict=True)], ids

@@ -278,7 +278,10 @@ def test_example_keys_and_text_options() -> None:
         ({"rrf_k": -1}, r"rrf_k must be an integer >= 0, got -1"),
         ({"fusion": "max"}, r"fusion must be one of 'weighted', 'rerank', 'rrf', got 'max'"),
         ({"vector_weight": -1.0}, r"vector_weight must be a number >= 0 and finite, got -1\.0"),
-        ({"lexical_weight": float("inf")}, r"lexical_weight must be a number >= 0 and finite, got inf"),
+        (
+            {"lexical_weight": float("inf")},
+            r"lexical_weight must be a number >= 0 and finite, got inf",
+        ),
         (
             {"on_vector_error": "ignore"},
             r"on_vector_error must be one of 'fallback', 'raise', got 'ignore'",
@@ -295,7 +298,9 @@ def test_bad_settings(kwargs: dict[str, Any], pattern: str) -> None:
 def test_input_keys_are_required_by_the_hybrid_selector_itself() -> None:
     lexical = JaccardExampleSelector(examples=EXAMPLES)
     store = InMemoryVectorStore(embedding=SynonymBagEmbeddings())
-    with pytest.raises(InvalidParameterError, match=r"input_keys must be a list with at least 1 item, got \[\]"):
+    with pytest.raises(
+        InvalidParameterError, match=r"input_keys must be a list with at least 1 item, got \[\]"
+    ):
         HybridExampleSelector(vectorstore=store, lexical=lexical, input_keys=[])
 
 
@@ -354,3 +359,28 @@ async def test_async_twins() -> None:
     )
     with pytest.warns(FallbackWarning):
         assert await failing.aselect_examples({"q": "start my car"}) == [EXAMPLES[0]]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_fallback_warning_points_at_the_caller_of_search(use_async: bool) -> None:
+    lexical = JaccardExampleSelector(examples=EXAMPLES, input_keys=["q"], k=2)
+    selector = HybridExampleSelector(
+        vectorstore=FailingStore(embedding=SynonymBagEmbeddings()),
+        lexical=lexical,
+        input_keys=["q"],
+    )
+    query = {"q": "start my car"}
+    with pytest.warns(FallbackWarning) as caught:
+        await selector.asearch(query) if use_async else selector.search(query)
+    assert [w.filename for w in caught] == [__file__]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_k_in_vectorstore_kwargs_fails_the_search_like_a_direct_call(
+    use_async: bool,
+) -> None:
+    selector = hybrid(vectorstore_kwargs={"k": 1})
+    query = {"q": "start my car"}
+    with pytest.warns(FallbackWarning, match="multiple values for keyword argument 'k'"):
+        found = await selector.asearch(query) if use_async else selector.search(query)
+    assert [s.example for s in found] == selector.lexical.select_examples(query)
