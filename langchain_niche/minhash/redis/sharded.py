@@ -8,8 +8,10 @@ index's own prefix: rows are global (insertion order across shards, ties
 between equal scores broken as on one node). An example lives in exactly one
 shard, chosen from its id (CRC-32 of its UTF-8 bytes, modulo the shard count,
 fixed at creation and stored in ``config``). A shard's band entries are in
-about ``4096 / shards`` sorted sets (at least 16), so an index holds about as
-many sorted sets, of about the same sizes, as on one node.
+``bands * 2**bucket_bits`` postings hashes, ``bucket_bits`` fixed at creation
+(:func:`~langchain_niche.minhash.redis.postings.bucket_bits_for`: about as many
+buckets in all as on one node), so at the same corpus size the buckets have
+about the same sizes as on one node.
 
 A selection runs the single-node plan of every shard side by side
 (:func:`~langchain_niche.minhash.storage.gather`: one pipeline split per node
@@ -37,9 +39,10 @@ import numpy as np
 from langchain_niche.errors import DuplicateIdError, StoreUnavailableError
 from langchain_niche.minhash.encoding import LshEncoder, LshQuery
 from langchain_niche.minhash.redis.audit import audit_index
-from langchain_niche.minhash.redis.config import write_or_check_config
+from langchain_niche.minhash.redis.config import Layout, write_or_check_config
 from langchain_niche.minhash.redis.connection import shard_prefix
-from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage, _Batch
+from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage
+from langchain_niche.minhash.redis.writes import _Batch
 from langchain_niche.minhash.storage import (
     Banded,
     Plan,
@@ -88,9 +91,7 @@ class ShardedRedisLshStorage(RedisLshStorage):
         for i in range(count):
             view = copy.copy(storage)
             view.prefix = shard_prefix(storage.index_name, i, count)
-            view.reassign_rows = False
-            # about 4,096 sorted sets in all, as on one node: fewer, larger ones per shard
-            view.bucket_mask = (1 << max(4, 12 - (count - 1).bit_length())) - 1
+            view.reassign_rows = False  # bucket_bits: the index's, copied
             sharded.shards.append(view)
         return sharded
 
@@ -98,7 +99,8 @@ class ShardedRedisLshStorage(RedisLshStorage):
         self, encoder: LshEncoder, index: Mapping[str, Any], compared: tuple[str, ...] | None
     ) -> None:
         """Create the index's ``config`` (with its shard count) or check this selector against it."""
-        self.compared = write_or_check_config(self, index, compared, len(self.shards))
+        layout = Layout(len(self.shards), self.bucket_bits)
+        self.compared = write_or_check_config(self, index, compared, layout)
         self.encoder = encoder
         self.filter_keys = tuple(index.get("filter_keys") or ())
         for view in self.shards:
