@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from langchain_niche.minhash.banding import Banding
-from langchain_niche.minhash.redis.connection import script_keys, shard_prefix
+from langchain_niche.minhash.redis.keys import script_keys, shard_prefix
 from langchain_niche.minhash.redis.postings import Postings
 from langchain_niche.minhash.redis.sharded import shard_of
 from langchain_niche.minhash.storage import Plan, gather, run_sync

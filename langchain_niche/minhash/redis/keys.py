@@ -1,6 +1,7 @@
 """The Redis key layout of a MinHash index, and the keys a script call touches.
 
-Re-exported by :mod:`~langchain_niche.minhash.redis.connection`.
+``decoded``, ``key_prefix`` and ``script_keys`` are re-exported by
+:mod:`~langchain_niche.minhash.redis.connection`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each shard is a complete index of the layout of
 :mod:`~langchain_niche.minhash.redis.storage` under its own hash tag
-(:func:`~langchain_niche.minhash.redis.connection.shard_prefix`), so every script
+(:func:`~langchain_niche.minhash.redis.keys.shard_prefix`), so every script
 still touches one slot. ``config`` and the row counter ``next`` stay under the
 index's own prefix: rows are global (insertion order across shards, ties
 between equal scores broken as on one node). An example lives in exactly one
@@ -40,7 +40,7 @@ from langchain_niche.errors import DuplicateIdError, StoreUnavailableError
 from langchain_niche.minhash.encoding import LshEncoder, LshQuery
 from langchain_niche.minhash.redis.audit import audit_index
 from langchain_niche.minhash.redis.config import Layout, write_or_check_config
-from langchain_niche.minhash.redis.connection import shard_prefix
+from langchain_niche.minhash.redis.keys import shard_prefix
 from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage
 from langchain_niche.minhash.redis.writes import _Batch
 from langchain_niche.minhash.storage import (

@@ -49,7 +49,7 @@ script deletes an example's document, tokens and id and rewrites each of its
 postings without its row, together.
 
 Sharded indexes (Redis Cluster, ``redis_shards`` > 1): every shard has this layout under
-its own prefix (:func:`~langchain_niche.minhash.redis.connection.shard_prefix`), with
+its own prefix (:func:`~langchain_niche.minhash.redis.keys.shard_prefix`), with
 ``config`` and ``next`` under the index's prefix; see
 :mod:`~langchain_niche.minhash.redis.sharded`.
 
