@@ -25,10 +25,7 @@ need(P .. 'id', 'hash'); need(P .. 'doc', 'hash'); need(P .. 'tok', 'hash'); nee
 local W, L = tonumber(ARGV[8]), tonumber(ARGV[9])
 local buckets, per_bucket, fields, per_field, entries = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
 local keys = {}
-for k = 1, #buckets / W do
-  keys[k] = P .. 'p:' .. string.sub(buckets, (k - 1) * W + 1, k * W)
-  need(keys[k], 'hash')
-end
+for k = 1, #buckets / W do keys[k] = P .. 'p:' .. string.sub(buckets, (k - 1) * W + 1, k * W) end
 local clash = nil
 for s = 1, n, 1000 do
   local taken = redis.call('HMGET', P .. 'id', unpack(ids, s, math.min(s + 999, n)))
@@ -41,7 +38,8 @@ for s = 1, n, 1000 do
   end
 end
 if clash then return {'taken', clash} end
--- read (and check) every posting this chunk extends before writing anything
+-- read (and check: type, whole rows) every posting this chunk extends before writing
+-- anything; HMGET fails on a key of another type (one call per bucket, no TYPE)
 local writes, f, at = {}, 0, 1
 for k = 1, #keys do
   local nf = struct.unpack('<I4', per_bucket, k * 4 - 3)
@@ -49,7 +47,7 @@ for k = 1, #keys do
   for i = 1, nf do flds[i] = string.sub(fields, (f + i - 1) * L + 1, (f + i) * L) end
   local pairs_p = {}
   for s = 1, nf, 1000 do
-    local old = redis.call('HMGET', keys[k], unpack(flds, s, math.min(s + 999, nf)))
+    local old = rcall('HMGET', keys[k], unpack(flds, s, math.min(s + 999, nf)))
     for i = 1, #old do
       local o, j = old[i] or '', s + i - 1
       if #o % 4 ~= 0 then fail(keys[k], 'holds a posting of ' .. #o .. ' bytes, not a multiple of 4') end
