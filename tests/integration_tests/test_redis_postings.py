@@ -109,3 +109,45 @@ def test_buckets_are_compact_and_their_number_is_fixed_in_config(
     for query in ({"q": corpus[7]["q"]}, {"q": "open a file"}):
         assert opened.search(query) == memory.search(query)
     assert opened.audit() == {"examples": 200, "problems": []}
+
+
+@pytest.mark.parametrize("glob", [b"*", b"?", b"[", b"]", b"\\", b"a"])
+def test_the_probe_reads_the_fields_of_its_range_whatever_their_bytes(
+    client: Any, index_name: str, glob: bytes
+) -> None:
+    """Fields whose fixed bytes are glob characters: the range's HSCAN MATCH escapes them."""
+    import numpy as np  # noqa: PLC0415
+
+    from langchain_niche.minhash.banding import Banding  # noqa: PLC0415
+    from langchain_niche.minhash.redis.lua import scripts  # noqa: PLC0415
+    from langchain_niche.minhash.redis.postings import Postings  # noqa: PLC0415
+
+    postings = Postings(Banding(num_perm=128, bands=32, rows=4), 10)
+    assert (postings.strip, postings.head) == (2, 2)  # key bytes 2-3 fixed, byte 4: 3 bits
+    lead = b"\x10\x44"
+
+    def key_of(fixed: bytes, partial: int, rest: bytes) -> int:
+        return int.from_bytes(lead + fixed + bytes([partial]) + rest, "big")
+
+    keys = {
+        0: key_of(glob + b"*", 0x20, b"abc"),  # the query's
+        1: key_of(glob + b"*", 0x3F, b"xyz"),  # same prefix (top 3 bits of byte 4)
+        2: key_of(glob + b"*", 0x20, b"abc"),  # same key
+        3: key_of(b"x*", 0x20, b"abc"),  # first fixed byte differs
+        4: key_of(glob + b"x", 0x20, b"abc"),  # second fixed byte differs
+        5: key_of(glob + b"*", 0x40, b"abc"),  # the partial byte's prefix bits differ
+        6: key_of(b"\\" + glob, 0x20, b"abc"),
+    }
+    prefix = f"niche:{{{index_name}}}:"
+    for row, value in keys.items():
+        entry = postings.entries(np.array([value], dtype=np.uint64))
+        bucket, field = entry[: postings.width].decode(), entry[postings.width :]
+        old = client.hget(prefix + "p:" + bucket, field) or b""
+        client.hset(prefix + "p:" + bucket, field, old + row.to_bytes(4, "big"))
+        client.hset(prefix + "tok", str(row), b"\x00" * 8)
+    query = np.array([keys[0]], dtype=np.uint64)
+    args = [prefix, "probe", postings.width, postings.field_size, postings.head]
+    args += [postings.probe_args(query), b"", 10, 1000, 1000]
+    reply = client.eval(scripts()["lookup"], 0, *args)
+    rows = sorted(np.frombuffer(reply[0], dtype=">u4").tolist())
+    assert rows == [0, 1, 2]
