@@ -53,7 +53,7 @@ def main() -> None:
             rows.append(
                 [
                     str(bits),
-                    f"{args.size * 2 ** (10 - bits):,}",
+                    f"{int(args.size * 2.0 ** (10 - bits)):,}",
                     f"{per_example:,.0f}",
                     bucket_encodings([url]),
                     f"{args.size / seconds:,.0f}/s",

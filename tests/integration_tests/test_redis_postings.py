@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from langchain_niche import MinHashExampleSelector
 from langchain_niche.datasets import python_api_examples
+from tests.integration_tests.test_redis_errors import client, key
 
-
-def key(name: str, suffix: str) -> str:
-    return f"niche:{{{name}}}:{suffix}"
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[Any]:
-    import redis  # noqa: PLC0415
-
-    with redis.Redis.from_url(redis_url) as raw:
-        yield raw
+__all__ = ["client"]  # the fixture
 
 
 def selector(url: str, name: str, **kwargs: Any) -> MinHashExampleSelector:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from langchain_niche.minhash.banding import Banding
-from langchain_niche.minhash.redis.postings import BUCKET_BITS, Postings, bucket_bits_for
+from langchain_niche.minhash.redis.postings import Postings
 
 BANDINGS = [
     Banding(num_perm=128, bands=32, rows=4),
@@ -22,11 +22,6 @@ keys_64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 def _split(blob: bytes, size: int) -> list[bytes]:
     return [blob[i : i + size] for i in range(0, len(blob), size)]
-
-
-def test_bucket_bits_keep_about_as_many_buckets_as_one_node() -> None:
-    assert bucket_bits_for(1) == BUCKET_BITS
-    assert [bucket_bits_for(s) for s in (2, 3, 4, 5, 8, 9, 256)] == [9, 8, 8, 7, 7, 6, 4]
 
 
 @pytest.mark.parametrize("banding", BANDINGS)

@@ -16,7 +16,7 @@ from typing import Any
 from langchain_niche.errors import IndexFormatError, InvalidParameterError, preview
 from langchain_niche.minhash.banding import optimal_bands
 from langchain_niche.minhash.redis.connection import RedisConnection, parse_json
-from langchain_niche.minhash.redis.postings import bucket_bits_for
+from langchain_niche.minhash.redis.postings import BUCKET_BITS
 from langchain_niche.minhash.sketches import check_seed
 from langchain_niche.scope import check_filter_keys
 from langchain_niche.text import TextAnalyzer
@@ -60,7 +60,7 @@ class Layout:
     @classmethod
     def new(cls, shards: int) -> Layout:
         """The layout of a new index of ``shards`` shards."""
-        return cls(shards, bucket_bits_for(shards))
+        return cls(shards, BUCKET_BITS)
 
 
 def _stored_int(conn: RedisConnection, config: Mapping[str, Any], name: str, top: int) -> int:

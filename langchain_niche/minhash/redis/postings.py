@@ -9,12 +9,12 @@ width), and the key's bytes after the whole bytes the bucket fixes are the
 ``HGET``, and the entries sharing a band key cost 4 bytes per row.
 
 ``bucket_bits`` (the top bits of the band's prefix hash that pick its bucket) is
-fixed when the index is created and stored in ``config``: about 160 distinct
-band keys per bucket at 200,000 examples per shard, under Redis's default
-``hash-max-listpack-entries`` (512), so buckets stay in the compact listpack
-encoding (see the README's capacity model for what happens beyond). Every range
+fixed when the index is created and stored in ``config`` (:data:`BUCKET_BITS` per
+shard): about 150 distinct band keys per bucket at 200,000 examples per shard,
+under Redis's default ``hash-max-listpack-entries`` (512), so most buckets stay in
+the compact listpack encoding (see :data:`BUCKET_BITS` for what happens beyond). Every range
 of the lower-threshold probe (a band prefix) lies in one bucket; the probe reads
-that bucket's field names and keeps those in the range (``probe_args``).
+that bucket's postings whose fields are in the range (``probe_args``).
 
 This module only computes names and bytes (no I/O); the scripts in ``scripts/``
 read and write them.
@@ -30,23 +30,17 @@ import numpy.typing as npt
 from langchain_niche._arrays import unique_counts
 from langchain_niche.minhash.banding import Banding
 
-__all__ = ["BUCKET_BITS", "Postings", "bucket_bits_for"]
+__all__ = ["BUCKET_BITS", "Postings"]
 
 U64Array = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[np.int64]
 
 BUCKET_BITS = 10
-"""Bucket bits of an unsharded index: 1,024 buckets per band."""
-_MIN_BUCKET_BITS = 4
-
-
-def bucket_bits_for(shards: int) -> int:
-    """The bucket bits of each shard of a new index of ``shards`` shards.
-
-    About as many buckets in all as on one node (1,024 per band), so a cluster
-    holding the same corpus has buckets of about the same size.
-    """
-    return max(_MIN_BUCKET_BITS, BUCKET_BITS - (shards - 1).bit_length())
+"""Bucket bits of every shard of a new index: 1,024 buckets per band, about 150 band
+keys per bucket at 200,000 examples in the shard. Measured (``benchmarks/
+redis_bucket_fill.py``): 1.2 KB per example up to about 200,000 examples per shard,
+1.4 KB at 400,000, 2.1 KB at 800,000, 2.3 KB at 1.6 million (every bucket a
+hashtable): keep shards at a few hundred thousand examples (``redis_shards``)."""
 
 
 @dataclass(frozen=True)

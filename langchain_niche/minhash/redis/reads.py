@@ -48,10 +48,11 @@ _SCAN_COUNT = 1000
 _DOCS_WITH_CANDIDATES = 64
 """A selection's candidates come with their documents when there are at most this many."""
 PROBE_FIELDS = 8192
-"""The probe reads the field names of at most this many band keys per shard (its
-buckets smallest first by ``HLEN``: all 32 buckets of a query up to about 1.5 times
-the planned 200,000 examples per shard), then at most ``PROBE_READS_PER_ROW *
-probe_limit`` rows, plus the rest of one posting (the range it stops in)."""
+"""The probe reads the buckets of at most this many band keys per shard (the query's
+buckets smallest first by ``HLEN``: all 32 of them up to about 1.5 times the planned
+200,000 examples per shard); of each, Redis returns only the postings in the
+query's prefix range (``HSCAN MATCH``), and at most ``PROBE_READS_PER_ROW *
+probe_limit`` of their rows are counted, as in memory."""
 
 
 class RedisIndexReads(RedisConnection, LshStorage):

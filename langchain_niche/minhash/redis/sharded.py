@@ -8,10 +8,10 @@ index's own prefix: rows are global (insertion order across shards, ties
 between equal scores broken as on one node). An example lives in exactly one
 shard, chosen from its id (CRC-32 of its UTF-8 bytes, modulo the shard count,
 fixed at creation and stored in ``config``). A shard's band entries are in
-``bands * 2**bucket_bits`` postings hashes, ``bucket_bits`` fixed at creation
-(:func:`~langchain_niche.minhash.redis.postings.bucket_bits_for`: about as many
-buckets in all as on one node), so at the same corpus size the buckets have
-about the same sizes as on one node.
+at most ``bands * 2**bucket_bits`` postings hashes, ``bucket_bits`` fixed at
+creation (:data:`~langchain_niche.minhash.redis.postings.BUCKET_BITS`, as on one
+node), so a shard stays compact up to about 200,000 examples whatever the shard
+count: more shards, more examples.
 
 A selection runs the single-node plan of every shard side by side
 (:func:`~langchain_niche.minhash.storage.gather`: one pipeline split per node
@@ -31,7 +31,6 @@ import copy
 import json
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +41,7 @@ from langchain_niche.minhash.redis.audit import audit_index
 from langchain_niche.minhash.redis.config import Layout, write_or_check_config
 from langchain_niche.minhash.redis.keys import shard_prefix
 from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage
-from langchain_niche.minhash.redis.writes import _Batch
+from langchain_niche.minhash.redis.writes import _Batch, partly_written
 from langchain_niche.minhash.storage import (
     Banded,
     Plan,
@@ -50,8 +49,7 @@ from langchain_niche.minhash.storage import (
     SelectionRequest,
     gather,
 )
-from langchain_niche.persistence import example_json
-from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
+from langchain_niche.selectors.example_store import check_removal_target, not_found
 
 __all__ = ["ShardedRedisLshStorage", "shard_of"]
 
@@ -183,23 +181,10 @@ class ShardedRedisLshStorage(RedisLshStorage):
         return {"examples": examples, "problems": problems}
 
     # -- writes -----------------------------------------------------------------------
-    def _encoded(self, part: list[dict[str, Any]]) -> Any:
-        """A shard's part encoded, its band keys salted by scope as on one node."""
-        encoded = self._encoder().encode_examples(part, self.compared)
-        if self.filter_keys:
-            encoded = replace(encoded, keys=encoded.keys ^ self._salts(part)[:, None])
-        return encoded
-
     def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
         """Add examples: each shard's part in atomic chunks, the shards in parallel."""
-        encoder = self._encoder()
-        encoder.encode_examples(examples[:1], self.compared)  # fields checked before any write
-        planned = ExampleStore().plan_ids(len(examples), ids)  # types, length, repeats
-        custom = [example_id for example_id in planned if example_id is not None]
-        bodies = [
-            example_json(example, what=f"example {i}").encode("utf-8")
-            for i, example in enumerate(examples)
-        ]
+        self._encoder().encode_examples(examples[:1], self.compared)  # fields checked first
+        planned, custom, bodies = self._planned(examples, ids)
         if custom:
             groups: dict[int, list[str]] = {}
             for example_id in custom:
@@ -242,13 +227,8 @@ class ShardedRedisLshStorage(RedisLshStorage):
         try:
             failures = yield from gather(plans)
         except StoreUnavailableError as exc:
-            done = sum(len(chunk) for chunk in written)
-            msg = (
-                f"{exc}. {done} of the {n} examples of this batch were written (each shard's "
-                "chunks whole); a chunk in flight may still be written (whole, and once): "
-                "compare with the selector's ids before adding the rest"
-            )
-            raise StoreUnavailableError(msg, url=self.safe_url) from exc
+            how = " (each shard's chunks whole)"
+            raise partly_written(exc, written, n, self.safe_url, how) from exc
         for failure in failures:
             if failure is not None:
                 raise failure

@@ -21,12 +21,25 @@ from langchain_niche.minhash.storage import Plan
 from langchain_niche.persistence import example_json
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 
-__all__ = ["DEFAULT_BATCH_SIZE", "RedisIndexWrites"]
+__all__ = ["DEFAULT_BATCH_SIZE", "RedisIndexWrites", "partly_written"]
 
 _HMGET_CHUNK = 1000
 _MAX_ROW_ATTEMPTS = 20
 DEFAULT_BATCH_SIZE = 1000
 """Examples per atomic insert script (``redis_batch_size``)."""
+
+
+def partly_written(
+    exc: StoreUnavailableError, written: list[list[str]], total: int, url: str, how: str = ""
+) -> StoreUnavailableError:
+    """The error of a batch cut short: how many of its examples were written (``written``)."""
+    done = sum(len(chunk) for chunk in written)
+    msg = (
+        f"{exc}. {done} of the {total} examples of this batch were written{how}; a chunk in "
+        "flight may still be written (whole, and once): compare with the selector's ids "
+        "before adding the rest"
+    )
+    return StoreUnavailableError(msg, url=url)
 
 
 @dataclass(frozen=True)
@@ -53,18 +66,30 @@ class RedisIndexWrites(RedisIndexReads):
         (off in a shard of a sharded index: another row may belong to another shard)."""
 
     # -- writes ---------------------------------------------------------------------------------
-    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
-        """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
-        encoder = self._encoder()
-        encoded = encoder.encode_examples(examples, self.compared)
-        if self.filter_keys:  # scope partitions (see the module docstring)
+    def _encoded(self, examples: list[dict[str, Any]]) -> EncodedBatch:
+        """Examples encoded, their band keys salted by scope (see the storage docstring)."""
+        encoded = self._encoder().encode_examples(examples, self.compared)
+        if self.filter_keys:
             encoded = replace(encoded, keys=encoded.keys ^ self._salts(examples)[:, None])
+        return encoded
+
+    @staticmethod
+    def _planned(
+        examples: list[dict[str, Any]], ids: Sequence[str] | None
+    ) -> tuple[list[str | None], list[str], list[bytes]]:
+        """Checked ids (``None``: default), the custom ones, and each example's JSON."""
         planned = ExampleStore().plan_ids(len(examples), ids)  # types, length, repeats
         custom = [example_id for example_id in planned if example_id is not None]
         bodies = [
             example_json(example, what=f"example {i}").encode("utf-8")
             for i, example in enumerate(examples)
         ]
+        return planned, custom, bodies
+
+    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
+        """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
+        encoded = self._encoded(examples)
+        planned, custom, bodies = self._planned(examples, ids)
         if custom:
             taken = yield from self._hmget_ids(custom)
             for example_id, row in zip(custom, taken, strict=True):
@@ -80,13 +105,7 @@ class RedisIndexWrites(RedisIndexReads):
         try:
             failure = yield from self._write_chunks(batch, block, written)
         except StoreUnavailableError as exc:
-            done = sum(len(chunk) for chunk in written)
-            msg = (
-                f"{exc}. {done} of the {len(examples)} examples of this batch were written; "
-                "a chunk in flight may still be written (whole, and once): compare with the "
-                "selector's ids before adding the rest"
-            )
-            raise StoreUnavailableError(msg, url=self.safe_url) from exc
+            raise partly_written(exc, written, len(examples), self.safe_url) from exc
         if failure is not None:
             raise failure
         return [example_id for chunk in written for example_id in chunk]
