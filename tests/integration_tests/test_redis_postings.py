@@ -105,7 +105,7 @@ def test_buckets_are_compact_and_their_number_is_fixed_in_config(
 def test_the_probe_reads_the_fields_of_its_range_whatever_their_bytes(
     client: Any, index_name: str, glob: bytes
 ) -> None:
-    """Fields whose fixed bytes are glob characters: the range's HSCAN MATCH escapes them."""
+    """Fields in and out of a probe range, their fixed bytes glob or escape characters."""
     import numpy as np  # noqa: PLC0415
 
     from langchain_niche.minhash.banding import Banding  # noqa: PLC0415

@@ -14,7 +14,7 @@ shard): about 150 distinct band keys per bucket at 200,000 examples per shard,
 under Redis's default ``hash-max-listpack-entries`` (512), so most buckets stay in
 the compact listpack encoding (see :data:`BUCKET_BITS` for what happens beyond). Every range
 of the lower-threshold probe (a band prefix) lies in one bucket; the probe reads
-that bucket's postings whose fields are in the range (``probe_args``).
+that bucket's field names and keeps those in the range (``probe_args``).
 
 This module only computes names and bytes (no I/O); the scripts in ``scripts/``
 read and write them.

@@ -50,9 +50,11 @@ _DOCS_WITH_CANDIDATES = 64
 PROBE_FIELDS = 8192
 """The probe reads the buckets of at most this many band keys per shard (the query's
 buckets smallest first by ``HLEN``: all 32 of them up to about 1.5 times the planned
-200,000 examples per shard); of each, Redis returns only the postings in the
-query's prefix range (``HSCAN MATCH``), and at most ``PROBE_READS_PER_ROW *
-probe_limit`` of their rows are counted, as in memory."""
+200,000 examples per shard), keeps the fields in the query's prefix ranges, and
+reads at most ``PROBE_READS_PER_ROW * probe_limit`` of their rows (plus the rest of
+the posting it stops in), as in memory. (``HSCAN MATCH`` on the fixed bytes was
+slower: 1.65 ms vs 1.35 ms query p50 at 200,000 examples, since Redis 7.0 copies
+every field and value of a listpack before matching.)"""
 
 
 class RedisIndexReads(RedisConnection, LshStorage):

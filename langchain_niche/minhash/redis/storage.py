@@ -27,7 +27,7 @@ then the hash of the band's prefix, then the hash of the whole band. Its band
 number and the top ``bucket_bits`` bits of its prefix hash name the bucket, the
 rest is the field (:mod:`~langchain_niche.minhash.redis.postings`): a band
 lookup is one ``HGET`` per band, and every band prefix (the lower-threshold
-probe) lies in one bucket, whose postings in the range the probe reads
+probe) lies in one bucket, whose fields the probe filters by the range
 (budgeted: :data:`~langchain_niche.minhash.redis.reads.PROBE_FIELDS`). Buckets
 hold about 160 band keys at 200,000 examples per shard, so Redis keeps them in
 its compact listpack encoding with its default settings.

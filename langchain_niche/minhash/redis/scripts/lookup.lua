@@ -16,9 +16,9 @@
 -- 'probe': probe ranges, rows to leave out, limit, budget, field budget.
 -- Returns the rows the probe picks, their token counts and token ids.
 -- The probe takes the ranges' buckets smallest first (HLEN) while their fields
--- fit in the field budget, and reads each range's postings (HSCAN MATCH on the
--- bytes the range fixes); then, as BandTable.probe, it counts the ranges' rows
--- smallest first while they fit in the budget, then the first
+-- fit in the field budget, reads their field names (HKEYS) and keeps the fields
+-- in each range; then, as BandTable.probe, it reads the ranges smallest first
+-- (rows counted by HSTRLEN) while their rows fit in the budget, then the first
 -- rows (by key, then row) of the next range with what is left, counts each
 -- row's ranges, and keeps whole hit-count levels from the top while they fit in
 -- the limit (the lowest rows of the top level when it alone does not fit): as
@@ -55,13 +55,14 @@ local function bytes_less(x, y)
   end
   return #x < #y
 end
-local function first_rows(postings, n)
-  -- the first n rows of these postings ({field, rows}) by (field, row)
-  table.sort(postings, function(x, y) return bytes_less(x[1], y[1]) end)
+local function first_rows(key, fields, n)
+  -- the first n rows of these fields by (field, row)
+  table.sort(fields, bytes_less)
   local out = {}
-  for _, p in ipairs(postings) do
+  for _, f in ipairs(fields) do
+    local v = posting(key, f) or ''
     local numbered = {}
-    for a = 1, #p[2], 4 do numbered[#numbered + 1] = unpack4('>I4', p[2], a) end
+    for a = 1, #v, 4 do numbered[#numbered + 1] = unpack4('>I4', v, a) end
     table.sort(numbered)
     for _, r in ipairs(numbered) do
       if #out >= n then return out end
@@ -70,32 +71,8 @@ local function first_rows(postings, n)
   end
   return out
 end
-local function in_range(key, lo, hi)
-  -- the postings ({field, rows}) of one bucket whose fields are in [lo, hi]: HSCAN
-  -- MATCH on the leading bytes the range fixes (glob characters escaped), then the
-  -- next byte compared here
-  local pattern = sub(lo, 1, head):gsub('[%*%?%[%]\\]', '\\%0') .. '*'
-  local blo, bhi = byte(lo, head + 1), byte(hi, head + 1)
-  local cursor, out, got = '0', {}, {}
-  repeat
-    local reply = rcall('HSCAN', key, cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = reply[1]
-    local kv = reply[2]
-    for i = 1, #kv, 2 do
-      local f, v = kv[i], kv[i + 1]
-      if #f ~= L then fail(key, 'holds a field of ' .. #f .. ' bytes, not ' .. L) end
-      if #v % 4 ~= 0 then fail(key, 'holds a posting of ' .. #v .. ' bytes, not a multiple of 4') end
-      local b = byte(f, head + 1)
-      if b >= blo and b <= bhi and not got[f] then
-        got[f] = true
-        out[#out + 1] = {f, v}
-      end
-    end
-  until cursor == '0'
-  return out
-end
 local function ranges_of(ranges, fbudget)
-  -- {rows, offset, postings in the range} of each range whose bucket fits the budget
+  -- {rows, offset, bucket key, fields in the range} of each range whose bucket is read
   local step, list, hlen = W + 2 * L, {}, {}
   for a = 1, #ranges, step do
     local key = P .. 'p:' .. sub(ranges, a, a + W - 1)
@@ -106,18 +83,28 @@ local function ranges_of(ranges, fbudget)
     if x[1] ~= y[1] then return x[1] < y[1] end
     return x[2] < y[2]
   end)
-  local counted, read, out = {}, 0, {}
+  local names, read, out = {}, 0, {}
   for _, e in ipairs(list) do
     local key = e[3]
-    if not counted[key] then
+    if not names[key] then
       if read + e[1] > fbudget then break end
       read = read + e[1]
-      counted[key] = true
+      names[key] = rcall('HKEYS', key)
     end
     local lo, hi = sub(ranges, e[2] + W, e[2] + W + L - 1), sub(ranges, e[2] + W + L, e[2] + W + 2 * L - 1)
-    local postings, n = in_range(key, lo, hi), 0
-    for _, p in ipairs(postings) do n = n + #p[2] / 4 end
-    out[#out + 1] = {n, e[2], postings}
+    local fixed, blo, bhi = sub(lo, 1, head), byte(lo, head + 1), byte(hi, head + 1)
+    local inside, n = {}, 0
+    for _, f in ipairs(names[key]) do
+      if #f ~= L then fail(key, 'holds a field of ' .. #f .. ' bytes, not ' .. L) end
+      local b = byte(f, head + 1)
+      if b >= blo and b <= bhi and sub(f, 1, head) == fixed then
+        local size = rcall('HSTRLEN', key, f)
+        if size % 4 ~= 0 then fail(key, 'holds a posting of ' .. size .. ' bytes, not a multiple of 4') end
+        inside[#inside + 1] = f
+        n = n + size / 4
+      end
+    end
+    out[#out + 1] = {n, e[2], key, inside}
   end
   return out
 end
@@ -139,11 +126,12 @@ local function probe_rows(ranges, seen, limit, budget, fbudget)
     end
     used = used + e[1]
     if left then
-      for _, r in ipairs(first_rows(e[3], left)) do hit(r) end
+      for _, r in ipairs(first_rows(e[3], e[4], left)) do hit(r) end
       break
     end
-    for _, p in ipairs(e[3]) do
-      for a = 1, #p[2], 4 do hit(sub(p[2], a, a + 3)) end
+    for _, f in ipairs(e[4]) do
+      local v = posting(e[3], f) or ''
+      for a = 1, #v, 4 do hit(sub(v, a, a + 3)) end
     end
   end
   local levels, top = {}, 0
