@@ -5,7 +5,7 @@
 Starts a throwaway redis-server and a throwaway local cluster (tests/support/redis_cluster.py)
 on free loopback ports, loads the same Zipf corpus into both, and prints: memory per
 example (``INFO memory`` delta / examples; the cluster's is summed over its masters)
-next to the in-memory index's bytes, bulk load rates and their ratio, query p50 and
+next to the in-memory index's bytes, the encodings of the postings hashes, bulk load rates and their ratio, query p50 and
 its ratio, and 256 concurrent async selections on the cluster (errors counted).
 """
 
@@ -18,23 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-import redis
 from _common import fmt_rate, fmt_time, machine, redis_server, table
+from bench_minhash_redis import bucket_encodings, used_memory
 from corpora import zipf_texts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langchain_niche import MinHashExampleSelector
 from tests.support.redis_cluster import LocalRedisCluster
-
-
-def used_memory(urls: list[str]) -> int:
-    total = 0
-    for url in urls:
-        client = redis.Redis.from_url(url)
-        total += int(client.info("memory")["used_memory"])
-        client.close()
-    return total
 
 
 def load(
@@ -80,7 +71,7 @@ def main() -> None:
     queries = zipf_texts(args.queries, seed=302)[: args.queries // 2] + texts[: args.queries // 2]
     print(machine())
     memory = MinHashExampleSelector(examples, input_keys=["text"], k=4)
-    memory_bytes = memory._storage.nbytes
+    memory_bytes = memory.index_nbytes
     # a node busy with a script longer than cluster-node-timeout is failed over: the
     # harness's 1 s (for failover tests) is raised to a production-like 15 s here
     with redis_server(None) as single_url, LocalRedisCluster(node_timeout_ms=15_000) as cluster:
@@ -106,6 +97,7 @@ def main() -> None:
         one_p50, cl_p50 = query_p50(one, queries), query_p50(clustered, queries)
         errors, seconds = asyncio.run(concurrent(clustered, (queries * 2)[:256]))
         shards = len(clustered._storage.shards)  # type: ignore[attr-defined]
+        encodings = (bucket_encodings([single_url]), bucket_encodings(masters))
     print(
         f"{args.size:,} examples, {len(queries)} queries; cluster: 3 masters + 3 replicas, {shards} shards"
     )
@@ -139,6 +131,7 @@ def main() -> None:
         f"fallback='none': {len(sample)} of {len(sample)} selections equal; fallback='probe': "
         f"{differ} differ (each shard probes), {not_worse} of them score at least as high"
     )
+    print(f"postings hashes: one node {encodings[0]}; cluster masters {encodings[1]}")
     print(
         f"256 concurrent async selections on the cluster: {errors} errors, {fmt_time(seconds)} in all"
     )

@@ -31,6 +31,30 @@ def p50(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
+def used_memory(urls: list[str]) -> int:
+    """``INFO memory`` ``used_memory`` summed over these servers."""
+    total = 0
+    for url in urls:
+        with redis.Redis.from_url(url) as client:
+            total += int(client.info("memory")["used_memory"])
+    return total
+
+
+def bucket_encodings(urls: list[str]) -> str:
+    """How the postings hashes (``niche:{...}:p:*``) of these servers are encoded."""
+    counts: dict[str, int] = {}
+    for url in urls:
+        with redis.Redis.from_url(url) as client:
+            keys = list(client.scan_iter("niche:*:p:*", count=10_000))
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.object("encoding", key)
+            for encoding in pipe.execute():
+                name = encoding.decode() if isinstance(encoding, bytes) else str(encoding)
+                counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{name} {n:,}" for name, n in sorted(counts.items()))
+
+
 def server_seconds(client: redis.Redis) -> float:
     """CPU time of the redis-server process so far (INFO cpu)."""
     cpu = client.info("cpu")
@@ -99,6 +123,7 @@ def main() -> None:
             lsh_threshold=args.lsh_threshold,
         )  # fmt: skip
         admin = redis.Redis.from_url(url)
+        memory_before = used_memory([url])
         start, start_cpu, start_server = (
             time.perf_counter(),
             time.process_time(),
@@ -109,6 +134,8 @@ def main() -> None:
         load = args.size / load_wall
         load_cpu = (time.process_time() - start_cpu) / args.size
         load_server = (server_seconds(admin) - start_server) / args.size
+        redis_bytes = (used_memory([url]) - memory_before) / args.size
+        encodings = bucket_encodings([url])
 
         for fallback in ("probe", "none"):
             selector.fallback = fallback
@@ -132,6 +159,10 @@ def main() -> None:
             url, texts[: args.datasketch_size], queries, args.lsh_threshold
         )
 
+    in_memory = MinHashExampleSelector(
+        examples, input_keys=["text"], lsh_threshold=args.lsh_threshold
+    )
+    memory_bytes = in_memory.index_nbytes / args.size
     print(
         f"MinHash-LSH in Redis (loopback), num_perm=128, lsh_threshold={args.lsh_threshold}, k=4, "
         f"b={selector.bands}, r={selector.rows_per_band}, redis_batch_size={selector.redis_batch_size}"
@@ -142,6 +173,7 @@ def main() -> None:
         ["measure", "corpus", "size", "ours", f"datasketch MinHashLSH + Redis storage ({args.datasketch_size:,})", "ratio"],
         [
             ["bulk load (examples/s)", "Zipf texts 5-30 words", f"{args.size:,}", fmt_rate(load), fmt_rate(ds_load), f"{load / ds_load:.1f}x"],
+            ["memory per example (INFO used_memory delta) vs in-memory index", "", f"{args.size:,}", f"{redis_bytes:,.0f} B", f"in-memory: {memory_bytes:,.0f} B", f"{redis_bytes / memory_bytes:.1f}x"],
             ["bulk load CPU per example: client / Redis", "", f"{args.size:,}", f"{fmt_time(load_cpu)} / {fmt_time(load_server)}", "", ""],
             ["query p50 (ranked examples vs raw keys)", "", f"{args.size:,}", fmt_time(ours_p50), fmt_time(ds_p50), f"{ds_p50 / ours_p50:.1f}x"],
             ["query p50, fallback='none'", "", f"{args.size:,}", fmt_time(none_p50), "", ""],
@@ -150,6 +182,7 @@ def main() -> None:
             [f"{args.concurrency} concurrent async selections", "", f"{args.size:,}", f"{fmt_time(wall)} total, {errors} errors", "", ""],
         ],
     ))  # fmt: skip
+    print(f"postings hashes: {encodings}")
     print(f"audit after the load: {audit['problems'] or 'consistent'}")
 
 

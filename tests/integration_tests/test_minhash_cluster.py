@@ -196,9 +196,15 @@ def test_selections_stay_correct_while_a_shard_slot_migrates(
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        # MIGRATE in batches of 20 keys (ASK while half moved, TRYAGAIN for a script whose
-        # keys are split, MOVED after SETSLOT NODE), pausing so that reads interleave
-        redis_cluster.migrate_slot(slot, dest, batch=20, between_batches=lambda: time.sleep(0.02))
+        # MIGRATE in about 50 batches (ASK while half moved, TRYAGAIN for a script whose
+        # keys are split, MOVED after SETSLOT NODE), pausing so that reads interleave; the
+        # shard holds ~15,000 postings hashes here (moved in 1.3 s), and a lookup of it waits
+        # (TRYAGAIN, up to redis_timeout) for the whole move: batches of 20 took longer
+        with source.client() as admin:
+            keys = int(admin.cluster("countkeysinslot", slot))
+        redis_cluster.migrate_slot(
+            slot, dest, batch=max(20, keys // 50), between_batches=lambda: time.sleep(0.02)
+        )
         time.sleep(0.2)
     finally:
         done.set()

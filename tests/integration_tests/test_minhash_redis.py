@@ -52,7 +52,7 @@ def redis_selector(url: str, name: str, **kwargs: Any) -> MinHashExampleSelector
 def test_selections_equal_the_in_memory_index(
     redis_url: str, index_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import langchain_niche.minhash.redis.storage as redis_storage  # noqa: PLC0415
+    import langchain_niche.minhash.redis.reads as redis_storage  # noqa: PLC0415
 
     corpus = python_api_examples()
     shared = redis_selector(redis_url, index_name, examples=corpus, k=4, redis_batch_size=700)

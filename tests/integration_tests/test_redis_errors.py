@@ -86,7 +86,7 @@ def content(client: Any, name: str) -> dict[bytes, bytes]:
 
 def test_a_config_or_shard_of_another_type(redis_url: str, index_name: str, client: Any) -> None:
     s = filled(redis_url, index_name)
-    shards = sorted(client.scan_iter(key(index_name, "lsh:*")))
+    shards = sorted(client.scan_iter(key(index_name, "p:*")))
     client.delete(shards[0])
     client.set(shards[0], "x")
 
@@ -127,15 +127,38 @@ def test_garbage_values_are_index_format_errors_naming_the_key(
         _ = t.ids
 
 
-def test_a_member_of_the_wrong_size_in_a_shard(
+def test_a_posting_of_the_wrong_size_in_a_bucket(
     redis_url: str, index_name: str, client: Any
 ) -> None:
     s = filled(redis_url, index_name)
-    for shard in client.scan_iter(key(index_name, "lsh:*")):
-        for member in client.zrange(shard, 0, -1):
-            client.zadd(shard, {member[:8] + b"\x00": 0})  # inside the band's range
-    with pytest.raises(IndexFormatError, match=r"key 'niche:\{.*\}:lsh:[0-9a-f]{4}'.*9 bytes"):
+    for bucket in client.scan_iter(key(index_name, "p:*")):
+        for field, rows in client.hgetall(bucket).items():
+            client.hset(bucket, field, rows + b"\x00")  # not whole 4-byte rows
+    problem = r"key 'niche:\{.*\}:p:[0-9a-f]+'.*5 bytes, not a multiple of 4"
+    with pytest.raises(IndexFormatError, match=problem):
         s.search({"q": "alpha beta gamma"})
+    with pytest.raises(IndexFormatError, match=problem):
+        s.add_examples([{"q": "alpha beta gamma"}])  # the posting it would extend
+    with pytest.raises(IndexFormatError, match=problem):
+        s.remove_example("0")
+    assert len(s) == 3  # the failed write and removal changed nothing
+    assert any("posting of 5 bytes" in p for p in s.audit()["problems"])
+
+
+def test_an_index_of_the_previous_format_is_refused_with_how_to_rebuild(
+    redis_url: str, index_name: str, client: Any
+) -> None:
+    """An index written by the sorted-set layout (version 1) is never read."""
+    config = {"format": "langchain-niche-minhash-redis", "version": 1, "index": {}}
+    client.set(key(index_name, "config"), json.dumps({**config, "input_keys": ["q"]}))
+    client.zadd(key(index_name, "lsh:0001"), {b"\x00" * 12: 0})
+    client.hset(key(index_name, "doc"), "0", json.dumps({"id": "0", "example": {"q": "a"}}))
+    for kwargs in ({}, {"input_keys": ["q"]}):
+        with pytest.raises(IndexFormatError, match=r"format version 1; .*reads version 2") as info:
+            selector(redis_url, index_name, **kwargs)
+        assert "langchain_niche build" in str(info.value)
+        assert "--redis-url" in str(info.value)
+    assert client.get(key(index_name, "config")) is not None  # left as it was
 
 
 @pytest.mark.parametrize("value", [2**32 - 2, -10, "abc", 2**63])
@@ -163,7 +186,12 @@ def test_a_row_counter_out_of_range_or_not_a_number(
 def test_invalid_stored_settings_name_the_config_key(
     redis_url: str, index_name: str, client: Any, stored: dict[str, Any], setting: str
 ) -> None:
-    config = {"format": "langchain-niche-minhash-redis", "version": 1, "index": stored}
+    config = {
+        "format": "langchain-niche-minhash-redis",
+        "version": 2,
+        "bucket_bits": 10,
+        "index": stored,
+    }
     client.set(key(index_name, "config"), json.dumps({**config, "input_keys": ["q"]}))
     with pytest.raises(IndexFormatError, match=f"key '{key(index_name, 'config')}'.*{setting}"):
         MinHashExampleSelector(redis_url=redis_url, index_name=index_name)

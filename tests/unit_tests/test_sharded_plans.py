@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langchain_niche.minhash.redis.connection import script_keys, shard_prefix
+from langchain_niche.minhash.banding import Banding
+from langchain_niche.minhash.redis.keys import script_keys, shard_prefix
+from langchain_niche.minhash.redis.postings import Postings
 from langchain_niche.minhash.redis.sharded import shard_of
 from langchain_niche.minhash.storage import Plan, gather, run_sync
 
@@ -74,36 +76,26 @@ def test_shard_prefixes_spread_over_equal_slot_ranges() -> None:
 
 def test_script_keys_name_every_key_a_script_touches() -> None:
     p = "niche:{i#0.1}:"
-    packed = np.zeros(2, dtype=[("shard", "u1", (4,)), ("lo", ">u8"), ("hi", ">u8")])
-    packed["shard"] = [list(b"00a1"), list(b"0003")]
-    band = [p, "band", packed.tobytes(), packed[:1].tobytes(), "4", "8", "64", "64"]
-    assert script_keys("lookup", band) == sorted(
-        [p + "lsh:00a1", p + "lsh:0003", p + "tok", p + "doc"]
-    )
-    assert script_keys("lookup", [p, "probe", packed[1:].tobytes(), b"", "4", "32"]) == sorted(
-        [p + "lsh:0003", p + "tok", p + "doc"]
-    )
+    postings = Postings(Banding(num_perm=64, bands=16, rows=4), 6)
+    shift = 64 - postings.banding.band_bits - 6
+    keys = np.array([3 << 59 | 5 << 55 | 77, 3 << 59 | 5 << 55 | 99, 12 << 59 | 1], np.uint64)
+    buckets = [p + f"p:{int(k) >> shift:0{postings.width}x}" for k in keys.tolist()]
+    assert len(set(buckets)) == 2
+    head = [p, "band", str(postings.width), str(postings.field_size), str(postings.head)]
+    band = [*head, postings.entries(keys), postings.probe_args(keys[2:]), "4", "8", "64"]
+    assert script_keys("lookup", band) == sorted({*buckets, p + "tok", p + "doc"})
+    probe = [*head[:1], "probe", *head[2:], postings.probe_args(keys[:1]), b"", "4", "32", "9"]
+    assert script_keys("lookup", probe) == sorted([buckets[0], p + "tok", p + "doc"])
     assert script_keys("fetch", [p, "doc", b""]) == [p + "doc"]
-    insert = [p, "[]", b"", b"", b"", b"", b"", b"00a10003", b"", b""]
+    sizes = [str(postings.width), str(postings.field_size)]
+    rows = np.array([4, 9, 11], dtype=np.int64)
+    packed = postings.insert_args(keys[:, None], rows)
+    insert = [p, "[]", b"", b"", b"", b"", b"", *sizes, *packed]
     assert script_keys("insert", insert) == sorted(
-        [p + k for k in ("id", "doc", "tok", "fields", "lsh:00a1", "lsh:0003")]
+        {*buckets, *(p + k for k in ("id", "doc", "tok", "fields"))}
     )
-    remove = [
-        p,
-        "2",
-        "x",
-        "5",
-        "00a1",
-        b"m1",
-        "0003",
-        b"m2",
-        "y",
-        "6",
-        "0fff",
-        b"m3",
-        "00a1",
-        b"m4",
-    ]
+    entries = [postings.entries(keys[i : i + 1]) for i in range(3)]
+    remove = [p, "1", *sizes, "x", "4", entries[0], "y", "11", entries[2]]
     assert script_keys("remove", remove) == sorted(
-        [p + k for k in ("id", "doc", "tok", "lsh:00a1", "lsh:0003", "lsh:0fff")]
+        {*buckets, *(p + k for k in ("id", "doc", "tok"))}
     )

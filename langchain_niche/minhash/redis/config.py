@@ -1,7 +1,8 @@
 """The ``config`` key of a Redis MinHash index: created once, checked by every process.
 
 ``config`` is JSON: format, version, the settings that define the index (with
-``filter_keys`` when the index is scoped) and ``input_keys``. A process opening the index adopts the settings it was not given
+``filter_keys`` when the index is scoped), ``input_keys``, and the layout fixed at
+creation: ``shards`` and ``bucket_bits`` (:mod:`~.postings`). A process opening the index adopts the settings it was not given
 (:func:`adopt_config`) and checks the others (:func:`write_or_check_config`).
 """
 
@@ -9,28 +10,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_niche.errors import IndexFormatError, InvalidParameterError, preview
 from langchain_niche.minhash.banding import optimal_bands
 from langchain_niche.minhash.redis.connection import RedisConnection, parse_json
+from langchain_niche.minhash.redis.postings import BUCKET_BITS
 from langchain_niche.minhash.sketches import check_seed
 from langchain_niche.scope import check_filter_keys
 from langchain_niche.text import TextAnalyzer
 
 __all__ = [
     "FORMAT",
+    "MAX_BUCKET_BITS",
     "MAX_SHARDS",
     "VERSION",
+    "Layout",
     "adopt_config",
     "parse_config",
     "write_or_check_config",
 ]
 
 FORMAT = "langchain-niche-minhash-redis"
-VERSION = 1
+VERSION = 2
+"""Version 2: band entries are postings (:mod:`~.postings`); version 1 had sorted sets."""
 MAX_SHARDS = 256
 """Most shards of an index (``redis_shards``)."""
+MAX_BUCKET_BITS = 16
 _ADOPTED = (
     "num_perm",
     "lsh_threshold",
@@ -43,12 +50,33 @@ _ADOPTED = (
 )
 
 
-def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> int | None:
+@dataclass(frozen=True)
+class Layout:
+    """How an index is laid out, fixed at creation and stored in ``config``."""
+
+    shards: int
+    bucket_bits: int
+
+    @classmethod
+    def new(cls, shards: int) -> Layout:
+        """The layout of a new index of ``shards`` shards."""
+        return cls(shards, BUCKET_BITS)
+
+
+def _stored_int(conn: RedisConnection, config: Mapping[str, Any], name: str, top: int) -> int:
+    value = config.get(name, 1 if name == "shards" else None)
+    low = 1 if name == "shards" else 0
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= top:
+        msg = f"Redis index {conn.index_name!r} at {conn.safe_url}: key {conn.prefix + 'config'!r} holds {name}={value!r}; {low} to {top}"
+        raise IndexFormatError(msg)
+    return value
+
+
+def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> Layout | None:
     """Fill ``settings`` (in place) with the settings of an existing index that were not given.
 
     Returns:
-        The index's number of shards (``None`` for a new index; 1 for an index
-        written before shards existed).
+        The index's layout (``None`` for a new index).
 
     Raises:
         IndexFormatError: ``config`` holds something else or invalid settings, or the
@@ -58,10 +86,8 @@ def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> int | None:
     if stored is None:
         return None
     config = parse_config(conn, stored)
-    shards = config.get("shards", 1)
-    if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= MAX_SHARDS:
-        msg = f"Redis index {conn.index_name!r} at {conn.safe_url}: key {conn.prefix + 'config'!r} holds shards={shards!r}; 1 to {MAX_SHARDS}"
-        raise IndexFormatError(msg)
+    shards = _stored_int(conn, config, "shards", MAX_SHARDS)
+    layout = Layout(shards, _stored_int(conn, config, "bucket_bits", MAX_BUCKET_BITS))
     given = settings.get("redis_shards")
     if given is not None and given != shards:
         msg = (
@@ -86,7 +112,7 @@ def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> int | None:
             f"tokenizer {index['tokenizer']}; pass tokenizer=... again"
         )
         raise IndexFormatError(msg)
-    return shards
+    return layout
 
 
 def _check_adopted(
@@ -138,7 +164,14 @@ def parse_config(conn: RedisConnection, raw: bytes) -> dict[str, Any]:
         msg = f"{conn.prefix}config at {conn.safe_url} is not a langchain-niche MinHash index"
         raise IndexFormatError(msg)
     if config.get("version") != VERSION:
-        msg = f"Redis index {conn.index_name!r} has format version {config.get('version')!r}; this release reads version {VERSION}"
+        msg = (
+            f"Redis index {conn.index_name!r} at {conn.safe_url} has format version "
+            f"{config.get('version')!r}; this release reads version {VERSION} only (band "
+            "entries in postings hashes) and never reads another layout. Rebuild the index "
+            "from its examples under a new index name (python -m langchain_niche build "
+            "FILE --input-keys ... --redis-url URL --index-name NEW), e.g. after exporting "
+            "them with the release that wrote it"
+        )
         raise IndexFormatError(msg)
     return config
 
@@ -147,7 +180,7 @@ def write_or_check_config(
     conn: RedisConnection,
     index: Mapping[str, Any],
     compared: tuple[str, ...] | None,
-    shards: int = 1,
+    layout: Layout,
 ) -> tuple[str, ...]:
     """Create the index's ``config`` or check these settings against it.
 
@@ -169,17 +202,19 @@ def write_or_check_config(
         "version": VERSION,
         "index": dict(index),
         "input_keys": list(compared),
+        "shards": layout.shards,
+        "bucket_bits": layout.bucket_bits,
     }
-    if shards > 1:  # an unsharded index's config is as before shards existed
-        config["shards"] = shards
     raw = json.dumps(config, sort_keys=True)
     created = conn.execute(("cmd", "SET", conn.prefix + "config", raw, "NX"))
     if not created:
         stored = parse_config(conn, conn.execute(("cmd", "GET", conn.prefix + "config")))
-        if stored.get("shards", 1) != shards:
+        theirs_layout = (stored.get("shards", 1), stored.get("bucket_bits"))
+        if theirs_layout != (layout.shards, layout.bucket_bits):
             msg = (
                 f"Redis index {conn.index_name!r} at {conn.safe_url} was created concurrently "
-                f"with {stored.get('shards', 1)!r} shards; this process wanted {shards}"
+                f"with (shards, bucket_bits) {theirs_layout!r}; this process wanted "
+                f"{(layout.shards, layout.bucket_bits)!r}"
             )
             raise IndexFormatError(msg)
         mine = {**index, "input_keys": list(compared)}

@@ -38,20 +38,12 @@ from langchain_niche.errors import (
     RedisUrlError,
     StoreUnavailableError,
 )
-from langchain_niche.minhash.redis.keys import decoded, key_prefix, script_keys, shard_prefix
+from langchain_niche.minhash.redis.keys import decoded, key_prefix, script_keys
 from langchain_niche.minhash.redis.lua import scripts
 from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
 from langchain_niche.minhash.storage import Call
 
-__all__ = [
-    "RedisConnection",
-    "decoded",
-    "import_redis",
-    "key_prefix",
-    "parse_json",
-    "script_keys",
-    "shard_prefix",
-]
+__all__ = ["RedisConnection", "decoded", "import_redis", "key_prefix", "parse_json", "script_keys"]
 
 _MARKED = re.compile(
     r"NICHEKEY (?P<key>\S+) (?P<problem>.*?)(?: script: \w+, on @user_script:\d+\.)?$", re.S

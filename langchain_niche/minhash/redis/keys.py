@@ -1,6 +1,7 @@
 """The Redis key layout of a MinHash index, and the keys a script call touches.
 
-Re-exported by :mod:`~langchain_niche.minhash.redis.connection`.
+``decoded``, ``key_prefix`` and ``script_keys`` are re-exported by
+:mod:`~langchain_niche.minhash.redis.connection`.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ def shard_prefix(index_name: str, shard: int, shards: int) -> str:
     return f"niche:{{{index_name}#{shard}.{n}}}:"
 
 
-def _range_shards(prefix: str, packed: Any) -> set[str]:
-    """The ``lsh:SSSS`` keys of packed lex ranges (20 bytes each, the first 4 the shard)."""
+def _buckets(prefix: str, packed: Any, width: int, step: int) -> set[str]:
+    """The bucket keys of packed entries (``step`` bytes each, the first ``width`` the bucket)."""
     raw = bytes(packed)
-    return {prefix + "lsh:" + raw[i : i + 4].decode() for i in range(0, len(raw), 20)}
+    return {prefix + "p:" + raw[i : i + width].decode() for i in range(0, len(raw), step)}
 
 
 def script_keys(name: str, args: list[Any]) -> list[str]:
@@ -60,25 +61,26 @@ def script_keys(name: str, args: list[Any]) -> list[str]:
     Redis checks only declared keys for a slot being migrated: with all of them
     declared, a script runs where they all are (``ASK`` when all moved), or
     gets ``TRYAGAIN`` while they are split, instead of reading half a shard.
+    The argument layouts are those of ``scripts/*.lua``.
     """
     prefix = decoded(args[0])
     if name == "fetch":
         return [prefix + decoded(args[1])]
-    if name == "lookup":
-        keys = _range_shards(prefix, args[2])
+    if name == "lookup":  # prefix, mode, W, L, head, entries or ranges, ...
+        width, size = int(decoded(args[2])), int(decoded(args[3]))
         if decoded(args[1]) == "band":
-            keys |= _range_shards(prefix, args[3])
+            keys = _buckets(prefix, args[5], width, width + size)
+            keys |= _buckets(prefix, args[6], width, width + 2 * size)
+        else:
+            keys = _buckets(prefix, args[5], width, width + 2 * size)
         return sorted(keys | {prefix + "tok", prefix + "doc"})
     fixed = {prefix + "id", prefix + "doc", prefix + "tok"}
-    if name == "insert":
-        shards = bytes(args[7])
-        lsh = {prefix + "lsh:" + shards[i : i + 4].decode() for i in range(0, len(shards), 4)}
-        return sorted(fixed | lsh | {prefix + "fields"})
-    bands = int(decoded(args[1]))  # remove: prefix, bands, then (id, row, (shard, member) x bands)*
-    step = 2 + 2 * bands
-    lsh = {
-        prefix + "lsh:" + decoded(args[start + 2 + 2 * j])
-        for start in range(2, len(args), step)
-        for j in range(bands)
-    }
-    return sorted(fixed | lsh)
+    if name == "insert":  # ..., W, L, buckets, ...
+        width = int(decoded(args[7]))
+        return sorted(fixed | _buckets(prefix, args[9], width, width) | {prefix + "fields"})
+    # remove: prefix, bands, W, L, then (id, row, entries)*
+    width, size = int(decoded(args[2])), int(decoded(args[3]))
+    buckets: set[str] = set()
+    for start in range(4, len(args), 3):
+        buckets |= _buckets(prefix, args[start + 2], width, width + size)
+    return sorted(fixed | buckets)

@@ -2,14 +2,16 @@
 
 Each shard is a complete index of the layout of
 :mod:`~langchain_niche.minhash.redis.storage` under its own hash tag
-(:func:`~langchain_niche.minhash.redis.connection.shard_prefix`), so every script
+(:func:`~langchain_niche.minhash.redis.keys.shard_prefix`), so every script
 still touches one slot. ``config`` and the row counter ``next`` stay under the
 index's own prefix: rows are global (insertion order across shards, ties
 between equal scores broken as on one node). An example lives in exactly one
 shard, chosen from its id (CRC-32 of its UTF-8 bytes, modulo the shard count,
 fixed at creation and stored in ``config``). A shard's band entries are in
-about ``4096 / shards`` sorted sets (at least 16), so an index holds about as
-many sorted sets, of about the same sizes, as on one node.
+at most ``bands * 2**bucket_bits`` postings hashes, ``bucket_bits`` fixed at
+creation (:data:`~langchain_niche.minhash.redis.postings.BUCKET_BITS`, as on one
+node), so a shard stays compact up to about 200,000 examples whatever the shard
+count: more shards, more examples.
 
 A selection runs the single-node plan of every shard side by side
 (:func:`~langchain_niche.minhash.storage.gather`: one pipeline split per node
@@ -29,7 +31,6 @@ import copy
 import json
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,9 +38,10 @@ import numpy as np
 from langchain_niche.errors import DuplicateIdError, StoreUnavailableError
 from langchain_niche.minhash.encoding import LshEncoder, LshQuery
 from langchain_niche.minhash.redis.audit import audit_index
-from langchain_niche.minhash.redis.config import write_or_check_config
-from langchain_niche.minhash.redis.connection import shard_prefix
-from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage, _Batch
+from langchain_niche.minhash.redis.config import Layout, write_or_check_config
+from langchain_niche.minhash.redis.keys import shard_prefix
+from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage
+from langchain_niche.minhash.redis.writes import _Batch, partly_written
 from langchain_niche.minhash.storage import (
     Banded,
     Plan,
@@ -47,8 +49,7 @@ from langchain_niche.minhash.storage import (
     SelectionRequest,
     gather,
 )
-from langchain_niche.persistence import example_json
-from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
+from langchain_niche.selectors.example_store import check_removal_target, not_found
 
 __all__ = ["ShardedRedisLshStorage", "shard_of"]
 
@@ -88,9 +89,7 @@ class ShardedRedisLshStorage(RedisLshStorage):
         for i in range(count):
             view = copy.copy(storage)
             view.prefix = shard_prefix(storage.index_name, i, count)
-            view.reassign_rows = False
-            # about 4,096 sorted sets in all, as on one node: fewer, larger ones per shard
-            view.bucket_mask = (1 << max(4, 12 - (count - 1).bit_length())) - 1
+            view.reassign_rows = False  # bucket_bits: the index's, copied
             sharded.shards.append(view)
         return sharded
 
@@ -98,7 +97,8 @@ class ShardedRedisLshStorage(RedisLshStorage):
         self, encoder: LshEncoder, index: Mapping[str, Any], compared: tuple[str, ...] | None
     ) -> None:
         """Create the index's ``config`` (with its shard count) or check this selector against it."""
-        self.compared = write_or_check_config(self, index, compared, len(self.shards))
+        layout = Layout(len(self.shards), self.bucket_bits)
+        self.compared = write_or_check_config(self, index, compared, layout)
         self.encoder = encoder
         self.filter_keys = tuple(index.get("filter_keys") or ())
         for view in self.shards:
@@ -181,23 +181,10 @@ class ShardedRedisLshStorage(RedisLshStorage):
         return {"examples": examples, "problems": problems}
 
     # -- writes -----------------------------------------------------------------------
-    def _encoded(self, part: list[dict[str, Any]]) -> Any:
-        """A shard's part encoded, its band keys salted by scope as on one node."""
-        encoded = self._encoder().encode_examples(part, self.compared)
-        if self.filter_keys:
-            encoded = replace(encoded, keys=encoded.keys ^ self._salts(part)[:, None])
-        return encoded
-
     def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
         """Add examples: each shard's part in atomic chunks, the shards in parallel."""
-        encoder = self._encoder()
-        encoder.encode_examples(examples[:1], self.compared)  # fields checked before any write
-        planned = ExampleStore().plan_ids(len(examples), ids)  # types, length, repeats
-        custom = [example_id for example_id in planned if example_id is not None]
-        bodies = [
-            example_json(example, what=f"example {i}").encode("utf-8")
-            for i, example in enumerate(examples)
-        ]
+        self._encoder().encode_examples(examples[:1], self.compared)  # fields checked first
+        planned, custom, bodies = self._planned(examples, ids)
         if custom:
             groups: dict[int, list[str]] = {}
             for example_id in custom:
@@ -240,13 +227,8 @@ class ShardedRedisLshStorage(RedisLshStorage):
         try:
             failures = yield from gather(plans)
         except StoreUnavailableError as exc:
-            done = sum(len(chunk) for chunk in written)
-            msg = (
-                f"{exc}. {done} of the {n} examples of this batch were written (each shard's "
-                "chunks whole); a chunk in flight may still be written (whole, and once): "
-                "compare with the selector's ids before adding the rest"
-            )
-            raise StoreUnavailableError(msg, url=self.safe_url) from exc
+            how = " (each shard's chunks whole)"
+            raise partly_written(exc, written, n, self.safe_url, how) from exc
         for failure in failures:
             if failure is not None:
                 raise failure

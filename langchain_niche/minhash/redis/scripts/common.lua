@@ -28,3 +28,12 @@ local function call_sliced(cmd, key, args, step, lead)
     redis.call(cmd, key, unpack(part))
   end
 end
+-- Band entries are postings (see postings.py): hash P .. 'p:' .. bucket, field =
+-- the band key's last bytes, value = rows (4-byte big-endian each).
+local function posting(key, field)
+  local v = rcall('HGET', key, field)
+  if v and #v % 4 ~= 0 then
+    fail(key, 'holds a posting of ' .. #v .. ' bytes, not a multiple of 4')
+  end
+  return v
+end

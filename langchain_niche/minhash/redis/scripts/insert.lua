@@ -1,8 +1,9 @@
 -- ARGV: prefix, fields json, sizes (n x 3 little-endian uint32: id, document and
 -- token bytes), rows (n x 4-byte big-endian), ids, documents, token blobs (each
--- concatenated), shards (4 hex chars each), member counts (uint32 LE per shard),
--- the members (12 bytes each, grouped by shard, concatenated: one argument
--- instead of one per member).
+-- concatenated), bucket name width W, field size L, then the band entries as
+-- Postings.insert_args packs them: bucket names (W chars each), fields per bucket
+-- (uint32 LE), fields (L bytes each), rows per field (uint32 LE), rows (4 bytes
+-- each): a few arguments instead of one per entry.
 -- Returns {'ok'}; {'done'} when the chunk was written before (a re-sent chunk:
 -- an id already points to the row reserved for it); or {'taken', id} (then
 -- nothing was written).
@@ -21,8 +22,10 @@ for i = 1, n do
   pi, pd, pt = pi + li, pd + ld, pt + lt
 end
 need(P .. 'id', 'hash'); need(P .. 'doc', 'hash'); need(P .. 'tok', 'hash'); need(P .. 'fields', 'set')
-local shards = ARGV[8]
-for k = 1, #shards / 4 do need(P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4), 'zset') end
+local W, L = tonumber(ARGV[8]), tonumber(ARGV[9])
+local buckets, per_bucket, fields, per_field, entries = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+local keys = {}
+for k = 1, #buckets / W do keys[k] = P .. 'p:' .. string.sub(buckets, (k - 1) * W + 1, k * W) end
 local clash = nil
 for s = 1, n, 1000 do
   local taken = redis.call('HMGET', P .. 'id', unpack(ids, s, math.min(s + 999, n)))
@@ -35,21 +38,31 @@ for s = 1, n, 1000 do
   end
 end
 if clash then return {'taken', clash} end
+-- read (and check: type, whole rows) every posting this chunk extends before writing
+-- anything; HMGET fails on a key of another type (one call per bucket, no TYPE)
+local writes, f, at = {}, 0, 1
+for k = 1, #keys do
+  local nf = struct.unpack('<I4', per_bucket, k * 4 - 3)
+  local flds = {}
+  for i = 1, nf do flds[i] = string.sub(fields, (f + i - 1) * L + 1, (f + i) * L) end
+  local pairs_p = {}
+  for s = 1, nf, 1000 do
+    local old = rcall('HMGET', keys[k], unpack(flds, s, math.min(s + 999, nf)))
+    for i = 1, #old do
+      local o, j = old[i] or '', s + i - 1
+      if #o % 4 ~= 0 then fail(keys[k], 'holds a posting of ' .. #o .. ' bytes, not a multiple of 4') end
+      local c = struct.unpack('<I4', per_field, (f + j - 1) * 4 + 1)
+      pairs_p[2 * j - 1] = flds[j]
+      pairs_p[2 * j] = o .. string.sub(entries, at, at + 4 * c - 1)
+      at = at + 4 * c
+    end
+  end
+  writes[k] = pairs_p
+  f = f + nf
+end
 call_sliced('HSET', P .. 'id', pairs_id, 2000, {})
 call_sliced('HSET', P .. 'doc', pairs_doc, 2000, {})
 call_sliced('HSET', P .. 'tok', pairs_tok, 2000, {})
-local counts, members = ARGV[9], ARGV[10]
-local at = 1
-for k = 1, #shards / 4 do
-  local key = P .. 'lsh:' .. string.sub(shards, k * 4 - 3, k * 4)
-  local m = struct.unpack('<I4', counts, k * 4 - 3)
-  local args = {}
-  for i = 0, m - 1 do
-    args[2 * i + 1] = '0'
-    args[2 * i + 2] = string.sub(members, at, at + 11)
-    at = at + 12
-  end
-  call_sliced('ZADD', key, args, 2000, {})
-end
+for k = 1, #keys do call_sliced('HSET', keys[k], writes[k], 2000, {}) end
 call_sliced('SADD', P .. 'fields', cjson.decode(ARGV[2]), 1000, {})
 return {'ok'}
