@@ -8,8 +8,10 @@ subclasses: producing the scored candidates for a set of shingles.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from langchain_core.example_selectors import BaseExampleSelector
@@ -36,14 +38,17 @@ from langchain_niche.errors import (
     MissingKeyError,
     preview,
 )
+from langchain_niche.persistence import write_index_file
 from langchain_niche.scope import Scope, check_filter_keys
 from langchain_niche.selectors.examples import (
     Candidate,
+    SavedState,
     ScoredExample,
     check_ids_encodable,
     copy_examples,
     jaccard,
 )
+from langchain_niche.selectors.stored import ExampleStorage, StoredExamples
 from langchain_niche.stopwords import StopwordsSpec
 from langchain_niche.text import (
     AnalyzerKind,
@@ -70,7 +75,9 @@ DEFAULT_FETCH_K = 20
 """Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
 
 
-class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, PortableModel, ABC):
+class LexicalExampleSelector(
+    StoredExamples, BaseExampleSelector, TypedValidationErrors, PortableModel, ABC
+):
     """Base class of the package's lexical example selectors (not used directly).
 
     Subclasses implement :meth:`_candidates` (and storage); this class turns
@@ -164,6 +171,7 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
     )
 
     _analyzer: TextAnalyzer = PrivateAttr()
+    _storage: ExampleStorage = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         analyzer = TextAnalyzer(
@@ -179,11 +187,6 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
             check_filter_keys(self.filter_keys, self.input_keys)
         self._analyzer = analyzer
 
-    # -- abstract storage hooks -----------------------------------------------
-    @abstractmethod
-    def _known_keys(self) -> Iterable[str]:
-        """Every field name seen in the stored examples."""
-
     @abstractmethod
     def _candidates(
         self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
@@ -195,16 +198,7 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         result is the unscoped one over the matching examples alone).
         """
 
-    @abstractmethod
-    def __len__(self) -> int:
-        """Number of stored examples."""
-
-    @abstractmethod
-    def add_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Add examples; returns their ids."""
-
+    # -- creating -----------------------------------------------------------------
     @classmethod
     def from_examples(cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any) -> Self:
         """Create a selector from examples.
@@ -218,47 +212,26 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         """
         return cls(examples=examples, **kwargs)
 
-    async def aadd_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Async twin of :meth:`add_examples` (default: in the default executor).
+    @classmethod
+    async def afrom_examples(cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any) -> Self:
+        """Async twin of :meth:`from_examples`.
+
+        The selector is created in the default executor, then the examples are
+        added with :meth:`aadd_examples` (native async with Redis).
 
         Args:
             examples: The examples.
-            ids: Optional ids.
+            **kwargs: Settings, as for the constructor (``ids`` included).
 
         Returns:
-            The ids of the added examples.
+            The selector.
         """
         batch = list(examples)
-        return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
-
-    def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
-        """Add one example.
-
-        Args:
-            example: A dict of field name to text.
-            example_id: Optional id (default: its insertion number).
-
-        Returns:
-            The example's id.
-        """
-        return self.add_examples([example], ids=None if example_id is None else [example_id])[0]
-
-    async def aadd_example(
-        self, example: Mapping[str, Any], *, example_id: str | None = None
-    ) -> str:
-        """Async twin of :meth:`add_example`.
-
-        Args:
-            example: A dict of field name to text.
-            example_id: Optional id.
-
-        Returns:
-            The example's id.
-        """
-        ids = None if example_id is None else [example_id]
-        return (await self.aadd_examples([example], ids=ids))[0]
+        ids = kwargs.pop("ids", None)
+        selector = await run_in_executor(None, lambda: cls(**kwargs))
+        if batch:
+            await selector.aadd_examples(batch, ids=ids)
+        return selector
 
     # -- which text is compared -----------------------------------------------
     def _compared_keys(self, input_variables: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -471,7 +444,15 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         return await run_in_executor(None, lambda: self.search(input_variables, k=k, filter=filter))
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
-        return True
+        try:
+            keys = self._compared_keys(input_variables)
+        except (KeyError, TypeError, ValueError):
+            return True  # the sync path raises the error
+        return self._storage.is_cheap(keys, exact_fallback=self._scans_on_fallback())
+
+    def _scans_on_fallback(self) -> bool:
+        """Whether a selection may scan every example (then it is not cheap on a large corpus)."""
+        return False
 
     def _has_native_async(self) -> bool:
         """Whether :meth:`_acandidates` does native async I/O (e.g. a Redis index)."""
@@ -547,6 +528,23 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         return kept
 
     # -- helpers for subclasses -------------------------------------------------
+    def _write_saved(
+        self,
+        path: str | os.PathLike[str],
+        state: SavedState,
+        config: dict[str, Any],
+        **extra: Any,
+    ) -> Path:
+        """Write a snapshot of the examples (and index arrays) to one file, atomically."""
+        return write_index_file(
+            path,
+            kind=type(self).__name__,
+            config=config,
+            records=state.records,
+            arrays=state.arrays,
+            extra={"next_seq": state.next_seq, "compared_keys": state.compared_keys, **extra},
+        )
+
     def _settings(self) -> dict[str, Any]:
         """JSON-able settings (callables and prompts excluded)."""
         return {

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-from langchain_core.runnables.config import run_in_executor
 from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
@@ -24,21 +22,20 @@ from langchain_niche.errors import (
     InvalidParameterError,
 )
 from langchain_niche.minhash.banding import Banding
-from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.encoding import LshEncoder
 from langchain_niche.minhash.memory import MemoryLshStorage
 from langchain_niche.minhash.prefilter import Prefilter
 from langchain_niche.minhash.redis.url import check_index_name, check_redis_url
-from langchain_niche.minhash.saved import restore_saved
+from langchain_niche.minhash.selection import aselect, select
 from langchain_niche.minhash.sketches import MinHasher, check_num_perm, check_seed
-from langchain_niche.minhash.storage import LshStorage, Plan, SelectionRequest
+from langchain_niche.minhash.storage import LshStorage, SelectionRequest
 from langchain_niche.persistence import (
     IndexReader,
     build_from_config,
     saved_setting_names,
-    write_index_file,
 )
 from langchain_niche.scope import Scope
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
+from langchain_niche.selectors.base import Candidate, LexicalExampleSelector
 
 __all__ = ["MinHashExampleSelector"]
 
@@ -269,10 +266,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
         return self
 
     # -- copying and pickling (see LexicalExampleSelector) -------------------------
-    def _state_lock(self) -> contextlib.AbstractContextManager[Any]:
-        storage = self.__pydantic_private__.get("_storage") if self.__pydantic_private__ else None
-        return contextlib.nullcontext() if storage is None else storage.state_lock()
-
     def _portable_private(self) -> dict[str, Any]:
         private = super()._portable_private()
         storage = private.get("_storage")
@@ -291,29 +284,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
         storage.attach(replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed)
         self._storage = storage
-
-    @classmethod
-    async def afrom_examples(
-        cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any
-    ) -> MinHashExampleSelector:
-        """Async twin of :meth:`from_examples`.
-
-        With Redis, the examples are written with the async client; in memory
-        the index is built in the default executor.
-
-        Args:
-            examples: The examples.
-            **kwargs: Settings, as for the constructor.
-
-        Returns:
-            The selector.
-        """
-        batch = list(examples)
-        ids = kwargs.pop("ids", None)
-        selector = await run_in_executor(None, lambda: cls(**kwargs))
-        if batch:
-            await selector.aadd_examples(batch, ids=ids)
-        return selector
 
     # -- what the index is --------------------------------------------------------
     @property
@@ -335,11 +305,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
     def storage(self) -> LshStorage:
         """The storage (:class:`MemoryLshStorage` or ``RedisLshStorage``)."""
         return self._storage
-
-    @property
-    def index_nbytes(self) -> int:
-        """Bytes of the in-memory index arrays (0 for Redis; example dicts excluded)."""
-        return self._storage.nbytes
 
     def _index_settings(self) -> dict[str, Any]:
         """The settings a saved or shared index must be used with."""
@@ -392,135 +357,17 @@ class MinHashExampleSelector(LexicalExampleSelector):
             ``{"examples": n, "problems": [...]}``; no problems when consistent. In
             memory also ``"token_cache"``: token ids cached by the encoder (bounded).
         """
-        report: dict[str, Any] = self._run(self._storage.audit())
-        return report
-
-    # -- plumbing -------------------------------------------------------------------
-    def _run(self, plan: Plan[Any], *, whole: bool = True) -> Any:
-        """Run a storage plan; ``whole``: hold the in-memory lock from start to end."""
-        return self._storage.run(plan, whole=whole)
-
-    async def _arun(self, plan: Plan[Any]) -> Any:
-        return await self._storage.arun(plan)
+        return self._storage.audit()
 
     def _has_native_async(self) -> bool:
         return self._storage.shared
 
-    def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
-        try:
-            keys = self._compared_keys(input_variables)
-        except (KeyError, TypeError, ValueError):
-            return True  # the sync path raises the error
-        return self._storage.is_cheap(keys, exact_fallback=self.fallback == "exact")
-
-    # -- size and content -------------------------------------------------------------
-    def __len__(self) -> int:
-        return int(self._run(self._storage.count()))
-
-    @property
-    def examples(self) -> list[dict[str, Any]]:
-        """Copies of the stored examples, in insertion order (a full read with Redis)."""
-        return [dict(example) for _, example in self._run(self._storage.all_records())]
-
-    @property
-    def ids(self) -> list[str]:
-        """Ids of the stored examples, in insertion order (a full read with Redis)."""
-        return [example_id for example_id, _ in self._run(self._storage.all_records())]
-
-    def _known_keys(self) -> Iterable[str]:
-        keys: list[str] = self._run(self._storage.known_keys())
-        return keys
-
-    # -- adding -------------------------------------------------------------------------
-    def add_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Add examples.
-
-        In memory a batch is atomic: all examples are added, or none. In Redis
-        every example is written atomically (fully selectable or absent, even if
-        the process dies), in atomic steps of ``redis_batch_size`` examples;
-        the whole batch is validated before the first step.
-
-        Args:
-            examples: Dicts of field name to text (copies are stored).
-            ids: Optional ids, one per example (default: insertion numbers).
-
-        Returns:
-            The ids of the added examples.
-
-        Raises:
-            InvalidExampleError: An example is not a dict, or a compared field is
-                not text (the error names the example's position and the field).
-            MissingKeyError: An example lacks a compared field.
-            TokenizerError: The custom tokenizer failed.
-            DuplicateIdError: An id is already used.
-        """
-        batch = copy_examples(examples, ids=ids)
-        if not batch:
-            return []
-        new_ids: list[str] = self._run(self._storage.add(batch, ids), whole=False)
-        return new_ids
-
-    async def aadd_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Async twin of :meth:`add_examples` (native async with Redis).
-
-        Args:
-            examples: The examples.
-            ids: Optional ids.
-
-        Returns:
-            The ids of the added examples.
-        """
-        batch = copy_examples(examples, ids=ids)
-        if not batch:
-            return []
-        if not self._storage.shared:
-            if len(batch) <= _ASYNC_INLINE_BATCH:
-                return self.add_examples(batch, ids=ids)
-            return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
-        new_ids: list[str] = await self._arun(self._storage.add(batch, ids))
-        return new_ids
-
-    # -- removing -------------------------------------------------------------------------
-    def remove_example(self, example: Mapping[str, Any] | str) -> list[str]:
-        """Remove an example by id, or every stored example equal to a dict.
-
-        Removing by dict compares with every stored example (a full read with Redis).
-
-        Args:
-            example: An id returned by ``add_example(s)``, or an example dict.
-
-        Returns:
-            The ids removed.
-
-        Raises:
-            ExampleNotFoundError: Nothing matches.
-            InvalidParameterError: ``example`` is neither a string nor a dict.
-        """
-        removed: list[str] = self._run(self._storage.remove(example))
-        return removed
-
-    async def aremove_example(self, example: Mapping[str, Any] | str) -> list[str]:
-        """Async twin of :meth:`remove_example`.
-
-        Args:
-            example: An id or an example dict.
-
-        Returns:
-            The ids removed.
-        """
-        removed: list[str] = await self._arun(self._storage.remove(example))
-        return removed
+    def _scans_on_fallback(self) -> bool:
+        return self.fallback == "exact"
 
     # -- selecting ---------------------------------------------------------------------------
-    def _select_plan(
-        self, keys: tuple[str, ...], query: LshQuery, limit: int, scope: Scope | None = None
-    ) -> Plan[list[Candidate]]:
-        storage = self._storage
-        request = SelectionRequest(
+    def _request(self, limit: int, scope: Scope | None) -> SelectionRequest:
+        return SelectionRequest(
             limit=limit,
             threshold=self.threshold,
             lsh_threshold=self.lsh_threshold,
@@ -530,36 +377,20 @@ class MinHashExampleSelector(LexicalExampleSelector):
             rerank_limit=self.rerank_limit,
             scope=scope,
         )
-        ranked = yield from storage.ranked(keys, query, request)
-        records = yield from storage.records(ranked.rows, ranked.docs)
-        return [
-            Candidate(record[0], record[1], float(score))
-            for record, score in zip(records, ranked.scores.tolist(), strict=True)
-            if record is not None
-        ]
 
     def _candidates(
         self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
         query = self._encoder.query(shingles)
-        candidates: list[Candidate] = self._run(self._select_plan(keys, query, limit, scope))
-        return candidates
+        return select(self._storage, keys, query, self._request(limit, scope))
 
     async def _acandidates(
         self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
         query = self._encoder.query(shingles)
-        candidates: list[Candidate] = await self._arun(self._select_plan(keys, query, limit, scope))
-        return candidates
+        return await aselect(self._storage, keys, query, self._request(limit, scope))
 
     # -- persistence -------------------------------------------------------------------------
-    def _check_memory(self, what: str) -> MemoryLshStorage:
-        storage = self._storage
-        if storage.shared:
-            msg = f"{what}() applies to the in-memory index; a Redis index is persisted by Redis itself"
-            raise InvalidParameterError(msg, name="redis_url", value="<redis>")
-        return cast("MemoryLshStorage", storage)  # the only storage that is not shared
-
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the examples, ids, settings and index arrays to one file.
 
@@ -576,24 +407,9 @@ class MinHashExampleSelector(LexicalExampleSelector):
             InvalidExampleError: An example would not survive JSON unchanged.
             InvalidParameterError: The selector stores its index in Redis.
         """
-        storage = self._check_memory("save")
-        with storage.lock:
-            arrays = storage.arrays()  # compacts removed rows first
-            store = storage.store
-            records = [(store.id_of(row), example) for row, example in store.iter_live()]
-            arrays["seq"] = store.live_seqs()
-            return write_index_file(
-                path,
-                kind=type(self).__name__,
-                config={**self._settings(), **self._own_settings()},
-                records=records,
-                arrays=arrays,
-                extra={
-                    "next_seq": store.next_seq,
-                    "compared_keys": [list(keys) for keys in storage.indexes],
-                    "index": self._index_settings(),
-                },
-            )
+        state = self._storage.saved_state()  # compacts removed rows first
+        config = {**self._settings(), **self._own_settings()}
+        return self._write_saved(path, state, config, index=self._index_settings())
 
     def _own_settings(self) -> dict[str, Any]:
         return {
@@ -655,10 +471,9 @@ class MinHashExampleSelector(LexicalExampleSelector):
                 if isinstance(config.get(name), list):
                     config[name] = tuple(config[name])
             selector = build_from_config(reader, cls, config, overrides)
-            storage = selector._check_memory("load")
             saved_index = reader.manifest.get("index")
             if saved_index != selector._index_settings():
                 msg = f"{path}: the saved index settings {saved_index} do not match this selector's {selector._index_settings()}"
                 raise IndexFormatError(msg)
-            restore_saved(reader, storage)
+            selector._storage.restore_saved(reader)
         return selector

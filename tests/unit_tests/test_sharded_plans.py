@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from langchain_niche.minhash.redis.connection import script_keys, shard_prefix
+from langchain_niche.minhash.redis.plans import Plan, gather, run_sync
 from langchain_niche.minhash.redis.sharded import shard_of
-from langchain_niche.minhash.storage import Plan, gather, run_sync
 
 
 def _adder(name: str, steps: int) -> Plan[str]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_niche.minhash.redis.connection import decoded
-from langchain_niche.minhash.storage import Plan
+from langchain_niche.minhash.redis.plans import Plan
 
 if TYPE_CHECKING:
     from langchain_niche.minhash.redis.storage import RedisLshStorage

@@ -87,23 +87,18 @@ from langchain_niche.minhash.redis.connection import (
     key_prefix,
     parse_json,
 )
+from langchain_niche.minhash.redis.plans import Plan, PlannedStorage
 from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.minhash.storage import (
     PROBE_READS_PER_ROW,
     AnyRows,
-    Banded,
-    LshStorage,
-    Plan,
-    Ranked,
+    Lookup,
+    Record,
     RowTokens,
-    Scored,
     SelectionRequest,
-    run_async,
-    run_sync,
-    score_rows,
 )
 from langchain_niche.persistence import example_json
-from langchain_niche.scope import example_filter_code, scope_key
+from langchain_niche.scope import Scope, example_filter_code, scope_key
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 
 __all__ = ["RedisLshStorage"]
@@ -138,7 +133,7 @@ class _Batch:
     fields: str
 
 
-class RedisLshStorage(RedisConnection, LshStorage):
+class RedisLshStorage(RedisConnection, PlannedStorage):
     """Examples and their MinHash-LSH index in Redis (see the module docstring).
 
     Created by :meth:`open` (connects, reads an existing index's settings) and
@@ -241,13 +236,10 @@ class RedisLshStorage(RedisConnection, LshStorage):
             salts[i] = self._partition_salt(digest)
         return salts
 
-    def ranked(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Ranked]:
-        """As :meth:`LshStorage.ranked`; a scope looks up only its partitions' band keys."""
-        scope = request.scope
+    def _scoped_query(self, query: LshQuery, scope: Scope | None) -> LshQuery | None:
+        """The query's band keys salted for each partition ``scope`` can reach (``None``: none)."""
         if scope is None:
-            return (yield from super().ranked(compared, query, request))
+            return query
         salts: list[np.uint64] = [np.uint64(0)]
         if self.filter_keys:
             parts = scope.partition_keys(self.filter_keys)
@@ -258,11 +250,31 @@ class RedisLshStorage(RedisConnection, LshStorage):
                 )
                 raise InvalidParameterError(msg, name="filter", value=scope.to_json())
             if not parts:
-                empty = np.zeros(0, dtype=np.int64)
-                return Ranked(empty, np.zeros(0, dtype=np.float64))
+                return None
             salts = [self._partition_salt(part) for part in parts]
-        keys = np.concatenate([query.keys ^ salt for salt in salts])
-        return (yield from super().ranked(compared, replace(query, keys=keys), request))
+        return replace(query, keys=np.concatenate([query.keys ^ salt for salt in salts]))
+
+    def _lookup_plan(
+        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
+    ) -> Plan[Lookup]:
+        """:meth:`lookup`: a scope looks up only its partitions' band keys."""
+        scoped = self._scoped_query(query, request.scope)
+        if scoped is None:
+            return Lookup(RowTokens.empty())
+        return (yield from self._banded_plan(compared, scoped, request))
+
+    def _probe_plan(
+        self,
+        compared: tuple[str, ...],
+        query: LshQuery,
+        exclude: IntArray,
+        request: SelectionRequest,
+    ) -> Plan[RowTokens]:
+        """:meth:`probe`: a scope probes only its partitions' band keys."""
+        scoped = self._scoped_query(query, request.scope)
+        if scoped is None:
+            return RowTokens.empty()
+        return (yield from self._probed_plan(compared, scoped, exclude, request))
 
     def _in_scope(
         self, rows: AnyRows, request: SelectionRequest, known: Mapping[int, Any] | None
@@ -340,59 +352,48 @@ class RedisLshStorage(RedisConnection, LshStorage):
         budget = PROBE_READS_PER_ROW * limit
         return [self.prefix, "band", band, probe, str(request.limit), str(limit), str(budget), docs]
 
-    def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
-    ) -> Plan[RowTokens]:
-        """Rows sharing a band, with their token ids (every candidate: no sketches in Redis)."""
-        self._check_compared(compared)
-        reply = yield ("script", "lookup", self._band_args(query, None))
-        return self._decode_rows(reply[0], reply[1], reply[2])
-
-    def _scored_banded(
+    def _banded_plan(
         self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Banded]:
-        """Banded candidates and their scores, with more in the same round trip.
+    ) -> Plan[Lookup]:
+        """Banded candidates and their token ids, with more in the same round trip.
 
         The server runs the probe when banding finds fewer than ``limit``
         candidates (its guess that the probe will be needed;
         :meth:`LshStorage.ranked` asks for it separately when scores say so
         otherwise), and returns the documents of up to
         :data:`_DOCS_WITH_CANDIDATES` candidates, so that a selection over few
-        candidates is one round trip (scores are computed here, with numpy).
+        candidates is one round trip (the selection scores them, with numpy).
         """
         self._check_compared(compared)
         reply = yield ("script", "lookup", self._band_args(query, request))
         found = self._decode_rows(reply[0], reply[1], reply[2], keep_order=True)
-        scores = score_rows(found, query, request.rerank, self.hasher)
         probe = None
         if reply[3]:
-            extra = self._decode_rows(reply[3], reply[4], reply[5], keep_order=True)
-            probe = (extra.rows, score_rows(extra, query, request.rerank, self.hasher))
-        docs = None
+            probe = self._decode_rows(reply[3], reply[4], reply[5], keep_order=True)
+        docs: dict[int, Any] = {}
         if len(reply) > 6:
-            rows = found.rows.tolist() + (probe[0].tolist() if probe is not None else [])
+            rows = found.rows.tolist() + (probe.rows.tolist() if probe is not None else [])
             sizes = np.frombuffer(reply[6], dtype="<u4")
             docs = {row: doc for row, doc in zip(rows, _split(reply[7], sizes), strict=True) if doc}
         if request.scope is None:
-            return Banded(found.rows, scores, probe, docs)
+            return Lookup(found, probe, docs)
         keep, fetched = yield from self._in_scope(found.rows, request, docs)
-        banded_rows, scores = found.rows[keep], scores[keep]
         if probe is not None:
-            inside, fetched = yield from self._in_scope(probe[0], request, fetched)
-            probe = (probe[0][inside], probe[1][inside])
-        return Banded(banded_rows, scores, probe, fetched)
+            inside, fetched = yield from self._in_scope(probe.rows, request, fetched)
+            probe = probe.subset(inside)
+        return Lookup(found.subset(keep), probe, fetched)
 
-    def _scored_probed(
+    def _probed_plan(
         self,
         compared: tuple[str, ...],
         query: LshQuery,
-        exclude: Any,
+        exclude: IntArray,
         request: SelectionRequest,
-    ) -> Plan[Scored]:
-        """The probe's rows and scores, only those in the request's scope."""
-        rows, scores = yield from super()._scored_probed(compared, query, exclude, request)
-        keep, _ = yield from self._in_scope(rows, request, None)
-        return rows[keep], scores[keep]
+    ) -> Plan[RowTokens]:
+        """The probe's rows, only those in the request's scope."""
+        extra = yield from self.probed(compared, query, exclude, request.probe_limit)
+        keep, _ = yield from self._in_scope(extra.rows, request, None)
+        return extra.subset(keep)
 
     def probed(
         self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
@@ -437,9 +438,9 @@ class RedisLshStorage(RedisConnection, LshStorage):
             raise IndexFormatError(msg)
         return doc["id"], doc["example"]
 
-    def records(
+    def _records_plan(
         self, rows: IntArray, known: Mapping[int, Any] | None = None
-    ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
+    ) -> Plan[list[Record | None]]:
         """Ids and examples of rows (``None`` for rows removed meanwhile)."""
         wanted = rows.tolist()
         raw: dict[int, Any] = {row: known[row] for row in wanted if known and row in known}
@@ -453,12 +454,12 @@ class RedisLshStorage(RedisConnection, LshStorage):
         found, docs = yield from self._fetch("doc", rows)
         return dict(zip(found.tolist(), docs, strict=True))
 
-    def count(self) -> Plan[int]:
+    def _count_plan(self) -> Plan[int]:
         """Number of stored examples (``HLEN``)."""
         reply = yield ("cmd", "HLEN", self.prefix + "doc")
         return int(reply)
 
-    def known_keys(self) -> Plan[list[str]]:
+    def _known_keys_plan(self) -> Plan[list[str]]:
         """Field names seen in the examples."""
         reply = yield ("cmd", "SMEMBERS", self.prefix + "fields")
         try:
@@ -478,7 +479,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         out.sort(key=lambda item: item[0])
         return out
 
-    def all_records(self) -> Plan[list[tuple[str, dict[str, Any]]]]:
+    def _all_records_plan(self) -> Plan[list[Record]]:
         """Every ``(id, example)`` in insertion order (reads the whole index)."""
         docs = yield from self._scan_docs()
         return [(example_id, example) for _, example_id, example in docs]
@@ -510,7 +511,9 @@ class RedisLshStorage(RedisConnection, LshStorage):
             digits[:, i] = _HEX[(shards >> np.uint64(12 - 4 * i)) & np.uint64(15)]
         return digits.tobytes()
 
-    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
+    def _add_plan(
+        self, examples: list[dict[str, Any]], ids: Sequence[str] | None
+    ) -> Plan[list[str]]:
         """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
         encoder = self._encoder()
         encoded = encoder.encode_examples(examples, self.compared)
@@ -658,7 +661,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         ]
         return args, chunk_ids
 
-    def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
+    def _remove_plan(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
         """Remove by id, or every example equal to a dict (reads the whole index)."""
         check_removal_target(target)
         if isinstance(target, str):
@@ -721,17 +724,7 @@ class RedisLshStorage(RedisConnection, LshStorage):
         reply = yield ("script", "remove", args)
         return [decoded(r) for r in reply]
 
-    # -- running plans --------------------------------------------------------------
-    def run(self, plan: Plan[T], *, whole: bool = True) -> T:
-        """Run a plan with the blocking client (each call is one round trip)."""
-        return run_sync(plan, self.execute)
-
-    async def arun(self, plan: Plan[T]) -> T:
-        """Run a plan with this event loop's async client."""
-        return await run_async(plan, self.aexecute)
-
-    # -- maintenance ----------------------------------------------------------------
-    def audit(self) -> Plan[dict[str, Any]]:
+    def _audit_plan(self) -> Plan[dict[str, Any]]:
         """Check that every example is complete (see :func:`~.audit.audit_index`)."""
         return audit_index(self)
 
