@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_sorted
-from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder, LshQuery
+from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder
 from langchain_niche.minhash.index import BandTable, SketchRows, TokenRows
 from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.minhash.storage import (
@@ -144,12 +144,10 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
         kept: AnyRows = rows[store.alive[rows]]
         return kept
 
-    def lookup(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Lookup:
+    def lookup(self, request: SelectionRequest) -> Lookup:
         """Rows sharing a band with the query, pre-filtered by sketches (see :class:`LshStorage`)."""
         with self.lock:
-            index = self.index_for(compared)
+            index, query = self.index_for(request.compared), request.query
             rows = self._visible(unique_sorted(index.bands.lookup(query.keys)), request.scope)
             keep = rerank_keep(request)
             prefilter = self.encoder.prefilter
@@ -164,30 +162,22 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
                 rows = rows[prefilter.survivors(unequal, keep)]
             return Lookup(index.row_tokens(rows.astype(np.int64, copy=False)))
 
-    def probe(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> RowTokens:
+    def probe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
         """Rows sharing the most band prefixes (see :class:`LshStorage`)."""
         with self.lock:
-            index = self.index_for(compared)
-            lo, hi = self.encoder.banding.prefix_range(query.keys)
+            index = self.index_for(request.compared)
+            lo, hi = self.encoder.banding.prefix_range(request.query.keys)
             limit = request.probe_limit
             hits = index.bands.probe(lo, hi, PROBE_READS_PER_ROW * limit)
             return index.row_tokens(
                 top_probe_rows(self._visible(hits, request.scope), exclude, limit)
             )
 
-    def scan(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> RowTokens:
+    def scan(self, request: SelectionRequest) -> RowTokens:
         """Every live row sharing a token with the query (a full scan)."""
         with self.lock:
-            index = self.index_for(compared)
-            rows, _ = index.tokens.scan(query.tokens)
+            index = self.index_for(request.compared)
+            rows, _ = index.tokens.scan(request.query.tokens)
             return index.row_tokens(self._visible(rows, request.scope).astype(np.int64))
 
     def records(

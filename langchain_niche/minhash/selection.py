@@ -36,11 +36,10 @@ from langchain_niche.minhash.storage import (
     IntArray,
     Lookup,
     LshStorage,
-    Record,
     RowTokens,
     SelectionRequest,
 )
-from langchain_niche.selectors.examples import Candidate
+from langchain_niche.selectors.examples import Candidate, Record
 
 __all__ = ["Selection", "aselect", "score_rows", "select"]
 
@@ -77,16 +76,13 @@ class Selection:
     """The pure steps of one selection, between the storage calls.
 
     Args:
-        query: The query.
-        request: The selection's settings.
+        request: The query and the selection's settings.
         hasher: The index's MinHash signatures (for ``rerank="minhash"``).
         found: What the storage's lookup returned.
     """
 
-    def __init__(
-        self, query: LshQuery, request: SelectionRequest, hasher: MinHasher, found: Lookup
-    ) -> None:
-        self.query, self.request, self.hasher = query, request, hasher
+    def __init__(self, request: SelectionRequest, hasher: MinHasher, found: Lookup) -> None:
+        self.request, self.hasher = request, hasher
         self.docs: Mapping[int, Any] = found.docs
         self.rows: IntArray = found.banded.rows.astype(np.int64, copy=False)
         self.scores = self._score(found.banded)
@@ -107,7 +103,7 @@ class Selection:
             self.wants = "probe"
 
     def _score(self, found: RowTokens) -> FloatArray:
-        return score_rows(found, self.query, self.request.rerank, self.hasher)
+        return score_rows(found, self.request.query, self.request.rerank, self.hasher)
 
     @property
     def exclude(self) -> IntArray:
@@ -148,16 +144,12 @@ def _check(storage: LshStorage, request: SelectionRequest) -> None:
         raise InvalidParameterError(msg, name="filter", value=request.scope.to_json())
 
 
-def select(
-    storage: LshStorage, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-) -> list[Candidate]:
+def select(storage: LshStorage, request: SelectionRequest) -> list[Candidate]:
     """Select with the storage's blocking calls (under its lock from lookup to records).
 
     Args:
         storage: The storage.
-        compared: The compared fields (sorted).
-        query: The query.
-        request: The selection's settings.
+        request: The query and the selection's settings.
 
     Returns:
         The candidates, best first (score, then insertion order).
@@ -167,25 +159,23 @@ def select(
     """
     _check(storage, request)
     with storage.state_lock():
-        step = Selection(query, request, storage.hasher, storage.lookup(compared, query, request))
+        step = Selection(request, storage.hasher, storage.lookup(request))
         if step.wants == "probe":
-            step.extend(storage.probe(compared, query, step.exclude, request))
+            step.extend(storage.probe(request, step.exclude))
         elif step.wants == "scan":
-            step.extend(storage.scan(compared, query, request))
+            step.extend(storage.scan(request))
         rows, scores = step.best()
         return step.candidates(storage.records(rows, step.docs), scores)
 
 
-async def aselect(
-    storage: LshStorage, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-) -> list[Candidate]:
+async def aselect(storage: LshStorage, request: SelectionRequest) -> list[Candidate]:
     """Async twin of :func:`select` (for a storage with native async I/O)."""
     _check(storage, request)
-    found = await storage.alookup(compared, query, request)
-    step = Selection(query, request, storage.hasher, found)
+    found = await storage.alookup(request)
+    step = Selection(request, storage.hasher, found)
     if step.wants == "probe":
-        step.extend(await storage.aprobe(compared, query, step.exclude, request))
+        step.extend(await storage.aprobe(request, step.exclude))
     elif step.wants == "scan":
-        step.extend(await storage.ascan(compared, query, request))
+        step.extend(await storage.ascan(request))
     rows, scores = step.best()
     return step.candidates(await storage.arecords(rows, step.docs), scores)

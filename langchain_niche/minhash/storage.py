@@ -113,8 +113,12 @@ class Lookup:
 
 @dataclass(frozen=True)
 class SelectionRequest:
-    """What a selection asks of a storage (the selector's settings for one call)."""
+    """What a selection asks of a storage: the query and the selector's settings for one call."""
 
+    compared: tuple[str, ...]
+    """The compared fields (sorted): which index to look up."""
+    query: LshQuery
+    """The input's token ids, signature, band keys and sketch."""
     limit: int
     """Rows wanted (``k``, or ``fetch_k`` with diversity)."""
     threshold: float
@@ -216,9 +220,7 @@ class LshStorage(ABC):
 
     # -- selection ---------------------------------------------------------------
     @abstractmethod
-    def lookup(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Lookup:
+    def lookup(self, request: SelectionRequest) -> Lookup:
         """The rows sharing at least one whole band with the query, with their token ids.
 
         Only rows in ``request.scope`` are returned. A storage holding pre-filter
@@ -228,17 +230,11 @@ class LshStorage(ABC):
         candidates' documents when it fetched them in the same round trip.
 
         Raises:
-            InvalidParameterError: ``compared`` or the scope does not fit the index.
+            InvalidParameterError: ``request.compared`` or the scope does not fit the index.
         """
 
     @abstractmethod
-    def probe(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> RowTokens:
+    def probe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
         """Rows sharing band prefixes with the query, chosen by :func:`top_probe_rows`.
 
         ``exclude`` (ascending) are left out, at most ``request.probe_limit`` rows
@@ -246,9 +242,7 @@ class LshStorage(ABC):
         row (see :data:`PROBE_READS_PER_ROW`); only rows in ``request.scope``.
         """
 
-    def scan(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> RowTokens:
+    def scan(self, request: SelectionRequest) -> RowTokens:
         """Every row in ``request.scope`` sharing at least one token with the query."""
         msg = f"{type(self).__name__} cannot scan every example"
         raise NotImplementedError(msg)
@@ -262,27 +256,17 @@ class LshStorage(ABC):
         ``known`` holds documents already fetched (:attr:`Lookup.docs`).
         """
 
-    async def alookup(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Lookup:
+    async def alookup(self, request: SelectionRequest) -> Lookup:
         """Async twin of :meth:`lookup`."""
-        return self.lookup(compared, query, request)
+        return self.lookup(request)
 
-    async def aprobe(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> RowTokens:
+    async def aprobe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
         """Async twin of :meth:`probe`."""
-        return self.probe(compared, query, exclude, request)
+        return self.probe(request, exclude)
 
-    async def ascan(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> RowTokens:
+    async def ascan(self, request: SelectionRequest) -> RowTokens:
         """Async twin of :meth:`scan`."""
-        return self.scan(compared, query, request)
+        return self.scan(request)
 
     async def arecords(
         self, rows: IntArray, known: Mapping[int, Any] | None = None

@@ -8,10 +8,8 @@ subclasses: producing the scored candidates for a set of shingles.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from langchain_core.example_selectors import BaseExampleSelector
@@ -38,11 +36,9 @@ from langchain_niche.errors import (
     MissingKeyError,
     preview,
 )
-from langchain_niche.persistence import write_index_file
 from langchain_niche.scope import Scope, check_filter_keys
 from langchain_niche.selectors.examples import (
     Candidate,
-    SavedState,
     ScoredExample,
     check_ids_encodable,
     copy_examples,
@@ -70,6 +66,11 @@ __all__ = [
 
 Similarity = Literal["jaccard", "bm25"]
 """How a lexical selector scores an example against the input."""
+
+Examples = Iterable[Mapping[str, Any]] | None
+"""Initial examples of a selector's constructor."""
+Ids = Sequence[str] | None
+"""Their ids (``None``: insertion numbers)."""
 
 DEFAULT_FETCH_K = 20
 """Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
@@ -173,7 +174,26 @@ class LexicalExampleSelector(
     _analyzer: TextAnalyzer = PrivateAttr()
     _storage: ExampleStorage = PrivateAttr()
 
-    def __init__(self, **data: Any) -> None:
+    def __init__(self, examples: Examples = None, *, ids: Ids = None, **kwargs: Any) -> None:
+        """Create a selector, optionally with initial examples.
+
+        Args:
+            examples: Initial examples (dicts of field name to text).
+            ids: Optional ids for the initial examples (default: ``"0"``, ``"1"``, ...).
+            **kwargs: The selector's settings (``k``, ``input_keys`` ...).
+
+        Raises:
+            InvalidParameterError: A setting is out of range.
+            StoreUnavailableError: A shared storage (Redis) cannot be reached.
+            IndexFormatError: The shared index was built with other settings.
+        """
+        self._configure(kwargs)
+        self._storage = self._open_storage(kwargs)
+        if examples is not None:
+            self.add_examples(examples, ids=ids)
+
+    def _configure(self, data: dict[str, Any]) -> None:
+        """Validate the settings (pydantic) and build the text analyzer."""
         analyzer = TextAnalyzer(
             tokenizer=data.get("tokenizer"),
             ngram_range=data.get("ngram_range", (1, 1)),
@@ -181,11 +201,15 @@ class LexicalExampleSelector(
             stopwords=data.get("stopwords"),
         )
         if "ngram_range" in data:
-            data["ngram_range"] = analyzer.ngram_range
+            data = {**data, "ngram_range": analyzer.ngram_range}
         super().__init__(**data)
         if self.filter_keys is not None:
             check_filter_keys(self.filter_keys, self.input_keys)
         self._analyzer = analyzer
+
+    @abstractmethod
+    def _open_storage(self, settings: dict[str, Any]) -> ExampleStorage:
+        """The storage of a new selector (``settings``: the constructor's keyword arguments)."""
 
     @abstractmethod
     def _candidates(
@@ -394,20 +418,9 @@ class LexicalExampleSelector(
         return [s.example for s in await self.asearch(input_variables)]
 
     async def aselect_examples_with_scores(
-        self,
-        input_variables: dict[str, Any],
-        *,
-        filter: Mapping[str, Any] | None = None,
+        self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
     ) -> list[tuple[dict[str, Any], float]]:
-        """Async twin of :meth:`select_examples_with_scores`.
-
-        Args:
-            input_variables: The prompt's input variables.
-            filter: Per-call filter, as for :meth:`search`.
-
-        Returns:
-            ``(example, score)`` pairs, best first.
-        """
+        """Async twin of :meth:`select_examples_with_scores` (same arguments and result)."""
         return [(s.example, s.score) for s in await self.asearch(input_variables, filter=filter)]
 
     async def asearch(
@@ -528,22 +541,8 @@ class LexicalExampleSelector(
         return kept
 
     # -- helpers for subclasses -------------------------------------------------
-    def _write_saved(
-        self,
-        path: str | os.PathLike[str],
-        state: SavedState,
-        config: dict[str, Any],
-        **extra: Any,
-    ) -> Path:
-        """Write a snapshot of the examples (and index arrays) to one file, atomically."""
-        return write_index_file(
-            path,
-            kind=type(self).__name__,
-            config=config,
-            records=state.records,
-            arrays=state.arrays,
-            extra={"next_seq": state.next_seq, "compared_keys": state.compared_keys, **extra},
-        )
+    def _saved_settings(self) -> dict[str, Any]:
+        return self._settings()
 
     def _settings(self) -> dict[str, Any]:
         """JSON-able settings (callables and prompts excluded)."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,18 +13,18 @@ from pydantic import PrivateAttr
 from langchain_niche import scoring
 from langchain_niche.errors import (
     ExampleNotFoundError,
-    IndexFormatError,
     InvalidExampleError,
     MissingKeyError,
 )
 from langchain_niche.persistence import (
     IndexReader,
     build_from_config,
-    saved_setting_names,
 )
 from langchain_niche.scope import Scope
 from langchain_niche.selectors.base import (
     Candidate,
+    Examples,
+    Ids,
     LexicalExampleSelector,
     jaccard,
 )
@@ -35,7 +34,6 @@ from langchain_niche.text import TextAnalyzer, stable_token_hashes
 
 __all__ = ["JaccardExampleSelector"]
 
-_UNSAVED = ("token_counter", "example_prompt")  # callables and prompts are never saved
 
 IntArray = npt.NDArray[np.int64]
 Encoded = tuple[npt.NDArray[np.uint64], IntArray]
@@ -116,25 +114,13 @@ class JaccardExampleSelector(LexicalExampleSelector):
 
     _storage: _JaccardStore = PrivateAttr()
 
-    def __init__(
-        self,
-        examples: Iterable[Mapping[str, Any]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Create a selector, optionally with initial examples.
+    def __init__(self, examples: Examples = None, *, ids: Ids = None, **kwargs: Any) -> None:
+        """Create a selector, optionally with initial examples (see the base class)."""
+        super().__init__(examples, ids=ids, **kwargs)
 
-        Args:
-            examples: Initial examples (dicts of field name to text).
-            ids: Optional ids for the initial examples (default: ``"0"``, ``"1"``, ...).
-            **kwargs: The selector's settings (``k``, ``input_keys``, ...).
-        """
-        super().__init__(**kwargs)
+    def _open_storage(self, settings: dict[str, Any]) -> _JaccardStore:
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
-        self._storage = _JaccardStore(self._analyzer, fixed)
-        if examples is not None:
-            self.add_examples(examples, ids=ids)
+        return _JaccardStore(self._analyzer, fixed)
 
     # -- selecting -------------------------------------------------------------------
     def _candidates(
@@ -215,25 +201,6 @@ class JaccardExampleSelector(LexicalExampleSelector):
             return [None if tokens is None else next(scores) for tokens in sets]
 
     # -- persistence -------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save the examples, their ids and the settings to one file.
-
-        The file is a zip of JSON (settings, examples) and a numpy array of
-        insertion numbers; nothing in it is pickled. The index itself is rebuilt
-        on :meth:`load`, so a file can never hold an index that disagrees with its
-        examples. The write is atomic (temporary file, then rename).
-
-        Args:
-            path: Destination file (conventionally ``*.niche.zip``).
-
-        Returns:
-            The path written.
-
-        Raises:
-            InvalidExampleError: An example would not survive JSON unchanged.
-        """
-        return self._write_saved(path, self._storage.saved_state(), self._settings())
-
     @classmethod
     def load(cls, path: str | os.PathLike[str], **overrides: Any) -> JaccardExampleSelector:
         """Load a selector written by :meth:`save`.
@@ -256,16 +223,7 @@ class JaccardExampleSelector(LexicalExampleSelector):
                 again. Reading is bounded: see :mod:`langchain_niche.persistence`.
         """
         with IndexReader(path, kind=cls.__name__) as reader:
-            config = reader.config(saved_setting_names(cls, exclude=_UNSAVED))
-            tokenizer_name = config.pop("tokenizer", "default")
-            if tokenizer_name != "default" and "tokenizer" not in overrides:
-                msg = (
-                    f"{path} was built with the custom tokenizer {tokenizer_name}; "
-                    "pass it again: load(path, tokenizer=...)"
-                )
-                raise IndexFormatError(msg)
-            if isinstance(config.get("ngram_range"), list):
-                config["ngram_range"] = tuple(config["ngram_range"])
+            config = cls._saved_config(reader, path, overrides)
             selector = build_from_config(reader, cls, config, overrides)
             compared = selector._storage.restore_records(reader)
             try:

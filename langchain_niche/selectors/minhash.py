@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -32,10 +31,9 @@ from langchain_niche.minhash.storage import LshStorage, SelectionRequest
 from langchain_niche.persistence import (
     IndexReader,
     build_from_config,
-    saved_setting_names,
 )
 from langchain_niche.scope import Scope
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector
+from langchain_niche.selectors.base import Candidate, Examples, Ids, LexicalExampleSelector
 
 __all__ = ["MinHashExampleSelector"]
 
@@ -54,7 +52,7 @@ _REDIS_SETTINGS = (
     "redis_wait_replicas",
 )
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
-_UNSAVED = ("token_counter", "example_prompt", "index_name")  # and every redis_* setting
+_UNSAVED = ("index_name",)  # nor callables, prompts and redis_* settings
 DEFAULT_LSH_WEIGHTS = (0.1, 0.9)
 """Default ``(false_positive_weight, false_negative_weight)``: recall first."""
 
@@ -206,54 +204,35 @@ class MinHashExampleSelector(LexicalExampleSelector):
     _storage: LshStorage = PrivateAttr()
     _encoder: LshEncoder = PrivateAttr()
 
-    def __init__(
-        self,
-        examples: Iterable[Mapping[str, Any]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Create a selector, optionally with initial examples.
+    def __init__(self, examples: Examples = None, *, ids: Ids = None, **kwargs: Any) -> None:
+        """Create a selector, optionally with initial examples (see the base class)."""
+        super().__init__(examples, ids=ids, **kwargs)
 
-        Args:
-            examples: Initial examples (dicts of field name to text).
-            ids: Optional ids for the initial examples (default: ``"0"``, ``"1"``, ...).
-            **kwargs: The selector's settings (``k``, ``input_keys``, ``num_perm`` ...).
-
-        Raises:
-            InvalidParameterError: A setting is out of range.
-            StoreUnavailableError: Redis cannot be reached.
-            IndexFormatError: The shared Redis index was built with other settings.
-        """
-        super().__init__(**kwargs)
-        banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
+    def _open_storage(self, settings: dict[str, Any]) -> LshStorage:
+        """The in-memory storage, or the shared Redis index (whose settings it adopts)."""
         redis_storage = None
         if self.redis_url is not None:
             from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
 
             given = {name: getattr(self, name) for name in self.model_fields_set}
-            settings = {**{name: getattr(self, name) for name in _REDIS_SETTINGS}, **given}
-            redis_storage = RedisLshStorage.open(settings)  # adopts the shared index's settings
-            if settings.keys() - given.keys() - set(_REDIS_SETTINGS):
-                super().__init__(**{**kwargs, **settings})
-                banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
+            shared = {**{name: getattr(self, name) for name in _REDIS_SETTINGS}, **given}
+            redis_storage = RedisLshStorage.open(shared)  # adopts the shared index's settings
+            if shared.keys() - given.keys() - set(_REDIS_SETTINGS):
+                self._configure({**settings, **shared})
         self._encoder = LshEncoder(
             self._analyzer,
             MinHasher(self.num_perm, self.seed),
-            banding,
+            Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights),
             Prefilter(self.num_perm, self.lsh_threshold),
         )
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
-        if redis_storage is not None:
-            # no sketches in Redis: every candidate is scored exactly
-            redis_storage.attach(
-                replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed
-            )
-            self._storage = redis_storage
-        else:
-            self._storage = MemoryLshStorage(self._encoder, fixed)
-        if examples is not None:
-            self.add_examples(examples, ids=ids)
+        if redis_storage is None:
+            return MemoryLshStorage(self._encoder, fixed)
+        # no sketches in Redis: every candidate is scored exactly
+        redis_storage.attach(
+            replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed
+        )
+        return redis_storage
 
     @model_validator(mode="after")
     def _exact_fallback_needs_memory(self) -> Self:
@@ -308,13 +287,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
 
     def _index_settings(self) -> dict[str, Any]:
         """The settings a saved or shared index must be used with."""
-        return {
-            "num_perm": self.num_perm,
-            "lsh_threshold": self.lsh_threshold,
-            "lsh_weights": list(self.lsh_weights),
-            "seed": self.seed,
-            **self._encoder.describe(),
-        }
+        settings = {name: getattr(self, name) for name in _INDEX_SETTINGS}
+        return {**settings, "lsh_weights": list(self.lsh_weights), **self._encoder.describe()}
 
     def _shared_index_settings(self) -> dict[str, Any]:
         """The settings a shared (Redis) index records and checks.
@@ -366,8 +340,12 @@ class MinHashExampleSelector(LexicalExampleSelector):
         return self.fallback == "exact"
 
     # -- selecting ---------------------------------------------------------------------------
-    def _request(self, limit: int, scope: Scope | None) -> SelectionRequest:
+    def _request(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None
+    ) -> SelectionRequest:
         return SelectionRequest(
+            compared=keys,
+            query=self._encoder.query(shingles),
             limit=limit,
             threshold=self.threshold,
             lsh_threshold=self.lsh_threshold,
@@ -381,47 +359,45 @@ class MinHashExampleSelector(LexicalExampleSelector):
     def _candidates(
         self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
-        query = self._encoder.query(shingles)
-        return select(self._storage, keys, query, self._request(limit, scope))
+        return select(self._storage, self._request(keys, shingles, limit, scope))
 
     async def _acandidates(
         self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
-        query = self._encoder.query(shingles)
-        return await aselect(self._storage, keys, query, self._request(limit, scope))
+        return await aselect(self._storage, self._request(keys, shingles, limit, scope))
 
     # -- persistence -------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save the examples, ids, settings and index arrays to one file.
+    def _saved_settings(self) -> dict[str, Any]:
+        return {**self._settings(), **self._own_settings()}
 
-        The file is a zip of JSON (settings, examples) and ``.npy`` arrays (token
-        ids, band keys); nothing in it is pickled, and the write is atomic.
+    def _saved_extra(self) -> dict[str, Any]:
+        return {"index": self._index_settings()}
 
-        Args:
-            path: Destination file (conventionally ``*.niche.zip``).
+    @classmethod
+    def _unsaved_settings(cls) -> tuple[str, ...]:
+        return _UNSAVED
 
-        Returns:
-            The path written.
-
-        Raises:
-            InvalidExampleError: An example would not survive JSON unchanged.
-            InvalidParameterError: The selector stores its index in Redis.
-        """
-        state = self._storage.saved_state()  # compacts removed rows first
-        config = {**self._settings(), **self._own_settings()}
-        return self._write_saved(path, state, config, index=self._index_settings())
+    @classmethod
+    def _check_overrides(
+        cls, path: str | os.PathLike[str], config: dict[str, Any], overrides: Mapping[str, Any]
+    ) -> None:
+        for name in _INDEX_SETTINGS:
+            if name in overrides:
+                given = list(overrides[name]) if name == "lsh_weights" else overrides[name]
+                if given != config.get(name):
+                    msg = (
+                        f"{path} was built with {name}={config.get(name)!r}, got {name}={overrides[name]!r}; "
+                        "rebuild the index with from_examples(...) to change it"
+                    )
+                    raise IndexFormatError(msg)
+        if "redis_url" in overrides and overrides["redis_url"] is not None:
+            msg = "load() restores an in-memory index; add its examples to a Redis selector instead"
+            raise IndexFormatError(msg)
 
     def _own_settings(self) -> dict[str, Any]:
-        return {
-            "num_perm": self.num_perm,
-            "lsh_threshold": self.lsh_threshold,
-            "lsh_weights": list(self.lsh_weights),
-            "seed": self.seed,
-            "rerank": self.rerank,
-            "fallback": self.fallback,
-            "probe_limit": self.probe_limit,
-            "rerank_limit": self.rerank_limit,
-        }
+        names = (*_INDEX_SETTINGS, "rerank", "fallback", "probe_limit", "rerank_limit")
+        settings = {name: getattr(self, name) for name in names}
+        return {**settings, "lsh_weights": list(self.lsh_weights)}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **overrides: Any) -> MinHashExampleSelector:
@@ -447,29 +423,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
                 saved arrays: see :mod:`langchain_niche.persistence`.
         """
         with IndexReader(path, kind=cls.__name__) as reader:
-            config = reader.config(saved_setting_names(cls, exclude=_UNSAVED))
-            for name in _INDEX_SETTINGS:
-                if name in overrides:
-                    given = list(overrides[name]) if name == "lsh_weights" else overrides[name]
-                    if given != config.get(name):
-                        msg = (
-                            f"{path} was built with {name}={config.get(name)!r}, got {name}={overrides[name]!r}; "
-                            "rebuild the index with from_examples(...) to change it"
-                        )
-                        raise IndexFormatError(msg)
-            if "redis_url" in overrides and overrides["redis_url"] is not None:
-                msg = "load() restores an in-memory index; add its examples to a Redis selector instead"
-                raise IndexFormatError(msg)
-            tokenizer_name = config.pop("tokenizer", "default")
-            if tokenizer_name != "default" and "tokenizer" not in overrides:
-                msg = (
-                    f"{path} was built with the custom tokenizer {tokenizer_name}; "
-                    "pass it again: load(path, tokenizer=...)"
-                )
-                raise IndexFormatError(msg)
-            for name in ("ngram_range", "lsh_weights"):
-                if isinstance(config.get(name), list):
-                    config[name] = tuple(config[name])
+            config = cls._saved_config(reader, path, overrides)
             selector = build_from_config(reader, cls, config, overrides)
             saved_index = reader.manifest.get("index")
             if saved_index != selector._index_settings():

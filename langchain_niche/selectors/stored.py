@@ -1,4 +1,4 @@
-"""The examples a lexical selector stores: size, content, adding and removing.
+"""The examples a lexical selector stores: size, content, adding, removing and saving.
 
 :class:`StoredExamples` is the part of
 :class:`~langchain_niche.selectors.base.LexicalExampleSelector` that talks to its
@@ -10,11 +10,15 @@ interface: the in-memory :class:`~langchain_niche.selectors.memory_store.Indexed
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any, Protocol
 
-from langchain_niche.selectors.examples import Record, copy_examples
+from langchain_niche.errors import IndexFormatError
+from langchain_niche.persistence import IndexReader, saved_setting_names, write_index_file
+from langchain_niche.selectors.examples import Record, SavedState, copy_examples
 
 __all__ = ["ExampleStorage", "StoredExamples"]
 
@@ -63,9 +67,13 @@ class ExampleStorage(Protocol):
         """Every field name seen in an example."""
         ...
 
+    def saved_state(self) -> SavedState:
+        """A snapshot to write to a file (refused by a storage persisted by its server)."""
+        ...
+
 
 class StoredExamples:
-    """Size, content, adds and removals of a selector, over its ``_storage``."""
+    """Size, content, adds, removals and saving of a selector, over its ``_storage``."""
 
     __pydantic_private__: dict[str, Any] | None
     _storage: ExampleStorage
@@ -201,3 +209,75 @@ class StoredExamples:
             The ids removed.
         """
         return await self._storage.aremove(example)
+
+    # -- saving ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the examples, ids and settings (MinHash: and index arrays) to one file.
+
+        The file is a zip of JSON (settings, examples) and ``.npy`` arrays
+        (insertion numbers; MinHash: token ids, band keys); nothing in it is
+        pickled, and the write is atomic (temporary file, then rename). The
+        Jaccard index is rebuilt on ``load``, so its file can never hold an index
+        that disagrees with its examples.
+
+        Args:
+            path: Destination file (conventionally ``*.niche.zip``).
+
+        Returns:
+            The path written.
+
+        Raises:
+            InvalidExampleError: An example would not survive JSON unchanged.
+            InvalidParameterError: The selector stores its index in Redis.
+        """
+        state = self._storage.saved_state()  # MinHash: compacts removed rows first
+        return write_index_file(
+            path,
+            kind=type(self).__name__,
+            config=self._saved_settings(),
+            records=state.records,
+            arrays=state.arrays,
+            extra={
+                "next_seq": state.next_seq,
+                "compared_keys": state.compared_keys,
+                **self._saved_extra(),
+            },
+        )
+
+    def _saved_settings(self) -> dict[str, Any]:
+        """The JSON-able settings a file holds."""
+        raise NotImplementedError
+
+    def _saved_extra(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def _check_overrides(
+        cls, path: str | os.PathLike[str], config: dict[str, Any], overrides: Mapping[str, Any]
+    ) -> None:
+        """Reject ``load`` overrides that contradict the saved file (default: none do)."""
+
+    @classmethod
+    def _saved_config(
+        cls, reader: IndexReader, path: str | os.PathLike[str], overrides: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The settings a saved file holds, checked against ``load``'s overrides."""
+        unsaved = ("token_counter", "example_prompt", *cls._unsaved_settings())
+        config = reader.config(saved_setting_names(cls, exclude=unsaved))
+        cls._check_overrides(path, config, overrides)
+        tokenizer_name = config.pop("tokenizer", "default")
+        if tokenizer_name != "default" and "tokenizer" not in overrides:
+            msg = (
+                f"{path} was built with the custom tokenizer {tokenizer_name}; "
+                "pass it again: load(path, tokenizer=...)"
+            )
+            raise IndexFormatError(msg)
+        for name in ("ngram_range", "lsh_weights"):
+            if isinstance(config.get(name), list):
+                config[name] = tuple(config[name])
+        return config
+
+    @classmethod
+    def _unsaved_settings(cls) -> tuple[str, ...]:
+        """Settings never saved besides callables and prompts."""
+        return ()

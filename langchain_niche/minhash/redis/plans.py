@@ -16,7 +16,6 @@ from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from langchain_niche.minhash.encoding import LshQuery
 from langchain_niche.minhash.storage import (
     IntArray,
     Lookup,
@@ -40,8 +39,8 @@ Plan = Generator[Call, Any, T]
 def run_sync(plan: Plan[T], execute: Callable[[Call], Any]) -> T:
     """Run a plan, executing each call with a blocking function.
 
-    A call's exception is raised inside the plan (at its ``yield``), which may
-    add context; otherwise it propagates unchanged.
+    The loop is :func:`run_async`'s: with a blocking ``execute`` its coroutine
+    never suspends, so it runs to its end on the first step, without an event loop.
 
     Args:
         plan: The operation.
@@ -50,22 +49,26 @@ def run_sync(plan: Plan[T], execute: Callable[[Call], Any]) -> T:
     Returns:
         The plan's result.
     """
+
+    async def blocking(call: Call) -> Any:
+        return execute(call)
+
+    running = run_async(plan, blocking)
     try:
-        call = next(plan)
-        while True:
-            try:
-                reply = execute(call)
-            except Exception as exc:  # noqa: PERF203 - the plan may add context, or re-raises
-                call = plan.throw(exc)
-            else:
-                call = plan.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
+        running.send(None)
+    except StopIteration as done:
+        result: T = done.value
         return result
+    running.close()  # pragma: no cover - a blocking call never suspends
+    msg = "a blocking plan suspended"  # pragma: no cover
+    raise RuntimeError(msg)  # pragma: no cover
 
 
 async def run_async(plan: Plan[T], execute: Callable[[Call], Awaitable[Any]]) -> T:
-    """Run a plan, awaiting each call (exceptions are raised inside the plan, as in :func:`run_sync`).
+    """Run a plan, awaiting each call.
+
+    A call's exception is raised inside the plan (at its ``yield``), which may
+    add context; otherwise it propagates unchanged.
 
     Args:
         plan: The operation.
@@ -150,18 +153,10 @@ class PlannedStorage(LshStorage):
         """Execute one call with the asyncio client."""
 
     @abstractmethod
-    def _lookup_plan(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Lookup]: ...
+    def _lookup_plan(self, request: SelectionRequest) -> Plan[Lookup]: ...
 
     @abstractmethod
-    def _probe_plan(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> Plan[RowTokens]: ...
+    def _probe_plan(self, request: SelectionRequest, exclude: IntArray) -> Plan[RowTokens]: ...
 
     @abstractmethod
     def _records_plan(
@@ -194,37 +189,21 @@ class PlannedStorage(LshStorage):
     async def _arun(self, plan: Plan[T]) -> T:
         return await run_async(plan, self.aexecute)
 
-    def lookup(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Lookup:
+    def lookup(self, request: SelectionRequest) -> Lookup:
         """See :meth:`LshStorage.lookup` (one round trip; see :meth:`_banded_plan`)."""
-        return self._run(self._lookup_plan(compared, query, request))
+        return self._run(self._lookup_plan(request))
 
-    async def alookup(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Lookup:
+    async def alookup(self, request: SelectionRequest) -> Lookup:
         """Async twin of :meth:`lookup`."""
-        return await self._arun(self._lookup_plan(compared, query, request))
+        return await self._arun(self._lookup_plan(request))
 
-    def probe(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> RowTokens:
+    def probe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
         """See :meth:`LshStorage.probe` (one round trip)."""
-        return self._run(self._probe_plan(compared, query, exclude, request))
+        return self._run(self._probe_plan(request, exclude))
 
-    async def aprobe(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> RowTokens:
+    async def aprobe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
         """Async twin of :meth:`probe`."""
-        return await self._arun(self._probe_plan(compared, query, exclude, request))
+        return await self._arun(self._probe_plan(request, exclude))
 
     def records(
         self, rows: IntArray, known: Mapping[int, Any] | None = None

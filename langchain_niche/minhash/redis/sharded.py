@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from langchain_niche.errors import DuplicateIdError, StoreUnavailableError
-from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.encoding import LshEncoder
 from langchain_niche.minhash.redis.audit import audit_index
 from langchain_niche.minhash.redis.config import write_or_check_config
 from langchain_niche.minhash.redis.connection import shard_prefix
@@ -100,13 +100,9 @@ class ShardedRedisLshStorage(RedisLshStorage):
         return self.shards[shard_of(example_id, len(self.shards))]
 
     # -- selections -------------------------------------------------------------------
-    def _banded_plan(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Lookup]:
+    def _banded_plan(self, request: SelectionRequest) -> Plan[Lookup]:
         """Every shard's banded candidates (and probe, documents) in one step, merged."""
-        parts: list[Lookup] = yield from gather(
-            [v._banded_plan(compared, query, request) for v in self.shards]
-        )
+        parts: list[Lookup] = yield from gather([v._banded_plan(request) for v in self.shards])
         probes = [p.probe for p in parts if p.probe is not None]
         probe = _joined(probes) if len(probes) == len(parts) else None
         docs: dict[int, Any] = {}
@@ -114,17 +110,9 @@ class ShardedRedisLshStorage(RedisLshStorage):
             docs.update(p.docs)
         return Lookup(_joined([p.banded for p in parts]), probe, docs)
 
-    def _probed_plan(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> Plan[RowTokens]:
+    def _probed_plan(self, request: SelectionRequest, exclude: IntArray) -> Plan[RowTokens]:
         """Every shard's probe (each with ``probe_limit``, in its scope), merged."""
-        parts = yield from gather(
-            [v._probed_plan(compared, query, exclude, request) for v in self.shards]
-        )
+        parts = yield from gather([v._probed_plan(request, exclude) for v in self.shards])
         return _joined(parts)
 
     def _fetch_docs(self, rows: IntArray) -> Plan[dict[int, Any]]:

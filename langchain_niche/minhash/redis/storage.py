@@ -98,7 +98,7 @@ from langchain_niche.minhash.storage import (
     SelectionRequest,
 )
 from langchain_niche.persistence import example_json
-from langchain_niche.scope import Scope, example_filter_code, scope_key
+from langchain_niche.scope import example_filter_code, scope_key
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 
 __all__ = ["RedisLshStorage"]
@@ -236,10 +236,11 @@ class RedisLshStorage(RedisConnection, PlannedStorage):
             salts[i] = self._partition_salt(digest)
         return salts
 
-    def _scoped_query(self, query: LshQuery, scope: Scope | None) -> LshQuery | None:
-        """The query's band keys salted for each partition ``scope`` can reach (``None``: none)."""
+    def _scoped(self, request: SelectionRequest) -> SelectionRequest | None:
+        """The request, its band keys salted for the partitions its scope reaches (``None``: none)."""
+        scope, query = request.scope, request.query
         if scope is None:
-            return query
+            return request
         salts: list[np.uint64] = [np.uint64(0)]
         if self.filter_keys:
             parts = scope.partition_keys(self.filter_keys)
@@ -252,29 +253,22 @@ class RedisLshStorage(RedisConnection, PlannedStorage):
             if not parts:
                 return None
             salts = [self._partition_salt(part) for part in parts]
-        return replace(query, keys=np.concatenate([query.keys ^ salt for salt in salts]))
+        keys = np.concatenate([query.keys ^ salt for salt in salts])
+        return replace(request, query=replace(query, keys=keys))
 
-    def _lookup_plan(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Lookup]:
+    def _lookup_plan(self, request: SelectionRequest) -> Plan[Lookup]:
         """:meth:`lookup`: a scope looks up only its partitions' band keys."""
-        scoped = self._scoped_query(query, request.scope)
+        scoped = self._scoped(request)
         if scoped is None:
             return Lookup(RowTokens.empty())
-        return (yield from self._banded_plan(compared, scoped, request))
+        return (yield from self._banded_plan(scoped))
 
-    def _probe_plan(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> Plan[RowTokens]:
+    def _probe_plan(self, request: SelectionRequest, exclude: IntArray) -> Plan[RowTokens]:
         """:meth:`probe`: a scope probes only its partitions' band keys."""
-        scoped = self._scoped_query(query, request.scope)
+        scoped = self._scoped(request)
         if scoped is None:
             return RowTokens.empty()
-        return (yield from self._probed_plan(compared, scoped, exclude, request))
+        return (yield from self._probed_plan(scoped, exclude))
 
     def _in_scope(
         self, rows: AnyRows, request: SelectionRequest, known: Mapping[int, Any] | None
@@ -352,9 +346,7 @@ class RedisLshStorage(RedisConnection, PlannedStorage):
         budget = PROBE_READS_PER_ROW * limit
         return [self.prefix, "band", band, probe, str(request.limit), str(limit), str(budget), docs]
 
-    def _banded_plan(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Lookup]:
+    def _banded_plan(self, request: SelectionRequest) -> Plan[Lookup]:
         """Banded candidates and their token ids, with more in the same round trip.
 
         The server runs the probe when banding finds fewer than ``limit``
@@ -364,8 +356,8 @@ class RedisLshStorage(RedisConnection, PlannedStorage):
         :data:`_DOCS_WITH_CANDIDATES` candidates, so that a selection over few
         candidates is one round trip (the selection scores them, with numpy).
         """
-        self._check_compared(compared)
-        reply = yield ("script", "lookup", self._band_args(query, request))
+        self._check_compared(request.compared)
+        reply = yield ("script", "lookup", self._band_args(request.query, request))
         found = self._decode_rows(reply[0], reply[1], reply[2], keep_order=True)
         probe = None
         if reply[3]:
@@ -383,15 +375,11 @@ class RedisLshStorage(RedisConnection, PlannedStorage):
             probe = probe.subset(inside)
         return Lookup(found.subset(keep), probe, fetched)
 
-    def _probed_plan(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: IntArray,
-        request: SelectionRequest,
-    ) -> Plan[RowTokens]:
+    def _probed_plan(self, request: SelectionRequest, exclude: IntArray) -> Plan[RowTokens]:
         """The probe's rows, only those in the request's scope."""
-        extra = yield from self.probed(compared, query, exclude, request.probe_limit)
+        extra = yield from self.probed(
+            request.compared, request.query, exclude, request.probe_limit
+        )
         keep, _ = yield from self._in_scope(extra.rows, request, None)
         return extra.subset(keep)
 
