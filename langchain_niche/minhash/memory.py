@@ -95,7 +95,6 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
             otherwise an index per set of compared fields is built on first use.
     """
 
-    supports_scan = True
     supports_scope = True
     kind = "memory"
 

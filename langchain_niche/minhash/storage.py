@@ -186,8 +186,6 @@ class LshStorage(ABC):
     directly and never ask which backend they have.
     """
 
-    #: Whether :meth:`scan` is available (a full scan of every example).
-    supports_scan: ClassVar[bool] = False
     #: ``"memory"`` or ``"redis"`` (``describe_index``).
     kind: ClassVar[str]
     #: Shared with other processes (Redis): native async I/O, and a copy or a

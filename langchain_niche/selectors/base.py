@@ -2,8 +2,11 @@
 
 :class:`LexicalExampleSelector` fixes the public conventions (parameters, their
 checks, which fields are compared, the order of results, ``threshold``,
-``diversity``, the token budget, ``example_keys``) and leaves one thing to its
-subclasses: producing the scored candidates for a set of shingles.
+``diversity``, the token budget, ``example_keys``), the constructor, and, through
+:class:`~langchain_niche.selectors.stored.StoredExamples`, adding, removing,
+size and saving over the subclass's storage. A subclass opens its storage
+(``_open_storage``) and produces the scored candidates for a set of shingles
+(``_candidates``).
 """
 
 from __future__ import annotations

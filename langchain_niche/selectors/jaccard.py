@@ -1,4 +1,10 @@
-"""Exact Jaccard example selection over an inverted index."""
+"""Exact Jaccard example selection over an inverted index.
+
+The selector's examples and per-field indexes are an
+:class:`~langchain_niche.selectors.memory_store.IndexedStore` (shared with the
+in-memory MinHash backend) whose index is a
+:class:`~langchain_niche.selectors.token_index.TokenSetIndex`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,13 @@
-"""MinHash-LSH example selection for corpora of millions of examples, in memory or Redis."""
+"""MinHash-LSH example selection for corpora of millions of examples, in memory or Redis.
+
+This module holds the selector only: its settings, their checks, and the choice
+of storage. A selection goes selector -> :func:`~langchain_niche.minhash.selection.select`
+(the algorithm, written once) -> :class:`~langchain_niche.minhash.storage.LshStorage`
+(the contract) -> :class:`~langchain_niche.minhash.memory.MemoryLshStorage` or
+:class:`~langchain_niche.minhash.redis.storage.RedisLshStorage`. Adding, removing,
+size and saving are :class:`~langchain_niche.selectors.base.LexicalExampleSelector`'s,
+shared with the Jaccard selector.
+"""
 
 from __future__ import annotations
 

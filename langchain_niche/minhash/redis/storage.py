@@ -351,7 +351,7 @@ class RedisLshStorage(RedisConnection, PlannedStorage):
 
         The server runs the probe when banding finds fewer than ``limit``
         candidates (its guess that the probe will be needed;
-        :meth:`LshStorage.ranked` asks for it separately when scores say so
+        the selection asks for it separately when scores say so
         otherwise), and returns the documents of up to
         :data:`_DOCS_WITH_CANDIDATES` candidates, so that a selection over few
         candidates is one round trip (the selection scores them, with numpy).
