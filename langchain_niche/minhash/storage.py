@@ -37,6 +37,7 @@ from langchain_niche._arrays import unique_counts
 from langchain_niche.errors import InvalidParameterError
 from langchain_niche.minhash.encoding import LshQuery
 from langchain_niche.minhash.sketches import MinHasher
+from langchain_niche.persistence import IndexReader
 from langchain_niche.scope import Scope
 from langchain_niche.selectors.examples import Record, SavedState
 
@@ -314,7 +315,7 @@ class LshStorage(ABC):
         """
         self._persisted_elsewhere("save")
 
-    def restore_saved(self, reader: Any) -> None:
+    def restore_saved(self, reader: IndexReader) -> None:
         """Fill this empty storage from an open saved file (an ``IndexReader``).
 
         Raises:
@@ -326,6 +327,6 @@ class LshStorage(ABC):
     def _persisted_elsewhere(self, what: str) -> NoReturn:
         msg = (
             f"{what}() applies to the in-memory index; "
-            f"a {self.kind} index is persisted by {self.kind.capitalize()} itself"
+            f"a {self.kind.capitalize()} index is persisted by {self.kind.capitalize()} itself"
         )
         raise InvalidParameterError(msg, name="redis_url", value=f"<{self.kind}>")

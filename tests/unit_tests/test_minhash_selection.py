@@ -20,11 +20,11 @@ from langchain_niche.minhash.storage import (
     IntArray,
     Lookup,
     LshStorage,
-    Record,
     RowTokens,
     SelectionRequest,
 )
 from langchain_niche.scope import Scope
+from langchain_niche.selectors.examples import Record
 
 WORDS = ["reset", "password", "login", "account", "email", "refund", "order", "ship", "late"]
 
@@ -66,7 +66,9 @@ class Recording(LshStorage):
         self.calls.append("scan")
         return self.inner.scan(request)
 
-    def records(self, rows: IntArray, known: Mapping[int, Any] | None = None) -> list[Record | None]:
+    def records(
+        self, rows: IntArray, known: Mapping[int, Any] | None = None
+    ) -> list[Record | None]:
         self.calls.append("records")
         self.known = known
         return self.inner.records(rows)
