@@ -200,6 +200,10 @@ class LshStorage(ABC):
         """Bytes of index arrays held in this process (0 for a shared storage)."""
         return 0
 
+    def describe(self) -> dict[str, Any]:
+        """Where the index is, for ``describe_index``: ``index_bytes`` held in this process."""
+        return {"index_bytes": self.nbytes}
+
     def state_lock(self) -> AbstractContextManager[Any]:
         """The lock under which this process's copy of the index is consistent.
 

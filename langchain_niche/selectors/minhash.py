@@ -323,11 +323,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
             "input_keys": sorted(self.input_keys) if self.input_keys else None,
             "rerank": self.rerank,
             "fallback": self.fallback,
+            **self._storage.describe(),
         }
-        if self._storage.shared:
-            info["index_name"] = self.index_name
-        else:
-            info["index_bytes"] = self.index_nbytes
         return info
 
     def audit(self) -> dict[str, Any]:

@@ -190,6 +190,10 @@ class RedisLshStorage(RedisConnection, PlannedStorage):
             return ShardedRedisLshStorage.from_storage(storage, shards)
         return storage
 
+    def describe(self) -> dict[str, Any]:
+        """Where the index is, for ``describe_index``: its name in Redis."""
+        return {"index_name": self.index_name}
+
     def attach(
         self, encoder: LshEncoder, index: Mapping[str, Any], compared: tuple[str, ...] | None
     ) -> None:
