@@ -1,7 +1,8 @@
 """Examples as selectors take and return them (re-exported by :mod:`~langchain_niche.selectors.base`).
 
 :class:`ScoredExample` (a selection result), :class:`Candidate` (a subclass's
-scored candidate), :func:`jaccard` and the checks of a batch given to
+scored candidate), :data:`Record` and :class:`SavedState` (what a storage
+returns and snapshots), :func:`jaccard` and the checks of a batch given to
 ``add_examples``.
 """
 
