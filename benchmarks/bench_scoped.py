@@ -5,8 +5,9 @@
 
 Corpus: ``corpora.zipf_texts`` (5-30-word texts), example ``i`` in scope ``i % scopes``
 (field ``tenant``) with a second field ``lang`` (3 values) for the per-field memory.
-One in-memory ``JaccardExampleSelector`` (``input_keys=["q"]``), k=4. Timed, median over
-the queries (each query in a random scope):
+One in-memory ``JaccardExampleSelector`` (``input_keys=["q"]``), k=4, timed with
+``similarity="jaccard"`` and then ``"bm25"`` (same index). Median over the queries (each
+query in a random scope):
 
 * unfiltered: ``search({"q": ...})`` over the whole index;
 * scoped: ``search({"q": ...}, filter={"tenant": t})`` (the path ``filter_keys`` takes);
@@ -35,6 +36,39 @@ from _common import machine, median_per_item, table
 from corpora import zipf_texts
 
 K = 4
+
+
+def measure(
+    selector: JaccardExampleSelector, queries: list[tuple[dict[str, str], str]], scopes: int
+) -> str:
+    """The latency table of one similarity, and how scoped compares with filter-after."""
+    short = 0
+
+    def filter_after(item: tuple[dict[str, str], str]) -> list[Any]:
+        hits = selector.search(item[0], k=K * scopes)
+        return [h for h in hits if h.example["tenant"] == item[1]][:K]
+
+    for inputs, tenant in queries:
+        exact = selector.search(inputs, filter={"tenant": tenant})
+        assert all(h.example["tenant"] == tenant for h in exact)
+        after = filter_after((inputs, tenant))
+        if [h.id for h in after] != [h.id for h in exact]:
+            short += 1
+    unfiltered = median_per_item(lambda item: selector.search(item[0]), queries, warmup=3)
+    scoped = median_per_item(
+        lambda item: selector.search(item[0], filter={"tenant": item[1]}), queries, warmup=3
+    )
+    after_s = median_per_item(filter_after, queries, warmup=3)
+    rows = [
+        ["unfiltered (whole index)", fmt(unfiltered), "1.00"],
+        [f"scoped (1 of {scopes})", fmt(scoped), f"{scoped / unfiltered:.2f}"],
+        [f"filter-after (k={K * scopes})", fmt(after_s), f"{after_s / unfiltered:.2f}"],
+    ]
+    return (
+        table(["selection, k=4, median", "latency", "vs unfiltered"], rows)
+        + f"\nscoped vs filter-after: {after_s / scoped:.1f}x faster; filter-after differed "
+        f"from the exact scoped result for {short} of {len(queries)} queries"
+    )
 
 
 def main() -> None:
@@ -68,35 +102,10 @@ def main() -> None:
     selector.search(queries[0][0], filter={"tenant": queries[0][1], "lang": "de"})
     two_fields = store._scope.nbytes / args.size  # type: ignore[union-attr]
 
-    short = 0
-
-    def filter_after(item: tuple[dict[str, str], str]) -> list[Any]:
-        nonlocal short
-        hits = selector.search(item[0], k=K * args.scopes)
-        kept = [h for h in hits if h.example["tenant"] == item[1]][:K]
-        return kept
-
-    for inputs, tenant in queries:
-        exact = selector.search(inputs, filter={"tenant": tenant})
-        assert all(h.example["tenant"] == tenant for h in exact)
-        after = filter_after((inputs, tenant))
-        if [h.id for h in after] != [h.id for h in exact]:
-            short += 1
-    unfiltered = median_per_item(lambda item: selector.search(item[0]), queries, warmup=3)
-    scoped = median_per_item(
-        lambda item: selector.search(item[0], filter={"tenant": item[1]}), queries, warmup=3
-    )
-    after_s = median_per_item(filter_after, queries, warmup=3)
-    rows = [
-        ["unfiltered (whole index)", fmt(unfiltered), "1.00"],
-        [f"scoped (1 of {args.scopes})", fmt(scoped), f"{scoped / unfiltered:.2f}"],
-        [f"filter-after (k={K * args.scopes})", fmt(after_s), f"{after_s / unfiltered:.2f}"],
-    ]
-    print(table(["selection, k=4, median", "latency", "vs unfiltered"], rows))
-    print(
-        f"scoped vs filter-after: {after_s / scoped:.1f}x faster; filter-after differed from the "
-        f"exact scoped result for {short} of {len(queries)} queries"
-    )
+    for similarity in ("jaccard", "bm25"):
+        selector.similarity = similarity  # same index, other scoring
+        print(f"\nsimilarity={similarity!r}")
+        print(measure(selector, queries, args.scopes))
     print(f"first scoped query (builds the scope index): {fmt(first)}")
     # after a few queries without a change the scope postings exist (4 B per row and field)
     for _ in range(3):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -69,10 +69,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # The name is chosen before the file exists, so an interrupt (Ctrl-C) at any
+    # point after its creation still removes it.
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    ours = True
     try:
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:  # another writer's file (odds 2**-64): never remove it
+            ours = False
+            raise
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)
         try:
@@ -82,7 +88,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.chmod(default_file_mode())
         tmp.replace(target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if ours:
+            tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
 

@@ -174,12 +174,86 @@ class _Main(NamedTuple):
         out[inside] = total
         return out
 
+    def dense_df_at(self, positions: IntArray, rows: IntArray) -> IntArray:
+        """How many of the given rows (< self.rows) hold each of the given frequent tokens."""
+        byte, shift = rows >> 3, (rows & 7).astype(np.uint8)
+        return np.array(
+            [int(np.count_nonzero((self.bits[p, byte] >> shift) & 1)) for p in positions.tolist()],
+            dtype=np.int64,
+        )
+
     def dense_counts(self, positions: IntArray) -> npt.NDArray[np.uint8]:
         """How many of the given frequent tokens every row contains (one byte per row)."""
         total = np.zeros(self.rows, dtype=np.uint8)
         for p in positions.tolist():
             total += np.unpackbits(self.bits[p], count=self.rows, bitorder="little")
         return total
+
+
+class _Subset:
+    """A sorted set of rows (a scope) that queries are restricted to before counting.
+
+    Posting lists are cut down to the subset either by a lookup in a row mask
+    (one read per posting, plus building the mask once) or by a binary search of
+    every subset row in every list, whichever reads less: a small scope costs
+    time in proportion to its size, not to the postings of the whole index.
+    """
+
+    def __init__(self, rows: IntArray, n_rows: int) -> None:
+        self.rows = rows  # sorted, distinct, < n_rows
+        self._rows32 = rows.astype(_ROW_DTYPE)  # searched in int32 postings without a copy
+        self._n_rows = n_rows
+        self._mask: npt.NDArray[np.bool_] | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.rows.shape[0])
+
+    @property
+    def mask(self) -> npt.NDArray[np.bool_]:
+        """One boolean per row of the index: in the subset."""
+        if self._mask is None:
+            self._mask = np.zeros(self._n_rows, dtype=np.bool_)
+            self._mask[self.rows] = True
+        return self._mask
+
+    def restrict(self, lists: list[RowArray]) -> list[RowArray]:
+        """Each posting list cut down to the subset's rows (still ascending)."""
+        if not lists:
+            return lists
+        size = self.size
+        total = sum(p.shape[0] for p in lists)
+        # binary search: ~log2(len) reads per subset row and list, plus a call per list;
+        # mask: one read per posting, and writing the mask (n_rows bytes) once
+        search = sum(size * (int(p.shape[0]).bit_length() + 1) + _SEARCH_CALL for p in lists)
+        if search * _SEARCH_READ <= total + self._n_rows // _MASK_BYTES_PER_READ + size:
+            return [self._search(p) for p in lists]
+        mask = self.mask
+        return [p[mask[p]] for p in lists]
+
+    def _search(self, postings: RowArray) -> RowArray:
+        length = postings.shape[0]
+        if length == 0 or self.size == 0:
+            return postings[:0]
+        pos = np.minimum(np.searchsorted(postings, self._rows32), length - 1)
+        found: RowArray = self._rows32[postings[pos] == self._rows32]
+        return found
+
+    def outside(self, hit: IntArray, below: int) -> IntArray:
+        """The subset's rows below ``below`` that are not in ``hit`` (sorted)."""
+        rows = self.rows[: int(np.searchsorted(self.rows, below))]
+        if hit.shape[0] == 0 or rows.shape[0] == 0:
+            return rows
+        pos = np.minimum(np.searchsorted(hit, rows), hit.shape[0] - 1)
+        left: IntArray = rows[hit[pos] != rows]
+        return left
+
+
+# Costs in units of one random read (~2 ns), measured at 1M rows with 10 lists of
+# 1,000-30,000 postings and scopes of 100-100,000 rows (numpy 2.4, Xeon):
+_MASK_BYTES_PER_READ = 64  # zeroing and setting the mask: ~30 us per 1M rows
+_SEARCH_CALL = 1_000  # a searchsorted call on a list: ~2 us besides its reads
+_SEARCH_READ = 1  # a binary-search step costs about one random read
 
 
 def _split(full: _Csr, rows: int, *, dense_fraction: int, dense_min_rows: int) -> _Main:

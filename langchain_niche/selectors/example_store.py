@@ -402,14 +402,19 @@ class ExampleStore:
             The mask (length :attr:`n_rows`).
         """
         index = self.scope_index(scope.fields)
-        if not index.has_postings(scope.fields):
-            self._scope_queries += 1
-            if self._scope_queries < _POSTINGS_AFTER:  # changes come often: compare codes
-                return index.mask(scope)
+        if not self._scope_postings_pay(index, scope):
+            return index.mask(scope)
         # postings (built once per change): only the scope's rows are touched
         mask = np.zeros(len(self._examples), dtype=np.bool_)
         mask[index.rows(scope)] = True
         return mask
+
+    def _scope_postings_pay(self, index: ScopeIndex, scope: Scope) -> bool:
+        """Whether to answer from the scope postings (built, or worth building now)."""
+        if index.has_postings(scope.fields):
+            return True
+        self._scope_queries += 1
+        return self._scope_queries >= _POSTINGS_AFTER  # until then changes come often
 
     def scope_rows(self, scope: Scope) -> npt.NDArray[np.int64]:
         """The live rows matching ``scope``, ascending.
@@ -420,7 +425,10 @@ class ExampleStore:
         Returns:
             The rows.
         """
-        return self.scope_index(scope.fields).rows(scope)
+        index = self.scope_index(scope.fields)
+        if not self._scope_postings_pay(index, scope):
+            return np.flatnonzero(index.mask(scope)).astype(np.int64)
+        return index.rows(scope)
 
     # -- reads ----------------------------------------------------------------
     def get(self, row: int) -> dict[str, Any]:

@@ -605,7 +605,10 @@ class HybridExampleSelector(BaseExampleSelector, TypedValidationErrors, BaseMode
         if self.fusion == "rrf":
             lexical_ranked = self._lexical_ranking(input_variables, filter)
             return self._rrf(vector_ids, examples, lexical_ranked)
-        lexical = [score or 0.0 for score in self.lexical.scores_for(input_variables, vector_ids)]
+        lexical = [
+            score or 0.0
+            for score in self.lexical.scores_for(input_variables, vector_ids, scope=scope)
+        ]
         if self.fusion == "weighted":
             fused = [
                 self.vector_weight * v + self.lexical_weight * lex

@@ -136,10 +136,9 @@ class JaccardExampleSelector(LexicalExampleSelector):
         index = self._storage.index_for(keys)
         with self._storage.lock:
             store = self._storage.store
-            if scope is not None:  # only the scope's rows may be ranked (issue 14)
-                alive: npt.NDArray[np.bool_] | None = store.scope_mask(scope)
-            else:
-                alive = store.alive if store.n_dead else None
+            # only the scope's rows are ranked, and BM25 counts only them (issue 14)
+            within = None if scope is None else store.scope_rows(scope)
+            alive = store.alive if store.n_dead and within is None else None
             if self.similarity == "bm25":
                 rows, scores = index.top_k_bm25(
                     query,
@@ -148,16 +147,23 @@ class JaccardExampleSelector(LexicalExampleSelector):
                     b=self.bm25_b,
                     threshold=self.threshold,
                     alive=alive,
+                    within=within,
                 )
             else:
-                rows, scores = index.top_k(query, limit, threshold=self.threshold, alive=alive)
+                rows, scores = index.top_k(
+                    query, limit, threshold=self.threshold, alive=alive, within=within
+                )
             return [
                 Candidate(store.id_of(row), store.get(row), score)
                 for row, score in zip(rows.tolist(), scores.tolist(), strict=True)
             ]
 
     def scores_for(
-        self, input_variables: dict[str, Any], example_ids: Sequence[str]
+        self,
+        input_variables: dict[str, Any],
+        example_ids: Sequence[str],
+        *,
+        scope: Scope | None = None,
     ) -> list[float | None]:
         """Score given examples against an input with the configured similarity.
 
@@ -169,6 +175,8 @@ class JaccardExampleSelector(LexicalExampleSelector):
         Args:
             input_variables: The prompt's input variables.
             example_ids: Ids of stored examples.
+            scope: The selection's scope (:meth:`scope_of`), if any: BM25 then
+                uses the scope's statistics, as a scoped :meth:`search` does.
 
         Returns:
             One score per id; ``None`` for an id that is not stored.
@@ -190,9 +198,11 @@ class JaccardExampleSelector(LexicalExampleSelector):
             if self.similarity == "jaccard":
                 return [None if tokens is None else jaccard(query, tokens) for tokens in sets]
             ordered = list(query)
-            idf_of = dict(
-                zip(ordered, index.idf(stable_token_hashes(ordered)).tolist(), strict=True)
-            )
+            within = None
+            if scope is not None and not scope.is_unrestricted():
+                within = store.scope_rows(scope)
+            idf, avg_len = index.bm25_statistics(stable_token_hashes(ordered), within=within)
+            idf_of = dict(zip(ordered, idf.tolist(), strict=True))
             present = [tokens for tokens in sets if tokens is not None]
             scores = iter(
                 scoring.bm25_scores(
@@ -201,7 +211,7 @@ class JaccardExampleSelector(LexicalExampleSelector):
                     query_idf=sum(idf_of.values()),
                     k1=self.bm25_k1,
                     b=self.bm25_b,
-                    avg_len=index.average_length(),
+                    avg_len=avg_len,
                 ).tolist()
             )
             return [None if tokens is None else next(scores) for tokens in sets]

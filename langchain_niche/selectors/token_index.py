@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from langchain_niche import scoring
 from langchain_niche._arrays import unique_inverse
+from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.selectors._postings import (
     _ROW_DTYPE,
     FloatArray,
@@ -47,6 +48,7 @@ from langchain_niche.selectors._postings import (
     _join,
     _merge,
     _split,
+    _Subset,
 )
 
 __all__ = ["TokenSetIndex"]
@@ -255,12 +257,23 @@ class TokenSetIndex:
         rows = np.flatnonzero(full).astype(np.int64, copy=False)
         return rows, full[rows].astype(np.int64, copy=False)
 
-    def _count_hits(self, lists: list[RowArray], dense: IntArray) -> tuple[IntArray, IntArray]:
-        """Rows hit by the posting lists, with their total shared-token counts."""
-        rows, counts = self._sparse_hits(lists)
-        if dense.shape[0] and rows.shape[0]:
-            counts += self._main.dense_counts_at(dense, rows)
-        return rows, counts
+    def _subset(
+        self, within: npt.ArrayLike | None, alive: npt.NDArray[np.bool_] | None
+    ) -> _Subset | None:
+        """The rows a scoped query may see (``within`` AND ``alive``), or ``None``."""
+        if within is None:
+            return None
+        rows = np.asarray(within, dtype=np.int64).reshape(-1)
+        if rows.shape[0] > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+            msg = f"within must hold distinct rows in ascending order, got {preview(rows.tolist())}"
+            raise InvalidParameterError(msg, name="within", value=rows.tolist())
+        if rows.shape[0] and (int(rows[0]) < 0 or int(rows[-1]) >= self._n_rows):
+            bad = int(rows[0]) if int(rows[0]) < 0 else int(rows[-1])
+            msg = f"within must hold rows in [0, {self._n_rows}), got row {bad}"
+            raise InvalidParameterError(msg, name="within", value=bad)
+        if alive is not None:
+            rows = rows[alive[rows]]
+        return _Subset(rows, self._n_rows)
 
     def top_k(
         self,
@@ -269,6 +282,7 @@ class TokenSetIndex:
         *,
         threshold: float = 0.0,
         alive: npt.NDArray[np.bool_] | None = None,
+        within: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, FloatArray]:
         """The ``limit`` rows most Jaccard-similar to ``query``, exactly.
 
@@ -280,19 +294,30 @@ class TokenSetIndex:
             limit: How many rows to return at most.
             threshold: Minimum similarity.
             alive: Optional mask of the rows that may be returned.
+            within: Optional ascending rows that may be returned (a scope). Posting
+                lists are cut down to them before counting, so a small scope costs
+                time in proportion to its size rather than to the whole index.
 
         Returns:
             ``(rows, scores)``, best first.
+
+        Raises:
+            InvalidParameterError: ``within`` is not ascending, or holds a row out
+                of range.
         """
         query = np.asarray(query, dtype=np.uint64)
         q = int(query.shape[0])
         empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
-        if q == 0 or limit < 1 or self._n_rows == 0:
+        subset = self._subset(within, alive)
+        if q == 0 or limit < 1 or self._n_rows == 0 or (subset is not None and not subset.size):
             return empty
+        if subset is not None:
+            alive = None  # already applied to the subset
         main = self._main
         dense = main.dense_positions(query)
         n_dense = int(dense.shape[0])
-        rows, counts = self._sparse_hits(self._sparse_lists(query))
+        lists = self._sparse_lists(query)
+        rows, counts = self._sparse_hits(lists if subset is None else subset.restrict(lists))
         only_dense: npt.NDArray[np.uint8] | None = None
         if n_dense and rows.shape[0]:
             if rows.shape[0] * _UNIQUE_PATH_FACTOR < main.rows:
@@ -315,21 +340,43 @@ class TokenSetIndex:
             c_need = max(c_need, math.floor(float(best_scores[-1]) * q * (1 - _EPS)))
         if n_dense < c_need:
             return best_rows, best_scores
-        if only_dense is None:
-            only_dense = main.dense_counts(dense)
-        only_dense[rows[rows < main.rows]] = 0  # rows hit by ordinary tokens: counted above
-        if alive is not None:
-            only_dense *= alive[: main.rows]
-        extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
+        extra, extra_counts = self._dense_only(
+            dense, rows, c_need, only_dense=only_dense, subset=subset, alive=alive
+        )
         if extra.shape[0] == 0:
             return best_rows, best_scores
-        extra_rows, extra_scores = self._rank(
-            extra, only_dense[extra].astype(np.int64), q, limit, threshold
-        )
+        extra_rows, extra_scores = self._rank(extra, extra_counts, q, limit, threshold)
         all_rows = np.concatenate([best_rows, extra_rows])
         all_scores = np.concatenate([best_scores, extra_scores])
         order = np.lexsort((all_rows, -all_scores))[:limit]
         return all_rows[order], all_scores[order]
+
+    def _dense_only(
+        self,
+        dense: IntArray,
+        hit: IntArray,
+        c_need: int,
+        *,
+        only_dense: npt.NDArray[np.uint8] | None,
+        subset: _Subset | None,
+        alive: npt.NDArray[np.bool_] | None,
+    ) -> tuple[IntArray, IntArray]:
+        """Rows not in ``hit`` holding at least ``c_need`` of the frequent query tokens."""
+        main = self._main
+        small = subset is not None and subset.size * _UNIQUE_PATH_FACTOR < main.rows
+        if subset is not None and small and only_dense is None:  # the scope's other rows only
+            extra = subset.outside(hit, main.rows)
+            counts = main.dense_counts_at(dense, extra)
+            keep = counts >= c_need
+            return extra[keep], counts[keep]
+        if only_dense is None:
+            only_dense = main.dense_counts(dense)
+        only_dense[hit[hit < main.rows]] = 0  # rows hit by ordinary tokens: counted already
+        mask = subset.mask if subset is not None else alive
+        if mask is not None:
+            only_dense *= mask[: main.rows]
+        extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
+        return extra, only_dense[extra].astype(np.int64)
 
     def _rank(
         self, rows: IntArray, shared: IntArray, q: int, limit: int, threshold: float
@@ -413,6 +460,7 @@ class TokenSetIndex:
         b: float = 0.75,
         threshold: float = 0.0,
         alive: npt.NDArray[np.bool_] | None = None,
+        within: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, FloatArray]:
         """The ``limit`` rows with the best BM25 score over token *sets*, exactly.
 
@@ -428,30 +476,42 @@ class TokenSetIndex:
             k1: BM25 saturation parameter (only the length normalisation matters for sets).
             b: BM25 length normalisation in [0, 1].
             threshold: Minimum normalised score.
-            alive: Optional mask of the rows that may be returned.
+            alive: Optional mask of the rows that may be returned (statistics stay
+                those of every row).
+            within: Optional ascending rows (a scope): only they may be returned,
+                and the statistics (``N``, each ``df``, ``avg_len``) are theirs, so
+                the result is that of an index holding only these rows (those
+                ``alive`` allows, when both are given).
 
         Returns:
             ``(rows, scores)``, best first.
+
+        Raises:
+            InvalidParameterError: ``within`` is not ascending, or holds a row out
+                of range.
         """
         query = np.asarray(query, dtype=np.uint64)
         empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
-        n = self._n_rows
+        subset = self._subset(within, alive)
+        n = self._n_rows if subset is None else subset.size
         if query.shape[0] == 0 or limit < 1 or n == 0:
             return empty
-        idf = self.idf(query)
+        if subset is not None:
+            alive = None  # already applied to the subset
+        main = self._main
+        dense_pos, dense_q = main.dense_lookup(query)
+        lists, list_q = self._lists_with_positions(query)
+        if subset is None:
+            idf = self.idf(query)
+            avg_len = scoring.average_length(self._lens_total, n)
+        else:
+            lists = subset.restrict(lists)
+            idf, avg_len = self._subset_statistics(query, lists, list_q, subset)
         query_idf = float(idf.sum())
-        avg_len = scoring.average_length(self._lens_total, n)
         best_gain = scoring.bm25_gain(0.0, k1=k1, b=b, avg_len=avg_len)
         upper = query_idf * best_gain
         if upper <= 0:
             return empty
-        main = self._main
-        dense_pos, dense_q = main.dense_lookup(query)
-        lists, list_q = main.sparse.lists_with_positions(query)
-        if self._delta_tokens:
-            delta_lists, delta_q = self._delta().lists_with_positions(query)
-            lists.extend(delta_lists)
-            list_q = np.concatenate([list_q, delta_q])
         rows, sums = self._weighted_hits(lists, idf[list_q])
         if dense_pos.shape[0] and rows.shape[0]:
             sums += main.dense_weights_at(dense_pos, idf[dense_q], rows)
@@ -475,25 +535,90 @@ class TokenSetIndex:
         dense_idf = idf[dense_q]
         if float(dense_idf.sum()) * best_gain / upper < floor * (1 - _EPS):
             return best_rows, best_scores
-        only_dense = main.dense_weights(dense_pos, dense_idf)
-        only_dense[rows[rows < main.rows]] = 0.0
-        if alive is not None:
-            only_dense[~alive[: main.rows]] = 0.0
-        extra = np.flatnonzero(only_dense * best_gain / upper >= floor * (1 - _EPS)).astype(
-            np.int64
-        )
-        extra = extra[only_dense[extra] > 0]
+        extra, extra_sums = self._dense_only_weights(dense_pos, dense_idf, rows, subset, alive)
+        keep = (extra_sums > 0) & (extra_sums * best_gain / upper >= floor * (1 - _EPS))
+        extra, extra_sums = extra[keep], extra_sums[keep]
         if extra.shape[0] == 0:
             return best_rows, best_scores
-        extra_rows, extra_scores = _best(
-            extra, scores_of(extra, only_dense[extra]), limit, threshold
-        )
+        extra_rows, extra_scores = _best(extra, scores_of(extra, extra_sums), limit, threshold)
         return _best(
             np.concatenate([best_rows, extra_rows]),
             np.concatenate([best_scores, extra_scores]),
             limit,
             threshold,
         )
+
+    def _lists_with_positions(self, query: U64Array) -> tuple[list[RowArray], IntArray]:
+        """Posting lists (main, then delta) of the query tokens and their query positions."""
+        lists, list_q = self._main.sparse.lists_with_positions(query)
+        if self._delta_tokens:
+            delta_lists, delta_q = self._delta().lists_with_positions(query)
+            lists.extend(delta_lists)
+            list_q = np.concatenate([list_q, delta_q])
+        return lists, list_q
+
+    def bm25_statistics(
+        self, query: U64Array, *, within: npt.ArrayLike | None = None
+    ) -> tuple[FloatArray, float]:
+        """The idf of each query token and the average row length BM25 scores with.
+
+        Args:
+            query: Token ids.
+            within: Optional ascending rows (a scope): the statistics of these
+                rows only, as :meth:`top_k_bm25` uses them with ``within``.
+
+        Returns:
+            ``(idf, avg_len)``: :meth:`idf` and :meth:`average_length` without ``within``.
+
+        Raises:
+            InvalidParameterError: ``within`` is not ascending, or holds a row out
+                of range.
+        """
+        query = np.asarray(query, dtype=np.uint64)
+        subset = self._subset(within, None)
+        if subset is None:
+            return self.idf(query), self.average_length()
+        lists, list_q = self._lists_with_positions(query)
+        return self._subset_statistics(query, subset.restrict(lists), list_q, subset)
+
+    def _subset_statistics(
+        self, query: U64Array, lists: list[RowArray], list_q: IntArray, subset: _Subset
+    ) -> tuple[FloatArray, float]:
+        """BM25 idf of the query tokens and average length over the subset's rows only.
+
+        ``lists`` are the query tokens' posting lists already cut down to the
+        subset, ``list_q`` their query positions.
+        """
+        main = self._main
+        df = np.bincount(
+            list_q, weights=[p.shape[0] for p in lists], minlength=query.shape[0]
+        ).astype(np.int64)
+        dense_pos, dense_q = main.dense_lookup(query)
+        inside = subset.rows[: int(np.searchsorted(subset.rows, main.rows))]
+        df[dense_q] += main.dense_df_at(dense_pos, inside)
+        total = int(self._lens[subset.rows].sum())
+        return scoring.bm25_idf(subset.size, df), scoring.average_length(total, subset.size)
+
+    def _dense_only_weights(
+        self,
+        dense_pos: IntArray,
+        dense_idf: FloatArray,
+        hit: IntArray,
+        subset: _Subset | None,
+        alive: npt.NDArray[np.bool_] | None,
+    ) -> tuple[IntArray, FloatArray]:
+        """Rows not in ``hit`` holding frequent query tokens, with their summed idf."""
+        main = self._main
+        if subset is not None and subset.size * _UNIQUE_PATH_FACTOR < main.rows:
+            extra = subset.outside(hit, main.rows)  # the scope's other rows only
+            return extra, main.dense_weights_at(dense_pos, dense_idf, extra)
+        only_dense = main.dense_weights(dense_pos, dense_idf)
+        only_dense[hit[hit < main.rows]] = 0.0
+        mask = subset.mask if subset is not None else alive
+        if mask is not None:
+            only_dense[~mask[: main.rows]] = 0.0
+        extra = np.flatnonzero(only_dense > 0).astype(np.int64)
+        return extra, only_dense[extra]
 
     def _weighted_hits(
         self, lists: list[RowArray], weights: FloatArray

@@ -130,3 +130,29 @@ def test_added_examples_carry_filter_metadata() -> None:
     assert [example["a"] for example, _ in got] == ["g"]
     docs = selector.vectorstore.similarity_search("refund my order", k=50)
     assert {d.metadata.get("tenant") for d in docs} == {"acme", "beta", "gamma"}
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rerank", "rrf"])
+@pytest.mark.parametrize("tenant", TENANTS)
+def test_scoped_bm25_hybrid_equals_a_hybrid_of_the_scope_only(fusion: str, tenant: str) -> None:
+    """Lexical BM25 scores of vector hits use the scope's statistics (as the lexical search)."""
+    examples = [
+        *_examples(),
+        *({"tenant": "acme", "lang": "de", "q": "refund", "a": f"extra-{i}"} for i in range(6)),
+    ]  # "refund" is common for acme, rare for beta
+    ids = [f"e{i}" for i in range(len(examples))]
+    options = {"input_keys": ["q"], "fetch_k": 8, "k": 5, "fusion": fusion, "similarity": "bm25"}
+    selector = HybridExampleSelector.from_examples(
+        examples, DeterministicFakeEmbedding(size=16), ids=ids, filter_keys=["tenant"], **options
+    )
+    inside = [(i, e) for i, e in zip(ids, examples, strict=True) if e["tenant"] == tenant]
+    alone = HybridExampleSelector.from_examples(
+        [e for _, e in inside],
+        DeterministicFakeEmbedding(size=16),
+        ids=[i for i, _ in inside],
+        **options,
+    )
+    for q in QUESTIONS:
+        got = selector.search({"tenant": tenant, "q": q})
+        want = alone.search({"tenant": tenant, "q": q})
+        assert [(s.id, s.score) for s in got] == [(s.id, s.score) for s in want]
