@@ -61,7 +61,8 @@ def memory_per_example(examples: list[dict[str, str]]) -> float:
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    dict_bytes = sum(sys.getsizeof(e) for e in selector._store._examples if e is not None)
+    stored = selector._storage.store.iter_live()  # a study: read-only
+    dict_bytes = sum(sys.getsizeof(e) for _, e in stored)
     return (after - before - dict_bytes) / len(examples)
 
 

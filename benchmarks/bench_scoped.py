@@ -94,7 +94,7 @@ def main() -> None:
         for text in zipf_texts(args.queries, seed=10_000)
     ]
 
-    store = selector._store
+    store = selector._storage.store  # a study: read-only
     start = time.perf_counter()
     selector.search(queries[0][0], filter={"tenant": queries[0][1]})
     first = time.perf_counter() - start

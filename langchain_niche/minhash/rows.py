@@ -154,7 +154,18 @@ class TokenSet:
         return flags
 
 
-class TokenRows:
+class _Rows:
+    """Rows appended so far (removed rows included until ``compact``)."""
+
+    _n_rows: int
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return self._n_rows
+
+
+class TokenRows(_Rows):
     """The distinct token ids of every row, in one flat array with offsets.
 
     Example:
@@ -169,12 +180,7 @@ class TokenRows:
     def __init__(self) -> None:
         self._tokens = np.zeros(0, dtype=np.uint64)
         self._offsets = np.zeros(1, dtype=np.int64)
-        self._n_rows = 0
-
-    @property
-    def n_rows(self) -> int:
-        """Number of rows."""
-        return self._n_rows
+        self._n_rows = 0  # rows appended, removed ones included until compact()
 
     @property
     def nbytes(self) -> int:
@@ -286,7 +292,7 @@ class TokenRows:
         return self._tokens[:used].copy(), np.diff(self._offsets[: self._n_rows + 1])
 
 
-class SketchRows:
+class SketchRows(_Rows):
     """A fixed-width byte sketch per row (the pre-filter's), in one 2-d array.
 
     Example:
@@ -301,11 +307,6 @@ class SketchRows:
         self.width = width
         self._data = np.zeros((0, width), dtype=np.uint8)
         self._n_rows = 0
-
-    @property
-    def n_rows(self) -> int:
-        """Number of rows."""
-        return self._n_rows
 
     @property
     def nbytes(self) -> int:
@@ -349,14 +350,7 @@ class SketchRows:
         return gathered
 
     def compact(self, keep: npt.NDArray[np.bool_]) -> None:
-        """Drop the rows where ``keep`` is false and renumber the rest in order.
-
-        Args:
-            keep: One boolean per row.
-
-        Raises:
-            ValueError: ``keep`` does not have one entry per row.
-        """
+        """Drop the rows where ``keep`` is false, as :meth:`TokenRows.compact` does."""
         _check_keep(keep, self._n_rows)
         self._data = self._data[: self._n_rows][keep]
         self._n_rows = int(self._data.shape[0])

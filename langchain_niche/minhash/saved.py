@@ -6,15 +6,17 @@ sample of examples is re-encoded and compared with the saved arrays.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from langchain_niche.errors import InvalidExampleError, MissingKeyError
 from langchain_niche.minhash.encoding import LshEncoder
-from langchain_niche.minhash.memory import MemoryLshStorage
 from langchain_niche.persistence import IndexReader
+
+if TYPE_CHECKING:
+    from langchain_niche.minhash.memory import MemoryLshStorage
 
 __all__ = ["restore_saved"]
 
@@ -23,20 +25,9 @@ _SPOT_CHECK_ROWS = 64  # examples re-encoded on load to check the saved arrays
 
 def restore_saved(reader: IndexReader, storage: MemoryLshStorage) -> None:
     """Fill an empty in-memory storage from an open file, checking every array."""
-    next_seq = reader.integer("next_seq", default=0)
-    compared = reader.compared_keys()
-    records = reader.records()
-    n = len(records)
-    seqs = reader.array("seq", kinds="iu", shape=(n,))
-    examples = [example for _, example in records]
-    try:
-        storage.store.restore(
-            examples, [example_id for example_id, _ in records], seqs.astype(np.int64), next_seq
-        )
-    except ValueError as exc:
-        msg = f"inconsistent ids: {exc}"
-        raise reader.error(msg, "seq.npy") from exc
-    storage.indexes.clear()
+    compared = storage.restore_records(reader)
+    examples = [example for _, example in storage.store.iter_live()]
+    n = len(examples)
     encoder = storage.encoder
     bands = encoder.banding.bands
     width = None if encoder.prefilter is None else encoder.prefilter.width

@@ -1,33 +1,34 @@
-"""Where a MinHash-LSH selector keeps its examples and index: the storage contract.
+"""The storage contract of a MinHash-LSH selector: what a backend stores and fetches.
 
-A storage answers four lookups for a query (:class:`LshStorage`): the rows
-sharing a whole band (``banded``), the rows sharing a band *prefix* ranked by
-how many prefixes they share (``probed``), every row sharing a token
-(``scanned``) and the examples of some rows (``records``). Rows are integers
-in insertion order (ties between equal scores are broken by them).
-:meth:`LshStorage.ranked` puts them together into one selection (candidates,
-pre-filter, scores, fallback, order) through three hooks a storage may
-override: the in-memory storage scores exact similarities straight from its
-arrays, and Redis returns the probe's rows and the candidates' documents with
-the banded rows, so that most selections are one round trip.
+The layers, top to bottom::
 
-Every operation is written once as a generator that yields low-level *calls*
-(for Redis: a script or a command) and receives their replies; :func:`run_sync`
-and :func:`run_async` drive it with a blocking or an asyncio client. The
-in-memory storage never yields, so its operations run to completion at once;
-the Redis storage gets native async without a second copy of its logic.
+    MinHashExampleSelector          (selectors/minhash.py: settings, public API)
+      -> select / aselect           (minhash/selection.py: the algorithm, written once)
+        -> LshStorage               (this module: plain sync/async methods)
+          -> MemoryLshStorage       (minhash/memory.py: numpy arrays in this process)
+          -> RedisLshStorage        (minhash/redis/: shared through Redis, sharded on a cluster)
 
-The backends: :mod:`~langchain_niche.minhash.memory` (the embedded default) and
-:mod:`~langchain_niche.minhash.redis.storage`.
+A backend answers a few plain calls, each in a sync and an async form
+(langchain-core's style: ``lookup``/``alookup``): the rows sharing a whole band
+with the query (:meth:`LshStorage.lookup`, which may bring back more that it
+fetched in the same round trip: the probe's rows, documents), the rows sharing
+band *prefixes* (:meth:`~LshStorage.probe`), every row sharing a token
+(:meth:`~LshStorage.scan`), the examples of some rows (:meth:`~LshStorage.records`),
+and the writes and whole-index reads. Rows are integers in insertion order
+(ties between equal scores are broken by them). Backends never score, order or
+decide on a fallback: :mod:`~langchain_niche.minhash.selection` does, once.
+
+The async methods default to the sync ones (an in-memory backend never waits
+for I/O); the Redis backend overrides them with native asyncio calls.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -35,41 +36,27 @@ import numpy.typing as npt
 from langchain_niche._arrays import unique_counts
 from langchain_niche.errors import InvalidParameterError
 from langchain_niche.minhash.encoding import LshQuery
-from langchain_niche.minhash.index import (
-    jaccard_of_rows,
-)
 from langchain_niche.minhash.sketches import MinHasher
+from langchain_niche.persistence import IndexReader
 from langchain_niche.scope import Scope
+from langchain_niche.selectors.examples import Record, SavedState
 
 __all__ = [
+    "PROBE_READS_PER_ROW",
     "AnyRows",
-    "Banded",
-    "Call",
+    "Lookup",
     "LshStorage",
-    "Plan",
-    "Ranked",
+    "Record",
     "RowTokens",
+    "SavedState",
     "SelectionRequest",
-    "gather",
     "rerank_keep",
-    "run_async",
-    "run_sync",
     "top_probe_rows",
 ]
 
 IntArray = npt.NDArray[np.int64]
 AnyRows = npt.NDArray[np.integer[Any]]
 U64Array = npt.NDArray[np.uint64]
-T = TypeVar("T")
-
-Call = tuple[Any, ...]
-"""A low-level operation of a storage (its own format), yielded by a plan."""
-
-Plan = Generator[Call, Any, T]
-"""An operation written as a generator of calls that returns a ``T``."""
-
-Scored = tuple[AnyRows, npt.NDArray[np.float64]]
-"""Rows and their scores."""
 
 PROBE_READS_PER_ROW = 8
 """The probe reads at most this many index entries per row it may re-rank
@@ -80,112 +67,22 @@ scale the ranges are large and banding alone finds plenty of candidates; the
 probe is for small and medium corpora."""
 
 
-def run_sync(plan: Plan[T], execute: Callable[[Call], Any]) -> T:
-    """Run a plan, executing each call with a blocking function.
-
-    A call's exception is raised inside the plan (at its ``yield``), which may
-    add context; otherwise it propagates unchanged.
-
-    Args:
-        plan: The operation.
-        execute: Executes one call and returns its reply.
-
-    Returns:
-        The plan's result.
-    """
-    try:
-        call = next(plan)
-        while True:
-            try:
-                reply = execute(call)
-            except Exception as exc:  # noqa: PERF203 - the plan may add context, or re-raises
-                call = plan.throw(exc)
-            else:
-                call = plan.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-
-
-async def run_async(plan: Plan[T], execute: Callable[[Call], Awaitable[Any]]) -> T:
-    """Run a plan, awaiting each call (exceptions are raised inside the plan, as in :func:`run_sync`).
-
-    Args:
-        plan: The operation.
-        execute: Executes one call and returns an awaitable of its reply.
-
-    Returns:
-        The plan's result.
-    """
-    try:
-        call = next(plan)
-        while True:
-            try:
-                reply = await execute(call)
-            except Exception as exc:  # noqa: PERF203 - the plan may add context, or re-raises
-                call = plan.throw(exc)
-            else:
-                call = plan.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-
-
-def gather(plans: Sequence[Plan[Any]]) -> Plan[list[Any]]:
-    """Run several plans side by side: each step's calls go out together as ``("all", [...])``.
-
-    The storage answers an ``("all", calls)`` call with one reply per call, an
-    exception standing for a failed call (raised inside the plan that made
-    it). Every plan runs to its end; the first exception a plan raised is then
-    raised.
-
-    Args:
-        plans: The plans (e.g. one per shard).
-
-    Returns:
-        Their results, in order.
-    """
-    results: list[Any] = [None] * len(plans)
-    errors: list[BaseException] = []
-    calls: dict[int, Call] = {}
-
-    def step(i: int, send: Any, *, first: bool = False) -> None:
-        try:
-            if first:
-                calls[i] = next(plans[i])
-            elif isinstance(send, BaseException):
-                calls[i] = plans[i].throw(send)
-            else:
-                calls[i] = plans[i].send(send)
-        except StopIteration as stop:
-            calls.pop(i, None)
-            results[i] = stop.value
-        except Exception as exc:
-            calls.pop(i, None)
-            errors.append(exc)
-
-    for i in range(len(plans)):
-        step(i, None, first=True)
-    while calls:
-        order = sorted(calls)
-        replies = yield ("all", [calls[i] for i in order])
-        for i, reply in zip(order, replies, strict=True):
-            step(i, reply)
-    if errors:
-        raise errors[0]
-    return results
-
-
 @dataclass(frozen=True)
 class RowTokens:
-    """Some rows (ascending) with their token ids."""
+    """Some rows with their token ids (what a lookup fetches to score them)."""
 
     rows: IntArray
-    """Row numbers, distinct (ascending unless the producer says otherwise)."""
+    """Row numbers, distinct."""
     tokens: U64Array
     """Token ids of the rows, row after row."""
     lens: IntArray
     """Number of token ids of each row."""
+
+    @classmethod
+    def empty(cls) -> RowTokens:
+        """No rows."""
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, np.zeros(0, dtype=np.uint64), none)
 
     def subset(self, mask: npt.NDArray[np.bool_]) -> RowTokens:
         """The rows where ``mask`` is true.
@@ -202,9 +99,27 @@ class RowTokens:
 
 
 @dataclass(frozen=True)
-class SelectionRequest:
-    """What a selection asks of a storage (the selector's settings for one call)."""
+class Lookup:
+    """What :meth:`LshStorage.lookup` returns: the banded candidates, and what came with them."""
 
+    banded: RowTokens
+    """Rows sharing at least one whole band with the query (pre-filtered if asked)."""
+    probe: RowTokens | None = None
+    """The probe's rows, when the backend ran it in the same round trip (Redis does
+    when banding found fewer than ``limit`` rows); ``None``: not run."""
+    docs: Mapping[int, Any] = field(default_factory=dict)
+    """Documents fetched in the same round trip, by row (backend-specific), handed
+    back to :meth:`LshStorage.records`."""
+
+
+@dataclass(frozen=True)
+class SelectionRequest:
+    """What a selection asks of a storage: the query and the selector's settings for one call."""
+
+    compared: tuple[str, ...]
+    """The compared fields (sorted): which index to look up."""
+    query: LshQuery
+    """The input's token ids, signature, band keys and sketch."""
     limit: int
     """Rows wanted (``k``, or ``fetch_k`` with diversity)."""
     threshold: float
@@ -221,52 +136,6 @@ class SelectionRequest:
     """Rows the pre-filter keeps besides those near ``lsh_threshold`` (``None``: all)."""
     scope: Scope | None = None
     """Only rows this scope matches are candidates (``None``: every row; issue 14)."""
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """The result of a selection: rows, best first, with their scores."""
-
-    rows: IntArray
-    """Row numbers, best first (ties by row)."""
-    scores: npt.NDArray[np.float64]
-    """Their scores."""
-    docs: Mapping[int, Any] | None = None
-    """Documents already fetched, by row (storage-specific), for :meth:`LshStorage.records`."""
-
-
-@dataclass(frozen=True)
-class Banded:
-    """A selection's first step: the banded candidates and their scores."""
-
-    rows: AnyRows
-    """Candidate rows."""
-    scores: npt.NDArray[np.float64]
-    """Their scores."""
-    probe: Scored | None = None
-    """The probe's rows and scores, when the storage ran the probe in the same step."""
-    docs: Mapping[int, Any] | None = None
-    """Documents fetched in the same step, by row (storage-specific)."""
-
-
-def score_rows(
-    found: RowTokens, query: LshQuery, rerank: str, hasher: MinHasher
-) -> npt.NDArray[np.float64]:
-    """Exact Jaccard similarity (``"jaccard"``) or MinHash estimate (``"minhash"``) of rows.
-
-    Args:
-        found: The rows and their token ids.
-        query: The query.
-        rerank: ``"jaccard"`` or ``"minhash"``.
-        hasher: Computes the rows' signatures for ``"minhash"``.
-
-    Returns:
-        One score per row.
-    """
-    if rerank == "minhash":
-        signatures = hasher.signatures_of_rows(found.tokens, found.lens)
-        return MinHasher.estimate(query.signature, signatures)
-    return jaccard_of_rows(found.tokens, found.lens, query.token_set())
 
 
 def top_probe_rows(hits: AnyRows, exclude: IntArray, limit: int) -> IntArray:
@@ -311,40 +180,19 @@ def rerank_keep(request: SelectionRequest) -> int | None:
     return None if request.rerank_limit is None else max(request.rerank_limit, request.limit)
 
 
-def _passing(scores: npt.NDArray[np.float64], threshold: float) -> npt.NDArray[np.bool_]:
-    """Scores a selection may return: above 0 and at least ``threshold``."""
-    passing: npt.NDArray[np.bool_] = scores > 0
-    if threshold > 0:
-        passing &= scores >= threshold
-    return passing
-
-
-def _best(
-    rows: AnyRows,
-    scores: npt.NDArray[np.float64],
-    limit: int,
-    docs: Mapping[int, Any] | None = None,
-) -> Ranked:
-    """The ``limit`` best rows: highest score first, ties by row."""
-    order = np.lexsort((rows, -scores))[:limit]
-    return Ranked(rows[order].astype(np.int64), scores[order], docs)
-
-
 class LshStorage(ABC):
     """What a MinHash-LSH selector needs from its storage (memory or Redis).
 
-    Operations are plans (see the module docstring) that the storage runs itself
-    with :meth:`run` / :meth:`arun`; the selector never asks which backend it has.
+    The selector and :mod:`~langchain_niche.minhash.selection` call these methods
+    directly and never ask which backend they have.
     """
 
-    #: Whether :meth:`scanned` is available (a full scan of every example).
-    supports_scan: ClassVar[bool] = False
     #: ``"memory"`` or ``"redis"`` (``describe_index``).
     kind: ClassVar[str]
     #: Shared with other processes (Redis): native async I/O, and a copy or a
     #: pickle of the selector carries no storage but reconnects.
     shared: ClassVar[bool] = False
-    #: Whether :meth:`ranked` honours :attr:`SelectionRequest.scope`.
+    #: Whether lookups honour :attr:`SelectionRequest.scope`.
     supports_scope: ClassVar[bool] = False
 
     @property
@@ -352,161 +200,137 @@ class LshStorage(ABC):
         """Bytes of index arrays held in this process (0 for a shared storage)."""
         return 0
 
+    def describe(self) -> dict[str, Any]:
+        """Where the index is, for ``describe_index``: ``index_bytes`` held in this process."""
+        return {"index_bytes": self.nbytes}
+
     def state_lock(self) -> AbstractContextManager[Any]:
-        """The lock under which this process's copy of the index is consistent."""
+        """The lock under which this process's copy of the index is consistent.
+
+        A selection holds it from its lookup to its records, so that rows do
+        not change under its feet; copies and pickles snapshot under it.
+        """
         return nullcontext()
 
     def is_cheap(self, compared: tuple[str, ...] | None, *, exact_fallback: bool) -> bool:
         """Whether a selection may run on the event loop (no scan, no index to build)."""
         return True
 
-    @abstractmethod
-    def run(self, plan: Plan[T], *, whole: bool = True) -> T:
-        """Run a plan (``whole``: under the storage's lock from start to end)."""
-
-    @abstractmethod
-    async def arun(self, plan: Plan[T]) -> T:
-        """Run a plan from async code."""
-
-    @abstractmethod
-    def audit(self) -> Plan[dict[str, Any]]:
-        """``{"examples": n, "problems": [...]}`` (no problems when consistent)."""
-
     @property
     @abstractmethod
     def hasher(self) -> MinHasher:
         """The MinHash signatures of this index (for ``rerank="minhash"``)."""
 
+    # -- selection ---------------------------------------------------------------
     @abstractmethod
-    def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
-    ) -> Plan[RowTokens]:
-        """Rows sharing at least one whole band with the query, with their token ids.
+    def lookup(self, request: SelectionRequest) -> Lookup:
+        """The rows sharing at least one whole band with the query, with their token ids.
 
-        With ``keep`` a storage holding pre-filter sketches may return only the
-        candidates :meth:`~langchain_niche.minhash.prefilter.Prefilter.survivors`
-        keeps; ``None``: every candidate.
-        """
-
-    @abstractmethod
-    def probed(
-        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
-    ) -> Plan[RowTokens]:
-        """Rows sharing band prefixes with the query, chosen by :func:`top_probe_rows`.
-
-        ``exclude`` (ascending) are left out; at most ``PROBE_READS_PER_ROW * limit``
-        index entries are read (see :data:`PROBE_READS_PER_ROW`).
-        """
-
-    def scanned(self, compared: tuple[str, ...], query: LshQuery) -> Plan[RowTokens]:
-        """Every row sharing at least one token with the query."""
-        msg = f"{type(self).__name__} cannot scan every example"
-        raise NotImplementedError(msg)
-
-    def ranked(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Ranked]:
-        """The best ``request.limit`` rows: banding, pre-filter, scores, fallback, order.
-
-        The fallback runs when banding cannot fill the result: ``"probe"`` when
-        fewer than ``limit`` candidates pass ``threshold``; ``"exact"`` when fewer
-        than ``limit`` reach ``lsh_threshold`` too (its result is then exactly an
-        exact scan's).
-
-        Args:
-            compared: The compared fields.
-            query: The query.
-            request: The selection's settings.
-
-        Returns:
-            The rows, best first (score, then row), with their scores.
+        Only rows in ``request.scope`` are returned. A storage holding pre-filter
+        sketches may return only the candidates
+        :meth:`~langchain_niche.minhash.prefilter.Prefilter.survivors` keeps
+        (:func:`rerank_keep`). It may also return the probe's rows and the
+        candidates' documents when it fetched them in the same round trip.
 
         Raises:
-            InvalidParameterError: The request has a scope this storage cannot honour.
+            InvalidParameterError: ``request.compared`` or the scope does not fit the index.
         """
-        if request.scope is not None and not self.supports_scope:
-            msg = (
-                f"the {self.kind} storage does not support scoped selection yet "
-                f"(filter {request.scope.to_json()})"
-            )
-            raise InvalidParameterError(msg, name="filter", value=request.scope.to_json())
-        banded = yield from self._scored_banded(compared, query, request)
-        rows, scores = banded.rows, banded.scores
-        passing = _passing(scores, request.threshold)
-        if request.fallback == "probe":
-            short = int(np.count_nonzero(passing)) < request.limit
-        else:
-            trusted = int(np.count_nonzero(passing & (scores >= request.lsh_threshold)))
-            short = request.fallback == "exact" and trusted < request.limit
-        if short:
-            if request.fallback == "exact":
-                extra = yield from self._scored_scanned(compared, query, rows, request)
-            elif banded.probe is not None:
-                extra = banded.probe
-            else:
-                extra = yield from self._scored_probed(compared, query, rows, request)
-            rows = np.concatenate([rows, extra[0]])
-            scores = np.concatenate([scores, extra[1]])
-            passing = _passing(scores, request.threshold)
-        return _best(rows[passing], scores[passing], request.limit, banded.docs)
 
-    def _scored_banded(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Banded]:
-        """The banded candidates with their scores (and whatever else came with them)."""
-        found = yield from self.banded(compared, query, keep=rerank_keep(request))
-        return Banded(found.rows, score_rows(found, query, request.rerank, self.hasher))
+    @abstractmethod
+    def probe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
+        """Rows sharing band prefixes with the query, chosen by :func:`top_probe_rows`.
 
-    def _scored_probed(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: AnyRows,
-        request: SelectionRequest,
-    ) -> Plan[Scored]:
-        """The probe's rows (``exclude`` left out) with their scores."""
-        extra = yield from self.probed(
-            compared, query, exclude.astype(np.int64), request.probe_limit
-        )
-        return extra.rows, score_rows(extra, query, request.rerank, self.hasher)
+        ``exclude`` (ascending) are left out, at most ``request.probe_limit`` rows
+        are returned and at most ``PROBE_READS_PER_ROW`` index entries read per
+        row (see :data:`PROBE_READS_PER_ROW`); only rows in ``request.scope``.
+        """
 
-    def _scored_scanned(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: AnyRows,
-        request: SelectionRequest,
-    ) -> Plan[Scored]:
-        """Every row sharing a token, except ``exclude`` (ascending), with its score."""
-        extra = yield from self.scanned(compared, query)
-        extra = extra.subset(~np.isin(extra.rows, exclude, assume_unique=True))
-        return extra.rows, score_rows(extra, query, request.rerank, self.hasher)
+    def scan(self, request: SelectionRequest) -> RowTokens:
+        """Every row in ``request.scope`` sharing at least one token with the query."""
+        msg = f"{type(self).__name__} cannot scan every example"
+        raise NotImplementedError(msg)
 
     @abstractmethod
     def records(
         self, rows: IntArray, known: Mapping[int, Any] | None = None
-    ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
+    ) -> list[Record | None]:
         """``(id, example)`` of each row (``None`` for a row removed meanwhile).
 
-        ``known`` holds documents already fetched (:attr:`Ranked.docs`).
+        ``known`` holds documents already fetched (:attr:`Lookup.docs`).
         """
 
+    async def alookup(self, request: SelectionRequest) -> Lookup:
+        """Async twin of :meth:`lookup`."""
+        return self.lookup(request)
+
+    async def aprobe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
+        """Async twin of :meth:`probe`."""
+        return self.probe(request, exclude)
+
+    async def ascan(self, request: SelectionRequest) -> RowTokens:
+        """Async twin of :meth:`scan`."""
+        return self.scan(request)
+
+    async def arecords(
+        self, rows: IntArray, known: Mapping[int, Any] | None = None
+    ) -> list[Record | None]:
+        """Async twin of :meth:`records`."""
+        return self.records(rows, known)
+
+    # -- writes --------------------------------------------------------------------
     @abstractmethod
-    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
+    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> list[str]:
         """Add validated copies of examples; returns their ids."""
 
     @abstractmethod
-    def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
+    def remove(self, target: str | Mapping[str, Any]) -> list[str]:
         """Remove an example by id, or every example equal to a dict; returns the ids."""
 
+    async def aadd(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> list[str]:
+        """Async twin of :meth:`add`."""
+        return self.add(examples, ids)
+
+    async def aremove(self, target: str | Mapping[str, Any]) -> list[str]:
+        """Async twin of :meth:`remove`."""
+        return self.remove(target)
+
+    # -- the whole index -------------------------------------------------------------
     @abstractmethod
-    def count(self) -> Plan[int]:
+    def count(self) -> int:
         """Number of stored examples."""
 
     @abstractmethod
-    def all_records(self) -> Plan[list[tuple[str, dict[str, Any]]]]:
+    def all_records(self) -> list[Record]:
         """Every ``(id, example)``, in insertion order."""
 
     @abstractmethod
-    def known_keys(self) -> Plan[list[str]]:
+    def known_keys(self) -> list[str]:
         """Every field name seen in an example."""
+
+    @abstractmethod
+    def audit(self) -> dict[str, Any]:
+        """``{"examples": n, "problems": [...]}`` (no problems when consistent)."""
+
+    def saved_state(self) -> SavedState:
+        """A snapshot to write to a file (removed rows compacted away first).
+
+        Raises:
+            InvalidParameterError: The storage is persisted by its server (Redis).
+        """
+        self._persisted_elsewhere("save")
+
+    def restore_saved(self, reader: IndexReader) -> None:
+        """Fill this empty storage from an open saved file (an ``IndexReader``).
+
+        Raises:
+            InvalidParameterError: The storage is persisted by its server (Redis).
+            IndexFormatError: The file is inconsistent.
+        """
+        self._persisted_elsewhere("load")
+
+    def _persisted_elsewhere(self, what: str) -> NoReturn:
+        msg = (
+            f"{what}() applies to the in-memory index; "
+            f"a {self.kind.capitalize()} index is persisted by {self.kind.capitalize()} itself"
+        )
+        raise InvalidParameterError(msg, name="redis_url", value=f"<{self.kind}>")

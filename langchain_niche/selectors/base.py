@@ -2,8 +2,11 @@
 
 :class:`LexicalExampleSelector` fixes the public conventions (parameters, their
 checks, which fields are compared, the order of results, ``threshold``,
-``diversity``, the token budget, ``example_keys``) and leaves one thing to its
-subclasses: producing the scored candidates for a set of shingles.
+``diversity``, the token budget, ``example_keys``), the constructor, and, through
+:class:`~langchain_niche.selectors.stored.StoredExamples`, adding, removing,
+size and saving over the subclass's storage. A subclass opens its storage
+(``_open_storage``) and produces the scored candidates for a set of shingles
+(``_candidates``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from langchain_niche.selectors.examples import (
     copy_examples,
     jaccard,
 )
+from langchain_niche.selectors.stored import ExampleStorage, StoredExamples
 from langchain_niche.stopwords import StopwordsSpec
 from langchain_niche.text import (
     AnalyzerKind,
@@ -66,11 +70,18 @@ __all__ = [
 Similarity = Literal["jaccard", "bm25"]
 """How a lexical selector scores an example against the input."""
 
+Examples = Iterable[Mapping[str, Any]] | None
+"""Initial examples of a selector's constructor."""
+Ids = Sequence[str] | None
+"""Their ids (``None``: insertion numbers)."""
+
 DEFAULT_FETCH_K = 20
 """Candidates re-ranked by maximal marginal relevance when ``diversity > 0``."""
 
 
-class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, PortableModel, ABC):
+class LexicalExampleSelector(
+    StoredExamples, BaseExampleSelector, TypedValidationErrors, PortableModel, ABC
+):
     """Base class of the package's lexical example selectors (not used directly).
 
     Subclasses implement :meth:`_candidates` (and storage); this class turns
@@ -164,8 +175,28 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
     )
 
     _analyzer: TextAnalyzer = PrivateAttr()
+    _storage: ExampleStorage = PrivateAttr()
 
-    def __init__(self, **data: Any) -> None:
+    def __init__(self, examples: Examples = None, *, ids: Ids = None, **kwargs: Any) -> None:
+        """Create a selector, optionally with initial examples.
+
+        Args:
+            examples: Initial examples (dicts of field name to text).
+            ids: Optional ids for the initial examples (default: ``"0"``, ``"1"``, ...).
+            **kwargs: The selector's settings (``k``, ``input_keys`` ...).
+
+        Raises:
+            InvalidParameterError: A setting is out of range.
+            StoreUnavailableError: A shared storage (Redis) cannot be reached.
+            IndexFormatError: The shared index was built with other settings.
+        """
+        self._configure(kwargs)
+        self._storage = self._open_storage(kwargs)
+        if examples is not None:
+            self.add_examples(examples, ids=ids)
+
+    def _configure(self, data: dict[str, Any]) -> None:
+        """Validate the settings (pydantic) and build the text analyzer."""
         analyzer = TextAnalyzer(
             tokenizer=data.get("tokenizer"),
             ngram_range=data.get("ngram_range", (1, 1)),
@@ -173,16 +204,15 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
             stopwords=data.get("stopwords"),
         )
         if "ngram_range" in data:
-            data["ngram_range"] = analyzer.ngram_range
+            data = {**data, "ngram_range": analyzer.ngram_range}
         super().__init__(**data)
         if self.filter_keys is not None:
             check_filter_keys(self.filter_keys, self.input_keys)
         self._analyzer = analyzer
 
-    # -- abstract storage hooks -----------------------------------------------
     @abstractmethod
-    def _known_keys(self) -> Iterable[str]:
-        """Every field name seen in the stored examples."""
+    def _open_storage(self, settings: dict[str, Any]) -> ExampleStorage:
+        """The storage of a new selector (``settings``: the constructor's keyword arguments)."""
 
     @abstractmethod
     def _candidates(
@@ -195,16 +225,7 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         result is the unscoped one over the matching examples alone).
         """
 
-    @abstractmethod
-    def __len__(self) -> int:
-        """Number of stored examples."""
-
-    @abstractmethod
-    def add_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Add examples; returns their ids."""
-
+    # -- creating -----------------------------------------------------------------
     @classmethod
     def from_examples(cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any) -> Self:
         """Create a selector from examples.
@@ -218,47 +239,26 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         """
         return cls(examples=examples, **kwargs)
 
-    async def aadd_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Async twin of :meth:`add_examples` (default: in the default executor).
+    @classmethod
+    async def afrom_examples(cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any) -> Self:
+        """Async twin of :meth:`from_examples`.
+
+        The selector is created in the default executor, then the examples are
+        added with :meth:`aadd_examples` (native async with Redis).
 
         Args:
             examples: The examples.
-            ids: Optional ids.
+            **kwargs: Settings, as for the constructor (``ids`` included).
 
         Returns:
-            The ids of the added examples.
+            The selector.
         """
         batch = list(examples)
-        return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
-
-    def add_example(self, example: Mapping[str, Any], *, example_id: str | None = None) -> str:
-        """Add one example.
-
-        Args:
-            example: A dict of field name to text.
-            example_id: Optional id (default: its insertion number).
-
-        Returns:
-            The example's id.
-        """
-        return self.add_examples([example], ids=None if example_id is None else [example_id])[0]
-
-    async def aadd_example(
-        self, example: Mapping[str, Any], *, example_id: str | None = None
-    ) -> str:
-        """Async twin of :meth:`add_example`.
-
-        Args:
-            example: A dict of field name to text.
-            example_id: Optional id.
-
-        Returns:
-            The example's id.
-        """
-        ids = None if example_id is None else [example_id]
-        return (await self.aadd_examples([example], ids=ids))[0]
+        ids = kwargs.pop("ids", None)
+        selector = await run_in_executor(None, lambda: cls(**kwargs))
+        if batch:
+            await selector.aadd_examples(batch, ids=ids)
+        return selector
 
     # -- which text is compared -----------------------------------------------
     def _compared_keys(self, input_variables: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -421,20 +421,9 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         return [s.example for s in await self.asearch(input_variables)]
 
     async def aselect_examples_with_scores(
-        self,
-        input_variables: dict[str, Any],
-        *,
-        filter: Mapping[str, Any] | None = None,
+        self, input_variables: dict[str, Any], *, filter: Mapping[str, Any] | None = None
     ) -> list[tuple[dict[str, Any], float]]:
-        """Async twin of :meth:`select_examples_with_scores`.
-
-        Args:
-            input_variables: The prompt's input variables.
-            filter: Per-call filter, as for :meth:`search`.
-
-        Returns:
-            ``(example, score)`` pairs, best first.
-        """
+        """Async twin of :meth:`select_examples_with_scores` (same arguments and result)."""
         return [(s.example, s.score) for s in await self.asearch(input_variables, filter=filter)]
 
     async def asearch(
@@ -471,7 +460,15 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         return await run_in_executor(None, lambda: self.search(input_variables, k=k, filter=filter))
 
     def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
-        return True
+        try:
+            keys = self._compared_keys(input_variables)
+        except (KeyError, TypeError, ValueError):
+            return True  # the sync path raises the error
+        return self._storage.is_cheap(keys, exact_fallback=self._scans_on_fallback())
+
+    def _scans_on_fallback(self) -> bool:
+        """Whether a selection may scan every example (then it is not cheap on a large corpus)."""
+        return False
 
     def _has_native_async(self) -> bool:
         """Whether :meth:`_acandidates` does native async I/O (e.g. a Redis index)."""
@@ -547,6 +544,9 @@ class LexicalExampleSelector(BaseExampleSelector, TypedValidationErrors, Portabl
         return kept
 
     # -- helpers for subclasses -------------------------------------------------
+    def _saved_settings(self) -> dict[str, Any]:
+        return self._settings()
+
     def _settings(self) -> dict[str, Any]:
         """JSON-able settings (callables and prompts excluded)."""
         return {

@@ -1,7 +1,8 @@
 """Examples as selectors take and return them (re-exported by :mod:`~langchain_niche.selectors.base`).
 
 :class:`ScoredExample` (a selection result), :class:`Candidate` (a subclass's
-scored candidate), :func:`jaccard` and the checks of a batch given to
+scored candidate), :data:`Record` and :class:`SavedState` (what a storage
+returns and snapshots), :func:`jaccard` and the checks of a batch given to
 ``add_examples``.
 """
 
@@ -11,10 +12,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy.typing as npt
+
 from langchain_niche.errors import InvalidExampleError, InvalidParameterError, preview
 from langchain_niche.text import check_encodable, jaccard
 
-__all__ = ["Candidate", "ScoredExample", "check_ids_encodable", "copy_examples", "jaccard"]
+__all__ = [
+    "Candidate",
+    "Record",
+    "SavedState",
+    "ScoredExample",
+    "check_ids_encodable",
+    "copy_examples",
+    "jaccard",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,24 @@ class Candidate:
     id: str
     example: Mapping[str, Any]
     score: float
+
+
+Record = tuple[str, dict[str, Any]]
+"""An example's ``(id, example)``."""
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """A consistent snapshot of an in-memory index, as ``save`` writes it."""
+
+    records: list[Record]
+    """Every ``(id, example)``, in insertion order."""
+    arrays: dict[str, npt.NDArray[Any]]
+    """Index arrays (if any are saved) and ``seq``, the insertion numbers."""
+    next_seq: int
+    """The insertion number of the next example without a custom id."""
+    compared_keys: list[list[str]]
+    """The sets of compared fields, in the order of the arrays' suffixes."""
 
 
 def copy_examples(

@@ -1,15 +1,21 @@
-"""MinHash-LSH example selection for corpora of millions of examples, in memory or Redis."""
+"""MinHash-LSH example selection for corpora of millions of examples, in memory or Redis.
+
+This module holds the selector only: its settings, their checks, and the choice
+of storage. A selection goes selector -> :func:`~langchain_niche.minhash.selection.select`
+(the algorithm, written once) -> :class:`~langchain_niche.minhash.storage.LshStorage`
+(the contract) -> :class:`~langchain_niche.minhash.memory.MemoryLshStorage` or
+:class:`~langchain_niche.minhash.redis.storage.RedisLshStorage`. Adding, removing,
+size and saving are :class:`~langchain_niche.selectors.base.LexicalExampleSelector`'s,
+shared with the Jaccard selector.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-from langchain_core.runnables.config import run_in_executor
 from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
@@ -24,21 +30,19 @@ from langchain_niche.errors import (
     InvalidParameterError,
 )
 from langchain_niche.minhash.banding import Banding
-from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.encoding import LshEncoder
 from langchain_niche.minhash.memory import MemoryLshStorage
 from langchain_niche.minhash.prefilter import Prefilter
 from langchain_niche.minhash.redis.url import check_index_name, check_redis_url
-from langchain_niche.minhash.saved import restore_saved
+from langchain_niche.minhash.selection import aselect, select
 from langchain_niche.minhash.sketches import MinHasher, check_num_perm, check_seed
-from langchain_niche.minhash.storage import LshStorage, Plan, SelectionRequest
+from langchain_niche.minhash.storage import LshStorage, SelectionRequest
 from langchain_niche.persistence import (
     IndexReader,
     build_from_config,
-    saved_setting_names,
-    write_index_file,
 )
 from langchain_niche.scope import Scope
-from langchain_niche.selectors.base import Candidate, LexicalExampleSelector, copy_examples
+from langchain_niche.selectors.base import Candidate, Examples, Ids, LexicalExampleSelector
 
 __all__ = ["MinHashExampleSelector"]
 
@@ -57,7 +61,7 @@ _REDIS_SETTINGS = (
     "redis_wait_replicas",
 )
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
-_UNSAVED = ("token_counter", "example_prompt", "index_name")  # and every redis_* setting
+_UNSAVED = ("index_name",)  # nor callables, prompts and redis_* settings
 DEFAULT_LSH_WEIGHTS = (0.1, 0.9)
 """Default ``(false_positive_weight, false_negative_weight)``: recall first."""
 
@@ -209,54 +213,35 @@ class MinHashExampleSelector(LexicalExampleSelector):
     _storage: LshStorage = PrivateAttr()
     _encoder: LshEncoder = PrivateAttr()
 
-    def __init__(
-        self,
-        examples: Iterable[Mapping[str, Any]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Create a selector, optionally with initial examples.
+    def __init__(self, examples: Examples = None, *, ids: Ids = None, **kwargs: Any) -> None:
+        """Create a selector, optionally with initial examples (see the base class)."""
+        super().__init__(examples, ids=ids, **kwargs)
 
-        Args:
-            examples: Initial examples (dicts of field name to text).
-            ids: Optional ids for the initial examples (default: ``"0"``, ``"1"``, ...).
-            **kwargs: The selector's settings (``k``, ``input_keys``, ``num_perm`` ...).
-
-        Raises:
-            InvalidParameterError: A setting is out of range.
-            StoreUnavailableError: Redis cannot be reached.
-            IndexFormatError: The shared Redis index was built with other settings.
-        """
-        super().__init__(**kwargs)
-        banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
+    def _open_storage(self, settings: dict[str, Any]) -> LshStorage:
+        """The in-memory storage, or the shared Redis index (whose settings it adopts)."""
         redis_storage = None
         if self.redis_url is not None:
             from langchain_niche.minhash.redis.storage import RedisLshStorage  # noqa: PLC0415
 
             given = {name: getattr(self, name) for name in self.model_fields_set}
-            settings = {**{name: getattr(self, name) for name in _REDIS_SETTINGS}, **given}
-            redis_storage = RedisLshStorage.open(settings)  # adopts the shared index's settings
-            if settings.keys() - given.keys() - set(_REDIS_SETTINGS):
-                super().__init__(**{**kwargs, **settings})
-                banding = Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights)
+            shared = {**{name: getattr(self, name) for name in _REDIS_SETTINGS}, **given}
+            redis_storage = RedisLshStorage.open(shared)  # adopts the shared index's settings
+            if shared.keys() - given.keys() - set(_REDIS_SETTINGS):
+                self._configure({**settings, **shared})
         self._encoder = LshEncoder(
             self._analyzer,
             MinHasher(self.num_perm, self.seed),
-            banding,
+            Banding.for_threshold(self.lsh_threshold, self.num_perm, self.lsh_weights),
             Prefilter(self.num_perm, self.lsh_threshold),
         )
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
-        if redis_storage is not None:
-            # no sketches in Redis: every candidate is scored exactly
-            redis_storage.attach(
-                replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed
-            )
-            self._storage = redis_storage
-        else:
-            self._storage = MemoryLshStorage(self._encoder, fixed)
-        if examples is not None:
-            self.add_examples(examples, ids=ids)
+        if redis_storage is None:
+            return MemoryLshStorage(self._encoder, fixed)
+        # no sketches in Redis: every candidate is scored exactly
+        redis_storage.attach(
+            replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed
+        )
+        return redis_storage
 
     @model_validator(mode="after")
     def _exact_fallback_needs_memory(self) -> Self:
@@ -269,10 +254,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
         return self
 
     # -- copying and pickling (see LexicalExampleSelector) -------------------------
-    def _state_lock(self) -> contextlib.AbstractContextManager[Any]:
-        storage = self.__pydantic_private__.get("_storage") if self.__pydantic_private__ else None
-        return contextlib.nullcontext() if storage is None else storage.state_lock()
-
     def _portable_private(self) -> dict[str, Any]:
         private = super()._portable_private()
         storage = private.get("_storage")
@@ -291,29 +272,6 @@ class MinHashExampleSelector(LexicalExampleSelector):
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
         storage.attach(replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed)
         self._storage = storage
-
-    @classmethod
-    async def afrom_examples(
-        cls, examples: Iterable[Mapping[str, Any]], **kwargs: Any
-    ) -> MinHashExampleSelector:
-        """Async twin of :meth:`from_examples`.
-
-        With Redis, the examples are written with the async client; in memory
-        the index is built in the default executor.
-
-        Args:
-            examples: The examples.
-            **kwargs: Settings, as for the constructor.
-
-        Returns:
-            The selector.
-        """
-        batch = list(examples)
-        ids = kwargs.pop("ids", None)
-        selector = await run_in_executor(None, lambda: cls(**kwargs))
-        if batch:
-            await selector.aadd_examples(batch, ids=ids)
-        return selector
 
     # -- what the index is --------------------------------------------------------
     @property
@@ -336,20 +294,10 @@ class MinHashExampleSelector(LexicalExampleSelector):
         """The storage (:class:`MemoryLshStorage` or ``RedisLshStorage``)."""
         return self._storage
 
-    @property
-    def index_nbytes(self) -> int:
-        """Bytes of the in-memory index arrays (0 for Redis; example dicts excluded)."""
-        return self._storage.nbytes
-
     def _index_settings(self) -> dict[str, Any]:
         """The settings a saved or shared index must be used with."""
-        return {
-            "num_perm": self.num_perm,
-            "lsh_threshold": self.lsh_threshold,
-            "lsh_weights": list(self.lsh_weights),
-            "seed": self.seed,
-            **self._encoder.describe(),
-        }
+        settings = {name: getattr(self, name) for name in _INDEX_SETTINGS}
+        return {**settings, "lsh_weights": list(self.lsh_weights), **self._encoder.describe()}
 
     def _shared_index_settings(self) -> dict[str, Any]:
         """The settings a shared (Redis) index records and checks.
@@ -375,11 +323,8 @@ class MinHashExampleSelector(LexicalExampleSelector):
             "input_keys": sorted(self.input_keys) if self.input_keys else None,
             "rerank": self.rerank,
             "fallback": self.fallback,
+            **self._storage.describe(),
         }
-        if self._storage.shared:
-            info["index_name"] = self.index_name
-        else:
-            info["index_bytes"] = self.index_nbytes
         return info
 
     def audit(self) -> dict[str, Any]:
@@ -392,135 +337,21 @@ class MinHashExampleSelector(LexicalExampleSelector):
             ``{"examples": n, "problems": [...]}``; no problems when consistent. In
             memory also ``"token_cache"``: token ids cached by the encoder (bounded).
         """
-        report: dict[str, Any] = self._run(self._storage.audit())
-        return report
-
-    # -- plumbing -------------------------------------------------------------------
-    def _run(self, plan: Plan[Any], *, whole: bool = True) -> Any:
-        """Run a storage plan; ``whole``: hold the in-memory lock from start to end."""
-        return self._storage.run(plan, whole=whole)
-
-    async def _arun(self, plan: Plan[Any]) -> Any:
-        return await self._storage.arun(plan)
+        return self._storage.audit()
 
     def _has_native_async(self) -> bool:
         return self._storage.shared
 
-    def _search_is_cheap(self, input_variables: Mapping[str, Any]) -> bool:
-        try:
-            keys = self._compared_keys(input_variables)
-        except (KeyError, TypeError, ValueError):
-            return True  # the sync path raises the error
-        return self._storage.is_cheap(keys, exact_fallback=self.fallback == "exact")
-
-    # -- size and content -------------------------------------------------------------
-    def __len__(self) -> int:
-        return int(self._run(self._storage.count()))
-
-    @property
-    def examples(self) -> list[dict[str, Any]]:
-        """Copies of the stored examples, in insertion order (a full read with Redis)."""
-        return [dict(example) for _, example in self._run(self._storage.all_records())]
-
-    @property
-    def ids(self) -> list[str]:
-        """Ids of the stored examples, in insertion order (a full read with Redis)."""
-        return [example_id for example_id, _ in self._run(self._storage.all_records())]
-
-    def _known_keys(self) -> Iterable[str]:
-        keys: list[str] = self._run(self._storage.known_keys())
-        return keys
-
-    # -- adding -------------------------------------------------------------------------
-    def add_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Add examples.
-
-        In memory a batch is atomic: all examples are added, or none. In Redis
-        every example is written atomically (fully selectable or absent, even if
-        the process dies), in atomic steps of ``redis_batch_size`` examples;
-        the whole batch is validated before the first step.
-
-        Args:
-            examples: Dicts of field name to text (copies are stored).
-            ids: Optional ids, one per example (default: insertion numbers).
-
-        Returns:
-            The ids of the added examples.
-
-        Raises:
-            InvalidExampleError: An example is not a dict, or a compared field is
-                not text (the error names the example's position and the field).
-            MissingKeyError: An example lacks a compared field.
-            TokenizerError: The custom tokenizer failed.
-            DuplicateIdError: An id is already used.
-        """
-        batch = copy_examples(examples, ids=ids)
-        if not batch:
-            return []
-        new_ids: list[str] = self._run(self._storage.add(batch, ids), whole=False)
-        return new_ids
-
-    async def aadd_examples(
-        self, examples: Iterable[Mapping[str, Any]], *, ids: Sequence[str] | None = None
-    ) -> list[str]:
-        """Async twin of :meth:`add_examples` (native async with Redis).
-
-        Args:
-            examples: The examples.
-            ids: Optional ids.
-
-        Returns:
-            The ids of the added examples.
-        """
-        batch = copy_examples(examples, ids=ids)
-        if not batch:
-            return []
-        if not self._storage.shared:
-            if len(batch) <= _ASYNC_INLINE_BATCH:
-                return self.add_examples(batch, ids=ids)
-            return await run_in_executor(None, lambda: self.add_examples(batch, ids=ids))
-        new_ids: list[str] = await self._arun(self._storage.add(batch, ids))
-        return new_ids
-
-    # -- removing -------------------------------------------------------------------------
-    def remove_example(self, example: Mapping[str, Any] | str) -> list[str]:
-        """Remove an example by id, or every stored example equal to a dict.
-
-        Removing by dict compares with every stored example (a full read with Redis).
-
-        Args:
-            example: An id returned by ``add_example(s)``, or an example dict.
-
-        Returns:
-            The ids removed.
-
-        Raises:
-            ExampleNotFoundError: Nothing matches.
-            InvalidParameterError: ``example`` is neither a string nor a dict.
-        """
-        removed: list[str] = self._run(self._storage.remove(example))
-        return removed
-
-    async def aremove_example(self, example: Mapping[str, Any] | str) -> list[str]:
-        """Async twin of :meth:`remove_example`.
-
-        Args:
-            example: An id or an example dict.
-
-        Returns:
-            The ids removed.
-        """
-        removed: list[str] = await self._arun(self._storage.remove(example))
-        return removed
+    def _scans_on_fallback(self) -> bool:
+        return self.fallback == "exact"
 
     # -- selecting ---------------------------------------------------------------------------
-    def _select_plan(
-        self, keys: tuple[str, ...], query: LshQuery, limit: int, scope: Scope | None = None
-    ) -> Plan[list[Candidate]]:
-        storage = self._storage
-        request = SelectionRequest(
+    def _request(
+        self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None
+    ) -> SelectionRequest:
+        return SelectionRequest(
+            compared=keys,
+            query=self._encoder.query(shingles),
             limit=limit,
             threshold=self.threshold,
             lsh_threshold=self.lsh_threshold,
@@ -530,82 +361,49 @@ class MinHashExampleSelector(LexicalExampleSelector):
             rerank_limit=self.rerank_limit,
             scope=scope,
         )
-        ranked = yield from storage.ranked(keys, query, request)
-        records = yield from storage.records(ranked.rows, ranked.docs)
-        return [
-            Candidate(record[0], record[1], float(score))
-            for record, score in zip(records, ranked.scores.tolist(), strict=True)
-            if record is not None
-        ]
 
     def _candidates(
         self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
-        query = self._encoder.query(shingles)
-        candidates: list[Candidate] = self._run(self._select_plan(keys, query, limit, scope))
-        return candidates
+        return select(self._storage, self._request(keys, shingles, limit, scope))
 
     async def _acandidates(
         self, keys: tuple[str, ...], shingles: set[str], limit: int, scope: Scope | None = None
     ) -> list[Candidate]:
-        query = self._encoder.query(shingles)
-        candidates: list[Candidate] = await self._arun(self._select_plan(keys, query, limit, scope))
-        return candidates
+        return await aselect(self._storage, self._request(keys, shingles, limit, scope))
 
     # -- persistence -------------------------------------------------------------------------
-    def _check_memory(self, what: str) -> MemoryLshStorage:
-        storage = self._storage
-        if storage.shared:
-            msg = f"{what}() applies to the in-memory index; a Redis index is persisted by Redis itself"
-            raise InvalidParameterError(msg, name="redis_url", value="<redis>")
-        return cast("MemoryLshStorage", storage)  # the only storage that is not shared
+    def _saved_settings(self) -> dict[str, Any]:
+        return {**self._settings(), **self._own_settings()}
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save the examples, ids, settings and index arrays to one file.
+    def _saved_extra(self) -> dict[str, Any]:
+        return {"index": self._index_settings()}
 
-        The file is a zip of JSON (settings, examples) and ``.npy`` arrays (token
-        ids, band keys); nothing in it is pickled, and the write is atomic.
+    @classmethod
+    def _unsaved_settings(cls) -> tuple[str, ...]:
+        return _UNSAVED
 
-        Args:
-            path: Destination file (conventionally ``*.niche.zip``).
-
-        Returns:
-            The path written.
-
-        Raises:
-            InvalidExampleError: An example would not survive JSON unchanged.
-            InvalidParameterError: The selector stores its index in Redis.
-        """
-        storage = self._check_memory("save")
-        with storage.lock:
-            arrays = storage.arrays()  # compacts removed rows first
-            store = storage.store
-            records = [(store.id_of(row), example) for row, example in store.iter_live()]
-            arrays["seq"] = store.live_seqs()
-            return write_index_file(
-                path,
-                kind=type(self).__name__,
-                config={**self._settings(), **self._own_settings()},
-                records=records,
-                arrays=arrays,
-                extra={
-                    "next_seq": store.next_seq,
-                    "compared_keys": [list(keys) for keys in storage.indexes],
-                    "index": self._index_settings(),
-                },
-            )
+    @classmethod
+    def _check_overrides(
+        cls, path: str | os.PathLike[str], config: dict[str, Any], overrides: Mapping[str, Any]
+    ) -> None:
+        for name in _INDEX_SETTINGS:
+            if name in overrides:
+                given = list(overrides[name]) if name == "lsh_weights" else overrides[name]
+                if given != config.get(name):
+                    msg = (
+                        f"{path} was built with {name}={config.get(name)!r}, got {name}={overrides[name]!r}; "
+                        "rebuild the index with from_examples(...) to change it"
+                    )
+                    raise IndexFormatError(msg)
+        if "redis_url" in overrides and overrides["redis_url"] is not None:
+            msg = "load() restores an in-memory index; add its examples to a Redis selector instead"
+            raise IndexFormatError(msg)
 
     def _own_settings(self) -> dict[str, Any]:
-        return {
-            "num_perm": self.num_perm,
-            "lsh_threshold": self.lsh_threshold,
-            "lsh_weights": list(self.lsh_weights),
-            "seed": self.seed,
-            "rerank": self.rerank,
-            "fallback": self.fallback,
-            "probe_limit": self.probe_limit,
-            "rerank_limit": self.rerank_limit,
-        }
+        names = (*_INDEX_SETTINGS, "rerank", "fallback", "probe_limit", "rerank_limit")
+        settings = {name: getattr(self, name) for name in names}
+        return {**settings, "lsh_weights": list(self.lsh_weights)}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **overrides: Any) -> MinHashExampleSelector:
@@ -631,34 +429,11 @@ class MinHashExampleSelector(LexicalExampleSelector):
                 saved arrays: see :mod:`langchain_niche.persistence`.
         """
         with IndexReader(path, kind=cls.__name__) as reader:
-            config = reader.config(saved_setting_names(cls, exclude=_UNSAVED))
-            for name in _INDEX_SETTINGS:
-                if name in overrides:
-                    given = list(overrides[name]) if name == "lsh_weights" else overrides[name]
-                    if given != config.get(name):
-                        msg = (
-                            f"{path} was built with {name}={config.get(name)!r}, got {name}={overrides[name]!r}; "
-                            "rebuild the index with from_examples(...) to change it"
-                        )
-                        raise IndexFormatError(msg)
-            if "redis_url" in overrides and overrides["redis_url"] is not None:
-                msg = "load() restores an in-memory index; add its examples to a Redis selector instead"
-                raise IndexFormatError(msg)
-            tokenizer_name = config.pop("tokenizer", "default")
-            if tokenizer_name != "default" and "tokenizer" not in overrides:
-                msg = (
-                    f"{path} was built with the custom tokenizer {tokenizer_name}; "
-                    "pass it again: load(path, tokenizer=...)"
-                )
-                raise IndexFormatError(msg)
-            for name in ("ngram_range", "lsh_weights"):
-                if isinstance(config.get(name), list):
-                    config[name] = tuple(config[name])
+            config = cls._saved_config(reader, path, overrides)
             selector = build_from_config(reader, cls, config, overrides)
-            storage = selector._check_memory("load")
             saved_index = reader.manifest.get("index")
             if saved_index != selector._index_settings():
                 msg = f"{path}: the saved index settings {saved_index} do not match this selector's {selector._index_settings()}"
                 raise IndexFormatError(msg)
-            restore_saved(reader, storage)
+            selector._storage.restore_saved(reader)
         return selector

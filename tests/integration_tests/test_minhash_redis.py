@@ -95,6 +95,12 @@ def test_two_selectors_see_each_others_writes(redis_url: str, index_name: str) -
         first.remove_example(new_id)
 
 
+def test_describe_index_names_the_shared_index(redis_url: str, index_name: str) -> None:
+    info = redis_selector(redis_url, index_name, k=1).describe_index()
+    assert (info["storage"], info["index_name"]) == ("redis", index_name)
+    assert "index_bytes" not in info  # nothing of the index is held in this process
+
+
 def test_a_new_process_serves_selections_from_redis_alone(redis_url: str, index_name: str) -> None:
     corpus = python_api_examples()[:500]
     redis_selector(redis_url, index_name, examples=corpus)

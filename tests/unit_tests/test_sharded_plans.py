@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from langchain_niche._sansio import drive
 from langchain_niche.minhash.banding import Banding
 from langchain_niche.minhash.redis.keys import script_keys, shard_prefix
+from langchain_niche.minhash.redis.plans import Plan, gather
 from langchain_niche.minhash.redis.postings import Postings
 from langchain_niche.minhash.redis.sharded import shard_of
-from langchain_niche.minhash.storage import Plan, gather, run_sync
 
 
 def _adder(name: str, steps: int) -> Plan[str]:
@@ -32,7 +33,7 @@ def _execute(call: Any) -> Any:
 def test_gather_runs_every_plan_to_its_end_in_order(steps: list[int]) -> None:
     plans = [_adder(f"p{i}", n) for i, n in enumerate(steps)]
     expected = [f"p{i}={10 * sum(range(n))}" for i, n in enumerate(steps)]
-    assert run_sync(gather(plans), _execute) == expected
+    assert drive(gather(plans), _execute) == expected
 
 
 def test_gather_raises_a_failed_call_inside_its_plan_after_the_others_ended() -> None:
@@ -51,7 +52,7 @@ def test_gather_raises_a_failed_call_inside_its_plan_after_the_others_ended() ->
         return int(reply)
 
     with pytest.raises(ValueError, match="bad"):
-        run_sync(gather([failing(), fine()]), _execute)
+        drive(gather([failing(), fine()]), _execute)
     assert ended == ["failing", "fine"]
 
 

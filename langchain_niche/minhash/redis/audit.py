@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_niche.minhash.redis.connection import decoded
-from langchain_niche.minhash.storage import Plan
+from langchain_niche.minhash.redis.plans import Plan
 
 if TYPE_CHECKING:
     from langchain_niche.minhash.redis.reads import IntArray, U64Array

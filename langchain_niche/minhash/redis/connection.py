@@ -40,8 +40,8 @@ from langchain_niche.errors import (
 )
 from langchain_niche.minhash.redis.keys import decoded, key_prefix, script_keys
 from langchain_niche.minhash.redis.lua import scripts
+from langchain_niche.minhash.redis.plans import Call
 from langchain_niche.minhash.redis.url import parse_redis_url, redact_url
-from langchain_niche.minhash.storage import Call
 
 __all__ = ["RedisConnection", "decoded", "import_redis", "key_prefix", "parse_json", "script_keys"]
 

@@ -19,21 +19,16 @@ import numpy.typing as npt
 from langchain_niche.errors import IndexFormatError, InvalidParameterError, preview
 from langchain_niche.minhash.encoding import LshEncoder, LshQuery
 from langchain_niche.minhash.redis.connection import RedisConnection, decoded, parse_json
+from langchain_niche.minhash.redis.plans import Plan, PlannedStorage
 from langchain_niche.minhash.redis.postings import BUCKET_BITS, Postings
 from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.minhash.storage import (
     PROBE_READS_PER_ROW,
     AnyRows,
-    Banded,
-    LshStorage,
-    Plan,
-    Ranked,
+    Lookup,
+    Record,
     RowTokens,
-    Scored,
     SelectionRequest,
-    run_async,
-    run_sync,
-    score_rows,
 )
 from langchain_niche.scope import example_filter_code, scope_key
 
@@ -57,7 +52,7 @@ slower: 1.65 ms vs 1.35 ms query p50 at 200,000 examples, since Redis 7.0 copies
 every field and value of a listpack before matching.)"""
 
 
-class RedisIndexReads(RedisConnection, LshStorage):
+class RedisIndexReads(RedisConnection, PlannedStorage):
     """The read side of :class:`~langchain_niche.minhash.redis.storage.RedisLshStorage`."""
 
     def __init__(self, redis_module: Any, url: str, settings: Mapping[str, Any]) -> None:
@@ -96,13 +91,11 @@ class RedisIndexReads(RedisConnection, LshStorage):
             salts[i] = self._partition_salt(digest)
         return salts
 
-    def ranked(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Ranked]:
-        """As :meth:`LshStorage.ranked`; a scope looks up only its partitions' band keys."""
-        scope = request.scope
+    def _scoped(self, request: SelectionRequest) -> SelectionRequest | None:
+        """The request, its band keys salted for the partitions its scope reaches (``None``: none)."""
+        scope, query = request.scope, request.query
         if scope is None:
-            return (yield from super().ranked(compared, query, request))
+            return request
         salts: list[np.uint64] = [np.uint64(0)]
         if self.filter_keys:
             parts = scope.partition_keys(self.filter_keys)
@@ -113,11 +106,24 @@ class RedisIndexReads(RedisConnection, LshStorage):
                 )
                 raise InvalidParameterError(msg, name="filter", value=scope.to_json())
             if not parts:
-                empty = np.zeros(0, dtype=np.int64)
-                return Ranked(empty, np.zeros(0, dtype=np.float64))
+                return None
             salts = [self._partition_salt(part) for part in parts]
         keys = np.concatenate([query.keys ^ salt for salt in salts])
-        return (yield from super().ranked(compared, replace(query, keys=keys), request))
+        return replace(request, query=replace(query, keys=keys))
+
+    def _lookup_plan(self, request: SelectionRequest) -> Plan[Lookup]:
+        """:meth:`lookup`: a scope looks up only its partitions' band keys."""
+        scoped = self._scoped(request)
+        if scoped is None:
+            return Lookup(RowTokens.empty())
+        return (yield from self._banded_plan(scoped))
+
+    def _probe_plan(self, request: SelectionRequest, exclude: IntArray) -> Plan[RowTokens]:
+        """:meth:`probe`: a scope probes only its partitions' band keys."""
+        scoped = self._scoped(request)
+        if scoped is None:
+            return RowTokens.empty()
+        return (yield from self._probed_plan(scoped, exclude))
 
     def _in_scope(
         self, rows: AnyRows, request: SelectionRequest, known: Mapping[int, Any] | None
@@ -181,10 +187,8 @@ class RedisIndexReads(RedisConnection, LshStorage):
         """The MinHash signatures of this index."""
         return self._encoder().hasher
 
-    def _band_args(self, query: LshQuery, request: SelectionRequest | None) -> list[Any]:
+    def _band_args(self, query: LshQuery, request: SelectionRequest) -> list[Any]:
         head = [*self._lookup_head("band"), self.postings.entries(query.keys)]
-        if request is None:
-            return [*head, b"", "0", "0", "0", "0", "0"]
         docs = str(_DOCS_WITH_CANDIDATES)
         if request.fallback != "probe":
             return [*head, b"", "0", "0", "0", "0", docs]
@@ -193,59 +197,42 @@ class RedisIndexReads(RedisConnection, LshStorage):
         budget = str(PROBE_READS_PER_ROW * limit)
         return [*head, probe, str(request.limit), str(limit), budget, str(PROBE_FIELDS), docs]
 
-    def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
-    ) -> Plan[RowTokens]:
-        """Rows sharing a band, with their token ids (every candidate: no sketches in Redis)."""
-        self._check_compared(compared)
-        reply = yield ("script", "lookup", self._band_args(query, None))
-        return self._decode_rows(reply[0], reply[1], reply[2])
-
-    def _scored_banded(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Banded]:
-        """Banded candidates and their scores, with more in the same round trip.
+    def _banded_plan(self, request: SelectionRequest) -> Plan[Lookup]:
+        """Banded candidates and their token ids, with more in the same round trip.
 
         The server runs the probe when banding finds fewer than ``limit``
-        candidates (its guess that the probe will be needed;
-        :meth:`LshStorage.ranked` asks for it separately when scores say so
-        otherwise), and returns the documents of up to
-        :data:`_DOCS_WITH_CANDIDATES` candidates, so that a selection over few
-        candidates is one round trip (scores are computed here, with numpy).
+        candidates (its guess that the probe will be needed; the selection asks
+        for it separately when scores say so otherwise), and returns the
+        documents of up to :data:`_DOCS_WITH_CANDIDATES` candidates, so that a
+        selection over few candidates is one round trip (the selection scores
+        them, with numpy).
         """
-        self._check_compared(compared)
-        reply = yield ("script", "lookup", self._band_args(query, request))
+        self._check_compared(request.compared)
+        reply = yield ("script", "lookup", self._band_args(request.query, request))
         found = self._decode_rows(reply[0], reply[1], reply[2], keep_order=True)
-        scores = score_rows(found, query, request.rerank, self.hasher)
         probe = None
         if reply[3]:
-            extra = self._decode_rows(reply[3], reply[4], reply[5], keep_order=True)
-            probe = (extra.rows, score_rows(extra, query, request.rerank, self.hasher))
-        docs = None
+            probe = self._decode_rows(reply[3], reply[4], reply[5], keep_order=True)
+        docs: dict[int, Any] = {}
         if len(reply) > 6:
-            rows = found.rows.tolist() + (probe[0].tolist() if probe is not None else [])
+            rows = found.rows.tolist() + (probe.rows.tolist() if probe is not None else [])
             sizes = np.frombuffer(reply[6], dtype="<u4")
             docs = {row: doc for row, doc in zip(rows, _split(reply[7], sizes), strict=True) if doc}
         if request.scope is None:
-            return Banded(found.rows, scores, probe, docs)
+            return Lookup(found, probe, docs)
         keep, fetched = yield from self._in_scope(found.rows, request, docs)
-        banded_rows, scores = found.rows[keep], scores[keep]
         if probe is not None:
-            inside, fetched = yield from self._in_scope(probe[0], request, fetched)
-            probe = (probe[0][inside], probe[1][inside])
-        return Banded(banded_rows, scores, probe, fetched)
+            inside, fetched = yield from self._in_scope(probe.rows, request, fetched)
+            probe = probe.subset(inside)
+        return Lookup(found.subset(keep), probe, fetched)
 
-    def _scored_probed(
-        self,
-        compared: tuple[str, ...],
-        query: LshQuery,
-        exclude: Any,
-        request: SelectionRequest,
-    ) -> Plan[Scored]:
-        """The probe's rows and scores, only those in the request's scope."""
-        rows, scores = yield from super()._scored_probed(compared, query, exclude, request)
-        keep, _ = yield from self._in_scope(rows, request, None)
-        return rows[keep], scores[keep]
+    def _probed_plan(self, request: SelectionRequest, exclude: IntArray) -> Plan[RowTokens]:
+        """The probe's rows, only those in the request's scope."""
+        extra = yield from self.probed(
+            request.compared, request.query, exclude, request.probe_limit
+        )
+        keep, _ = yield from self._in_scope(extra.rows, request, None)
+        return extra.subset(keep)
 
     def probed(
         self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
@@ -289,9 +276,9 @@ class RedisIndexReads(RedisConnection, LshStorage):
             raise IndexFormatError(msg)
         return doc["id"], doc["example"]
 
-    def records(
+    def _records_plan(
         self, rows: IntArray, known: Mapping[int, Any] | None = None
-    ) -> Plan[list[tuple[str, dict[str, Any]] | None]]:
+    ) -> Plan[list[Record | None]]:
         """Ids and examples of rows (``None`` for rows removed meanwhile)."""
         wanted = rows.tolist()
         raw: dict[int, Any] = {row: known[row] for row in wanted if known and row in known}
@@ -305,12 +292,12 @@ class RedisIndexReads(RedisConnection, LshStorage):
         found, docs = yield from self._fetch("doc", rows)
         return dict(zip(found.tolist(), docs, strict=True))
 
-    def count(self) -> Plan[int]:
+    def _count_plan(self) -> Plan[int]:
         """Number of stored examples (``HLEN``)."""
         reply = yield ("cmd", "HLEN", self.prefix + "doc")
         return int(reply)
 
-    def known_keys(self) -> Plan[list[str]]:
+    def _known_keys_plan(self) -> Plan[list[str]]:
         """Field names seen in the examples."""
         reply = yield ("cmd", "SMEMBERS", self.prefix + "fields")
         try:
@@ -330,19 +317,10 @@ class RedisIndexReads(RedisConnection, LshStorage):
         out.sort(key=lambda item: item[0])
         return out
 
-    def all_records(self) -> Plan[list[tuple[str, dict[str, Any]]]]:
+    def _all_records_plan(self) -> Plan[list[Record]]:
         """Every ``(id, example)`` in insertion order (reads the whole index)."""
         docs = yield from self._scan_docs()
         return [(example_id, example) for _, example_id, example in docs]
-
-    # -- running plans --------------------------------------------------------------
-    def run(self, plan: Plan[T], *, whole: bool = True) -> T:
-        """Run a plan with the blocking client (each call is one round trip)."""
-        return run_sync(plan, self.execute)
-
-    async def arun(self, plan: Plan[T]) -> T:
-        """Run a plan with this event loop's async client."""
-        return await run_async(plan, self.aexecute)
 
 
 def _split(blob: bytes, sizes: npt.NDArray[np.uint32]) -> list[bytes]:

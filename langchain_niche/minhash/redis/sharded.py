@@ -14,7 +14,7 @@ node), so a shard stays compact up to about 200,000 examples whatever the shard
 count: more shards, more examples.
 
 A selection runs the single-node plan of every shard side by side
-(:func:`~langchain_niche.minhash.storage.gather`: one pipeline split per node
+(:func:`~langchain_niche.minhash.redis.plans.gather`: one pipeline split per node
 with the blocking client, ``asyncio.gather`` with the async one), then merges
 the candidates and re-ranks them exactly: banding finds the same candidates as
 on one node, and scores are computed here from the candidates' tokens.
@@ -36,19 +36,14 @@ from typing import Any
 import numpy as np
 
 from langchain_niche.errors import DuplicateIdError, StoreUnavailableError
-from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.encoding import LshEncoder
 from langchain_niche.minhash.redis.audit import audit_index
 from langchain_niche.minhash.redis.config import Layout, write_or_check_config
 from langchain_niche.minhash.redis.keys import shard_prefix
+from langchain_niche.minhash.redis.plans import Plan, gather
 from langchain_niche.minhash.redis.storage import IntArray, RedisLshStorage
 from langchain_niche.minhash.redis.writes import _Batch, partly_written
-from langchain_niche.minhash.storage import (
-    Banded,
-    Plan,
-    RowTokens,
-    SelectionRequest,
-    gather,
-)
+from langchain_niche.minhash.storage import Lookup, RowTokens, SelectionRequest
 from langchain_niche.selectors.example_store import check_removal_target, not_found
 
 __all__ = ["ShardedRedisLshStorage", "shard_of"]
@@ -60,18 +55,14 @@ def shard_of(example_id: str, shards: int) -> int:
 
 
 def _joined(parts: Sequence[RowTokens]) -> RowTokens:
-    """Rows of several shards as one :class:`RowTokens`, ascending by row."""
-    rows = np.concatenate([p.rows for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    if rows.shape[0] == 0:
-        return RowTokens(rows.astype(np.int64), np.zeros(0, dtype=np.uint64), rows.astype(np.int64))
-    tokens = [p.tokens for p in parts]
-    lens = np.concatenate([p.lens for p in parts])
-    flat = np.concatenate(tokens)
-    offsets = np.concatenate([[0], np.cumsum(lens)])
-    order = np.argsort(rows, kind="stable")
-    pieces = [flat[offsets[i] : offsets[i + 1]] for i in order.tolist()]
-    joined = np.concatenate(pieces) if pieces else flat[:0]
-    return RowTokens(rows[order], joined.astype(np.uint64), lens[order])
+    """Rows of several shards as one :class:`RowTokens` (shard after shard)."""
+    if not parts:
+        return RowTokens.empty()
+    return RowTokens(
+        np.concatenate([p.rows for p in parts]).astype(np.int64, copy=False),
+        np.concatenate([p.tokens for p in parts]).astype(np.uint64, copy=False),
+        np.concatenate([p.lens for p in parts]).astype(np.int64, copy=False),
+    )
 
 
 class ShardedRedisLshStorage(RedisLshStorage):
@@ -109,38 +100,19 @@ class ShardedRedisLshStorage(RedisLshStorage):
         return self.shards[shard_of(example_id, len(self.shards))]
 
     # -- selections -------------------------------------------------------------------
-    def banded(
-        self, compared: tuple[str, ...], query: LshQuery, *, keep: int | None = None
-    ) -> Plan[RowTokens]:
-        """Rows sharing a band in any shard, with their token ids."""
-        parts = yield from gather([v.banded(compared, query, keep=keep) for v in self.shards])
-        return _joined(parts)
-
-    def _scored_banded(
-        self, compared: tuple[str, ...], query: LshQuery, request: SelectionRequest
-    ) -> Plan[Banded]:
+    def _banded_plan(self, request: SelectionRequest) -> Plan[Lookup]:
         """Every shard's banded candidates (and probe, documents) in one step, merged."""
-        parts: list[Banded] = yield from gather(
-            [v._scored_banded(compared, query, request) for v in self.shards]
-        )
-        rows = np.concatenate([p.rows for p in parts]).astype(np.int64)
-        scores = np.concatenate([p.scores for p in parts])
-        probe = None
-        if all(p.probe is not None for p in parts):
-            probe = (
-                np.concatenate([p.probe[0] for p in parts if p.probe is not None]),
-                np.concatenate([p.probe[1] for p in parts if p.probe is not None]),
-            )
+        parts: list[Lookup] = yield from gather([v._banded_plan(request) for v in self.shards])
+        probes = [p.probe for p in parts if p.probe is not None]
+        probe = _joined(probes) if len(probes) == len(parts) else None
         docs: dict[int, Any] = {}
         for p in parts:
-            docs.update(p.docs or {})
-        return Banded(rows, scores, probe, docs)
+            docs.update(p.docs)
+        return Lookup(_joined([p.banded for p in parts]), probe, docs)
 
-    def probed(
-        self, compared: tuple[str, ...], query: LshQuery, exclude: IntArray, limit: int
-    ) -> Plan[RowTokens]:
-        """Every shard's probe (each with ``limit``), merged."""
-        parts = yield from gather([v.probed(compared, query, exclude, limit) for v in self.shards])
+    def _probed_plan(self, request: SelectionRequest, exclude: IntArray) -> Plan[RowTokens]:
+        """Every shard's probe (each with ``probe_limit``, in its scope), merged."""
+        parts = yield from gather([v._probed_plan(request, exclude) for v in self.shards])
         return _joined(parts)
 
     def _fetch_docs(self, rows: IntArray) -> Plan[dict[int, Any]]:
@@ -149,21 +121,21 @@ class ShardedRedisLshStorage(RedisLshStorage):
         return {row: doc for part in parts for row, doc in part.items()}
 
     # -- reads of the whole index -------------------------------------------------------
-    def count(self) -> Plan[int]:
+    def _count_plan(self) -> Plan[int]:
         """Number of stored examples (``HLEN`` of every shard)."""
-        counts = yield from gather([v.count() for v in self.shards])
+        counts = yield from gather([v._count_plan() for v in self.shards])
         return sum(counts)
 
-    def known_keys(self) -> Plan[list[str]]:
+    def _known_keys_plan(self) -> Plan[list[str]]:
         """Field names seen in the examples of any shard."""
-        parts = yield from gather([v.known_keys() for v in self.shards])
+        parts = yield from gather([v._known_keys_plan() for v in self.shards])
         return sorted({name for part in parts for name in part})
 
     def _scan_docs(self) -> Plan[list[tuple[int, str, dict[str, Any]]]]:
         parts = yield from gather([v._scan_docs() for v in self.shards])
         return sorted((doc for part in parts for doc in part), key=lambda item: item[0])
 
-    def audit(self) -> Plan[dict[str, Any]]:
+    def _audit_plan(self) -> Plan[dict[str, Any]]:
         """Audit every shard, and check that each example is in the shard of its id."""
         reports = yield from gather([audit_index(v) for v in self.shards])
         problems: list[str] = []
@@ -181,7 +153,9 @@ class ShardedRedisLshStorage(RedisLshStorage):
         return {"examples": examples, "problems": problems}
 
     # -- writes -----------------------------------------------------------------------
-    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
+    def _add_plan(
+        self, examples: list[dict[str, Any]], ids: Sequence[str] | None
+    ) -> Plan[list[str]]:
         """Add examples: each shard's part in atomic chunks, the shards in parallel."""
         self._encoder().encode_examples(examples[:1], self.compared)  # fields checked first
         planned, custom, bodies = self._planned(examples, ids)
@@ -234,11 +208,11 @@ class ShardedRedisLshStorage(RedisLshStorage):
                 raise failure
         return final
 
-    def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
+    def _remove_plan(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
         """Remove by id (in the shard of the id), or every example equal to a dict."""
         check_removal_target(target)
         if isinstance(target, str):
-            return (yield from self._shard_of(target).remove(target))
+            return (yield from self._shard_of(target)._remove_plan(target))
         removed: list[str] = []
         for view in self.shards:
             docs = yield from view._scan_docs()

@@ -84,9 +84,9 @@ from langchain_niche.minhash.redis.config import (
     write_or_check_config,
 )
 from langchain_niche.minhash.redis.connection import import_redis
+from langchain_niche.minhash.redis.plans import Plan
 from langchain_niche.minhash.redis.reads import IntArray
 from langchain_niche.minhash.redis.writes import RedisIndexWrites
-from langchain_niche.minhash.storage import Plan
 
 __all__ = ["IntArray", "RedisLshStorage"]
 
@@ -156,7 +156,11 @@ class RedisLshStorage(RedisIndexWrites):
         self.encoder = encoder
         self.filter_keys = tuple(index.get("filter_keys") or ())
 
+    def describe(self) -> dict[str, Any]:
+        """Where the index is, for ``describe_index``: its name in Redis."""
+        return {"index_name": self.index_name}
+
     # -- maintenance ----------------------------------------------------------------
-    def audit(self) -> Plan[dict[str, Any]]:
+    def _audit_plan(self) -> Plan[dict[str, Any]]:
         """Check that every example is complete (see :func:`~.audit.audit_index`)."""
         return audit_index(self)

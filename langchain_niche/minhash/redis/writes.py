@@ -16,8 +16,8 @@ import numpy as np
 from langchain_niche.errors import DuplicateIdError, IndexFormatError, StoreUnavailableError
 from langchain_niche.minhash.encoding import EncodedBatch
 from langchain_niche.minhash.redis.connection import decoded, key_prefix
+from langchain_niche.minhash.redis.plans import Plan
 from langchain_niche.minhash.redis.reads import MAX_ROW, IntArray, RedisIndexReads, U64Array
-from langchain_niche.minhash.storage import Plan
 from langchain_niche.persistence import example_json
 from langchain_niche.selectors.example_store import ExampleStore, check_removal_target, not_found
 
@@ -86,7 +86,9 @@ class RedisIndexWrites(RedisIndexReads):
         ]
         return planned, custom, bodies
 
-    def add(self, examples: list[dict[str, Any]], ids: Sequence[str] | None) -> Plan[list[str]]:
+    def _add_plan(
+        self, examples: list[dict[str, Any]], ids: Sequence[str] | None
+    ) -> Plan[list[str]]:
         """Add examples in atomic chunks of ``batch_size`` (see the module docstring)."""
         encoded = self._encoded(examples)
         planned, custom, bodies = self._planned(examples, ids)
@@ -222,7 +224,7 @@ class RedisIndexWrites(RedisIndexReads):
         ]
         return args, chunk_ids
 
-    def remove(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
+    def _remove_plan(self, target: str | Mapping[str, Any]) -> Plan[list[str]]:
         """Remove by id, or every example equal to a dict (reads the whole index)."""
         check_removal_target(target)
         if isinstance(target, str):
