@@ -161,7 +161,9 @@ def main() -> None:
     brute = median_per_item(
         lambda q: brute_force(sets, set(default_tokenizer(q)), K), brute_queries, warmup=1
     )
-    ours = median_per_item(lambda q: selector.select_examples({"input": q}), brute_queries, warmup=1)
+    ours = median_per_item(
+        lambda q: selector.select_examples({"input": q}), brute_queries, warmup=1
+    )
     identical = all(
         [(s.score, int(s.id)) for s in selector.search({"input": q})]
         == brute_force(sets, set(default_tokenizer(q)), K)
