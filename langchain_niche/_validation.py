@@ -53,6 +53,7 @@ __all__ = [
     "optional_callable",
     "parameter_error",
     "require_integer_at_least",
+    "require_integer_in",
     "unit_interval",
     "with_required",
 ]
@@ -355,14 +356,42 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def require_integer_at_least(name: str, value: Any, minimum: int) -> None:
     """Check an argument that is not a field (``search(k=...)``) as a field is checked.
 
     Raises:
         InvalidParameterError: ``value`` is not an integer (a bool is not) ``>= minimum``.
     """
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if not _is_integer(value) or value < minimum:
         _fail(name, value, f"an integer >= {minimum}")
+
+
+def require_integer_in(
+    name: str, value: Any, minimum: int, maximum: int, *, shown_maximum: str | None = None
+) -> int:
+    """Check an integer argument in ``[minimum, maximum]`` (a bool is not an integer).
+
+    Args:
+        name: The argument's name, for the message.
+        value: The value received.
+        minimum: Smallest accepted value.
+        maximum: Largest accepted value.
+        shown_maximum: How the message writes ``maximum`` (e.g. ``"2**32 - 1"``).
+
+    Returns:
+        ``value``.
+
+    Raises:
+        InvalidParameterError: ``value`` is not such an integer.
+    """
+    if not _is_integer(value) or not minimum <= value <= maximum:
+        _fail(name, value, f"an integer in [{minimum}, {shown_maximum or maximum}]")
+    result: int = value
+    return result
 
 
 def integer_at_least(minimum: int, *, optional: bool = False) -> Any:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche.errors import InvalidParameterError, preview
+from langchain_niche._validation import require_integer_in
 from langchain_niche.text import TokenBatch
 
 __all__ = ["EMPTY_HASH", "MAX_NUM_PERM", "MinHasher", "fmix32"]
@@ -78,39 +78,21 @@ def _positions(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> np
 
 
 def check_num_perm(value: object) -> int:
-    """Validate a number of permutations.
-
-    Args:
-        value: The value received.
-
-    Returns:
-        The value.
+    """``value`` if it is a number of permutations, an integer in ``[2, MAX_NUM_PERM]``.
 
     Raises:
-        InvalidParameterError: Not an integer in ``[2, MAX_NUM_PERM]``.
+        InvalidParameterError: It is not.
     """
-    if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= MAX_NUM_PERM:
-        msg = f"num_perm must be an integer in [2, {MAX_NUM_PERM}], got {preview(value)}"
-        raise InvalidParameterError(msg, name="num_perm", value=value)
-    return value
+    return require_integer_in("num_perm", value, 2, MAX_NUM_PERM)
 
 
 def check_seed(value: object) -> int:
-    """Validate a permutation seed (a ``numpy.random.RandomState`` seed).
-
-    Args:
-        value: The value received.
-
-    Returns:
-        The value.
+    """``value`` if it is a permutation seed (``numpy.random.RandomState``'s), in ``[0, 2**32 - 1]``.
 
     Raises:
-        InvalidParameterError: Not an integer in ``[0, 2**32 - 1]``.
+        InvalidParameterError: It is not.
     """
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_SEED:
-        msg = f"seed must be an integer in [0, 2**32 - 1], got {preview(value)}"
-        raise InvalidParameterError(msg, name="seed", value=value)
-    return value
+    return require_integer_in("seed", value, 0, _MAX_SEED, shown_maximum="2**32 - 1")
 
 
 @dataclass(frozen=True)
