@@ -147,14 +147,7 @@ class LshEncoder:
         return self.banding.keys(self.hasher.signatures_of_rows(tokens, lens))
 
     def sketches_of_rows(self, tokens: U64Array, lens: IntArray) -> U8Array:
-        """Pre-filter sketches of stored rows given their token ids.
-
-        Args:
-            tokens: Token ids, row after row.
-            lens: Size of each row.
-
-        Returns:
-            ``(n, width)`` sketches.
+        """The ``(n, width)`` pre-filter sketches of the rows :meth:`keys_of_rows` takes.
 
         Raises:
             ValueError: The encoder has no pre-filter.
