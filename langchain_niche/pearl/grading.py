@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langchain_niche._sansio import Call, arun_calls, run_calls
 from langchain_niche.errors import (
     InvalidExampleError,
     InvalidParameterError,
@@ -130,8 +131,19 @@ def _local_grade(result: PEARLResult, expected: Any, options: Sequence[str] | No
     return None
 
 
-def _judge_input(result: PEARLResult, expected: Any) -> dict[str, str]:
-    return {"question": result.question, "expected": str(expected), "answer": result.answer}
+def _grading(
+    result: PEARLResult,
+    expected: Any,
+    options: Sequence[str] | None,
+    judge: Runnable[Any, Any] | None,
+    config: RunnableConfig | None,
+) -> Generator[Call, Any, bool]:
+    """:func:`grade`, sans I/O: the judge call (if one is needed) is yielded."""
+    local = _local_grade(result, expected, options)
+    if local is not None or judge is None:
+        return bool(local)
+    judged = {"question": result.question, "expected": str(expected), "answer": result.answer}
+    return _verdict((yield Call.invoke(judge, judged, config)))
 
 
 def grade(
@@ -160,10 +172,8 @@ def grade(
     Returns:
         Whether the answer is right.
     """
-    local = _local_grade(result, expected, options)
-    if local is not None or judge is None:
-        return bool(local)
-    return _verdict(judge.invoke(_judge_input(result, expected), config))
+    graded: bool = run_calls(_grading(result, expected, options, judge, config))
+    return graded
 
 
 async def agrade(
@@ -175,10 +185,8 @@ async def agrade(
     config: RunnableConfig | None = None,
 ) -> bool:
     """Async twin of :func:`grade`."""
-    local = _local_grade(result, expected, options)
-    if local is not None or judge is None:
-        return bool(local)
-    return _verdict(await judge.ainvoke(_judge_input(result, expected), config))
+    graded: bool = await arun_calls(_grading(result, expected, options, judge, config))
+    return graded
 
 
 def llm_judge(llm: Runnable[Any, Any]) -> Runnable[Any, Any]:

@@ -18,11 +18,8 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
-from langchain_niche._sansio import adrive, drive
-from langchain_niche.errors import (
-    InvalidParameterError,
-    preview,
-)
+from langchain_niche._sansio import Call, arun_calls, run_calls
+from langchain_niche._validation import require_integer_at_least
 from langchain_niche.pearl.demonstrations import Demonstration
 from langchain_niche.pearl.grading import agrade, check_rows, grade, row_input
 from langchain_niche.pearl.runnable import PEARL
@@ -33,79 +30,55 @@ __all__ = ["arefine_demonstrations", "refine_demonstrations"]
 logger = logging.getLogger(__name__)
 
 
-def _check_tries(max_tries: Any) -> None:
-    if not isinstance(max_tries, int) or isinstance(max_tries, bool) or max_tries < 1:
-        msg = f"max_tries must be an integer >= 1, got {preview(max_tries)}"
-        raise InvalidParameterError(msg, name="max_tries", value=max_tries)
-
-
-def _refinement(
-    example: Mapping[str, Any], max_tries: int
-) -> Generator[tuple[str, Any], Any, Demonstration | None]:
-    """The refinement of one example, sans I/O.
-
-    Yields ``("invoke", input)`` (reply: a result; an error thrown in ends the
-    example) and ``("grade", result)`` (reply: whether it is right); returns the
-    demonstration.
-    """
-    failed: list[str] = []
-    for _ in range(max_tries):
-        try:
-            result: PEARLResult = yield ("invoke", row_input(example, avoid_plans=list(failed)))
-        except Exception:
-            logger.warning(
-                "refinement of %r stopped by an error", example["question"], exc_info=True
-            )
-            return None
-        if result.plan is None:  # a zero-shot fallback has no plan to keep
-            continue
-        if (yield ("grade", result)):
-            plan = result.plan.render()
-            return Demonstration(question=str(example["question"]), plan=plan, answer=result.answer)
-        failed.append(result.plan.render())
-    return None
-
-
 @dataclass(frozen=True)
-class _Refiner:
-    """Refines one example at a time: the requests of :func:`_refinement`, carried out."""
+class _Refinement:
+    """A checked refinement run: one sans-I/O task per example, for both runners."""
 
+    items: list[Mapping[str, Any]]
     pearl: PEARL
     judge: Runnable[Any, Any] | None
     max_tries: int
     config: RunnableConfig | None
 
-    def refine(self, example: Mapping[str, Any]) -> Demonstration | None:
-        def serve(request: tuple[str, Any]) -> Any:
-            kind, value = request
-            if kind == "invoke":
-                return self.pearl.invoke(value, self.config)
-            return grade(
-                value,
-                example["answer"],
-                options=example.get("options"),
-                judge=self.judge,
-                config=self.config,
-            )
+    @classmethod
+    def of(
+        cls,
+        pearl: PEARL,
+        examples: Iterable[Mapping[str, Any]],
+        judge: Runnable[Any, Any] | None,
+        max_tries: int,
+        config: RunnableConfig | None,
+    ) -> _Refinement:
+        items = check_rows(examples, "examples")
+        require_integer_at_least("max_tries", max_tries, 1)
+        return cls(items, pearl, judge, max_tries, config)
 
-        found: Demonstration | None = drive(_refinement(example, self.max_tries), serve)
-        return found
-
-    async def arefine(self, example: Mapping[str, Any]) -> Demonstration | None:
-        async def serve(request: tuple[str, Any]) -> Any:
-            kind, value = request
-            if kind == "invoke":
-                return await self.pearl.ainvoke(value, self.config)
-            return await agrade(
-                value,
-                example["answer"],
-                options=example.get("options"),
-                judge=self.judge,
-                config=self.config,
-            )
-
-        found: Demonstration | None = await adrive(_refinement(example, self.max_tries), serve)
-        return found
+    def task(self, example: Mapping[str, Any]) -> Generator[Call, Any, Demonstration | None]:
+        """The refinement of one example (PEARL and grading calls yielded); its demonstration."""
+        failed: list[str] = []
+        for _ in range(self.max_tries):
+            try:
+                asked = row_input(example, avoid_plans=list(failed))
+                result: PEARLResult = yield Call.invoke(self.pearl, asked, self.config)
+            except Exception:
+                logger.warning(
+                    "refinement of %r stopped by an error", example["question"], exc_info=True
+                )
+                return None
+            if result.plan is None:  # a zero-shot fallback has no plan to keep
+                continue
+            grading = {
+                "options": example.get("options"),
+                "judge": self.judge,
+                "config": self.config,
+            }
+            if (yield Call(grade, agrade, (result, example["answer"]), grading)):
+                plan = result.plan.render()
+                return Demonstration(
+                    question=str(example["question"]), plan=plan, answer=result.answer
+                )
+            failed.append(result.plan.render())
+        return None
 
 
 def refine_demonstrations(
@@ -134,11 +107,9 @@ def refine_demonstrations(
         canonical form). Use ``PEARL(..., demonstrations=old + new)`` and
         :func:`~langchain_niche.pearl.save_demonstrations` to keep them.
     """
-    items = check_rows(examples, "examples")
-    _check_tries(max_tries)
-    refiner = _Refiner(pearl, judge, max_tries, config)
+    run = _Refinement.of(pearl, examples, judge, max_tries, config)
     with ContextThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
-        found = list(pool.map(refiner.refine, items))
+        found = list(pool.map(lambda example: run_calls(run.task(example)), run.items))
     return [demo for demo in found if demo is not None]
 
 
@@ -152,14 +123,13 @@ async def arefine_demonstrations(
     config: RunnableConfig | None = None,
 ) -> list[Demonstration]:
     """Async twin of :func:`refine_demonstrations`."""
-    items = check_rows(examples, "examples")
-    _check_tries(max_tries)
-    refiner = _Refiner(pearl, judge, max_tries, config)
+    run = _Refinement.of(pearl, examples, judge, max_tries, config)
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
     async def one(example: Mapping[str, Any]) -> Demonstration | None:
         async with gate:
-            return await refiner.arefine(example)
+            found: Demonstration | None = await arun_calls(run.task(example))
+            return found
 
-    found = await asyncio.gather(*(one(e) for e in items))
+    found = await asyncio.gather(*(one(e) for e in run.items))
     return [demo for demo in found if demo is not None]
