@@ -18,6 +18,7 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_niche._progress import ProgressUpdate
 from langchain_niche._progress import progress as show_progress
 from langchain_niche._sansio import Call, arun_calls, run_calls
+from langchain_niche._validation import require_integer_at_least
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.routing.answers import (
     NonText,
@@ -74,13 +75,7 @@ def _check_args(
     if isinstance(inputs, Mapping | str) or not isinstance(inputs, Iterable):
         msg = f"inputs must be an iterable of input dicts, got {preview(inputs)}"
         raise InvalidParameterError(msg, name="inputs", value=inputs)
-    if (
-        not isinstance(max_concurrency, int)
-        or isinstance(max_concurrency, bool)
-        or max_concurrency < 1
-    ):
-        msg = f"max_concurrency must be an integer >= 1, got {preview(max_concurrency)}"
-        raise InvalidParameterError(msg, name="max_concurrency", value=max_concurrency)
+    require_integer_at_least("max_concurrency", max_concurrency, 1)
     if not isinstance(output_key, str) or not output_key:
         msg = f"output_key must be a non-empty field name, got {preview(output_key)}"
         raise InvalidParameterError(msg, name="output_key", value=output_key)
@@ -90,19 +85,31 @@ def _check_args(
 
 @dataclass
 class _Collector:
-    """The bookkeeping of one collection and its steps (no I/O of its own)."""
+    """One collection: its checked arguments, bookkeeping and steps (no I/O of its own)."""
 
-    items: list[Any]
+    teacher: Any
+    inputs: Iterable[Any]
+    selector: Any
+    max_concurrency: int
     input_keys: Sequence[str] | None
     output_key: str
     accept: AcceptFn | None
     non_text: NonText
+    runnable: Runnable[Any, Any] = field(init=False)
+    """The teacher as a Runnable."""
+    items: list[Any] = field(init=False)
+    """The inputs, checked."""
     seen: set[str] = field(default_factory=set)
     learned: int = 0
     skipped: int = 0
     rejected: int = 0
     failed: list[CollectFailure] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.runnable, self.items = _check_args(
+            self.teacher, self.inputs, self.selector, self.max_concurrency, self.output_key
+        )
 
     def queries(self, chunk: range) -> list[tuple[int, dict[str, Any]]]:
         out = []
@@ -157,16 +164,19 @@ class _Collector:
         self.ids.extend(ids)
 
     def collecting(
-        self,
-        runnable: Runnable[Any, Any],
-        selector: Any,
-        max_concurrency: int,
-        config: RunnableConfig | None,
-        update: ProgressUpdate,
-    ) -> Generator[Call, Any, None]:
+        self, config: RunnableConfig | None, progress: bool
+    ) -> Generator[Call, Any, CollectReport]:
         """Look up, ask and store chunk by chunk (sans I/O: the selector and teacher calls)."""
-        config = patch_config(ensure_config(config), max_concurrency=max_concurrency)
-        step = max_concurrency * 4
+        with show_progress(len(self.items), _PROGRESS, enabled=progress, unit="input") as update:
+            yield from self._chunks(config, update)
+        return self.report()
+
+    def _chunks(
+        self, config: RunnableConfig | None, update: ProgressUpdate
+    ) -> Generator[Call, Any, None]:
+        runnable, selector = self.runnable, self.selector
+        config = patch_config(ensure_config(config), max_concurrency=self.max_concurrency)
+        step = self.max_concurrency * 4
         for start in range(0, len(self.items), step):
             chunk = range(start, min(start + step, len(self.items)))
             queries = self.queries(chunk)
@@ -251,11 +261,11 @@ def collect_examples(
         collect_examples(lambda x: x["q"].upper(), [{"q": "a"}], store, progress=False).skipped  # 1
         ```
     """
-    runnable, items = _check_args(teacher, inputs, selector, max_concurrency, output_key)
-    state = _Collector(items, input_keys, output_key, accept, non_text)
-    with show_progress(len(items), _PROGRESS, enabled=progress, unit="input") as update:
-        run_calls(state.collecting(runnable, selector, max_concurrency, config, update))
-    return state.report()
+    run = _Collector(
+        teacher, inputs, selector, max_concurrency, input_keys, output_key, accept, non_text
+    )
+    report: CollectReport = run_calls(run.collecting(config, progress))
+    return report
 
 
 async def acollect_examples(
@@ -272,8 +282,8 @@ async def acollect_examples(
     config: RunnableConfig | None = None,
 ) -> CollectReport:
     """Async twin of :func:`collect_examples` (``abatch``, native async Redis)."""
-    runnable, items = _check_args(teacher, inputs, selector, max_concurrency, output_key)
-    state = _Collector(items, input_keys, output_key, accept, non_text)
-    with show_progress(len(items), _PROGRESS, enabled=progress, unit="input") as update:
-        await arun_calls(state.collecting(runnable, selector, max_concurrency, config, update))
-    return state.report()
+    run = _Collector(
+        teacher, inputs, selector, max_concurrency, input_keys, output_key, accept, non_text
+    )
+    report: CollectReport = await arun_calls(run.collecting(config, progress))
+    return report
