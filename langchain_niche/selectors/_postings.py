@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_inverse
+from langchain_niche.errors import InvalidParameterError, preview
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
@@ -204,6 +205,30 @@ class _Subset:
         self._rows32 = rows.astype(_ROW_DTYPE)  # searched in int32 postings without a copy
         self._n_rows = n_rows
         self._mask: npt.NDArray[np.bool_] | None = None
+
+    @classmethod
+    def of(
+        cls, within: npt.ArrayLike | None, alive: npt.NDArray[np.bool_] | None, n_rows: int
+    ) -> _Subset | None:
+        """The rows a scoped query may see (``within`` AND ``alive``), or ``None`` unscoped.
+
+        Raises:
+            InvalidParameterError: ``within`` is not ascending, or holds a row out
+                of ``[0, n_rows)``.
+        """
+        if within is None:
+            return None
+        rows = np.asarray(within, dtype=np.int64).reshape(-1)
+        if rows.shape[0] > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+            msg = f"within must hold distinct rows in ascending order, got {preview(rows.tolist())}"
+            raise InvalidParameterError(msg, name="within", value=rows.tolist())
+        if rows.shape[0] and (int(rows[0]) < 0 or int(rows[-1]) >= n_rows):
+            bad = int(rows[0]) if int(rows[0]) < 0 else int(rows[-1])
+            msg = f"within must hold rows in [0, {n_rows}), got row {bad}"
+            raise InvalidParameterError(msg, name="within", value=bad)
+        if alive is not None:
+            rows = rows[alive[rows]]
+        return cls(rows, n_rows)
 
     @property
     def size(self) -> int:

@@ -27,14 +27,13 @@ and readers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from langchain_niche import scoring
 from langchain_niche._arrays import unique_inverse
-from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.selectors._postings import (
     _ROW_DTYPE,
     FloatArray,
@@ -50,6 +49,7 @@ from langchain_niche.selectors._postings import (
     _split,
     _Subset,
 )
+from langchain_niche.selectors._ranking import EPS, best, rank_by_jaccard
 
 __all__ = ["TokenSetIndex"]
 
@@ -59,7 +59,6 @@ _DELTA_MERGE_PAIRS = 16_384
 _UNIQUE_PATH_FACTOR = 8
 _DENSE_FRACTION = 32  # a token in >= 1/32 of the rows is kept as a bitset
 _DENSE_MIN_ROWS = 4_096  # below this many rows, every token stays a posting list
-_EPS = 1e-12
 
 
 class TokenSetIndex:
@@ -257,23 +256,20 @@ class TokenSetIndex:
         rows = np.flatnonzero(full).astype(np.int64, copy=False)
         return rows, full[rows].astype(np.int64, copy=False)
 
-    def _subset(
-        self, within: npt.ArrayLike | None, alive: npt.NDArray[np.bool_] | None
-    ) -> _Subset | None:
-        """The rows a scoped query may see (``within`` AND ``alive``), or ``None``."""
-        if within is None:
+    def _scoped(
+        self,
+        query: U64Array,
+        limit: int,
+        within: npt.ArrayLike | None,
+        alive: npt.NDArray[np.bool_] | None,
+    ) -> tuple[U64Array, _Subset | None, npt.NDArray[np.bool_] | None] | None:
+        """A query's ids, its scope and the mask left to apply; ``None``: nothing can match."""
+        query = np.asarray(query, dtype=np.uint64)
+        subset = _Subset.of(within, alive, self._n_rows)
+        n = self._n_rows if subset is None else subset.size
+        if query.shape[0] == 0 or limit < 1 or n == 0:
             return None
-        rows = np.asarray(within, dtype=np.int64).reshape(-1)
-        if rows.shape[0] > 1 and not bool(np.all(rows[1:] > rows[:-1])):
-            msg = f"within must hold distinct rows in ascending order, got {preview(rows.tolist())}"
-            raise InvalidParameterError(msg, name="within", value=rows.tolist())
-        if rows.shape[0] and (int(rows[0]) < 0 or int(rows[-1]) >= self._n_rows):
-            bad = int(rows[0]) if int(rows[0]) < 0 else int(rows[-1])
-            msg = f"within must hold rows in [0, {self._n_rows}), got row {bad}"
-            raise InvalidParameterError(msg, name="within", value=bad)
-        if alive is not None:
-            rows = rows[alive[rows]]
-        return _Subset(rows, self._n_rows)
+        return query, subset, alive if subset is None else None  # a scope applied the mask
 
     def top_k(
         self,
@@ -305,14 +301,11 @@ class TokenSetIndex:
             InvalidParameterError: ``within`` is not ascending, or holds a row out
                 of range.
         """
-        query = np.asarray(query, dtype=np.uint64)
+        scoped = self._scoped(query, limit, within, alive)
+        if scoped is None:
+            return _empty()
+        query, subset, alive = scoped
         q = int(query.shape[0])
-        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
-        subset = self._subset(within, alive)
-        if q == 0 or limit < 1 or self._n_rows == 0 or (subset is not None and not subset.size):
-            return empty
-        if subset is not None:
-            alive = None  # already applied to the subset
         main = self._main
         dense = main.dense_positions(query)
         n_dense = int(dense.shape[0])
@@ -329,15 +322,17 @@ class TokenSetIndex:
         if alive is not None and rows.shape[0]:
             keep = alive[rows]
             rows, counts = rows[keep], counts[keep]
-        best_rows, best_scores = self._rank(rows, counts, q, limit, threshold)
+        best_rows, best_scores = rank_by_jaccard(
+            rows, counts, q, self._lens, limit=limit, threshold=threshold
+        )
         if n_dense == 0:
             return best_rows, best_scores
         # Rows containing none of the ordinary query tokens share at most n_dense
         # tokens, so they score at most n_dense / q: scan them only if that can
         # still reach the threshold or the current k-th score (ties included).
-        c_need = max(1, math.ceil(threshold * q * (1 - _EPS)))
+        c_need = max(1, math.ceil(threshold * q * (1 - EPS)))
         if best_rows.shape[0] == limit:
-            c_need = max(c_need, math.floor(float(best_scores[-1]) * q * (1 - _EPS)))
+            c_need = max(c_need, math.floor(float(best_scores[-1]) * q * (1 - EPS)))
         if n_dense < c_need:
             return best_rows, best_scores
         extra, extra_counts = self._dense_only(
@@ -345,11 +340,15 @@ class TokenSetIndex:
         )
         if extra.shape[0] == 0:
             return best_rows, best_scores
-        extra_rows, extra_scores = self._rank(extra, extra_counts, q, limit, threshold)
-        all_rows = np.concatenate([best_rows, extra_rows])
-        all_scores = np.concatenate([best_scores, extra_scores])
-        order = np.lexsort((all_rows, -all_scores))[:limit]
-        return all_rows[order], all_scores[order]
+        extra_rows, extra_scores = rank_by_jaccard(
+            extra, extra_counts, q, self._lens, limit=limit, threshold=threshold
+        )
+        return best(
+            np.concatenate([best_rows, extra_rows]),
+            np.concatenate([best_scores, extra_scores]),
+            limit,
+            threshold,
+        )
 
     def _dense_only(
         self,
@@ -378,36 +377,6 @@ class TokenSetIndex:
         extra = np.flatnonzero(only_dense >= c_need).astype(np.int64)
         return extra, only_dense[extra].astype(np.int64)
 
-    def _rank(
-        self, rows: IntArray, shared: IntArray, q: int, limit: int, threshold: float
-    ) -> tuple[IntArray, FloatArray]:
-        """Score rows exactly and keep the best ``limit`` (ties: lower row first)."""
-        if rows.shape[0] == 0:
-            return rows, np.empty(0, dtype=np.float64)
-        lens_all = self._lens
-        if rows.shape[0] > 4 * limit:
-            # The rows sharing the most tokens give a lower bound on the k-th score;
-            # a row sharing c tokens scores at most c / q, so fewer cannot compete.
-            top_shared = int(-np.partition(-shared, limit - 1)[limit - 1])
-            head = shared >= top_shared
-            head_shared = shared[head]
-            head_scores = head_shared / (q + lens_all[rows[head]] - head_shared)
-            kth = float(-np.partition(-head_scores, limit - 1)[limit - 1])
-            floor_count = max(1, math.floor(max(kth, threshold) * q * (1 - _EPS)))
-            keep = shared >= floor_count
-            rows, shared = rows[keep], shared[keep]
-        scores = shared / (q + lens_all[rows] - shared)
-        if threshold > 0:
-            keep = scores >= threshold
-            rows, scores = rows[keep], scores[keep]
-        if rows.shape[0] > limit:
-            cutoff = -np.partition(-scores, limit - 1)[limit - 1]
-            keep = scores >= cutoff  # keeps every tie of the last place
-            rows, scores = rows[keep], scores[keep]
-        order = np.lexsort((rows, -scores))[:limit]
-        ranked: tuple[IntArray, FloatArray] = (rows[order], scores[order])
-        return ranked
-
     # -- BM25 -------------------------------------------------------------------
     def frequencies(self, query: U64Array) -> IntArray:
         """Number of rows containing each query token (removed rows included)."""
@@ -433,23 +402,6 @@ class TokenSetIndex:
     def average_length(self) -> float:
         """The average row length BM25 normalises by (current statistics)."""
         return scoring.average_length(self._lens_total, self._n_rows)
-
-    def bm25_gain(self, *, k1: float, b: float) -> Callable[[float], float]:
-        """The BM25 factor of a row of a given length (current average length).
-
-        Args:
-            k1: BM25 ``k1``.
-            b: BM25 ``b``.
-
-        Returns:
-            ``length -> (k1 + 1) / (1 + k1 * (1 - b + b * length / avg_len))``.
-        """
-        avg_len = self.average_length()
-
-        def gain(length: float) -> float:
-            return scoring.bm25_gain(length, k1=k1, b=b, avg_len=avg_len)
-
-        return gain
 
     def top_k_bm25(
         self,
@@ -490,20 +442,16 @@ class TokenSetIndex:
             InvalidParameterError: ``within`` is not ascending, or holds a row out
                 of range.
         """
-        query = np.asarray(query, dtype=np.uint64)
-        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
-        subset = self._subset(within, alive)
-        n = self._n_rows if subset is None else subset.size
-        if query.shape[0] == 0 or limit < 1 or n == 0:
-            return empty
-        if subset is not None:
-            alive = None  # already applied to the subset
+        scoped = self._scoped(query, limit, within, alive)
+        if scoped is None:
+            return _empty()
+        query, subset, alive = scoped
         main = self._main
         dense_pos, dense_q = main.dense_lookup(query)
         lists, list_q = self._lists_with_positions(query)
         if subset is None:
             idf = self.idf(query)
-            avg_len = scoring.average_length(self._lens_total, n)
+            avg_len = scoring.average_length(self._lens_total, self._n_rows)
         else:
             lists = subset.restrict(lists)
             idf, avg_len = self._subset_statistics(query, lists, list_q, subset)
@@ -511,7 +459,7 @@ class TokenSetIndex:
         best_gain = scoring.bm25_gain(0.0, k1=k1, b=b, avg_len=avg_len)
         upper = query_idf * best_gain
         if upper <= 0:
-            return empty
+            return _empty()
         rows, sums = self._weighted_hits(lists, idf[list_q])
         if dense_pos.shape[0] and rows.shape[0]:
             sums += main.dense_weights_at(dense_pos, idf[dense_q], rows)
@@ -524,7 +472,7 @@ class TokenSetIndex:
                 sums, self._lens[rows], query_idf=query_idf, k1=k1, b=b, avg_len=avg_len
             )
 
-        best_rows, best_scores = _best(rows, scores_of(rows, sums), limit, threshold)
+        best_rows, best_scores = best(rows, scores_of(rows, sums), limit, threshold)
         if dense_pos.shape[0] == 0:
             return best_rows, best_scores
         # Rows holding only frequent query tokens score at most (sum of their idf)
@@ -533,15 +481,15 @@ class TokenSetIndex:
         if best_rows.shape[0] == limit:
             floor = max(floor, float(best_scores[-1]))
         dense_idf = idf[dense_q]
-        if float(dense_idf.sum()) * best_gain / upper < floor * (1 - _EPS):
+        if float(dense_idf.sum()) * best_gain / upper < floor * (1 - EPS):
             return best_rows, best_scores
         extra, extra_sums = self._dense_only_weights(dense_pos, dense_idf, rows, subset, alive)
-        keep = (extra_sums > 0) & (extra_sums * best_gain / upper >= floor * (1 - _EPS))
+        keep = (extra_sums > 0) & (extra_sums * best_gain / upper >= floor * (1 - EPS))
         extra, extra_sums = extra[keep], extra_sums[keep]
         if extra.shape[0] == 0:
             return best_rows, best_scores
-        extra_rows, extra_scores = _best(extra, scores_of(extra, extra_sums), limit, threshold)
-        return _best(
+        extra_rows, extra_scores = best(extra, scores_of(extra, extra_sums), limit, threshold)
+        return best(
             np.concatenate([best_rows, extra_rows]),
             np.concatenate([best_scores, extra_scores]),
             limit,
@@ -575,7 +523,7 @@ class TokenSetIndex:
                 of range.
         """
         query = np.asarray(query, dtype=np.uint64)
-        subset = self._subset(within, None)
+        subset = _Subset.of(within, None, self._n_rows)
         if subset is None:
             return self.idf(query), self.average_length()
         lists, list_q = self._lists_with_positions(query)
@@ -639,16 +587,5 @@ class TokenSetIndex:
         return rows, full[rows]
 
 
-def _best(
-    rows: IntArray, scores: FloatArray, limit: int, threshold: float
-) -> tuple[IntArray, FloatArray]:
-    """The best ``limit`` (row, score) pairs with score >= threshold (ties: lower row first)."""
-    if threshold > 0:
-        keep = scores >= threshold
-        rows, scores = rows[keep], scores[keep]
-    if rows.shape[0] > limit:
-        cutoff = -np.partition(-scores, limit - 1)[limit - 1]
-        keep = scores >= cutoff
-        rows, scores = rows[keep], scores[keep]
-    order = np.lexsort((rows, -scores))[:limit]
-    return rows[order], scores[order]
+def _empty() -> tuple[IntArray, FloatArray]:
+    return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
