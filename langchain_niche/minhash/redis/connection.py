@@ -23,15 +23,17 @@ fixed-width integers decoded with ``numpy.frombuffer``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from langchain_niche._sansio import adrive, drive
 from langchain_niche.errors import (
     IndexFormatError,
     MissingDependencyError,
@@ -85,6 +87,11 @@ def parse_json(raw: bytes | str, problem: str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"{problem}: {exc}"
         raise IndexFormatError(msg) from exc
+
+
+def _call(request: Callable[[], Any]) -> Any:
+    """Carry out a request of :meth:`RedisConnection._pipelining` (async code awaits the result)."""
+    return request()
 
 
 class RedisConnection:
@@ -296,58 +303,51 @@ class RedisConnection:
         """
         if not self._pipelined(calls):
             return [self._caught(one) for one in calls]
+        replies = drive(self._pipelining(self.client, calls), _call)
+        return [
+            self._caught(one) if isinstance(r, Exception) and self._half_moved(r) else r
+            for r, one in zip(replies, calls, strict=True)
+        ]
+
+    async def _apipelined(self, client: Any, calls: list[Call]) -> list[Any]:
+        """Async twin of :meth:`_all` for calls that fit in one pipeline."""
+        out = await adrive(self._pipelining(client, calls), _call)
+        for i, (reply, one) in enumerate(zip(out, calls, strict=True)):
+            if isinstance(reply, Exception) and self._half_moved(reply):
+                try:
+                    out[i] = await self.aexecute(one)
+                except Exception as exc:  # handed to the plan that made the call
+                    out[i] = exc
+        return [
+            self._typed(r, one) if isinstance(r, Exception) else r
+            for r, one in zip(out, calls, strict=True)
+        ]
+
+    def _pipelining(
+        self, client: Any, calls: list[Call]
+    ) -> Generator[Callable[[], Any], Any, list[Any]]:
+        """One pipeline of ``calls``, sent once more after loading missing scripts (sans I/O).
+
+        Yields the client calls to make, as functions of no argument (async code
+        awaits what they return). Returns the replies, errors typed but for a
+        half-moved slot's (see :meth:`_typed_replies`).
+        """
+        errors = (self._redis.RedisError, self._redis.RedisClusterException)
         for attempt in range(2):
-            pipe = self._pipeline_of(self.client, calls)
+            pipe = self._pipeline_of(client, calls)
             try:
-                replies = pipe.execute(raise_on_error=False)
-            except self._redis.RedisError as exc:
-                replies = [exc]
-            except self._redis.RedisClusterException as exc:
+                replies = yield functools.partial(pipe.execute, raise_on_error=False)
+            except errors as exc:
                 replies = [exc]
             if attempt == 0 and self._missing_scripts(replies):
                 # a promoted replica or a flushed server has no scripts: load them, again
                 try:
                     for lua in self._luas(calls):
-                        self.client.script_load(lua)
-                except (self._redis.RedisError, self._redis.RedisClusterException) as exc:
+                        yield functools.partial(client.script_load, lua)
+                except errors as exc:
                     return [self._typed(exc, one) for one in calls]
                 continue
-            return [
-                self._caught(one) if isinstance(r, Exception) and self._half_moved(r) else r
-                for r, one in zip(
-                    self._typed_replies(replies, calls, keep=True), calls, strict=True
-                )
-            ]
-        raise AssertionError  # pragma: no cover
-
-    async def _apipelined(self, client: Any, calls: list[Call]) -> list[Any]:
-        """Async twin of :meth:`_all` for calls that fit in one pipeline."""
-        for attempt in range(2):
-            pipe = self._pipeline_of(client, calls)
-            try:
-                replies = await pipe.execute(raise_on_error=False)
-            except self._redis.RedisError as exc:
-                replies = [exc]
-            except self._redis.RedisClusterException as exc:
-                replies = [exc]
-            if attempt == 0 and self._missing_scripts(replies):
-                try:
-                    for lua in self._luas(calls):
-                        await client.script_load(lua)
-                except (self._redis.RedisError, self._redis.RedisClusterException) as exc:
-                    return [self._typed(exc, one) for one in calls]
-                continue
-            out = self._typed_replies(replies, calls, keep=True)
-            for i, (reply, one) in enumerate(zip(out, calls, strict=True)):
-                if isinstance(reply, Exception) and self._half_moved(reply):
-                    try:
-                        out[i] = await self.aexecute(one)
-                    except Exception as exc:  # handed to the plan that made the call
-                        out[i] = exc
-            return [
-                self._typed(r, one) if isinstance(r, Exception) else r
-                for r, one in zip(out, calls, strict=True)
-            ]
+            return self._typed_replies(replies, calls, keep=True)
         raise AssertionError  # pragma: no cover
 
     def _caught(self, call: Call) -> Any:
