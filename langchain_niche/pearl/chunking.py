@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.messages import BaseMessage
 
-from langchain_niche.errors import InvalidParameterError
+from langchain_niche._validation import require_integer_at_least
 from langchain_niche.pearl._protocol import CallResult, Calls, Phase, TaskOutcome
 from langchain_niche.pearl.errors import ContextBudgetError
 from langchain_niche.pearl.plan import PlanStep
@@ -53,9 +53,7 @@ def split_text(text: str, max_tokens: int, counter: TokenCounter) -> list[str]:
         InvalidParameterError: ``max_tokens < 1``.
         ContextBudgetError: A single character exceeds ``max_tokens``.
     """
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        msg = f"max_tokens must be an integer >= 1, got {max_tokens!r}"
-        raise InvalidParameterError(msg, name="max_tokens", value=max_tokens)
+    require_integer_at_least("max_tokens", max_tokens, 1)
     parts = [text[start:end] for start, end in split_spans(text, max_tokens, counter)]
     for part in parts:
         if counter(part) > max_tokens:  # only a single character can be left over the limit

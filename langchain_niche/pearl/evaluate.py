@@ -27,6 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_niche._sansio import adrive, drive
+from langchain_niche._validation import require_integer_at_least
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.pearl.grading import agrade, check_rows, expected_option, grade, row_input
 from langchain_niche.pearl.quality import load_quality_jsonl
@@ -129,9 +130,7 @@ def bootstrap_interval(
     if not 0.0 < confidence < 1.0:
         msg = f"confidence must be in (0, 1), got {preview(confidence)}"
         raise InvalidParameterError(msg, name="confidence", value=confidence)
-    if not isinstance(resamples, int) or resamples < 1:
-        msg = f"resamples must be an integer >= 1, got {preview(resamples)}"
-        raise InvalidParameterError(msg, name="resamples", value=resamples)
+    require_integer_at_least("resamples", resamples, 1)
     values = np.asarray(outcomes, dtype=np.float64)
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)

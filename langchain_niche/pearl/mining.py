@@ -19,6 +19,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langchain_niche._validation import require_integer_at_least
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.pearl.actions import CONCAT, SEED_ACTIONS, Action, ActionSet, parse_action
 from langchain_niche.pearl.errors import ActionFormatError, StepExecutionError
@@ -353,12 +354,8 @@ class _Simplifier:
     def __init__(
         self, actions: ActionSet, max_actions: int, shard_size: int, keep: Iterable[str]
     ) -> None:
-        if not isinstance(max_actions, int) or max_actions < 1:
-            msg = f"max_actions must be an integer >= 1, got {preview(max_actions)}"
-            raise InvalidParameterError(msg, name="max_actions", value=max_actions)
-        if not isinstance(shard_size, int) or shard_size < 2:
-            msg = f"shard_size must be an integer >= 2, got {preview(shard_size)}"
-            raise InvalidParameterError(msg, name="shard_size", value=shard_size)
+        require_integer_at_least("max_actions", max_actions, 1)
+        require_integer_at_least("shard_size", shard_size, 2)
         protected = {CONCAT, *(name.upper() for name in keep)}
         self.kept = [a for a in actions if a.name in protected]
         self.candidates = [a for a in actions if a.name not in protected]

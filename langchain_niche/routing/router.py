@@ -26,6 +26,7 @@ from langchain_core.runnables.config import patch_config
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_niche._sansio import Call, arun_calls, run_calls
+from langchain_niche._validation import require_integer_at_least
 from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.routing.answers import (
     EXAMPLES_VAR,
@@ -220,9 +221,7 @@ class TeacherStudentRouter(RunnableSerializable[dict[str, Any], str]):
             msg = f"non_text must be 'json' or 'reject', got {preview(non_text)}"
             raise InvalidParameterError(msg, name="non_text", value=non_text)
         max_examples = data.get("max_examples", 0)
-        if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 0:
-            msg = f"max_examples must be an integer >= 0, got {preview(max_examples)}"
-            raise InvalidParameterError(msg, name="max_examples", value=max_examples)
+        require_integer_at_least("max_examples", max_examples, 0)
         prices = check_prices(data.get("prices"))
         super().__init__(**data)
         self._policy = policy

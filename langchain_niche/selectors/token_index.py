@@ -435,12 +435,7 @@ class TokenSetIndex:
                 the result is that of an index holding only these rows (those
                 ``alive`` allows, when both are given).
 
-        Returns:
-            ``(rows, scores)``, best first.
-
-        Raises:
-            InvalidParameterError: ``within`` is not ascending, or holds a row out
-                of range.
+        Returns and raises as :meth:`top_k`.
         """
         scoped = self._scoped(query, limit, within, alive)
         if scoped is None:

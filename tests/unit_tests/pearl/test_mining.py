@@ -185,3 +185,19 @@ def test_small_sets_need_no_calls() -> None:
 def test_simplify_checks_its_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(InvalidParameterError, match=match):
         simplify_actions(ScriptedChatModel(responses=[]), MANY, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("settings", "name"),
+    [
+        ({"max_actions": 0}, "max_actions"),
+        ({"max_actions": True}, "max_actions"),
+        ({"shard_size": 1}, "shard_size"),
+        ({"shard_size": True}, "shard_size"),
+    ],
+)
+def test_simplify_actions_names_a_bad_setting(settings: dict[str, Any], name: str) -> None:
+    # a bool is not a count (True passed the old check for max_actions)
+    with pytest.raises(InvalidParameterError, match=f"{name} must be an integer") as info:
+        simplify_actions(ScriptedChatModel(responses=[]), MANY, **settings)
+    assert info.value.name == name

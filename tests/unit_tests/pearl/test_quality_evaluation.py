@@ -410,3 +410,11 @@ async def test_zero_shot_baseline_async_stream_and_config() -> None:
     fallback_prompt = calls_of(model, "fallback")[0].text
     assert "Which letter?" in fallback_prompt
     assert "Answer options" not in fallback_prompt  # the open answer is written without options
+
+
+@pytest.mark.parametrize("resamples", [0, True, 2.5, "10"])
+def test_bootstrap_interval_names_a_bad_resamples(resamples: Any) -> None:
+    # a bool is not a count (True was taken for 1 resample)
+    with pytest.raises(InvalidParameterError, match="resamples must be an integer >= 1") as info:
+        bootstrap_interval([True, False], resamples=resamples)
+    assert (info.value.name, info.value.value) == ("resamples", resamples)
