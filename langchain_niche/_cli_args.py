@@ -150,6 +150,12 @@ def _store_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-name", default="default", help="Redis index name (default)")
 
 
+def _index_source(p: argparse.ArgumentParser) -> None:
+    """The index a command reads: a file, or a Redis index with ``--redis-url``."""
+    p.add_argument("index", nargs="?", help="index file (or use --redis-url)")
+    _store_options(p)
+
+
 def _stopwords_option(p: argparse.ArgumentParser, stored: str) -> None:
     p.add_argument(
         "--stopwords",
@@ -198,16 +204,15 @@ def _add_build(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
 
 def _add_inspect(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     inspect = sub.add_parser("inspect", help="print an index's size and settings")
-    inspect.add_argument("index", nargs="?", help="index file (or use --redis-url)")
+    _index_source(inspect)
     inspect.add_argument("--audit", action="store_true", help="check every example (Redis)")
-    _store_options(inspect)
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     inspect.set_defaults(run=run)
 
 
 def _add_query(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     query = sub.add_parser("query", help="select the examples most similar to a text")
-    query.add_argument("index", nargs="?", help="index file (or use --redis-url)")
+    _index_source(query)
     query.add_argument("text", help="input text (or a JSON object of fields with --json)")
     query.add_argument("-k", type=_int_at_least(1), default=4, help="examples to select (4)")
     _filter_keys_option(query, "the selection (default: as built)")
@@ -221,7 +226,6 @@ def _add_query(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
         "also supplies a filter key missing from the input",
     )
     _selection_options(query, "default: as built")
-    _store_options(query)
     query.add_argument(
         "--json",
         action="store_true",
