@@ -23,14 +23,16 @@ read and write them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_counts
+from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.minhash.banding import Banding
 
-__all__ = ["BUCKET_BITS", "Postings"]
+__all__ = ["BUCKET_BITS", "MAX_BUCKET_BITS", "Postings", "check_bucket_bits"]
 
 U64Array = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[np.int64]
@@ -41,6 +43,23 @@ keys per bucket at 200,000 examples in the shard. Measured (``benchmarks/
 redis_bucket_fill.py``): 1.2 KB per example up to about 200,000 examples per shard,
 1.4 KB at 400,000, 2.1 KB at 800,000, 2.3 KB at 1.6 million (every bucket a
 hashtable): keep shards at a few hundred thousand examples (``redis_shards``)."""
+
+
+MAX_BUCKET_BITS = 16
+"""Most bucket bits (``redis_bucket_bits``): 65,536 buckets per band and shard."""
+
+
+def check_bucket_bits(value: Any) -> None:
+    """Check ``redis_bucket_bits``: ``None`` or an integer from 0 to :data:`MAX_BUCKET_BITS`.
+
+    Raises:
+        InvalidParameterError: Anything else (names the value).
+    """
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_BUCKET_BITS:
+        msg = f"redis_bucket_bits must be None or an integer from 0 to {MAX_BUCKET_BITS}, got {preview(value)}"
+        raise InvalidParameterError(msg, name="redis_bucket_bits", value=value)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ class RedisLshStorage(RedisIndexWrites):
             if shards > MAX_SHARDS:
                 msg = f"redis_shards must be 1 to {MAX_SHARDS}, got {shards}"
                 raise InvalidParameterError(msg, name="redis_shards", value=shards)
-            layout = Layout.new(shards)
+            layout = Layout.new(shards, settings.get("redis_bucket_bits"))
         storage.bucket_bits = layout.bucket_bits
         shards = layout.shards
         if shards > 1:
