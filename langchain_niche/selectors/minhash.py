@@ -33,6 +33,7 @@ from langchain_niche.minhash.banding import Banding
 from langchain_niche.minhash.encoding import LshEncoder
 from langchain_niche.minhash.memory import MemoryLshStorage
 from langchain_niche.minhash.prefilter import Prefilter
+from langchain_niche.minhash.redis.postings import check_bucket_bits
 from langchain_niche.minhash.redis.url import check_index_name, check_redis_url
 from langchain_niche.minhash.selection import aselect, select
 from langchain_niche.minhash.sketches import MinHasher, check_num_perm, check_seed
@@ -58,6 +59,7 @@ _REDIS_SETTINGS = (
     "redis_batch_size",
     "redis_cluster",
     "redis_shards",
+    "redis_bucket_bits",
     "redis_wait_replicas",
 )
 _INDEX_SETTINGS = ("num_perm", "lsh_threshold", "lsh_weights", "seed")
@@ -204,6 +206,16 @@ class MinHashExampleSelector(LexicalExampleSelector):
     creation, stored in the index's ``config`` and adopted by every process
     opening it. Each shard has its own hash tag, so the shards spread over a
     cluster's masters; a selection looks up every shard."""
+
+    redis_bucket_bits: Annotated[int | None, _only(check_bucket_bits)] = Field(
+        default=None, frozen=True
+    )
+    """Postings buckets per band and shard of a new index, as a power of two (0 to 16;
+    ``None``: 10, or the existing index's); fixed at creation, stored in ``config`` and
+    adopted by every process opening it (another value raises
+    :class:`IndexFormatError`). 10 keeps about 1.2 KB per example up to about 200,000
+    examples per shard; each added bit doubles that (13: 1.6 million), and costs small
+    indexes more memory (see the README's "Scaling out")."""
 
     redis_wait_replicas: Annotated[int, integer_at_least(0)] = Field(default=0, frozen=True)
     """After each write script, wait (``WAIT``, up to half of ``redis_timeout``) until this many replicas

@@ -130,6 +130,32 @@ def test_shards_are_fixed_at_creation_and_adopted(
     assert memory.search(text) == first.search(text)
 
 
+def test_bucket_bits_are_fixed_per_index_on_a_cluster(
+    redis_cluster: LocalRedisCluster, index_name: str
+) -> None:
+    corpus = python_api_examples()[:200]
+    first = cluster_selector(
+        redis_cluster.urls[0], index_name, examples=corpus, k=4, redis_bucket_bits=12
+    )
+    again = MinHashExampleSelector(redis_url=redis_cluster.urls[2], index_name=index_name, k=4)
+    assert again.add_examples([{"description": "Rotate a matrix by ninety degrees"}]) == ["200"]
+    width = -(-(again.bands.bit_length() + 12) // 4)
+    for view in again._storage.shards:  # type: ignore[attr-defined]
+        names = [k[len(view.prefix) + 2 :] for k in view.client.scan_iter(view.prefix + "p:*")]
+        assert names
+        assert {len(n) for n in names} == {width}
+    memory = MinHashExampleSelector(
+        [*corpus, {"description": "Rotate a matrix by ninety degrees"}],
+        input_keys=["description"],
+        k=4,
+    )
+    for query in QUERIES:
+        assert first.search({"description": query}) == memory.search({"description": query})
+    assert again.audit() == {"examples": 201, "problems": []}
+    with pytest.raises(IndexFormatError, match=r"has 12 bucket bits.*redis_bucket_bits=10"):
+        cluster_selector(redis_cluster.urls[1], index_name, redis_bucket_bits=10)
+
+
 def test_cluster_mode_can_be_forced_off_and_on(
     redis_cluster: LocalRedisCluster, redis_url: str, index_name: str
 ) -> None:

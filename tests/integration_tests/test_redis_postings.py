@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from langchain_niche import MinHashExampleSelector
+from langchain_niche import IndexFormatError, MinHashExampleSelector
 from langchain_niche.datasets import python_api_examples
 from tests.integration_tests.test_redis_errors import client, key
 
@@ -83,22 +83,43 @@ def test_buckets_are_compact_and_their_number_is_fixed_in_config(
             # only a posting longer than Redis's listpack value limit makes a hashtable
             assert max(map(len, client.hgetall(bucket).values())) > max_value, bucket
 
-    # a process opening an index adopts its bucket bits (here: an index created with 3)
-    other = f"{index_name}-b"
-    selector(redis_url, other)  # creates the config
-    stored = json.loads(client.get(key(other, "config")))
-    client.set(key(other, "config"), json.dumps({**stored, "bucket_bits": 3}))
-    opened = selector(redis_url, other, k=3)
+
+@pytest.mark.parametrize("bits", [3, 0, 13])
+def test_bucket_bits_are_chosen_at_creation_stored_and_adopted(
+    redis_url: str, index_name: str, client: Any, bits: int
+) -> None:
+    corpus = [{"q": e["description"]} for e in python_api_examples()]
+    created = selector(redis_url, index_name, k=3, redis_bucket_bits=bits)
+    config = json.loads(client.get(key(index_name, "config")))
+    assert config["bucket_bits"] == bits
+    # a process opening the index without the setting adopts it, and writes with it
+    opened = selector(redis_url, index_name, k=3, input_keys=None)
     opened.add_examples(corpus[:200])
-    width = -(-(opened.bands.bit_length() + 3) // 4)
-    names = {k.decode().rsplit(":", 1)[1] for k in client.scan_iter(key(other, "p:*"))}
+    width = -(-(opened.bands.bit_length() + bits) // 4)
+    names = {k.decode().rsplit(":", 1)[1] for k in client.scan_iter(key(index_name, "p:*"))}
     assert names
     assert all(len(n) == width for n in names)
-    assert len(names) <= opened.bands * 2**3
+    assert len(names) <= opened.bands * 2**bits
     memory = MinHashExampleSelector(examples=corpus[:200], input_keys=["q"], k=3)
-    for query in ({"q": corpus[7]["q"]}, {"q": "open a file"}):
+    for query in ({"q": corpus[7]["q"]}, {"q": "open a file"}, {"q": "sort a list"}):
         assert opened.search(query) == memory.search(query)
+        assert created.search(query) == memory.search(query)
     assert opened.audit() == {"examples": 200, "problems": []}
+    # giving the stored value again is fine; another value is an error naming both
+    assert len(selector(redis_url, index_name, redis_bucket_bits=bits)) == 200
+    other = bits + 1
+    with pytest.raises(
+        IndexFormatError, match=rf"has {bits} bucket bits .*got redis_bucket_bits={other}"
+    ):
+        selector(redis_url, index_name, redis_bucket_bits=other)
+    assert json.loads(client.get(key(index_name, "config")))["bucket_bits"] == bits
+
+
+def test_the_default_bucket_bits_stay_ten(redis_url: str, index_name: str, client: Any) -> None:
+    selector(redis_url, index_name).add_examples([{"q": "alpha beta"}])
+    assert json.loads(client.get(key(index_name, "config")))["bucket_bits"] == 10
+    with pytest.raises(IndexFormatError, match="has 10 bucket bits"):
+        selector(redis_url, index_name, redis_bucket_bits=12)
 
 
 @pytest.mark.parametrize("glob", [b"*", b"?", b"[", b"]", b"\\", b"a"])

@@ -102,3 +102,22 @@ def test_insert_arguments_hold_every_entry_once(values: list[int], bands: int) -
         (int(k), int(r)) for r, row_keys in zip(rows, keys, strict=True) for k in row_keys
     )
     assert sorted(got) == expected
+
+
+@pytest.mark.parametrize("value", [-1, 17, True, 2.0, "12"])
+def test_bucket_bits_out_of_range_are_refused_naming_the_value(value: object) -> None:
+    from langchain_niche import InvalidParameterError, MinHashExampleSelector  # noqa: PLC0415
+
+    with pytest.raises(InvalidParameterError, match="redis_bucket_bits") as info:
+        MinHashExampleSelector(redis_url="redis://127.0.0.1:1/0", redis_bucket_bits=value)
+    assert repr(value) in str(info.value) or str(value) in str(info.value)
+    assert info.value.name == "redis_bucket_bits"
+
+
+def test_a_new_layout_takes_the_given_bucket_bits_or_ten() -> None:
+    from langchain_niche.minhash.redis.config import Layout  # noqa: PLC0415
+
+    assert Layout.new(1) == Layout(1, 10)
+    assert Layout.new(3, None) == Layout(3, 10)
+    assert Layout.new(3, 14) == Layout(3, 14)
+    assert Layout.new(1, 0) == Layout(1, 0)

@@ -16,7 +16,7 @@ from typing import Any
 from langchain_niche.errors import IndexFormatError, InvalidParameterError, preview
 from langchain_niche.minhash.banding import optimal_bands
 from langchain_niche.minhash.redis.connection import RedisConnection, parse_json
-from langchain_niche.minhash.redis.postings import BUCKET_BITS
+from langchain_niche.minhash.redis.postings import BUCKET_BITS, MAX_BUCKET_BITS
 from langchain_niche.minhash.sketches import check_seed
 from langchain_niche.scope import check_filter_keys
 from langchain_niche.text import TextAnalyzer
@@ -37,7 +37,6 @@ VERSION = 2
 """Version 2: band entries are postings (:mod:`~.postings`); version 1 had sorted sets."""
 MAX_SHARDS = 256
 """Most shards of an index (``redis_shards``)."""
-MAX_BUCKET_BITS = 16
 _ADOPTED = (
     "num_perm",
     "lsh_threshold",
@@ -58,9 +57,9 @@ class Layout:
     bucket_bits: int
 
     @classmethod
-    def new(cls, shards: int) -> Layout:
-        """The layout of a new index of ``shards`` shards."""
-        return cls(shards, BUCKET_BITS)
+    def new(cls, shards: int, bucket_bits: int | None = None) -> Layout:
+        """The layout of a new index of ``shards`` shards (``None``: :data:`BUCKET_BITS`)."""
+        return cls(shards, BUCKET_BITS if bucket_bits is None else bucket_bits)
 
 
 def _stored_int(conn: RedisConnection, config: Mapping[str, Any], name: str, top: int) -> int:
@@ -88,13 +87,18 @@ def adopt_config(conn: RedisConnection, settings: dict[str, Any]) -> Layout | No
     config = parse_config(conn, stored)
     shards = _stored_int(conn, config, "shards", MAX_SHARDS)
     layout = Layout(shards, _stored_int(conn, config, "bucket_bits", MAX_BUCKET_BITS))
-    given = settings.get("redis_shards")
-    if given is not None and given != shards:
-        msg = (
-            f"Redis index {conn.index_name!r} at {conn.safe_url} has {shards} shards "
-            f"(fixed at creation); got redis_shards={given}"
-        )
-        raise IndexFormatError(msg)
+    fixed = (
+        ("redis_shards", shards, f"{shards} shards"),
+        ("redis_bucket_bits", layout.bucket_bits, f"{layout.bucket_bits} bucket bits"),
+    )
+    for name, value, what in fixed:
+        given = settings.get(name)
+        if given is not None and given != value:
+            msg = (
+                f"Redis index {conn.index_name!r} at {conn.safe_url} has {what} "
+                f"(fixed at creation); got {name}={given}"
+            )
+            raise IndexFormatError(msg)
     index = config["index"]
     adopted = {}
     for name in _ADOPTED:

@@ -9,10 +9,11 @@ width), and the key's bytes after the whole bytes the bucket fixes are the
 ``HGET``, and the entries sharing a band key cost 4 bytes per row.
 
 ``bucket_bits`` (the top bits of the band's prefix hash that pick its bucket) is
-fixed when the index is created and stored in ``config`` (:data:`BUCKET_BITS` per
-shard): about 150 distinct band keys per bucket at 200,000 examples per shard,
-under Redis's default ``hash-max-listpack-entries`` (512), so most buckets stay in
-the compact listpack encoding (see :data:`BUCKET_BITS` for what happens beyond). Every range
+fixed when the index is created (``redis_bucket_bits``, default :data:`BUCKET_BITS`
+per shard) and stored in ``config``: about 200 distinct band keys per bucket at
+``200,000 * 2**(bucket_bits - 10)`` examples per shard, under Redis's default
+``hash-max-listpack-entries`` (512), so most buckets stay in the compact listpack
+encoding (see :data:`BUCKET_BITS` for what happens beyond). Every range
 of the lower-threshold probe (a band prefix) lies in one bucket; the probe reads
 that bucket's field names and keeps those in the range (``probe_args``).
 
@@ -23,24 +24,43 @@ read and write them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import unique_counts
+from langchain_niche.errors import InvalidParameterError, preview
 from langchain_niche.minhash.banding import Banding
 
-__all__ = ["BUCKET_BITS", "Postings"]
+__all__ = ["BUCKET_BITS", "MAX_BUCKET_BITS", "Postings", "check_bucket_bits"]
 
 U64Array = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[np.int64]
 
 BUCKET_BITS = 10
-"""Bucket bits of every shard of a new index: 1,024 buckets per band, about 150 band
-keys per bucket at 200,000 examples in the shard. Measured (``benchmarks/
-redis_bucket_fill.py``): 1.2 KB per example up to about 200,000 examples per shard,
-1.4 KB at 400,000, 2.1 KB at 800,000, 2.3 KB at 1.6 million (every bucket a
-hashtable): keep shards at a few hundred thousand examples (``redis_shards``)."""
+"""Bucket bits of every shard of a new index unless ``redis_bucket_bits`` says otherwise:
+1,024 buckets per band, about 200 band keys per bucket at 200,000 examples in the
+shard. Memory per example stays about 1.2 KB while a bucket holds up to about 200
+band keys (examples per shard / ``2**bucket_bits``) and grows to 2.3 KB as buckets
+turn into hashtables (``benchmarks/redis_bucket_fill.py``: 1,397 B at 400,000
+examples with 10 bits, 2,324 B at 1.6 million); so choose about
+``10 + log2(examples per shard / 200,000)`` bits (13 for 1.6 million)."""
+MAX_BUCKET_BITS = 16
+"""Most bucket bits (``redis_bucket_bits``): 65,536 buckets per band and shard."""
+
+
+def check_bucket_bits(value: Any) -> None:
+    """Check ``redis_bucket_bits``: ``None`` or an integer from 0 to :data:`MAX_BUCKET_BITS`.
+
+    Raises:
+        InvalidParameterError: Anything else (names the value).
+    """
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_BUCKET_BITS:
+        msg = f"redis_bucket_bits must be None or an integer from 0 to {MAX_BUCKET_BITS}, got {preview(value)}"
+        raise InvalidParameterError(msg, name="redis_bucket_bits", value=value)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ between equal scores broken as on one node). An example lives in exactly one
 shard, chosen from its id (CRC-32 of its UTF-8 bytes, modulo the shard count,
 fixed at creation and stored in ``config``). A shard's band entries are in
 at most ``bands * 2**bucket_bits`` postings hashes, ``bucket_bits`` fixed at
-creation (:data:`~langchain_niche.minhash.redis.postings.BUCKET_BITS`, as on one
-node), so a shard stays compact up to about 200,000 examples whatever the shard
-count: more shards, more examples.
+creation (``redis_bucket_bits``, default
+:data:`~langchain_niche.minhash.redis.postings.BUCKET_BITS`, as on one node), so a
+shard stays compact up to about ``200,000 * 2**(bucket_bits - 10)`` examples
+whatever the shard count: more shards or more bucket bits, more examples.
 
 A selection runs the single-node plan of every shard side by side
 (:func:`~langchain_niche.minhash.redis.plans.gather`: one pipeline split per node

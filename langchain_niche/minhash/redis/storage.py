@@ -29,7 +29,8 @@ rest is the field (:mod:`~langchain_niche.minhash.redis.postings`): a band
 lookup is one ``HGET`` per band, and every band prefix (the lower-threshold
 probe) lies in one bucket, whose fields the probe filters by the range
 (budgeted: :data:`~langchain_niche.minhash.redis.reads.PROBE_FIELDS`). Buckets
-hold about 160 band keys at 200,000 examples per shard, so Redis keeps them in
+hold about 200 band keys at 200,000 examples per shard with the default
+``bucket_bits`` (10; ``redis_bucket_bits`` at creation), so Redis keeps them in
 its compact listpack encoding with its default settings.
 
 Format version 2 (this layout) replaced version 1 (band entries in sorted sets
@@ -129,7 +130,7 @@ class RedisLshStorage(RedisIndexWrites):
             if shards > MAX_SHARDS:
                 msg = f"redis_shards must be 1 to {MAX_SHARDS}, got {shards}"
                 raise InvalidParameterError(msg, name="redis_shards", value=shards)
-            layout = Layout.new(shards)
+            layout = Layout.new(shards, settings.get("redis_bucket_bits"))
         storage.bucket_bits = layout.bucket_bits
         shards = layout.shards
         if shards > 1:
