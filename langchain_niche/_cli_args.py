@@ -198,6 +198,16 @@ def _add_build(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     _index_options(build)
     _selection_options(build, "saved with the index")
     _store_options(build)
+    build.add_argument(
+        "--redis-shards",
+        type=_int_at_least(1),
+        help="shards of a new Redis index (default: one per master; fixed at creation)",
+    )
+    build.add_argument(
+        "--redis-bucket-bits",
+        type=_int_at_least(0),
+        help="postings buckets per band and shard of a new Redis index, as bits (default 10)",
+    )
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.set_defaults(run=run)
 

@@ -175,6 +175,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     }
     if args.stopwords is not _UNSET:
         settings["stopwords"] = args.stopwords
+    for option in ("redis_shards", "redis_bucket_bits"):  # creation settings of a Redis index
+        if getattr(args, option) is not None:
+            if not args.redis_url:
+                msg = f"--{option.replace('_', '-')} needs --redis-url"
+                raise UsageError(msg)
+            settings[option] = getattr(args, option)
     start = time.perf_counter()
     selector = MinHashExampleSelector(**settings)
     examples = source.examples

@@ -97,6 +97,10 @@ class ShardedRedisLshStorage(RedisLshStorage):
             view.compared, view.encoder = self.compared, encoder
             view.filter_keys = self.filter_keys  # every shard partitions by scope alike
 
+    def describe(self) -> dict[str, Any]:
+        """As one node's, with the shard count."""
+        return {**super().describe(), "shards": len(self.shards)}
+
     def _shard_of(self, example_id: str) -> RedisLshStorage:
         return self.shards[shard_of(example_id, len(self.shards))]
 

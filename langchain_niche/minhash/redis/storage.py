@@ -158,8 +158,8 @@ class RedisLshStorage(RedisIndexWrites):
         self.filter_keys = tuple(index.get("filter_keys") or ())
 
     def describe(self) -> dict[str, Any]:
-        """Where the index is, for ``describe_index``: its name in Redis."""
-        return {"index_name": self.index_name}
+        """Where the index is and its creation layout, for ``describe_index``."""
+        return {"index_name": self.index_name, "shards": 1, "bucket_bits": self.bucket_bits}
 
     # -- maintenance ----------------------------------------------------------------
     def _audit_plan(self) -> Plan[dict[str, Any]]:
