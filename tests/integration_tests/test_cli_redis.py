@@ -74,4 +74,6 @@ def test_build_sets_the_creation_layout_of_a_redis_index(
               "--index-name", index_name + "-bad", "--redis-bucket-bits", "17", cwd=tmp_path)  # fmt: skip
     assert bad.returncode == 2, bad.stderr
     (line,) = bad.stderr.splitlines()
-    assert line.startswith("error: ") and "redis_bucket_bits" in line and "17" in line
+    assert line.startswith("error: ")
+    assert "redis_bucket_bits" in line
+    assert "17" in line
