@@ -231,6 +231,66 @@ class BandTable:
             return rows
         return np.concatenate([rows, self._first_of_range(int(order[fits]), lo, hi, left)])
 
+    def entries(self, lo: U64Array, hi: U64Array) -> int:
+        """Number of pairs in the ranges ``[lo[i], hi[i])`` (what :meth:`probe_within` reads).
+
+        Args:
+            lo: Range starts.
+            hi: Range ends (exclusive).
+
+        Returns:
+            The number of pairs, over both segments.
+        """
+        return sum(int((ends - starts).sum()) for starts, ends, _ in self._bounds(lo, hi))
+
+    def probe_within(
+        self, lo: U64Array, hi: U64Array, budget: int, inside: npt.NDArray[np.bool_]
+    ) -> RowArray:
+        """:meth:`probe` with a budget, as if the table held only the rows ``inside``.
+
+        Every pair of the ranges is read and those of rows outside are dropped
+        *before* the ranges are sized and the budget is spent, so the result is
+        what :meth:`probe` returns on a table of only those rows (a scope): a
+        large index does not spend the budget on other scopes' rows.
+
+        Args:
+            lo: Range starts.
+            hi: Range ends (exclusive).
+            budget: Most pairs of rows inside to read (see :meth:`probe`).
+            inside: One boolean per row number (covering every row in the table).
+
+        Returns:
+            Row numbers, unordered, one entry per matching range.
+        """
+        n = int(lo.shape[0])
+        keys_parts, rows_parts, ids_parts = [], [], []
+        for (keys, rows), (starts, ends, _) in zip(
+            self._segments(), self._bounds(lo, hi), strict=True
+        ):
+            seg_rows = gather_ranges(rows, starts, ends)
+            keep = inside[seg_rows]
+            rows_parts.append(seg_rows[keep])
+            keys_parts.append(gather_ranges(keys, starts, ends)[keep])
+            ids_parts.append(np.repeat(np.arange(n, dtype=np.int64), ends - starts)[keep])
+        if not rows_parts:
+            return np.zeros(0, dtype=_ROW_DTYPE)
+        keys, rows = np.concatenate(keys_parts), np.concatenate(rows_parts)
+        ids = np.concatenate(ids_parts)
+        sizes = np.bincount(ids, minlength=n)
+        order = np.argsort(sizes, kind="stable")
+        used = np.cumsum(sizes[order])
+        fits = int(np.searchsorted(used, budget, side="right"))
+        chosen = np.zeros(n, dtype=np.bool_)
+        chosen[order[:fits]] = True
+        whole: RowArray = rows[chosen[ids]]
+        left = budget - (int(used[fits - 1]) if fits else 0)
+        if fits == n or left <= 0:
+            return whole
+        part = ids == order[fits]
+        part_rows = rows[part]
+        first = part_rows[np.lexsort((part_rows, keys[part]))[:left]]
+        return np.concatenate([whole, first])
+
     def _first_of_range(self, i: int, lo: U64Array, hi: U64Array, n: int) -> RowArray:
         """The first ``n`` rows of range ``i`` in (key, row) order, over both segments."""
         keys_parts, rows_parts = [], []

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from langchain_niche._arrays import unique_sorted
+from langchain_niche._arrays import sorted_member, unique_sorted
 from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder
 from langchain_niche.minhash.index import BandTable, SketchRows, TokenRows
 from langchain_niche.minhash.sketches import MinHasher
@@ -39,6 +39,12 @@ __all__ = ["MemoryLshStorage"]
 
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
+
+_TOKEN_READS = 2
+"""A token of a scope's rows scored directly costs about this many band entries
+read by a scoped probe (measured by ``benchmarks/bench_scoped.py``)."""
+_MASK_ROWS_PER_READ = 64
+"""Writing the scoped probe's row mask costs about one entry read per this many rows."""
 
 
 class _KeyIndex:
@@ -133,10 +139,10 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
 
     # -- lookups ------------------------------------------------------------------------
     def _visible(self, rows: AnyRows, scope: Scope | None) -> AnyRows:
-        """The live rows among ``rows`` that ``scope`` matches."""
+        """The live rows among ``rows`` (ascending) that ``scope`` matches."""
         store = self.store
         if scope is not None:
-            scoped: AnyRows = rows[store.scope_mask(scope)[rows]]
+            scoped: AnyRows = rows[sorted_member(rows, store.scope_rows(scope))]
             return scoped
         if store.n_dead == 0:
             return rows
@@ -162,22 +168,45 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
             return Lookup(index.row_tokens(rows.astype(np.int64, copy=False)))
 
     def probe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
-        """Rows sharing the most band prefixes (see :class:`LshStorage`)."""
+        """Rows sharing the most band prefixes (see :class:`LshStorage`).
+
+        Scoped, whichever reads less by :data:`_TOKEN_READS`: the probe of the
+        scope's rows only (:meth:`BandTable.probe_within`), or every row of the
+        scope sharing a token with the query (scored directly: exact). The
+        latter also when the probe leaves fewer than ``request.limit``
+        candidates, so a scope holding ``limit`` rows that share a token with
+        the query never comes back short of them.
+        """
         with self.lock:
             index = self.index_for(request.compared)
             lo, hi = self.encoder.banding.prefix_range(request.query.keys)
-            limit = request.probe_limit
-            hits = index.bands.probe(lo, hi, PROBE_READS_PER_ROW * limit)
-            return index.row_tokens(
-                top_probe_rows(self._visible(hits, request.scope), exclude, limit)
-            )
+            limit, budget = request.probe_limit, PROBE_READS_PER_ROW * request.probe_limit
+            if request.scope is None:
+                hits = self._visible(index.bands.probe(lo, hi, budget), None)
+                return index.row_tokens(top_probe_rows(hits, exclude, limit))
+            scope_rows = self.store.scope_rows(request.scope)
+            direct = int(index.tokens.lens(scope_rows).sum()) * _TOKEN_READS
+            reads = index.bands.entries(lo, hi) + self.store.n_rows // _MASK_ROWS_PER_READ
+            if reads < direct:
+                inside = np.zeros(self.store.n_rows, dtype=np.bool_)
+                inside[scope_rows] = True
+                rows = top_probe_rows(
+                    index.bands.probe_within(lo, hi, budget, inside), exclude, limit
+                )
+                if rows.shape[0] + exclude.shape[0] >= request.limit:
+                    return index.row_tokens(rows)
+            rows, _ = index.tokens.scan(request.query.tokens, within=scope_rows)
+            return index.row_tokens(rows[~sorted_member(rows, exclude)])
 
     def scan(self, request: SelectionRequest) -> RowTokens:
-        """Every live row sharing a token with the query (a full scan)."""
+        """Every live row sharing a token with the query (scoped: only the scope's rows are read)."""
         with self.lock:
-            index = self.index_for(request.compared)
-            rows, _ = index.tokens.scan(request.query.tokens)
-            return index.row_tokens(self._visible(rows, request.scope).astype(np.int64))
+            index, scope = self.index_for(request.compared), request.scope
+            within = None if scope is None else self.store.scope_rows(scope)
+            rows, _ = index.tokens.scan(request.query.tokens, within)
+            if scope is None:
+                rows = self._visible(rows, None).astype(np.int64, copy=False)
+            return index.row_tokens(rows)
 
     def records(
         self, rows: IntArray, known: Mapping[int, Any] | None = None
