@@ -263,41 +263,45 @@ class BandTable:
             Row numbers, unordered, one entry per matching range.
         """
         n = int(lo.shape[0])
-        keys_parts, rows_parts, ids_parts = [], [], []
-        for (keys, rows), (starts, ends, _) in zip(
-            self._segments(), self._bounds(lo, hi), strict=True
-        ):
+        # per segment: the rows of every range and which of them are inside
+        reads = []
+        sizes = np.zeros(n, dtype=np.int64)
+        for starts, ends, rows in self._bounds(lo, hi):
             seg_rows = gather_ranges(rows, starts, ends)
             keep = inside[seg_rows]
-            rows_parts.append(seg_rows[keep])
-            keys_parts.append(gather_ranges(keys, starts, ends)[keep])
-            ids_parts.append(np.repeat(np.arange(n, dtype=np.int64), ends - starts)[keep])
-        if not rows_parts:
-            return np.zeros(0, dtype=_ROW_DTYPE)
-        keys, rows = np.concatenate(keys_parts), np.concatenate(rows_parts)
-        ids = np.concatenate(ids_parts)
-        sizes = np.bincount(ids, minlength=n)
+            counts = np.zeros(seg_rows.shape[0] + 1, dtype=np.int64)
+            np.cumsum(keep, out=counts[1:])
+            firsts = np.cumsum(ends - starts) - (ends - starts)
+            sizes += counts[firsts + ends - starts] - counts[firsts]
+            reads.append((seg_rows, keep, ends - starts))
         order = np.argsort(sizes, kind="stable")
         used = np.cumsum(sizes[order])
         fits = int(np.searchsorted(used, budget, side="right"))
         chosen = np.zeros(n, dtype=np.bool_)
         chosen[order[:fits]] = True
-        whole: RowArray = rows[chosen[ids]]
+        parts = [seg_rows[keep & np.repeat(chosen, lengths)] for seg_rows, keep, lengths in reads]
+        whole: RowArray = np.concatenate(parts) if parts else np.zeros(0, dtype=_ROW_DTYPE)
         left = budget - (int(used[fits - 1]) if fits else 0)
         if fits == n or left <= 0:
             return whole
-        part = ids == order[fits]
-        part_rows = rows[part]
-        first = part_rows[np.lexsort((part_rows, keys[part]))[:left]]
+        first = self._first_of_range(int(order[fits]), lo, hi, left, inside)
         return np.concatenate([whole, first])
 
-    def _first_of_range(self, i: int, lo: U64Array, hi: U64Array, n: int) -> RowArray:
-        """The first ``n`` rows of range ``i`` in (key, row) order, over both segments."""
+    def _first_of_range(
+        self,
+        i: int,
+        lo: U64Array,
+        hi: U64Array,
+        n: int,
+        inside: npt.NDArray[np.bool_] | None = None,
+    ) -> RowArray:
+        """The first ``n`` rows (``inside`` only, if given) of range ``i`` in (key, row) order."""
         keys_parts, rows_parts = [], []
         for keys, rows in self._segments():
             a, b = np.searchsorted(keys, np.array([lo[i], hi[i]], dtype=np.uint64)).tolist()
-            keys_parts.append(keys[a:b])
-            rows_parts.append(rows[a:b])
+            keep = slice(None) if inside is None else inside[rows[a:b]]
+            keys_parts.append(keys[a:b][keep])
+            rows_parts.append(rows[a:b][keep])
         if not keys_parts:
             return np.zeros(0, dtype=_ROW_DTYPE)
         keys, rows = np.concatenate(keys_parts), np.concatenate(rows_parts)

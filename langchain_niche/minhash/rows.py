@@ -291,7 +291,7 @@ class TokenRows(_Rows):
         if tokens.shape[0] == 0:
             return rows[:0], rows[:0]
         hits = np.zeros(tokens.shape[0] + 1, dtype=np.bool_)  # a trailing False, as in jaccard
-        hits[:-1] = _member(tokens, query)
+        TokenSet(query).contains(tokens, out=hits[:-1])
         counts = np.add.reduceat(hits, lens.cumsum() - lens, dtype=np.int64)
         counts[lens == 0] = 0
         found = np.flatnonzero(counts)
