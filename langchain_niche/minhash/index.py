@@ -244,36 +244,52 @@ class BandTable:
         return sum(int((ends - starts).sum()) for starts, ends, _ in self._bounds(lo, hi))
 
     def probe_within(
-        self, lo: U64Array, hi: U64Array, budget: int, inside: npt.NDArray[np.bool_]
+        self,
+        lo: U64Array,
+        hi: U64Array,
+        budget: int,
+        inside: npt.NDArray[np.bool_],
+        cap: int | None = None,
     ) -> RowArray:
         """:meth:`probe` with a budget, as if the table held only the rows ``inside``.
 
-        Every pair of the ranges is read and those of rows outside are dropped
-        *before* the ranges are sized and the budget is spent, so the result is
-        what :meth:`probe` returns on a table of only those rows (a scope): a
-        large index does not spend the budget on other scopes' rows.
+        The pairs of the ranges are read and those of rows outside are dropped
+        *before* the ranges are sized and the budget is spent, so a large index
+        does not spend the budget on other scopes' rows. Without ``cap`` the
+        result is what :meth:`probe` returns on a table of only those rows.
 
         Args:
             lo: Range starts.
             hi: Range ends (exclusive).
             budget: Most pairs of rows inside to read (see :meth:`probe`).
             inside: One boolean per row number (covering every row in the table).
+            cap: Most pairs to read in all (``None``: every pair of the ranges):
+                the smallest ranges (by their size in the whole table) are read
+                while they fit, the others are left out.
 
         Returns:
             Row numbers, unordered, one entry per matching range.
         """
         n = int(lo.shape[0])
+        bounds = self._bounds(lo, hi)
+        if cap is not None:
+            full = sum((ends - starts for starts, ends, _ in bounds), np.zeros(n, np.int64))
+            by_size = np.argsort(full, kind="stable")
+            unread = by_size[int(np.searchsorted(np.cumsum(full[by_size]), cap, side="right")) :]
+            for starts, ends, _ in bounds:
+                ends[unread] = starts[unread]  # left out: empty
         # per segment: the rows of every range and which of them are inside
         reads = []
         sizes = np.zeros(n, dtype=np.int64)
-        for starts, ends, rows in self._bounds(lo, hi):
-            seg_rows = gather_ranges(rows, starts, ends)
+        for starts, ends, rows in bounds:
+            seg_rows = self._gather([(starts, ends, rows)], None)
             keep = inside[seg_rows]
-            counts = np.zeros(seg_rows.shape[0] + 1, dtype=np.int64)
-            np.cumsum(keep, out=counts[1:])
-            firsts = np.cumsum(ends - starts) - (ends - starts)
-            sizes += counts[firsts + ends - starts] - counts[firsts]
-            reads.append((seg_rows, keep, ends - starts))
+            lengths = ends - starts
+            busy = np.flatnonzero(lengths)
+            if busy.shape[0]:
+                firsts = np.cumsum(lengths[busy]) - lengths[busy]
+                sizes[busy] += np.add.reduceat(keep, firsts, dtype=np.int64)
+            reads.append((seg_rows, keep, lengths))
         order = np.argsort(sizes, kind="stable")
         used = np.cumsum(sizes[order])
         fits = int(np.searchsorted(used, budget, side="right"))

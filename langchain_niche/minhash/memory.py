@@ -45,6 +45,9 @@ _TOKEN_READS = 2
 read by a scoped probe (measured by ``benchmarks/bench_scoped.py``)."""
 _MASK_ROWS_PER_READ = 64
 """Writing the scoped probe's row mask costs about one entry read per this many rows."""
+_CAP_FACTOR = 2
+"""A scoped probe reads at most this many times ``budget * rows / scope rows`` entries
+(what holds its share of the budget on average), smallest ranges first."""
 
 
 class _KeyIndex:
@@ -185,18 +188,38 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
                 hits = self._visible(index.bands.probe(lo, hi, budget), None)
                 return index.row_tokens(top_probe_rows(hits, exclude, limit))
             scope_rows = self.store.scope_rows(request.scope)
+            n_rows = self.store.n_rows
             direct = int(index.tokens.lens(scope_rows).sum()) * _TOKEN_READS
-            reads = index.bands.entries(lo, hi) + self.store.n_rows // _MASK_ROWS_PER_READ
+            # the scope's share of the budget is found in about budget * n_rows / scope entries
+            cap = _CAP_FACTOR * budget * n_rows // max(1, scope_rows.shape[0])
+            reads = min(index.bands.entries(lo, hi), cap) + n_rows // _MASK_ROWS_PER_READ
             if reads < direct:
-                inside = np.zeros(self.store.n_rows, dtype=np.bool_)
+                inside = np.zeros(n_rows, dtype=np.bool_)
                 inside[scope_rows] = True
-                rows = top_probe_rows(
-                    index.bands.probe_within(lo, hi, budget, inside), exclude, limit
-                )
+                hits = index.bands.probe_within(lo, hi, budget, inside, cap)
+                rows = top_probe_rows(hits, exclude, limit)
                 if rows.shape[0] + exclude.shape[0] >= request.limit:
                     return index.row_tokens(rows)
-            rows, _ = index.tokens.scan(request.query.tokens, within=scope_rows)
-            return index.row_tokens(rows[~sorted_member(rows, exclude)])
+            return self._score_scope(index, request, scope_rows, exclude)
+
+    @staticmethod
+    def _score_scope(
+        index: _KeyIndex, request: SelectionRequest, scope_rows: IntArray, exclude: IntArray
+    ) -> RowTokens:
+        """The scope's rows (not in ``exclude``) with the best exact Jaccard similarity.
+
+        As many as the probe may return (``probe_limit``, at least ``limit``), ties
+        at the cut broken by row as the selection breaks them: with
+        ``rerank="jaccard"`` the selection's result is then the exact scan's.
+        """
+        rows, inter = index.tokens.scan(request.query.tokens, within=scope_rows)
+        fresh = ~sorted_member(rows, exclude)
+        rows, inter = rows[fresh], inter[fresh]
+        keep = max(request.limit, request.probe_limit)
+        if rows.shape[0] > keep:
+            union = index.tokens.lens(rows) + request.query.tokens.shape[0] - inter
+            rows = np.sort(rows[np.lexsort((rows, -(inter / union)))[:keep]])
+        return index.row_tokens(rows)
 
     def scan(self, request: SelectionRequest) -> RowTokens:
         """Every live row sharing a token with the query (scoped: only the scope's rows are read)."""

@@ -65,6 +65,7 @@ def test_scoped_probe_after_removals_stays_in_live_scope() -> None:
     ranges=st.lists(st.tuples(st.integers(0, 63), st.integers(1, 16)), min_size=1, max_size=6),
     budget=st.integers(0, 30),
     split=st.integers(0, 40),
+    cap=st.none() | st.integers(0, 60),
 )
 def test_probe_within_is_the_probe_of_a_table_of_those_rows(
     keys: list[int],
@@ -72,8 +73,12 @@ def test_probe_within_is_the_probe_of_a_table_of_those_rows(
     ranges: list[tuple[int, int]],
     budget: int,
     split: int,
+    cap: int | None,
 ) -> None:
-    """Dropping rows outside before spending the budget = probing a table without them."""
+    """Dropping rows outside before spending the budget = probing a table without them.
+
+    With a ``cap`` on the pairs read, the ranges left out are the largest ones.
+    """
     n_rows = 40
     pairs = keys[: (len(keys) // 3) * 3]
     band_keys = np.array(pairs, dtype=np.uint64).reshape(-1, 3)[:n_rows]
@@ -86,10 +91,14 @@ def test_probe_within_is_the_probe_of_a_table_of_those_rows(
     only.append(band_keys[mask[rows]], rows[mask[rows]])
     lo = np.array([a for a, _ in ranges], dtype=np.uint64)
     hi = lo + np.array([w for _, w in ranges], dtype=np.uint64)
-    got = whole.probe_within(lo, hi, budget, mask)
-    want = only.probe(lo, hi, budget)
-    assert sorted(got.tolist()) == sorted(want.tolist())
+    got = whole.probe_within(lo, hi, budget, mask, cap)
     assert bool(mask[got].all())
+    assert got.shape[0] <= budget
+    if cap is None or cap >= whole.entries(lo, hi):
+        want = only.probe(lo, hi, budget)
+        assert sorted(got.tolist()) == sorted(want.tolist())
+    elif cap < int(min(whole.entries(lo[i : i + 1], hi[i : i + 1]) for i in range(len(lo)))):
+        assert got.shape[0] == 0  # not even the smallest range fits
 
 
 @settings(max_examples=60, deadline=None)
