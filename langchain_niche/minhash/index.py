@@ -25,6 +25,8 @@ Neither class is thread-safe; the selector serialises access.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -43,6 +45,7 @@ from langchain_niche.minhash.rows import (
 
 __all__ = [
     "BandTable",
+    "ProbeRanges",
     "SketchRows",
     "TokenRows",
     "TokenSet",
@@ -73,6 +76,23 @@ def _merge_sorted(
     keys[dest_b] = keys_b
     rows[dest_b] = rows_b
     return keys, rows
+
+
+@dataclass(frozen=True)
+class ProbeRanges:
+    """Band-prefix ranges located in a :class:`BandTable` (:meth:`BandTable.ranges`)."""
+
+    lo: U64Array
+    """Range starts."""
+    hi: U64Array
+    """Range ends (exclusive)."""
+    bounds: list[tuple[IntArray, IntArray, RowArray]]
+    """Per segment: where each range starts and ends, and the segment's rows."""
+
+    @property
+    def entries(self) -> int:
+        """Number of pairs in the ranges, over every segment."""
+        return sum(int((ends - starts).sum()) for starts, ends, _ in self.bounds)
 
 
 class BandTable:
@@ -231,22 +251,25 @@ class BandTable:
             return rows
         return np.concatenate([rows, self._first_of_range(int(order[fits]), lo, hi, left)])
 
-    def entries(self, lo: U64Array, hi: U64Array) -> int:
-        """Number of pairs in the ranges ``[lo[i], hi[i])`` (what :meth:`probe_within` reads).
+    def ranges(self, lo: U64Array, hi: U64Array) -> ProbeRanges:
+        """Where the ranges ``[lo[i], hi[i])`` lie (one binary search per end and segment).
+
+        On a large table each search misses the cache at every step, so a
+        scoped probe locates its ranges once, sizes them (:attr:`ProbeRanges.entries`)
+        and then reads them (:meth:`probe_within`).
 
         Args:
             lo: Range starts.
             hi: Range ends (exclusive).
 
         Returns:
-            The number of pairs, over both segments.
+            The located ranges.
         """
-        return sum(int((ends - starts).sum()) for starts, ends, _ in self._bounds(lo, hi))
+        return ProbeRanges(lo, hi, self._bounds(lo, hi))
 
     def probe_within(
         self,
-        lo: U64Array,
-        hi: U64Array,
+        ranges: ProbeRanges,
         budget: int,
         inside: npt.NDArray[np.bool_],
         cap: int | None = None,
@@ -259,8 +282,7 @@ class BandTable:
         result is what :meth:`probe` returns on a table of only those rows.
 
         Args:
-            lo: Range starts.
-            hi: Range ends (exclusive).
+            ranges: The ranges, from :meth:`ranges` (no write in between).
             budget: Most pairs of rows inside to read (see :meth:`probe`).
             inside: One boolean per row number (covering every row in the table).
             cap: Most pairs to read in all (``None``: every pair of the ranges):
@@ -270,8 +292,9 @@ class BandTable:
         Returns:
             Row numbers, unordered, one entry per matching range.
         """
+        lo, hi = ranges.lo, ranges.hi
+        bounds = [(starts, ends.copy(), rows) for starts, ends, rows in ranges.bounds]
         n = int(lo.shape[0])
-        bounds = self._bounds(lo, hi)
         if cap is not None:
             full = sum((ends - starts for starts, ends, _ in bounds), np.zeros(n, np.int64))
             by_size = np.argsort(full, kind="stable")

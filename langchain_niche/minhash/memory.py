@@ -189,14 +189,17 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
                 return index.row_tokens(top_probe_rows(hits, exclude, limit))
             scope_rows = self.store.scope_rows(request.scope)
             n_rows = self.store.n_rows
-            direct = int(index.tokens.lens(scope_rows).sum()) * _TOKEN_READS
+            # tokens of the scope's rows, estimated from the average row (reading
+            # every scope row's size would cost a cache miss each)
+            direct = scope_rows.shape[0] * index.tokens.n_tokens * _TOKEN_READS // max(1, n_rows)
             # the scope's share of the budget is found in about budget * n_rows / scope entries
             cap = _CAP_FACTOR * budget * n_rows // max(1, scope_rows.shape[0])
-            reads = min(index.bands.entries(lo, hi), cap) + n_rows // _MASK_ROWS_PER_READ
+            ranges = index.bands.ranges(lo, hi)
+            reads = min(ranges.entries, cap) + n_rows // _MASK_ROWS_PER_READ
             if reads < direct:
                 inside = np.zeros(n_rows, dtype=np.bool_)
                 inside[scope_rows] = True
-                hits = index.bands.probe_within(lo, hi, budget, inside, cap)
+                hits = index.bands.probe_within(ranges, budget, inside, cap)
                 rows = top_probe_rows(hits, exclude, limit)
                 if rows.shape[0] + exclude.shape[0] >= request.limit:
                     return index.row_tokens(rows)

@@ -190,6 +190,11 @@ class TokenRows(_Rows):
         """Bytes allocated (spare capacity included)."""
         return int(self._tokens.nbytes + self._offsets.nbytes)
 
+    @property
+    def n_tokens(self) -> int:
+        """Token ids held by all rows (removed ones included until ``compact``)."""
+        return int(self._offsets[self._n_rows])
+
     def append(self, tokens: U64Array, lens: IntArray) -> None:
         """Append rows.
 

@@ -91,13 +91,15 @@ def test_probe_within_is_the_probe_of_a_table_of_those_rows(
     only.append(band_keys[mask[rows]], rows[mask[rows]])
     lo = np.array([a for a, _ in ranges], dtype=np.uint64)
     hi = lo + np.array([w for _, w in ranges], dtype=np.uint64)
-    got = whole.probe_within(lo, hi, budget, mask, cap)
+    located = whole.ranges(lo, hi)
+    got = whole.probe_within(located, budget, mask, cap)
     assert bool(mask[got].all())
     assert got.shape[0] <= budget
-    if cap is None or cap >= whole.entries(lo, hi):
+    assert whole.probe_within(located, budget, mask, cap).tolist() == got.tolist()  # reusable
+    if cap is None or cap >= located.entries:
         want = only.probe(lo, hi, budget)
         assert sorted(got.tolist()) == sorted(want.tolist())
-    elif cap < int(min(whole.entries(lo[i : i + 1], hi[i : i + 1]) for i in range(len(lo)))):
+    elif cap < min(whole.ranges(lo[i : i + 1], hi[i : i + 1]).entries for i in range(len(lo))):
         assert got.shape[0] == 0  # not even the smallest range fits
 
 
