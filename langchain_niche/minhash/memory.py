@@ -42,7 +42,8 @@ U64Array = npt.NDArray[np.uint64]
 
 _TOKEN_READS = 2
 """A token of a scope's rows scored directly costs about this many band entries
-read by a scoped probe (measured by ``benchmarks/bench_scoped.py``)."""
+read by a scoped probe (measured on ``bench_scoped.py``'s corpus at 200,000 and
+1,000,000 examples over 100 scopes: about 10 ns per token, 5 ns per entry)."""
 _MASK_ROWS_PER_READ = 64
 """Writing the scoped probe's row mask costs about one entry read per this many rows."""
 _CAP_FACTOR = 2

@@ -45,8 +45,9 @@ _HASH_MULTIPLIERS = tuple(
 )
 _GROWTH = 1.25
 _GATHER_READS = 4
-"""A token gathered from scattered rows costs about this many tokens of a contiguous
-scan (measured at 1M rows: a gather of 1% of the rows' tokens took 4% of a full scan)."""
+"""A token gathered from scattered rows costs up to this many tokens of a contiguous
+scan (measured at 1M rows of 5-25 tokens: 2.2x for every 100th row, 3.6x for every 5th,
+3.9x for every 2nd; every 5th took 63 ms, the full scan 89 ms, every 3rd 112 ms)."""
 
 
 _ARANGE = np.arange(_SEARCH_MAX, dtype=np.int64)
