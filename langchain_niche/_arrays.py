@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["unique_counts", "unique_inverse", "unique_sorted"]
+__all__ = ["sorted_member", "unique_counts", "unique_inverse", "unique_sorted"]
 
 _S = TypeVar("_S", bound=np.generic)
 
@@ -67,3 +67,23 @@ def unique_counts(values: npt.NDArray[_S]) -> tuple[npt.NDArray[_S], npt.NDArray
     counts = np.diff(np.append(starts, ordered.shape[0])).astype(np.int64)
     distinct: npt.NDArray[_S] = ordered[starts]
     return distinct, counts
+
+
+def sorted_member(values: npt.NDArray[Any], ordered: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """``values[i] in ordered`` for every ``i``, by binary search (``ordered`` ascending).
+
+    Costs ``len(values) * log2(len(ordered))``: for a few values (band
+    candidates) in a large sorted set (a scope's rows), unlike ``numpy.isin``.
+
+    Args:
+        values: A 1-d array.
+        ordered: A 1-d array in ascending order.
+
+    Returns:
+        One boolean per value.
+    """
+    if ordered.shape[0] == 0:
+        return np.zeros(values.shape[0], dtype=np.bool_)
+    pos = np.minimum(np.searchsorted(ordered, values), ordered.shape[0] - 1)
+    found: npt.NDArray[np.bool_] = ordered[pos] == values
+    return found

@@ -25,6 +25,8 @@ Neither class is thread-safe; the selector serialises access.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -43,6 +45,7 @@ from langchain_niche.minhash.rows import (
 
 __all__ = [
     "BandTable",
+    "ProbeRanges",
     "SketchRows",
     "TokenRows",
     "TokenSet",
@@ -73,6 +76,23 @@ def _merge_sorted(
     keys[dest_b] = keys_b
     rows[dest_b] = rows_b
     return keys, rows
+
+
+@dataclass(frozen=True)
+class ProbeRanges:
+    """Band-prefix ranges located in a :class:`BandTable` (:meth:`BandTable.ranges`)."""
+
+    lo: U64Array
+    """Range starts."""
+    hi: U64Array
+    """Range ends (exclusive)."""
+    bounds: list[tuple[IntArray, IntArray, RowArray]]
+    """Per segment: where each range starts and ends, and the segment's rows."""
+
+    @property
+    def entries(self) -> int:
+        """Number of pairs in the ranges, over every segment."""
+        return sum(int((ends - starts).sum()) for starts, ends, _ in self.bounds)
 
 
 class BandTable:
@@ -231,13 +251,96 @@ class BandTable:
             return rows
         return np.concatenate([rows, self._first_of_range(int(order[fits]), lo, hi, left)])
 
-    def _first_of_range(self, i: int, lo: U64Array, hi: U64Array, n: int) -> RowArray:
-        """The first ``n`` rows of range ``i`` in (key, row) order, over both segments."""
+    def ranges(self, lo: U64Array, hi: U64Array) -> ProbeRanges:
+        """Where the ranges ``[lo[i], hi[i])`` lie (one binary search per end and segment).
+
+        On a large table each search misses the cache at every step, so a
+        scoped probe locates its ranges once, sizes them (:attr:`ProbeRanges.entries`)
+        and then reads them (:meth:`probe_within`).
+
+        Args:
+            lo: Range starts.
+            hi: Range ends (exclusive).
+
+        Returns:
+            The located ranges.
+        """
+        return ProbeRanges(lo, hi, self._bounds(lo, hi))
+
+    def probe_within(
+        self,
+        ranges: ProbeRanges,
+        budget: int,
+        inside: npt.NDArray[np.bool_],
+        cap: int | None = None,
+    ) -> RowArray:
+        """:meth:`probe` with a budget, as if the table held only the rows ``inside``.
+
+        The pairs of the ranges are read and those of rows outside are dropped
+        *before* the ranges are sized and the budget is spent, so a large index
+        does not spend the budget on other scopes' rows. Without ``cap`` the
+        result is what :meth:`probe` returns on a table of only those rows.
+
+        Args:
+            ranges: The ranges, from :meth:`ranges` (no write in between).
+            budget: Most pairs of rows inside to read (see :meth:`probe`).
+            inside: One boolean per row number (covering every row in the table).
+            cap: Most pairs to read in all (``None``: every pair of the ranges):
+                the smallest ranges (by their size in the whole table) are read
+                while they fit, the others are left out.
+
+        Returns:
+            Row numbers, unordered, one entry per matching range.
+        """
+        lo, hi = ranges.lo, ranges.hi
+        bounds = [(starts, ends.copy(), rows) for starts, ends, rows in ranges.bounds]
+        n = int(lo.shape[0])
+        if cap is not None:
+            full = sum((ends - starts for starts, ends, _ in bounds), np.zeros(n, np.int64))
+            by_size = np.argsort(full, kind="stable")
+            unread = by_size[int(np.searchsorted(np.cumsum(full[by_size]), cap, side="right")) :]
+            for starts, ends, _ in bounds:
+                ends[unread] = starts[unread]  # left out: empty
+        # per segment: the rows of every range and which of them are inside
+        reads = []
+        sizes = np.zeros(n, dtype=np.int64)
+        for starts, ends, rows in bounds:
+            seg_rows = self._gather([(starts, ends, rows)], None)
+            keep = inside[seg_rows]
+            lengths = ends - starts
+            busy = np.flatnonzero(lengths)
+            if busy.shape[0]:
+                firsts = np.cumsum(lengths[busy]) - lengths[busy]
+                sizes[busy] += np.add.reduceat(keep, firsts, dtype=np.int64)
+            reads.append((seg_rows, keep, lengths))
+        order = np.argsort(sizes, kind="stable")
+        used = np.cumsum(sizes[order])
+        fits = int(np.searchsorted(used, budget, side="right"))
+        chosen = np.zeros(n, dtype=np.bool_)
+        chosen[order[:fits]] = True
+        parts = [seg_rows[keep & np.repeat(chosen, lengths)] for seg_rows, keep, lengths in reads]
+        whole: RowArray = np.concatenate(parts) if parts else np.zeros(0, dtype=_ROW_DTYPE)
+        left = budget - (int(used[fits - 1]) if fits else 0)
+        if fits == n or left <= 0:
+            return whole
+        first = self._first_of_range(int(order[fits]), lo, hi, left, inside)
+        return np.concatenate([whole, first])
+
+    def _first_of_range(
+        self,
+        i: int,
+        lo: U64Array,
+        hi: U64Array,
+        n: int,
+        inside: npt.NDArray[np.bool_] | None = None,
+    ) -> RowArray:
+        """The first ``n`` rows (``inside`` only, if given) of range ``i`` in (key, row) order."""
         keys_parts, rows_parts = [], []
         for keys, rows in self._segments():
             a, b = np.searchsorted(keys, np.array([lo[i], hi[i]], dtype=np.uint64)).tolist()
-            keys_parts.append(keys[a:b])
-            rows_parts.append(rows[a:b])
+            keep = slice(None) if inside is None else inside[rows[a:b]]
+            keys_parts.append(keys[a:b][keep])
+            rows_parts.append(rows[a:b][keep])
         if not keys_parts:
             return np.zeros(0, dtype=_ROW_DTYPE)
         keys, rows = np.concatenate(keys_parts), np.concatenate(rows_parts)
