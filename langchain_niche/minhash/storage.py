@@ -243,6 +243,9 @@ class LshStorage(ABC):
         ``exclude`` (ascending) are left out, at most ``request.probe_limit`` rows
         are returned and at most ``PROBE_READS_PER_ROW`` index entries read per
         row (see :data:`PROBE_READS_PER_ROW`); only rows in ``request.scope``.
+        A backend may instead score a small scope's rows directly and return up
+        to ``max(request.limit, request.probe_limit)`` of them (the in-memory
+        backend does, see :mod:`~langchain_niche.minhash.memory`).
         """
 
     def scan(self, request: SelectionRequest) -> RowTokens:
