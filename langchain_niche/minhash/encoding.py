@@ -10,6 +10,7 @@ batch of examples into their token ids, band keys and sketches
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,9 +103,13 @@ def partition_salt(banding: Banding, key: str) -> np.uint64:
     Returns:
         The salt to XOR into the partition's band keys.
     """
-    mask = ((1 << banding.prefix_bits) - 1) << banding.full_bits
-    salt: np.uint64 = np.uint64(int(key, 16) & mask)
+    salt: np.uint64 = np.uint64(int(key, 16) & _salt_mask(banding.prefix_bits, banding.full_bits))
     return salt
+
+
+def _salt_mask(prefix_bits: int, full_bits: int) -> int:
+    """The prefix-hash bits of a band key: where a partition's salt goes."""
+    return ((1 << prefix_bits) - 1) << full_bits
 
 
 def partition_salts(
@@ -153,10 +158,21 @@ def scope_salts(banding: Banding, filter_keys: Sequence[str], scope: Scope) -> U
     """
     if not filter_keys:
         return np.zeros(1, dtype=np.uint64)
+    return _scope_salts(banding.prefix_bits, banding.full_bits, tuple(filter_keys), scope)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope_salts(
+    prefix_bits: int, full_bits: int, filter_keys: tuple[str, ...], scope: Scope
+) -> U64Array | None:
+    """:func:`scope_salts`, remembered: a selection's scope recurs (a tenant's queries)."""
     parts = scope.partition_keys(filter_keys)
     if parts is None:
         return None
-    return np.array([partition_salt(banding, part) for part in parts], dtype=np.uint64)
+    mask = _salt_mask(prefix_bits, full_bits)
+    salts = np.array([int(part, 16) & mask for part in parts], dtype=np.uint64)
+    salts.flags.writeable = False  # shared by every call with this scope
+    return salts
 
 
 def salted(keys: U64Array, salts: U64Array) -> U64Array:
