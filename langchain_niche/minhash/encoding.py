@@ -91,6 +91,7 @@ class EncodedBatch:
 # these functions: the in-memory one and Redis lay out their keys alike.
 _UNSCOPED = hashlib.blake2b(b"\x00unscoped", digest_size=8).hexdigest()
 """The partition of an example lacking a filter field (it never matches a scope)."""
+_MISSING = object()
 
 
 def partition_salt(banding: Banding, key: str) -> np.uint64:
@@ -128,20 +129,31 @@ def partition_salts(
     salts = np.zeros(len(examples), dtype=np.uint64)
     if not filter_keys:
         return salts
-    cache: dict[str, np.uint64] = {}
+    cache: dict[tuple[Any, ...], np.uint64] = {}  # by the values (and their types)
     for i, example in enumerate(examples):
-        codes = [
-            example_filter_code(example[name]) if name in example else None for name in filter_keys
-        ]
-        if any(code is None for code in codes):
-            key = _UNSCOPED
-        else:
-            key = scope_key({name: example[name] for name in filter_keys})
-        salt = cache.get(key)
+        raw = tuple(
+            (type(value), value) for value in (example.get(name, _MISSING) for name in filter_keys)
+        )
+        try:
+            salt = cache.get(raw)
+        except TypeError:  # an unhashable value (a list ...): never matches a scope
+            salt = None
+            raw = ()
         if salt is None:
-            salt = cache[key] = partition_salt(banding, key)
+            salt = partition_salt(banding, _partition_key(example, filter_keys))
+            if raw:
+                cache[raw] = salt
         salts[i] = salt
     return salts
+
+
+def _partition_key(example: Mapping[str, Any], filter_keys: Sequence[str]) -> str:
+    """The scope key of an example's partition (one of its own when it can match no scope)."""
+    if any(
+        name not in example or example_filter_code(example[name]) is None for name in filter_keys
+    ):
+        return _UNSCOPED
+    return scope_key({name: example[name] for name in filter_keys})
 
 
 def scope_salts(banding: Banding, filter_keys: Sequence[str], scope: Scope) -> U64Array | None:
