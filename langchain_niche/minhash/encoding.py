@@ -10,7 +10,9 @@ batch of examples into their token ids, band keys and sketches
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +23,18 @@ from langchain_niche.minhash.banding import Banding
 from langchain_niche.minhash.index import TokenSet
 from langchain_niche.minhash.prefilter import Prefilter
 from langchain_niche.minhash.sketches import MinHasher
+from langchain_niche.scope import Scope, example_filter_code, scope_key
 from langchain_niche.text import TextAnalyzer, TokenBatch, stable_token_hashes
 
-__all__ = ["EncodedBatch", "LshEncoder", "LshQuery"]
+__all__ = [
+    "EncodedBatch",
+    "LshEncoder",
+    "LshQuery",
+    "partition_salt",
+    "partition_salts",
+    "salted",
+    "scope_salts",
+]
 
 U64Array = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[np.int64]
@@ -44,6 +55,9 @@ class EncodedBatch:
     """``(n, bands)`` band keys."""
     sketches: U8Array | None = None
     """``(n, width)`` pre-filter sketches (``None`` without a pre-filter)."""
+    salts: U64Array | None = None
+    """The partition salt of every example, already XORed into :attr:`keys`
+    (``None``: unsalted, an index without ``filter_keys``)."""
 
     def __len__(self) -> int:
         return int(self.lens.shape[0])
@@ -64,7 +78,119 @@ class EncodedBatch:
             self.lens[start:stop],
             self.keys[start:stop],
             None if self.sketches is None else self.sketches[start:stop],
+            None if self.salts is None else self.salts[start:stop],
         )
+
+
+# -- scopes (issue 14): band keys salted by partition ------------------------------------
+# An index with ``filter_keys`` XORs each example's band keys with the salt of its
+# partition (its filter-key values), on the prefix-hash bits only: equality of a whole
+# key and of a band prefix both survive, so a query salted with a partition's salt
+# finds, by banding and by the probe's prefix ranges, that partition's rows (plus rare
+# collisions from other partitions, which the scope check drops). Both backends use
+# these functions: the in-memory one and Redis lay out their keys alike.
+_UNSCOPED = hashlib.blake2b(b"\x00unscoped", digest_size=8).hexdigest()
+"""The partition of an example lacking a filter field (it never matches a scope)."""
+_MISSING = object()
+
+
+def partition_salt(banding: Banding, key: str) -> np.uint64:
+    """The salt of one partition (a :func:`~langchain_niche.scope.scope_key`).
+
+    Args:
+        banding: The index's banding (the salt covers its prefix-hash bits).
+        key: The partition's 16-hex scope key.
+
+    Returns:
+        The salt to XOR into the partition's band keys.
+    """
+    salt: np.uint64 = np.uint64(int(key, 16) & _salt_mask(banding.prefix_bits, banding.full_bits))
+    return salt
+
+
+def _salt_mask(prefix_bits: int, full_bits: int) -> int:
+    """The prefix-hash bits of a band key: where a partition's salt goes."""
+    return ((1 << prefix_bits) - 1) << full_bits
+
+
+def partition_salts(
+    banding: Banding, filter_keys: Sequence[str], examples: Sequence[Mapping[str, Any]]
+) -> U64Array:
+    """The band-key salt of each example: its partition's (0 without ``filter_keys``).
+
+    Args:
+        banding: The index's banding.
+        filter_keys: The fields the index partitions by.
+        examples: The examples.
+
+    Returns:
+        One salt per example.
+    """
+    salts = np.zeros(len(examples), dtype=np.uint64)
+    if not filter_keys:
+        return salts
+    cache: dict[tuple[Any, ...], np.uint64] = {}  # by the values (and their types)
+    for i, example in enumerate(examples):
+        raw = tuple(
+            (type(value), value) for value in (example.get(name, _MISSING) for name in filter_keys)
+        )
+        try:
+            salt = cache.get(raw)
+        except TypeError:  # an unhashable value (a list ...): never matches a scope
+            salt = None
+            raw = ()
+        if salt is None:
+            salt = partition_salt(banding, _partition_key(example, filter_keys))
+            if raw:
+                cache[raw] = salt
+        salts[i] = salt
+    return salts
+
+
+def _partition_key(example: Mapping[str, Any], filter_keys: Sequence[str]) -> str:
+    """The scope key of an example's partition (one of its own when it can match no scope)."""
+    if any(
+        name not in example or example_filter_code(example[name]) is None for name in filter_keys
+    ):
+        return _UNSCOPED
+    return scope_key({name: example[name] for name in filter_keys})
+
+
+def scope_salts(banding: Banding, filter_keys: Sequence[str], scope: Scope) -> U64Array | None:
+    """The salts of the partitions a scope reaches (in the order of their scope keys).
+
+    Args:
+        banding: The index's banding.
+        filter_keys: The fields the index partitions by (none: one unsalted partition).
+        scope: The selection's scope.
+
+    Returns:
+        The salts (empty when the scope matches nothing), or ``None`` when the
+        scope leaves a filter key unrestricted (every partition may match).
+    """
+    if not filter_keys:
+        return np.zeros(1, dtype=np.uint64)
+    return _scope_salts(banding.prefix_bits, banding.full_bits, tuple(filter_keys), scope)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope_salts(
+    prefix_bits: int, full_bits: int, filter_keys: tuple[str, ...], scope: Scope
+) -> U64Array | None:
+    """:func:`scope_salts`, remembered: a selection's scope recurs (a tenant's queries)."""
+    parts = scope.partition_keys(filter_keys)
+    if parts is None:
+        return None
+    mask = _salt_mask(prefix_bits, full_bits)
+    salts = np.array([int(part, 16) & mask for part in parts], dtype=np.uint64)
+    salts.flags.writeable = False  # shared by every call with this scope
+    return salts
+
+
+def salted(keys: U64Array, salts: U64Array) -> U64Array:
+    """A query's band keys salted with each of ``salts``, one block of keys per salt."""
+    out: U64Array = (salts[:, None] ^ keys[None, :]).reshape(-1)
+    return out
 
 
 @dataclass(frozen=True)

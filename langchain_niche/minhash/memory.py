@@ -11,13 +11,20 @@ implements :class:`~langchain_niche.minhash.storage.LshStorage` with plain calls
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from langchain_niche._arrays import sorted_member, unique_sorted
-from langchain_niche.minhash.encoding import EncodedBatch, LshEncoder
+from langchain_niche.minhash.encoding import (
+    EncodedBatch,
+    LshEncoder,
+    partition_salts,
+    salted,
+    scope_salts,
+)
 from langchain_niche.minhash.index import BandTable, SketchRows, TokenRows
 from langchain_niche.minhash.sketches import MinHasher
 from langchain_niche.minhash.storage import (
@@ -49,20 +56,49 @@ _MASK_ROWS_PER_READ = 64
 _CAP_FACTOR = 2
 """A scoped probe reads at most this many times ``budget * rows / scope rows`` entries
 (what holds its share of the budget on average), smallest ranges first."""
+_MAX_PARTITIONS = 64
+"""A scope leaving a filter key unrestricted looks up the band keys of every partition
+its rows are in while there are at most this many; beyond, its rows are scored directly."""
 
 
 class _KeyIndex:
     """The index of one set of compared fields."""
 
-    def __init__(self, sketch_width: int | None) -> None:
+    def __init__(self, sketch_width: int | None, *, salted: bool = False) -> None:
         self.tokens = TokenRows()
         self.bands = BandTable()
         self.sketches = SketchRows(sketch_width) if sketch_width else None
+        self._salts: U64Array | None = np.zeros(0, dtype=np.uint64) if salted else None
+        self._n_salts = 0
 
     @property
     def nbytes(self) -> int:
         sketch_bytes = self.sketches.nbytes if self.sketches is not None else 0
-        return self.tokens.nbytes + self.bands.nbytes + sketch_bytes
+        salt_bytes = 8 * self._n_salts if self._salts is not None else 0
+        return self.tokens.nbytes + self.bands.nbytes + sketch_bytes + salt_bytes
+
+    @property
+    def salts(self) -> U64Array | None:
+        """The partition salt of every row (``None``: unsalted, no ``filter_keys``)."""
+        if self._salts is None:
+            return None
+        return self._salts[: self._n_salts]
+
+    def salts_from(self, salts: U64Array) -> None:
+        """Install the salts of a restored index's rows."""
+        self._salts, self._n_salts = salts, salts.shape[0]
+
+    def _append_salts(self, salts: U64Array, rows: IntArray, n_rows: int) -> None:
+        if self._salts is None:
+            return
+        start = self._n_salts
+        if n_rows > self._salts.shape[0]:  # grow by doubling: single adds stay cheap
+            grown = np.zeros(max(n_rows, 2 * self._salts.shape[0]), dtype=np.uint64)
+            grown[:start] = self._salts[:start]
+            self._salts = grown
+        self._salts[start:n_rows] = 0
+        self._salts[rows] = salts
+        self._n_salts = n_rows
 
     def append(self, encoded: EncodedBatch, rows: IntArray, n_rows: int) -> None:
         """Grow to ``n_rows`` rows: ``encoded`` at ``rows``, empty rows elsewhere."""
@@ -74,6 +110,8 @@ class _KeyIndex:
             lens[rows - start] = encoded.lens
             self.tokens.append(encoded.tokens, lens)
         self.bands.append(encoded.keys, rows)
+        if encoded.salts is not None:
+            self._append_salts(encoded.salts, rows, n_rows)
         if self.sketches is not None and encoded.sketches is not None:
             sketches = encoded.sketches
             if rows.shape[0] != n_rows - start:
@@ -84,6 +122,9 @@ class _KeyIndex:
     def compact(self, keep: npt.NDArray[np.bool_]) -> None:
         self.tokens.compact(keep)
         self.bands.compact(keep)
+        if self._salts is not None:
+            self._salts = self._salts[: self._n_salts][keep]
+            self._n_salts = self._salts.shape[0]
         if self.sketches is not None:
             self.sketches.compact(keep)
 
@@ -103,21 +144,35 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
         encoder: Computes token ids and band keys.
         fixed_keys: The compared fields when fixed up front (``input_keys``);
             otherwise an index per set of compared fields is built on first use.
+        filter_keys: The selector's ``filter_keys``: every example's band keys are
+            then salted by its partition (its values of these fields), as in Redis
+            (:func:`~langchain_niche.minhash.encoding.partition_salts`), so a scoped
+            selection looks up and probes only its partitions' keys.
     """
 
     supports_scope = True
     kind = "memory"
 
-    def __init__(self, encoder: LshEncoder, fixed_keys: tuple[str, ...] | None) -> None:
+    def __init__(
+        self,
+        encoder: LshEncoder,
+        fixed_keys: tuple[str, ...] | None,
+        filter_keys: tuple[str, ...] = (),
+    ) -> None:
         self.encoder = encoder
+        self.filter_keys = filter_keys
         self._sketch_width = encoder.prefilter.width if encoder.prefilter is not None else None
         super().__init__(fixed_keys)
 
     def _new_index(self) -> _KeyIndex:
-        return _KeyIndex(self._sketch_width)
+        return _KeyIndex(self._sketch_width, salted=bool(self.filter_keys))
 
     def _encode(self, examples: Sequence[Mapping[str, Any]], keys: tuple[str, ...]) -> EncodedBatch:
-        return self.encoder.encode_examples(list(examples), keys)
+        encoded = self.encoder.encode_examples(list(examples), keys)
+        if not self.filter_keys:
+            return encoded
+        salts = partition_salts(self.encoder.banding, self.filter_keys, examples)
+        return replace(encoded, keys=encoded.keys ^ salts[:, None], salts=salts)
 
     def _append(self, index: _KeyIndex, encoded: EncodedBatch, rows: IntArray, n_rows: int) -> None:
         index.append(encoded, rows, n_rows)
@@ -153,11 +208,42 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
         kept: AnyRows = rows[store.alive[rows]]
         return kept
 
+    def _query_keys(self, index: _KeyIndex, request: SelectionRequest) -> U64Array | None:
+        """The query's band keys salted for every partition its scope may reach.
+
+        Unsalted without ``filter_keys``; ``None`` when the scope leaves a filter
+        key unrestricted and its rows span more than :data:`_MAX_PARTITIONS`
+        partitions (the caller then scores the scope's rows directly).
+        """
+        keys, scope = request.query.keys, request.scope
+        if index.salts is None:
+            return keys
+        salts = None
+        if scope is not None:
+            salts = scope_salts(self.encoder.banding, self.filter_keys, scope)
+        if salts is None:  # every partition of the (live, in scope) rows
+            salts = np.unique(index.salts[self._scope_rows(scope)])
+            if salts.shape[0] > _MAX_PARTITIONS:
+                return None
+        return salted(keys, salts)
+
+    def _scope_rows(self, scope: Scope | None) -> IntArray:
+        """The live rows ``scope`` matches (every live row without a scope), ascending."""
+        if scope is not None:
+            return self.store.scope_rows(scope)
+        rows: IntArray = np.flatnonzero(self.store.alive).astype(np.int64)
+        return rows
+
     def lookup(self, request: SelectionRequest) -> Lookup:
         """Rows sharing a band with the query, pre-filtered by sketches (see :class:`LshStorage`)."""
         with self.lock:
             index, query = self.index_for(request.compared), request.query
-            rows = self._visible(unique_sorted(index.bands.lookup(query.keys)), request.scope)
+            keys = self._query_keys(index, request)
+            if keys is None:
+                scope_rows = self._scope_rows(request.scope)
+                exclude = np.zeros(0, dtype=np.int64)
+                return Lookup(self._score_scope(index, request, scope_rows, exclude))
+            rows = self._visible(unique_sorted(index.bands.lookup(keys)), request.scope)
             keep = rerank_keep(request)
             prefilter = self.encoder.prefilter
             if (
@@ -174,21 +260,34 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
     def probe(self, request: SelectionRequest, exclude: IntArray) -> RowTokens:
         """Rows sharing the most band prefixes (see :class:`LshStorage`).
 
-        Scoped, whichever reads less by :data:`_TOKEN_READS`: the probe of the
-        scope's rows only (:meth:`BandTable.probe_within`), or every row of the
-        scope sharing a token with the query (scored directly: exact). The
-        latter also when the probe leaves fewer than ``request.limit``
-        candidates, so a scope holding ``limit`` rows that share a token with
-        the query never comes back short of them.
+        With ``filter_keys`` the query's keys are salted for the scope's
+        partitions, so the probe's prefix ranges hold (almost only) the scope's
+        rows and it costs what an unscoped probe costs. Otherwise, scoped,
+        whichever reads less by :data:`_TOKEN_READS`: the probe of the scope's
+        rows only (:meth:`BandTable.probe_within`), or every row of the scope
+        sharing a token with the query (scored directly: exact). The latter also
+        when the probe leaves fewer than ``request.limit`` candidates, so a scope
+        holding ``limit`` rows that share a token with the query never comes
+        back short of them.
         """
         with self.lock:
             index = self.index_for(request.compared)
-            lo, hi = self.encoder.banding.prefix_range(request.query.keys)
+            keys, scope = self._query_keys(index, request), request.scope
+            if keys is None:
+                return self._score_scope(index, request, self._scope_rows(scope), exclude)
+            lo, hi = self.encoder.banding.prefix_range(keys)
             limit, budget = request.probe_limit, PROBE_READS_PER_ROW * request.probe_limit
-            if request.scope is None:
+            if scope is None:
                 hits = self._visible(index.bands.probe(lo, hi, budget), None)
                 return index.row_tokens(top_probe_rows(hits, exclude, limit))
-            scope_rows = self.store.scope_rows(request.scope)
+            scope_rows = self.store.scope_rows(scope)
+            if index.salts is not None:  # the ranges hold the scope's partitions
+                hits = index.bands.probe(lo, hi, budget)
+                hits = hits[sorted_member(hits, scope_rows)]  # other partitions' collisions
+                rows = top_probe_rows(hits, exclude, limit)
+                if rows.shape[0] + exclude.shape[0] >= request.limit:
+                    return index.row_tokens(rows)
+                return self._score_scope(index, request, scope_rows, exclude)
             n_rows = self.store.n_rows
             # tokens of the scope's rows, estimated from the average row (reading
             # every scope row's size would cost a cache miss each)
@@ -252,6 +351,8 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
         for n, index in enumerate(self.indexes.values()):
             tokens, lens = index.tokens.arrays()
             keys, rows = index.bands.arrays()
+            if index.salts is not None:  # saved unsalted: the format has no salts
+                keys, rows = _sorted_pairs(keys ^ index.salts[rows], rows)
             out.update(
                 {
                     f"tokens_{n}": tokens,
@@ -304,8 +405,14 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
         ):
             msg = f"band arrays do not describe {n_rows} examples of {bands} bands"
             raise ValueError(msg)
-        index = _KeyIndex(self._sketch_width)
+        index = self._new_index()
         index.tokens.append(tokens.astype(np.uint64), lens.astype(np.int64))
+        if self.filter_keys:  # salts derived from the stored examples (saved unsalted)
+            store = self.store
+            examples = [store.get(row) for row in range(n_rows)]
+            salts = partition_salts(self.encoder.banding, self.filter_keys, examples)
+            band_keys, band_rows = _sorted_pairs(band_keys ^ salts[band_rows], band_rows)
+            index.salts_from(salts)
         index.bands.restore(band_keys, band_rows)
         if index.sketches is not None:
             if sketches is None:
@@ -315,3 +422,11 @@ class MemoryLshStorage(IndexedStore[_KeyIndex, EncodedBatch], LshStorage):
                 raise ValueError(msg)
             index.sketches.append(sketches.astype(np.uint8, copy=False))
         self.indexes[compared] = index
+
+
+def _sorted_pairs(
+    keys: U64Array, rows: npt.NDArray[np.int32]
+) -> tuple[U64Array, npt.NDArray[np.int32]]:
+    """``(key, row)`` pairs sorted by key, then row (as a band table keeps them)."""
+    order = np.lexsort((rows, keys))
+    return keys[order], rows[order]

@@ -248,7 +248,7 @@ class MinHashExampleSelector(LexicalExampleSelector):
         )
         fixed = tuple(sorted(self.input_keys)) if self.input_keys else None
         if redis_storage is None:
-            return MemoryLshStorage(self._encoder, fixed)
+            return MemoryLshStorage(self._encoder, fixed, tuple(self.filter_keys or ()))
         # no sketches in Redis: every candidate is scored exactly
         redis_storage.attach(
             replace(self._encoder, prefilter=None), self._shared_index_settings(), fixed

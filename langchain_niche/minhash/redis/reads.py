@@ -8,7 +8,6 @@ The key layout and the guarantees are described in
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -17,7 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_niche.errors import IndexFormatError, InvalidParameterError, preview
-from langchain_niche.minhash.encoding import LshEncoder, LshQuery
+from langchain_niche.minhash.encoding import (
+    LshEncoder,
+    LshQuery,
+    partition_salts,
+    salted,
+    scope_salts,
+)
 from langchain_niche.minhash.redis.connection import RedisConnection, decoded, parse_json
 from langchain_niche.minhash.redis.plans import Plan, PlannedStorage
 from langchain_niche.minhash.redis.postings import BUCKET_BITS, Postings
@@ -30,7 +35,6 @@ from langchain_niche.minhash.storage import (
     RowTokens,
     SelectionRequest,
 )
-from langchain_niche.scope import example_filter_code, scope_key
 
 __all__ = ["PROBE_FIELDS", "RedisIndexReads"]
 
@@ -64,51 +68,25 @@ class RedisIndexReads(RedisConnection, PlannedStorage):
         self.filter_keys: tuple[str, ...] = ()
 
     # -- scopes (issue 14) ---------------------------------------------------------
-    def _salt_mask(self) -> np.uint64:
-        banding = self._encoder().banding
-        mask: np.uint64 = np.uint64(((1 << banding.prefix_bits) - 1) << banding.full_bits)
-        return mask
-
-    def _partition_salt(self, key: str) -> np.uint64:
-        """The salt of one partition (a :func:`scope_key`), on the prefix-hash bits."""
-        salt: np.uint64 = np.uint64(int(key, 16)) & self._salt_mask()
-        return salt
-
     def _salts(self, examples: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.uint64]:
         """The band-key salt of each example: its partition's (0 for an unscoped index)."""
-        salts = np.zeros(len(examples), dtype=np.uint64)
-        if not self.filter_keys:
-            return salts
-        for i, example in enumerate(examples):
-            codes = [
-                example_filter_code(example[name]) if name in example else None
-                for name in self.filter_keys
-            ]
-            if any(code is None for code in codes):  # never matches a scope: a partition of its own
-                digest = hashlib.blake2b(b"\x00unscoped", digest_size=8).hexdigest()
-            else:
-                digest = scope_key({name: example[name] for name in self.filter_keys})
-            salts[i] = self._partition_salt(digest)
-        return salts
+        return partition_salts(self._encoder().banding, self.filter_keys, examples)
 
     def _scoped(self, request: SelectionRequest) -> SelectionRequest | None:
         """The request, its band keys salted for the partitions its scope reaches (``None``: none)."""
         scope, query = request.scope, request.query
         if scope is None:
             return request
-        salts: list[np.uint64] = [np.uint64(0)]
-        if self.filter_keys:
-            parts = scope.partition_keys(self.filter_keys)
-            if parts is None:
-                msg = (
-                    f"a selection from Redis index {self.index_name!r} must restrict every "
-                    f"filter key {list(self.filter_keys)}, got filter {scope.to_json()}"
-                )
-                raise InvalidParameterError(msg, name="filter", value=scope.to_json())
-            if not parts:
-                return None
-            salts = [self._partition_salt(part) for part in parts]
-        keys = np.concatenate([query.keys ^ salt for salt in salts])
+        salts = scope_salts(self._encoder().banding, self.filter_keys, scope)
+        if salts is None:
+            msg = (
+                f"a selection from Redis index {self.index_name!r} must restrict every "
+                f"filter key {list(self.filter_keys)}, got filter {scope.to_json()}"
+            )
+            raise InvalidParameterError(msg, name="filter", value=scope.to_json())
+        if not salts.shape[0]:
+            return None
+        keys = salted(query.keys, salts)
         return replace(request, query=replace(query, keys=keys))
 
     def _lookup_plan(self, request: SelectionRequest) -> Plan[Lookup]:

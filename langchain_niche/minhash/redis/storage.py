@@ -57,8 +57,9 @@ its own prefix (:func:`~langchain_niche.minhash.redis.keys.shard_prefix`), with
 Scopes (issue 14): an index created with ``filter_keys`` records them in ``config``
 and partitions its band entries by scope: the prefix-hash bits of every band key of
 an example are XORed with a salt derived from :func:`~langchain_niche.scope.scope_key`
-of the example's filter-key values (``_salts``, the one place the layout computes
-it), so a scope's entries are in buckets and fields of their own. A scoped
+of the example's filter-key values
+(:func:`~langchain_niche.minhash.encoding.partition_salts`, shared with the in-memory
+backend, which lays out its keys alike), so a scope's entries are in buckets and fields of their own. A scoped
 selection looks up the query's keys salted for each partition its scope can
 reach, so it reads only those partitions' entries (apart from hash collisions,
 as likely as within one scope), and checks every candidate's stored document
