@@ -24,20 +24,10 @@ from langchain_niche import (
 from langchain_niche.datasets import python_api_examples
 from langchain_niche.minhash.redis.sharded import ShardedRedisLshStorage, shard_of
 from tests.support.redis_cluster import LocalRedisCluster
+from tests.support.redis_index import QUERIES as REDIS_QUERIES
+from tests.support.redis_index import redis_selector as cluster_selector
 
-QUERIES = [
-    "Delete a directory and all the files inside it",
-    "Return the median of a list of numbers",
-    "Parse a string into a date and time",
-    "return list",
-    "zzz no such words",
-    "Open a file for reading text",
-]
-
-
-def cluster_selector(url: str, name: str, **kwargs: Any) -> MinHashExampleSelector:
-    kwargs.setdefault("input_keys", ["description"])
-    return MinHashExampleSelector(redis_url=url, index_name=name, **kwargs)
+QUERIES = [*REDIS_QUERIES, "Open a file for reading text"]
 
 
 def test_cluster_selections_equal_single_node_and_memory(

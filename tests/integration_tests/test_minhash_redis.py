@@ -32,21 +32,10 @@ from langchain_niche import (
 from langchain_niche.datasets import python_api_examples
 from langchain_niche.minhash.redis.url import redact_url
 from tests.support.minhash_writer import duplicate_heavy_corpus, synthetic_examples
+from tests.support.redis_index import QUERIES, redis_selector
 from tests.support.redis_server import SilentServer, start_writer
 
 ROOT = Path(__file__).resolve().parents[2]
-QUERIES = [
-    "Delete a directory and all the files inside it",
-    "Return the median of a list of numbers",
-    "Parse a string into a date and time",
-    "return list",
-    "zzz no such words",
-]
-
-
-def redis_selector(url: str, name: str, **kwargs: Any) -> MinHashExampleSelector:
-    kwargs.setdefault("input_keys", ["description"])
-    return MinHashExampleSelector(redis_url=url, index_name=name, **kwargs)
 
 
 def test_selections_equal_the_in_memory_index(
